@@ -1,0 +1,2 @@
+//! zt: the RouterOS-style console and tools (idtool, lab)
+fn main() {}
