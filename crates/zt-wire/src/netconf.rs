@@ -1,0 +1,1 @@
+//! See PROTOCOL.md.

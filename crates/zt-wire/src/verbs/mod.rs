@@ -1,0 +1,1 @@
+//! Verb payloads (PROTOCOL.md §4).
