@@ -19,6 +19,8 @@ pub mod verbs;
 // Structures (PROTOCOL.md §5–6)
 pub mod capability;
 pub mod com;
+pub mod coo;
+pub mod credential;
 pub mod dictionary;
 pub mod mac;
 pub mod netconf;
