@@ -1,0 +1,637 @@
+//! The controller's decisions (PROTOCOL.md §7.1): who gets a config, what it holds, which
+//! member records change, and who must be told when an administrator changes something.
+//!
+//! Sans-I/O: time comes in as `now_ms`, nothing here sends packets or reads a clock; the only
+//! side effect is on the injected [`Storage`]. The caller turns a [`Decision`] into OK/ERROR
+//! packets and a [`Pushes`] into unsolicited NETWORK_CONFIG and NETWORK_CREDENTIALS.
+use std::net::IpAddr;
+
+use zt_crypto::{Address, Identity};
+
+use crate::assign::{self, PoolOutcome, RFC4193_PREFIX_BITS, SIXPLANE_PREFIX_BITS};
+use crate::error::{ControllerError, StorageError};
+use crate::model::{
+    controller_of, AuthorizedBy, ClientVersion, Dns, IpPrefix, Member, Network, NetworkId, Route,
+    MAX_ASSIGNED_IPS, MAX_DNS_SERVERS,
+};
+use crate::patch::{MemberPatch, NetworkPatch};
+use crate::storage::Storage;
+
+/// A member that asked for config within this window is "online": it gets pushes and
+/// revocations (PROTOCOL.md §8).
+pub const ONLINE_WINDOW_MS: i64 = 120_000;
+/// Requests from one member closer together than this (inclusive) are ignored
+/// (`ZT_NETCONF_MIN_REQUEST_PERIOD`).
+pub const MIN_REQUEST_PERIOD_MS: i64 = 1000;
+/// The COM timestamp window (`ctmd`): default and clamp bounds.
+pub const DEFAULT_CREDENTIAL_WINDOW_MS: u64 = 1_800_000;
+pub const MIN_CREDENTIAL_WINDOW_MS: u64 = 300_000;
+pub const MAX_CREDENTIAL_WINDOW_MS: u64 = 7_200_000;
+
+/// What a member said about itself in its request (the metadata Dictionary, PROTOCOL.md §4.12).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestMetadata {
+    /// `majv`/`minv`/`revv`/`pv`, when all are present.
+    pub version: Option<ClientVersion>,
+    /// `revr`: 0 or absent means an old node that understands only the single ACCEPT rule.
+    pub rules_engine_revision: u64,
+    /// The `<t>` of `a=token:<t>`, if present.
+    pub auth_token: Option<String>,
+}
+
+/// Whether the request came from the member (packet ID ≠ 0) or is a re-run for a push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Request,
+    Push,
+}
+
+/// Why a request gets no answer at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// `nwid >> 24` is not this controller: the reference drops these silently.
+    NotOurNetwork,
+    /// Within [`MIN_REQUEST_PERIOD_MS`] of the member's previous request.
+    RateLimited,
+}
+
+/// The answer to one NETWORK_CONFIG_REQUEST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Send nothing.
+    Ignore(IgnoreReason),
+    /// ERROR OBJ_NOT_FOUND (0x03): no such network, or it is disabled.
+    NotFound,
+    /// ERROR NETWORK_ACCESS_DENIED (0x07): not authorized, disabled, or identity mismatch.
+    AccessDenied,
+    /// OK with this config.
+    Config(Box<NetworkConfigData>),
+}
+
+/// The rules a config carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rules {
+    /// A single ACCEPT rule: the default network rule set (the only one this controller issues).
+    AcceptAll,
+}
+
+/// Something the administrator should know about an issued config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigNote {
+    /// Every address of the IPv4 pools that was tried is taken.
+    Ipv4PoolExhausted,
+    /// Every address of the IPv6 pools that was tried is taken.
+    Ipv6PoolExhausted,
+}
+
+/// Everything a member's network config says, before it is encoded and signed
+/// (PROTOCOL.md §6.4 keys in brackets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkConfigData {
+    /// [`nwid`]
+    pub network_id: NetworkId,
+    /// [`ts`] controller clock, ms; also the COM timestamp.
+    pub timestamp: i64,
+    /// [`ctmd`]
+    pub credential_window_ms: u64,
+    /// [`r`]
+    pub revision: u64,
+    /// [`id`]
+    pub issued_to: Address,
+    /// The member's public identity string (for the COM's identity-hash qualifiers).
+    pub issued_to_identity: String,
+    /// [`t`]: false means public.
+    pub private: bool,
+    /// [`n`]
+    pub name: String,
+    /// [`f`] 0x02
+    pub enable_broadcast: bool,
+    /// [`f`] 0x04: set when an rfc4193 or 6plane address is issued.
+    pub ndp_emulation: bool,
+    /// [`ml`]
+    pub multicast_limit: u32,
+    /// [`mtu`]
+    pub mtu: u32,
+    /// [`tt`], [`tl`]
+    pub remote_trace_target: Option<Address>,
+    pub remote_trace_level: u32,
+    /// [`S`] with the active-bridge role bit.
+    pub active_bridges: Vec<Address>,
+    /// [`RT`]
+    pub routes: Vec<Route>,
+    /// [`I`]: address and the prefix length it is issued with, in issue order.
+    pub static_ips: Vec<IpPrefix>,
+    /// [`R`]
+    pub rules: Rules,
+    /// [`DNS`]
+    pub dns: Dns,
+    /// Not sent; for logs and the console.
+    pub notes: Vec<ConfigNote>,
+}
+
+/// What the caller must send after an administrative change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushes {
+    /// Members to re-send the config to: call [`Controller::push_config`] for each.
+    pub config_to: Vec<Address>,
+    /// A COM revocation to send (PROTOCOL.md §6.6), when a member lost access.
+    pub revocation: Option<RevocationPlan>,
+}
+
+/// A COM revocation for a member who lost access.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevocationPlan {
+    pub network_id: NetworkId,
+    /// The member whose COMs become invalid.
+    pub target: Address,
+    /// COMs with timestamp ≤ this are rejected (controller clock, ms).
+    pub threshold: i64,
+    /// Online members to send it to (the target included).
+    pub recipients: Vec<Address>,
+}
+
+/// The network controller of one node, over a storage.
+#[derive(Debug)]
+pub struct Controller<S: Storage> {
+    address: Address,
+    storage: S,
+}
+
+impl<S: Storage> Controller<S> {
+    /// `address` is the controller node's own address: it owns networks `address << 24 | n`.
+    pub fn new(address: Address, storage: S) -> Controller<S> {
+        Controller { address, storage }
+    }
+
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Answers a NETWORK_CONFIG_REQUEST from `requester` (packet ID ≠ 0) and records what it
+    /// learned about the member.
+    pub fn handle_config_request(
+        &mut self,
+        now_ms: i64,
+        requester: &Identity,
+        nwid: NetworkId,
+        metadata: &RequestMetadata,
+    ) -> Result<Decision, StorageError> {
+        let identity = requester.to_public_string();
+        self.decide(
+            now_ms,
+            requester.address(),
+            &identity,
+            nwid,
+            metadata,
+            Origin::Request,
+        )
+    }
+
+    /// The config to push to `member` after a change (a re-run with packet ID 0, using the
+    /// identity and metadata the member last sent). `None` if it should get nothing: unknown,
+    /// never requested, or no longer admitted (no ERROR is sent for pushes).
+    pub fn push_config(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        member: Address,
+    ) -> Result<Option<NetworkConfigData>, StorageError> {
+        let Some(stored) = self.storage.member(nwid, member)? else {
+            return Ok(None);
+        };
+        let Some(identity) = stored.identity.clone() else {
+            return Ok(None);
+        };
+        let metadata = RequestMetadata {
+            version: stored.version,
+            rules_engine_revision: stored.rules_engine_revision,
+            auth_token: None,
+        };
+        match self.decide(now_ms, member, &identity, nwid, &metadata, Origin::Push)? {
+            Decision::Config(c) => Ok(Some(*c)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The decision itself (PROTOCOL.md §7.1, steps 1–15).
+    pub(crate) fn decide(
+        &mut self,
+        now_ms: i64,
+        requester: Address,
+        requester_identity: &str,
+        nwid: NetworkId,
+        metadata: &RequestMetadata,
+        origin: Origin,
+    ) -> Result<Decision, StorageError> {
+        if controller_of(nwid) != self.address {
+            return Ok(Decision::Ignore(IgnoreReason::NotOurNetwork));
+        }
+        let network = match self.storage.network(nwid)? {
+            Some(n) if !n.disabled => n,
+            _ => return Ok(Decision::NotFound),
+        };
+        let stored = self.storage.member(nwid, requester)?;
+        if origin == Origin::Request {
+            if let Some(last) = stored.as_ref().and_then(|m| m.last_request_time) {
+                if now_ms >= last && now_ms - last <= MIN_REQUEST_PERIOD_MS {
+                    return Ok(Decision::Ignore(IgnoreReason::RateLimited));
+                }
+            }
+        }
+        let mut member = stored
+            .clone()
+            .unwrap_or_else(|| Member::new(nwid, requester, now_ms));
+        match &member.identity {
+            Some(bound) if bound != requester_identity => return Ok(Decision::AccessDenied),
+            Some(_) => {}
+            None => member.identity = Some(requester_identity.to_string()),
+        }
+        if origin == Origin::Request {
+            member.last_request_time = Some(now_ms);
+        }
+
+        if !member.authorized {
+            let by = if !network.private {
+                Some((AuthorizedBy::Public, None))
+            } else {
+                metadata
+                    .auth_token
+                    .as_deref()
+                    .filter(|t| token_valid(&network, t, now_ms))
+                    .map(|t| (AuthorizedBy::Token, Some(t.to_string())))
+            };
+            if let Some((by, credential)) = by {
+                member.authorized = true;
+                member.last_authorized_time = now_ms;
+                member.authorized_by = Some(by);
+                member.authorized_credential = credential;
+            }
+        }
+
+        if !member.is_admitted() {
+            self.save_member(stored.as_ref(), &mut member)?;
+            return Ok(Decision::AccessDenied);
+        }
+
+        if origin == Origin::Request {
+            if metadata.version.is_some() {
+                member.version = metadata.version;
+            }
+            member.rules_engine_revision = metadata.rules_engine_revision;
+        }
+
+        let config = self.build_config_data(now_ms, &network, &mut member)?;
+        self.save_member(stored.as_ref(), &mut member)?;
+        Ok(Decision::Config(Box::new(config)))
+    }
+
+    /// Steps 8 and 11–13: the config content, assigning pool addresses into `member`.
+    fn build_config_data(
+        &self,
+        now_ms: i64,
+        network: &Network,
+        member: &mut Member,
+    ) -> Result<NetworkConfigData, StorageError> {
+        let nwid = network.id;
+        let mut static_ips: Vec<IpPrefix> = Vec::new();
+        let mut ndp_emulation = false;
+        let mut notes = Vec::new();
+
+        if !member.no_auto_assign_ips {
+            if network.v6_assign.rfc4193 {
+                let ip = IpAddr::V6(assign::rfc4193_address(nwid, member.address));
+                static_ips.push(prefix(ip, RFC4193_PREFIX_BITS));
+                ndp_emulation = true;
+            }
+            if network.v6_assign.sixplane {
+                let ip = IpAddr::V6(assign::sixplane_address(nwid, member.address));
+                static_ips.push(prefix(ip, SIXPLANE_PREFIX_BITS));
+                ndp_emulation = true;
+            }
+        }
+
+        // Stored addresses are issued only under a route that contains them (§10.20).
+        let (mut have_v4, mut have_v6) = (false, false);
+        for &ip in &member.ip_assignments {
+            if static_ips.len() >= MAX_ASSIGNED_IPS {
+                break;
+            }
+            if let Some(bits) = network.static_ip_prefix(ip) {
+                static_ips.push(prefix(ip, bits));
+                if ip.is_ipv4() {
+                    have_v4 = true;
+                } else {
+                    have_v6 = true;
+                }
+            }
+        }
+
+        if network.v6_assign.zt && !member.no_auto_assign_ips && !have_v6 {
+            let outcome = assign::assign_ipv6(network, member.address, |ip| {
+                self.is_taken(nwid, member, ip)
+            })?;
+            self.take_pool_outcome(
+                outcome,
+                member,
+                &mut static_ips,
+                &mut notes,
+                ConfigNote::Ipv6PoolExhausted,
+            );
+        }
+        if network.v4_assign && !member.no_auto_assign_ips && !have_v4 {
+            let outcome = assign::assign_ipv4(network, member.address, |ip| {
+                self.is_taken(nwid, member, ip)
+            })?;
+            self.take_pool_outcome(
+                outcome,
+                member,
+                &mut static_ips,
+                &mut notes,
+                ConfigNote::Ipv4PoolExhausted,
+            );
+        }
+
+        let mut active_bridges = self.storage.active_bridges(nwid)?;
+        active_bridges.sort_unstable();
+
+        Ok(NetworkConfigData {
+            network_id: nwid,
+            timestamp: now_ms,
+            credential_window_ms: network
+                .credential_window_ms
+                .unwrap_or(DEFAULT_CREDENTIAL_WINDOW_MS)
+                .clamp(MIN_CREDENTIAL_WINDOW_MS, MAX_CREDENTIAL_WINDOW_MS),
+            revision: network.revision,
+            issued_to: member.address,
+            issued_to_identity: member.identity.clone().unwrap_or_default(),
+            private: network.private,
+            name: network.name.clone(),
+            enable_broadcast: network.enable_broadcast,
+            ndp_emulation,
+            multicast_limit: network.multicast_limit,
+            mtu: network
+                .mtu
+                .clamp(crate::model::MIN_MTU, crate::model::MAX_MTU),
+            remote_trace_target: member.remote_trace_target.or(network.remote_trace_target),
+            remote_trace_level: if member.remote_trace_target.is_some() {
+                member.remote_trace_level
+            } else {
+                network.remote_trace_level
+            },
+            active_bridges,
+            routes: network.routes.clone(),
+            static_ips,
+            rules: Rules::AcceptAll,
+            dns: Dns {
+                domain: network.dns.domain.clone(),
+                servers: network
+                    .dns
+                    .servers
+                    .iter()
+                    .take(MAX_DNS_SERVERS)
+                    .copied()
+                    .collect(),
+            },
+            notes,
+        })
+    }
+
+    fn is_taken(&self, nwid: NetworkId, member: &Member, ip: IpAddr) -> Result<bool, StorageError> {
+        Ok(member.ip_assignments.contains(&ip) || self.storage.ip_owner(nwid, ip)?.is_some())
+    }
+
+    fn take_pool_outcome(
+        &self,
+        outcome: PoolOutcome,
+        member: &mut Member,
+        static_ips: &mut Vec<IpPrefix>,
+        notes: &mut Vec<ConfigNote>,
+        exhausted: ConfigNote,
+    ) {
+        match outcome {
+            PoolOutcome::Assigned(ip, bits) => {
+                if member.ip_assignments.len() < MAX_ASSIGNED_IPS {
+                    member.ip_assignments.push(ip);
+                }
+                if static_ips.len() < MAX_ASSIGNED_IPS {
+                    static_ips.push(prefix(ip, bits));
+                }
+            }
+            PoolOutcome::Exhausted => notes.push(exhausted),
+            PoolOutcome::NoPool => {}
+        }
+    }
+
+    /// Saves `member` if anything changed. The revision counts changes an administrator
+    /// would see; the request time alone does not bump it.
+    fn save_member(
+        &mut self,
+        stored: Option<&Member>,
+        member: &mut Member,
+    ) -> Result<(), StorageError> {
+        if let Some(old) = stored {
+            if old == member {
+                return Ok(());
+            }
+            let mut unseen = old.clone();
+            unseen.last_request_time = member.last_request_time;
+            if unseen != *member {
+                member.revision = old.revision + 1;
+            }
+        } else {
+            member.revision = 1;
+        }
+        self.storage.put_member(member)
+    }
+
+    // ----- administration -------------------------------------------------------------------
+
+    /// All network IDs, ascending.
+    pub fn network_ids(&self) -> Result<Vec<NetworkId>, StorageError> {
+        self.storage.network_ids()
+    }
+
+    pub fn network(&self, nwid: NetworkId) -> Result<Option<Network>, StorageError> {
+        self.storage.network(nwid)
+    }
+
+    pub fn members(&self, nwid: NetworkId) -> Result<Vec<Member>, StorageError> {
+        self.storage.members(nwid)
+    }
+
+    pub fn member(
+        &self,
+        nwid: NetworkId,
+        address: Address,
+    ) -> Result<Option<Member>, StorageError> {
+        self.storage.member(nwid, address)
+    }
+
+    /// Creates network `nwid` with the defaults, changed by `patch`. It is stored only if the
+    /// result is valid.
+    pub fn create_network(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        patch: &NetworkPatch,
+    ) -> Result<Network, ControllerError> {
+        if self.storage.network(nwid)?.is_some() {
+            return Err(ControllerError::NetworkExists(nwid));
+        }
+        let mut network = patch.apply(&Network::new(nwid, now_ms))?;
+        network.revision = 1;
+        self.storage.put_network(&network)?;
+        Ok(network)
+    }
+
+    /// Changes a network; every online member gets the new config.
+    pub fn update_network(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        patch: &NetworkPatch,
+    ) -> Result<(Network, Pushes), ControllerError> {
+        let old = self
+            .storage
+            .network(nwid)?
+            .ok_or(ControllerError::NoSuchNetwork(nwid))?;
+        let mut network = patch.apply(&old)?;
+        if network == old {
+            return Ok((network, Pushes::default()));
+        }
+        network.revision = old.revision + 1;
+        self.storage.put_network(&network)?;
+        let config_to = self.online_members(now_ms, nwid)?;
+        Ok((
+            network,
+            Pushes {
+                config_to,
+                revocation: None,
+            },
+        ))
+    }
+
+    /// Deletes a network and its members; returns the deleted record.
+    pub fn delete_network(&mut self, nwid: NetworkId) -> Result<Option<Network>, StorageError> {
+        let old = self.storage.network(nwid)?;
+        if old.is_some() {
+            self.storage.delete_network(nwid)?;
+        }
+        Ok(old)
+    }
+
+    /// Creates (if absent) or changes a member. Authorizing stamps `lastAuthorizedTime` with
+    /// credential type `api`; deauthorizing stamps `lastDeauthorizedTime` and plans a COM
+    /// revocation.
+    pub fn update_member(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        address: Address,
+        patch: &MemberPatch,
+    ) -> Result<(Member, Pushes), ControllerError> {
+        let network = self
+            .storage
+            .network(nwid)?
+            .ok_or(ControllerError::NoSuchNetwork(nwid))?;
+        let stored = self.storage.member(nwid, address)?;
+        let old = stored
+            .clone()
+            .unwrap_or_else(|| Member::new(nwid, address, now_ms));
+        let mut member = patch.apply(&old, &network)?;
+        if member.authorized && !old.authorized {
+            member.last_authorized_time = now_ms;
+            member.authorized_by = Some(AuthorizedBy::Api);
+            member.authorized_credential = None;
+        } else if !member.authorized && old.authorized {
+            member.last_deauthorized_time = now_ms;
+        }
+        if stored.as_ref() == Some(&member) {
+            return Ok((member, Pushes::default()));
+        }
+        member.revision = old.revision + 1;
+        self.storage.put_member(&member)?;
+
+        let lost_access = old.is_admitted() && !member.is_admitted();
+        let online = self.online_members(now_ms, nwid)?;
+        let mut pushes = Pushes::default();
+        if member.active_bridge != old.active_bridge {
+            // The bridge list is in everyone's config.
+            pushes.config_to = online.clone();
+        } else if online.contains(&address) {
+            pushes.config_to = vec![address];
+        }
+        if lost_access {
+            pushes.config_to.retain(|a| *a != address);
+            pushes.revocation = Some(RevocationPlan {
+                network_id: nwid,
+                target: address,
+                threshold: now_ms,
+                recipients: online,
+            });
+        }
+        Ok((member, pushes))
+    }
+
+    /// Deletes a member; returns the deleted record. A deleted member that was admitted is
+    /// revoked like a deauthorized one.
+    pub fn delete_member(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        address: Address,
+    ) -> Result<(Option<Member>, Pushes), StorageError> {
+        let Some(old) = self.storage.member(nwid, address)? else {
+            return Ok((None, Pushes::default()));
+        };
+        let online = self.online_members(now_ms, nwid)?;
+        self.storage.delete_member(nwid, address)?;
+        let mut pushes = Pushes::default();
+        if old.active_bridge {
+            pushes.config_to = online.iter().copied().filter(|a| *a != address).collect();
+        }
+        if old.is_admitted() {
+            pushes.revocation = Some(RevocationPlan {
+                network_id: nwid,
+                target: address,
+                threshold: now_ms,
+                recipients: online,
+            });
+        }
+        Ok((Some(old), pushes))
+    }
+
+    /// Members whose last real request is less than [`ONLINE_WINDOW_MS`] old.
+    pub fn online_members(
+        &self,
+        now_ms: i64,
+        nwid: NetworkId,
+    ) -> Result<Vec<Address>, StorageError> {
+        Ok(self
+            .storage
+            .members(nwid)?
+            .into_iter()
+            .filter(|m| m.identity.is_some())
+            .filter(|m| {
+                m.last_request_time
+                    .is_some_and(|t| now_ms - t < ONLINE_WINDOW_MS)
+            })
+            .map(|m| m.address)
+            .collect())
+    }
+}
+
+fn prefix(ip: IpAddr, bits: u8) -> IpPrefix {
+    IpPrefix::new(ip, bits).unwrap_or_else(|_| IpPrefix::host(ip))
+}
+
+/// A network auth token admits if it exists and does not expire (0) or expires after now.
+fn token_valid(network: &Network, token: &str, now_ms: i64) -> bool {
+    network.auth_tokens.iter().any(|(t, expiry)| {
+        t == token && (*expiry == 0 || i64::try_from(*expiry).is_ok_and(|e| e > now_ms))
+    })
+}

@@ -1,0 +1,120 @@
+//! In-memory storage: the same contract as SQLite, without durability. For tests and benchmarks,
+//! and for a controller that is rebuilt from elsewhere at start.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use zt_crypto::Address;
+
+use super::Storage;
+use crate::error::StorageError;
+use crate::model::{Member, Network, NetworkId};
+
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStorage {
+    networks: BTreeMap<NetworkId, Network>,
+    members: BTreeMap<(NetworkId, Address), Member>,
+    ip_owners: HashMap<(NetworkId, IpAddr), Address>,
+    bridges: BTreeSet<(NetworkId, Address)>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> MemoryStorage {
+        MemoryStorage::default()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn network_ids(&self) -> Result<Vec<NetworkId>, StorageError> {
+        Ok(self.networks.keys().copied().collect())
+    }
+
+    fn network(&self, id: NetworkId) -> Result<Option<Network>, StorageError> {
+        Ok(self.networks.get(&id).cloned())
+    }
+
+    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
+        self.networks.insert(network.id, network.clone());
+        Ok(())
+    }
+
+    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
+        let existed = self.networks.remove(&id).is_some();
+        self.members.retain(|(nwid, _), _| *nwid != id);
+        self.ip_owners.retain(|(nwid, _), _| *nwid != id);
+        self.bridges.retain(|(nwid, _)| *nwid != id);
+        Ok(existed)
+    }
+
+    fn member(&self, network: NetworkId, address: Address) -> Result<Option<Member>, StorageError> {
+        Ok(self.members.get(&(network, address)).cloned())
+    }
+
+    fn members(&self, network: NetworkId) -> Result<Vec<Member>, StorageError> {
+        Ok(self
+            .members
+            .range((network, Address::default())..)
+            .take_while(|((nwid, _), _)| *nwid == network)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
+        let nwid = member.network_id;
+        // Check every claim before changing anything, so a refusal stores nothing.
+        for ip in &member.ip_assignments {
+            if let Some(owner) = self.ip_owners.get(&(nwid, *ip)) {
+                if *owner != member.address {
+                    return Err(StorageError::IpInUse {
+                        ip: ip.to_string(),
+                        owner: owner.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(old) = self.members.get(&(nwid, member.address)) {
+            for ip in &old.ip_assignments {
+                self.ip_owners.remove(&(nwid, *ip));
+            }
+        }
+        for ip in &member.ip_assignments {
+            self.ip_owners.insert((nwid, *ip), member.address);
+        }
+        if member.active_bridge {
+            self.bridges.insert((nwid, member.address));
+        } else {
+            self.bridges.remove(&(nwid, member.address));
+        }
+        self.members.insert((nwid, member.address), member.clone());
+        Ok(())
+    }
+
+    fn delete_member(
+        &mut self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<bool, StorageError> {
+        match self.members.remove(&(network, address)) {
+            Some(old) => {
+                self.bridges.remove(&(network, address));
+                for ip in &old.ip_assignments {
+                    self.ip_owners.remove(&(network, *ip));
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
+        Ok(self
+            .bridges
+            .range((network, Address::default())..)
+            .take_while(|(nwid, _)| *nwid == network)
+            .map(|(_, a)| *a)
+            .collect())
+    }
+
+    fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
+        Ok(self.ip_owners.get(&(network, ip)).copied())
+    }
+}
