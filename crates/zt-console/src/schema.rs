@@ -1,0 +1,605 @@
+//! Static menu definitions: which menus exist, their properties, commands, print columns and flags.
+//!
+//! Everything the console knows about a menu lives here as data, so that a fact learned about
+//! RouterOS (a default, a column, a flag letter) is changed in exactly one place. The sources of
+//! each fact are tagged in `shared/ROUTEROS.md` §8.
+
+/// How a property's value is checked and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Free text; shown quoted in `detail`/`export` when it needs quotes.
+    Text,
+    /// An integer in an inclusive range.
+    Number { min: i64, max: i64 },
+    /// `yes`/`no` on the console, `true`/`false` over REST.
+    YesNo,
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// The `name` of an item of another menu (e.g. `instance` → `/zerotier`).
+    Reference(&'static str),
+    /// Exactly this many hexadecimal digits (network ids, ZeroTier addresses).
+    Hex(usize),
+    /// An IPv4 address.
+    Ipv4,
+    /// An IPv4 address with an optional `/prefix`.
+    Ipv4Prefix,
+    /// `first-last` IPv4 addresses.
+    Ipv4Range,
+    /// `first-last` IPv6 addresses.
+    Ipv6Range,
+    /// Comma-separated IPv4 addresses.
+    Ipv4List,
+    /// Comma-separated `dst[@gw]` routes.
+    RouteList,
+    /// `auto` or a RouterOS time (`30s`, `1m`, `4s526ms`).
+    AutoOrTime,
+    /// A RouterOS time.
+    Time,
+    /// Comma-separated words (e.g. interface list names).
+    WordList,
+}
+
+impl ValueType {
+    /// Whether values of this type are written inside double quotes by `print detail`/`export`.
+    pub fn is_quoted(self) -> bool {
+        matches!(self, ValueType::Text)
+    }
+
+    /// Whether table cells of this type are right-aligned (RouterOS aligns numbers right).
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ValueType::Number { .. })
+    }
+}
+
+/// One property of a menu's items.
+#[derive(Debug, Clone, Copy)]
+pub struct Property {
+    pub name: &'static str,
+    pub kind: ValueType,
+    /// The value an item has when `add` does not give one (REST form, e.g. `"false"`).
+    pub default: Option<&'static str>,
+    /// `add` fails without it (`missing value(s) of argument(s) ...`).
+    pub required: bool,
+    /// Shown by the router but not settable from the console.
+    pub read_only: bool,
+    /// Hidden by `print`/`export` unless `show-sensitive` is given (private identities).
+    pub sensitive: bool,
+    /// Says which item this is (`name`, `instance`): exported even when equal to the default.
+    pub key: bool,
+}
+
+/// Mark a property as a key (see [`Property::key`]).
+const fn key(property: Property) -> Property {
+    Property {
+        key: true,
+        ..property
+    }
+}
+
+const fn prop(name: &'static str, kind: ValueType) -> Property {
+    Property {
+        name,
+        kind,
+        default: None,
+        required: false,
+        read_only: false,
+        sensitive: false,
+        key: false,
+    }
+}
+
+const fn with_default(name: &'static str, kind: ValueType, default: &'static str) -> Property {
+    Property {
+        name,
+        kind,
+        default: Some(default),
+        required: false,
+        read_only: false,
+        sensitive: false,
+        key: false,
+    }
+}
+
+const fn required(name: &'static str, kind: ValueType) -> Property {
+    Property {
+        name,
+        kind,
+        default: None,
+        required: true,
+        read_only: false,
+        sensitive: false,
+        key: false,
+    }
+}
+
+const fn read_only(name: &'static str, kind: ValueType) -> Property {
+    Property {
+        name,
+        kind,
+        default: None,
+        required: false,
+        read_only: true,
+        sensitive: false,
+        key: false,
+    }
+}
+
+/// A one-letter flag shown in print output, derived from a boolean property of the item.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub letter: char,
+    /// Legend word (`RUNNING`); printed upper case in tables, lower case in `detail`.
+    pub name: &'static str,
+    /// The REST property whose value `true` sets the flag.
+    pub property: &'static str,
+    /// Flags of one group are mutually exclusive and share one character slot; the legend
+    /// separates groups with `; ` and flags inside a group with `, `.
+    pub group: u8,
+}
+
+const fn flag(letter: char, name: &'static str, property: &'static str, group: u8) -> Flag {
+    Flag {
+        letter,
+        name,
+        property,
+        group,
+    }
+}
+
+/// The console verbs a menu may offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Print,
+    Add,
+    Set,
+    Remove,
+    Enable,
+    Disable,
+    Get,
+    Export,
+    Comment,
+    Find,
+    Unset,
+}
+
+impl Command {
+    pub fn word(self) -> &'static str {
+        match self {
+            Command::Print => "print",
+            Command::Add => "add",
+            Command::Set => "set",
+            Command::Remove => "remove",
+            Command::Enable => "enable",
+            Command::Disable => "disable",
+            Command::Get => "get",
+            Command::Export => "export",
+            Command::Comment => "comment",
+            Command::Find => "find",
+            Command::Unset => "unset",
+        }
+    }
+}
+
+const CONFIG_COMMANDS: &[Command] = &[
+    Command::Add,
+    Command::Comment,
+    Command::Disable,
+    Command::Enable,
+    Command::Export,
+    Command::Find,
+    Command::Get,
+    Command::Print,
+    Command::Remove,
+    Command::Set,
+    Command::Unset,
+];
+
+const READ_ONLY_COMMANDS: &[Command] = &[Command::Find, Command::Get, Command::Print];
+
+/// How the flag column of a table is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagColumn {
+    /// Shown only when a printed row has a flag; one slot per distinct letter present.
+    WhenPresent,
+    /// Always shown (even empty), with one blank slot after the letters once any is present.
+    /// This reproduces the seed's `/zerotier/controller/member/print` transcripts exactly
+    /// (`#  NETWORK` with no flags, `0 A  ZT-private` with `A`); the reason is unknown.
+    AlwaysWithSpareSlot,
+}
+
+/// A menu: a directory of the command tree, possibly holding items.
+#[derive(Debug)]
+pub struct Menu {
+    /// Slash form, `/zerotier/interface`; the root is `/`.
+    pub path: &'static str,
+    pub properties: &'static [Property],
+    pub commands: &'static [Command],
+    /// `print` table columns (property names, upper-cased for headers).
+    pub columns: &'static [&'static str],
+    /// Flags in legend order.
+    pub flags: &'static [Flag],
+    pub flag_column: FlagColumn,
+    /// Items that exist by default and are exported as `set <name>` instead of `add`.
+    pub default_items: &'static [&'static str],
+    /// Dynamic items get no print number (v7 `/ip/route`).
+    pub dynamic_unnumbered: bool,
+}
+
+impl Menu {
+    pub fn property(&self, name: &str) -> Option<&'static Property> {
+        self.properties.iter().find(|p| p.name == name)
+    }
+
+    pub fn flag_for_property(&self, name: &str) -> Option<&'static Flag> {
+        self.flags.iter().find(|f| f.property == name)
+    }
+
+    pub fn allows(&self, command: Command) -> bool {
+        self.commands.contains(&command)
+    }
+
+    /// Whether the menu holds items (directories like `/ip` only hold menus).
+    pub fn has_items(&self) -> bool {
+        !self.properties.is_empty()
+    }
+
+    /// Whether items are addressed by `name` (`enable zt1`).
+    pub fn has_names(&self) -> bool {
+        self.property("name").is_some()
+    }
+
+    /// The last path word (`interface`), empty for the root.
+    pub fn word(&self) -> &'static str {
+        self.path.rsplit('/').next().unwrap_or("")
+    }
+
+    /// The parent menu path; the root is its own parent.
+    pub fn parent_path(&self) -> &'static str {
+        match self.path.rfind('/') {
+            Some(0) | None => "/",
+            Some(i) => &self.path[..i],
+        }
+    }
+
+    /// Export section header: path in space form (`/zerotier interface`).
+    pub fn export_header(&self) -> String {
+        format!("/{}", self.path.trim_start_matches('/').replace('/', " "))
+    }
+
+    /// Properties settable by `add`/`set` (plus the generic `disabled`/`comment` when present).
+    pub fn settable(&self) -> impl Iterator<Item = &'static Property> {
+        self.properties.iter().filter(|p| !p.read_only)
+    }
+}
+
+const YES_NO: ValueType = ValueType::YesNo;
+const TEXT: ValueType = ValueType::Text;
+const PORT: ValueType = ValueType::Number { min: 1, max: 65535 };
+
+static ROOT: Menu = Menu {
+    path: "/",
+    properties: &[],
+    commands: &[Command::Export],
+    columns: &[],
+    flags: &[],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static IP: Menu = Menu {
+    path: "/ip",
+    properties: &[],
+    commands: &[Command::Export],
+    columns: &[],
+    flags: &[],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static ZEROTIER: Menu = Menu {
+    path: "/zerotier",
+    properties: &[
+        key(with_default("name", TEXT, "zt1")),
+        with_default("port", PORT, "9993"),
+        Property {
+            sensitive: true,
+            ..prop("identity", TEXT)
+        },
+        read_only("identity.public", TEXT),
+        with_default("interfaces", ValueType::WordList, "all"),
+        with_default(
+            "route-distance",
+            ValueType::Number { min: 0, max: 255 },
+            "1",
+        ),
+        prop("backup-priorities", ValueType::WordList),
+        read_only("state", TEXT),
+        read_only("moons", ValueType::WordList),
+        read_only("online", YES_NO),
+        read_only("tcp-fallback", YES_NO),
+        with_default("disabled", YES_NO, "true"),
+        prop("comment", TEXT),
+    ],
+    commands: CONFIG_COMMANDS,
+    columns: &["name", "port", "identity.public"],
+    flags: &[
+        flag('X', "disabled", "disabled", 0),
+        flag('R', "online", "online", 1),
+        flag('F', "tcp-fallback", "tcp-fallback", 2),
+    ],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &["zt1"],
+    dynamic_unnumbered: false,
+};
+
+static ZEROTIER_INTERFACE: Menu = Menu {
+    path: "/zerotier/interface",
+    properties: &[
+        key(with_default("name", TEXT, "zerotier1")),
+        read_only("mac-address", TEXT),
+        required("network", ValueType::Hex(16)),
+        read_only("network-name", TEXT),
+        read_only("status", TEXT),
+        read_only("type", TEXT),
+        key(with_default(
+            "instance",
+            ValueType::Reference("/zerotier"),
+            "zt1",
+        )),
+        // ZeroTier One's own defaults; RouterOS's are unverified (ROUTEROS.md §9.7).
+        with_default("allow-managed", YES_NO, "true"),
+        with_default("allow-global", YES_NO, "false"),
+        with_default("allow-default", YES_NO, "false"),
+        with_default("arp-timeout", ValueType::AutoOrTime, "auto"),
+        with_default("disable-running-check", YES_NO, "false"),
+        read_only("mtu", ValueType::Number { min: 0, max: 65535 }),
+        read_only("bridge", YES_NO),
+        read_only("dhcp", YES_NO),
+        read_only("dynamic", YES_NO),
+        read_only("running", YES_NO),
+        with_default("disabled", YES_NO, "false"),
+        prop("comment", TEXT),
+    ],
+    commands: CONFIG_COMMANDS,
+    columns: &["name", "mac-address", "network", "network-name", "status"],
+    flags: &[
+        flag('D', "dynamic", "dynamic", 0),
+        flag('X', "disabled", "disabled", 1),
+        flag('R', "running", "running", 2),
+    ],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static ZEROTIER_CONTROLLER: Menu = Menu {
+    path: "/zerotier/controller",
+    properties: &[
+        key(with_default(
+            "instance",
+            ValueType::Reference("/zerotier"),
+            "zt1",
+        )),
+        required("name", TEXT),
+        prop("network", ValueType::Hex(16)),
+        with_default("private", YES_NO, "true"),
+        with_default("broadcast", YES_NO, "true"),
+        with_default(
+            "mtu",
+            ValueType::Number {
+                min: 1280,
+                max: 10000,
+            },
+            "2800",
+        ),
+        with_default(
+            "multicast-limit",
+            ValueType::Number {
+                min: 0,
+                max: 4_294_967_295,
+            },
+            "32",
+        ),
+        prop("ip-range", ValueType::Ipv4Range),
+        prop("ip6-range", ValueType::Ipv6Range),
+        with_default("ip6-rfc4193", YES_NO, "false"),
+        with_default("ip6-6plane", YES_NO, "false"),
+        prop("routes", ValueType::RouteList),
+        read_only("inactive", YES_NO),
+        with_default("disabled", YES_NO, "false"),
+        prop("comment", TEXT),
+    ],
+    commands: CONFIG_COMMANDS,
+    columns: &["instance", "name", "network", "private"],
+    flags: &[
+        flag('X', "disabled", "disabled", 0),
+        flag('I', "inactive", "inactive", 1),
+    ],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static ZEROTIER_CONTROLLER_MEMBER: Menu = Menu {
+    path: "/zerotier/controller/member",
+    properties: &[
+        required("network", ValueType::Reference("/zerotier/controller")),
+        required("zt-address", ValueType::Hex(10)),
+        prop("name", TEXT),
+        with_default("authorized", YES_NO, "false"),
+        with_default("bridge", YES_NO, "false"),
+        prop("ip-address", ValueType::Ipv4List),
+        read_only("last-seen", ValueType::Time),
+        read_only("inactive", YES_NO),
+        with_default("disabled", YES_NO, "false"),
+        prop("comment", TEXT),
+    ],
+    commands: CONFIG_COMMANDS,
+    columns: &["network", "zt-address", "ip-address", "last-seen"],
+    flags: &[
+        flag('X', "disabled", "disabled", 0),
+        flag('I', "inactive", "inactive", 0),
+        flag('A', "authorized", "authorized", 1),
+        flag('B', "bridge", "bridge", 2),
+    ],
+    flag_column: FlagColumn::AlwaysWithSpareSlot,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static ZEROTIER_PEER: Menu = Menu {
+    path: "/zerotier/peer",
+    properties: &[
+        read_only("instance", TEXT),
+        read_only("zt-address", ValueType::Hex(10)),
+        read_only("latency", ValueType::Time),
+        read_only("role", TEXT),
+        read_only("path", ValueType::WordList),
+        read_only("bonded", YES_NO),
+    ],
+    commands: READ_ONLY_COMMANDS,
+    columns: &["instance", "zt-address", "latency", "role", "path"],
+    flags: &[flag('B', "bonded", "bonded", 0)],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static IP_ADDRESS: Menu = Menu {
+    path: "/ip/address",
+    properties: &[
+        read_only("address", ValueType::Ipv4Prefix),
+        read_only("network", ValueType::Ipv4),
+        read_only("interface", TEXT),
+        read_only("actual-interface", TEXT),
+        read_only("disabled", YES_NO),
+        read_only("invalid", YES_NO),
+        read_only("dynamic", YES_NO),
+        read_only("slave", YES_NO),
+        read_only("comment", TEXT),
+    ],
+    commands: READ_ONLY_COMMANDS,
+    columns: &["address", "network", "interface"],
+    flags: &[
+        flag('X', "disabled", "disabled", 0),
+        flag('I', "invalid", "invalid", 0),
+        flag('D', "dynamic", "dynamic", 1),
+        flag('S', "slave", "slave", 2),
+    ],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+static IP_ROUTE: Menu = Menu {
+    path: "/ip/route",
+    properties: &[
+        read_only("dst-address", ValueType::Ipv4Prefix),
+        read_only("gateway", TEXT),
+        read_only("distance", ValueType::Number { min: 0, max: 255 }),
+        read_only("immediate-gw", TEXT),
+        read_only("routing-table", TEXT),
+        read_only("scope", ValueType::Number { min: 0, max: 255 }),
+        read_only("target-scope", ValueType::Number { min: 0, max: 255 }),
+        read_only("dynamic", YES_NO),
+        read_only("active", YES_NO),
+        read_only("connect", YES_NO),
+        read_only("static", YES_NO),
+        read_only("copy", YES_NO),
+        read_only("ecmp", YES_NO),
+        read_only("disabled", YES_NO),
+        read_only("comment", TEXT),
+    ],
+    commands: READ_ONLY_COMMANDS,
+    columns: &["dst-address", "gateway", "distance"],
+    flags: &[
+        flag('X', "disabled", "disabled", 0),
+        flag('D', "dynamic", "dynamic", 1),
+        flag('A', "active", "active", 2),
+        flag('c', "connect", "connect", 3),
+        flag('s', "static", "static", 3),
+        flag('y', "copy", "copy", 3),
+        flag('+', "ecmp", "ecmp", 4),
+    ],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: true,
+};
+
+/// Every menu, parents before children.
+pub static MENUS: &[&Menu] = &[
+    &ROOT,
+    &IP,
+    &IP_ADDRESS,
+    &IP_ROUTE,
+    &ZEROTIER,
+    &ZEROTIER_INTERFACE,
+    &ZEROTIER_CONTROLLER,
+    &ZEROTIER_CONTROLLER_MEMBER,
+    &ZEROTIER_PEER,
+];
+
+/// The menu with this slash-form path.
+pub fn menu(path: &str) -> Option<&'static Menu> {
+    MENUS.iter().copied().find(|m| m.path == path)
+}
+
+/// The root menu `/`.
+pub fn root() -> &'static Menu {
+    &ROOT
+}
+
+/// The direct children of a menu.
+pub fn children(parent: &Menu) -> impl Iterator<Item = &'static Menu> + '_ {
+    MENUS
+        .iter()
+        .copied()
+        .filter(move |m| m.path != "/" && m.parent_path() == parent.path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_menu_is_consistent() {
+        for menu in MENUS {
+            for column in menu.columns {
+                assert!(
+                    menu.property(column).is_some(),
+                    "{} column {column}",
+                    menu.path
+                );
+            }
+            for flag in menu.flags {
+                assert!(
+                    menu.property(flag.property).is_some(),
+                    "{} flag {}",
+                    menu.path,
+                    flag.property
+                );
+            }
+            if menu.path != "/" {
+                assert!(super::menu(menu.parent_path()).is_some(), "{}", menu.path);
+            }
+        }
+    }
+
+    #[test]
+    fn tree_shape() {
+        let zerotier = menu("/zerotier").unwrap();
+        let words: Vec<_> = children(zerotier).map(|m| m.word()).collect();
+        assert_eq!(words, ["interface", "controller", "peer"]);
+        assert_eq!(
+            menu("/zerotier/controller/member").unwrap().parent_path(),
+            "/zerotier/controller"
+        );
+        assert_eq!(zerotier.parent_path(), "/");
+        assert_eq!(
+            menu("/zerotier/controller/member").unwrap().export_header(),
+            "/zerotier controller member"
+        );
+    }
+}

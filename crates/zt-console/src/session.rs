@@ -1,0 +1,582 @@
+//! A console session: the current menu, the print numbers of each menu, and command execution.
+
+use std::collections::HashMap;
+
+use crate::backend::{Backend, Item};
+use crate::duration::parse_duration_ms;
+use crate::error::ConsoleError;
+use crate::format::{self, display_value, ExportOptions, PrintRow};
+use crate::parser::{parse_line, Invocation, Statement, Value};
+use crate::schema::{self, Command, Menu};
+use crate::values::{console_form, validate};
+
+/// What a command returns to a script (`:put [...]`), as opposed to what it prints.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ScriptValue {
+    #[default]
+    Nothing,
+    Text(String),
+    /// Internal ids, as `find` returns them.
+    Ids(Vec<String>),
+    /// `print as-value` / `get` without a property: `.id` first, then properties.
+    Records(Vec<Vec<(String, String)>>),
+}
+
+impl ScriptValue {
+    /// How `:put` shows the value: ids `;`-joined, records as `key=value;...` unquoted.
+    pub fn to_put_string(&self) -> String {
+        match self {
+            ScriptValue::Nothing => String::new(),
+            ScriptValue::Text(text) => text.clone(),
+            ScriptValue::Ids(ids) => ids.join(";"),
+            ScriptValue::Records(records) => records
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+        }
+    }
+}
+
+/// The full result of one command line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// What the console prints.
+    pub output: String,
+    /// The value of the last command, for scripting callers.
+    pub value: ScriptValue,
+    /// `print interval=...`: the caller re-runs the line this often until interrupted.
+    pub interval_ms: Option<u64>,
+}
+
+/// One console session over a backend.
+pub struct Console<B> {
+    backend: B,
+    current: &'static Menu,
+    /// Per menu path: the item ids of the last print, indexed by print number.
+    numbers: HashMap<&'static str, Vec<String>>,
+    /// Shown in the prompt: `[user@identity] /path> `.
+    pub user: String,
+    pub identity: String,
+    /// Terminal width used to wrap `print detail`.
+    pub width: usize,
+    /// Lines put before `export` output (`# <date> by RouterOS ...`); the console has no clock.
+    pub export_header: Option<String>,
+}
+
+impl<B: Backend> Console<B> {
+    pub fn new(backend: B) -> Self {
+        Console {
+            backend,
+            current: schema::root(),
+            numbers: HashMap::new(),
+            user: "admin".into(),
+            identity: "MikroTik".into(),
+            width: 80,
+            export_header: None,
+        }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    pub fn into_backend(self) -> B {
+        self.backend
+    }
+
+    /// The current menu path (`/zerotier`).
+    pub fn current_path(&self) -> &'static str {
+        self.current.path
+    }
+
+    /// `[admin@MikroTik] /zerotier> ` (root: `[admin@MikroTik] > `).
+    pub fn prompt(&self) -> String {
+        let path = if self.current.path == "/" {
+            ""
+        } else {
+            self.current.path
+        };
+        if path.is_empty() {
+            format!("[{}@{}] > ", self.user, self.identity)
+        } else {
+            format!("[{}@{}] {}> ", self.user, self.identity, path)
+        }
+    }
+
+    /// Run a command line and return what the console prints.
+    pub fn execute(&mut self, line: &str) -> Result<String, ConsoleError> {
+        self.execute_reply(line).map(|reply| reply.output)
+    }
+
+    /// Run a command line (one or more `;`-separated commands). Nothing runs if the line does
+    /// not parse; commands run in order and the first failure stops the line.
+    pub fn execute_reply(&mut self, line: &str) -> Result<Reply, ConsoleError> {
+        let statements = parse_line(line, self.current)?;
+        let mut reply = Reply::default();
+        for statement in statements {
+            match statement {
+                Statement::Empty => {}
+                Statement::Navigate(menu) => self.current = menu,
+                Statement::Put(value) => {
+                    let text = match value {
+                        None => String::new(),
+                        Some(value) => self.evaluate(&value)?.to_put_string(),
+                    };
+                    reply.output.push_str(&text);
+                    reply.output.push('\n');
+                    reply.value = ScriptValue::Text(text);
+                }
+                Statement::Command(invocation) => {
+                    let outcome = self.run(&invocation)?;
+                    reply.output.push_str(&outcome.output);
+                    reply.value = outcome.value;
+                    if outcome.interval_ms.is_some() {
+                        reply.interval_ms = outcome.interval_ms;
+                    }
+                }
+            }
+        }
+        Ok(reply)
+    }
+
+    fn evaluate(&mut self, value: &Value) -> Result<ScriptValue, ConsoleError> {
+        match value {
+            Value::Text(text) => Ok(ScriptValue::Text(text.clone())),
+            Value::Substitution(invocation) => Ok(self.run(invocation)?.value),
+        }
+    }
+
+    fn text_argument(
+        &mut self,
+        invocation: &Invocation,
+        name: &str,
+    ) -> Result<Option<String>, ConsoleError> {
+        match invocation.argument(name).and_then(|a| a.value.as_ref()) {
+            None => Ok(None),
+            Some(value) => Ok(Some(self.evaluate(value)?.to_put_string())),
+        }
+    }
+
+    fn run(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        match invocation.command {
+            Command::Print => self.print(invocation),
+            Command::Add => self.add(invocation),
+            Command::Set => self.set(invocation),
+            Command::Remove => self.remove(invocation),
+            Command::Enable => self.toggle(invocation, "enable"),
+            Command::Disable => self.toggle(invocation, "disable"),
+            Command::Get => self.get(invocation),
+            Command::Comment => self.comment(invocation),
+            Command::Find => self.find(invocation),
+            Command::Unset => self.unset(invocation),
+            Command::Export => self.export(invocation),
+        }
+    }
+
+    fn list(&mut self, menu: &Menu) -> Result<Vec<Item>, ConsoleError> {
+        Ok(self.backend.list(menu.path)?)
+    }
+
+    /// Ids in print-number order: dynamic items of some menus get no number.
+    fn numbering(menu: &Menu, items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .filter(|i| !(menu.dynamic_unnumbered && i.is_true("dynamic")))
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    /// Resolve an item selector (`0`, `0,1`, `zt1`, `*1`, `[find ...]`) to item ids.
+    fn resolve(
+        &mut self,
+        menu: &'static Menu,
+        items: &[Item],
+        value: &Value,
+    ) -> Result<Vec<String>, ConsoleError> {
+        let parts: Vec<String> = match value {
+            Value::Text(text) => text.split(',').map(|p| p.trim().to_string()).collect(),
+            Value::Substitution(invocation) => match self.run(invocation)?.value {
+                ScriptValue::Nothing => Vec::new(),
+                ScriptValue::Text(text) => text.split([',', ';']).map(str::to_string).collect(),
+                ScriptValue::Ids(ids) => ids,
+                ScriptValue::Records(records) => records
+                    .iter()
+                    .filter_map(|r| r.first().map(|(_, id)| id.clone()))
+                    .collect(),
+            },
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for part in parts {
+            let found = if let Some(hex) = part.strip_prefix('*') {
+                items
+                    .iter()
+                    .find(|i| {
+                        i.id.strip_prefix('*')
+                            .is_some_and(|h| h.eq_ignore_ascii_case(hex))
+                    })
+                    .map(|i| i.id.clone())
+            } else if !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) {
+                let numbers = self
+                    .numbers
+                    .entry(menu.path)
+                    .or_insert_with(|| Self::numbering(menu, items));
+                part.parse::<usize>()
+                    .ok()
+                    .and_then(|n| numbers.get(n))
+                    .filter(|id| items.iter().any(|i| &i.id == *id))
+                    .cloned()
+            } else if menu.has_names() {
+                items
+                    .iter()
+                    .find(|i| i.get("name") == Some(part.as_str()))
+                    .map(|i| i.id.clone())
+            } else {
+                None
+            };
+            let id = found.ok_or_else(ConsoleError::no_such_item)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn selected(
+        &mut self,
+        invocation: &Invocation,
+        argument: &str,
+    ) -> Result<Vec<String>, ConsoleError> {
+        let menu = invocation.menu;
+        let Some(value) = invocation.argument(argument).and_then(|a| a.value.as_ref()) else {
+            return Err(ConsoleError::missing(&[argument]));
+        };
+        let items = self.list(menu)?;
+        self.resolve(menu, &items, value)
+    }
+
+    /// Check the `name=value` arguments that set properties; returns REST-form pairs.
+    fn checked_properties(
+        &mut self,
+        invocation: &Invocation,
+    ) -> Result<Vec<(String, String)>, ConsoleError> {
+        let menu = invocation.menu;
+        let mut checked: Vec<(String, String)> = Vec::new();
+        for argument in &invocation.arguments {
+            let Some(property) = menu.property(&argument.name).filter(|p| !p.read_only) else {
+                continue;
+            };
+            let Some(value) = &argument.value else {
+                continue;
+            };
+            let text = self.evaluate(value)?.to_put_string();
+            let backend = &mut self.backend;
+            let rest = validate(property, &text, &mut |path| {
+                Ok(backend
+                    .list(path)?
+                    .iter()
+                    .filter_map(|i| i.get("name").map(str::to_string))
+                    .collect())
+            })?;
+            checked.retain(|(k, _)| k != property.name);
+            checked.push((property.name.to_string(), rest));
+        }
+        Ok(checked)
+    }
+
+    fn print(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let menu = invocation.menu;
+        let interval_ms = match self.text_argument(invocation, "interval")? {
+            None => None,
+            Some(text) => Some(
+                parse_duration_ms(&text)
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| ConsoleError::invalid_value("interval"))?,
+            ),
+        };
+        let proplist: Option<Vec<String>> = match self.text_argument(invocation, "proplist")? {
+            None => None,
+            Some(text) => {
+                let names: Vec<String> = text.split(',').map(str::to_string).collect();
+                if names
+                    .iter()
+                    .any(|n| menu.property(n).is_none() && n != ".id")
+                {
+                    return Err(ConsoleError::no_match("proplist"));
+                }
+                Some(names)
+            }
+        };
+        let items = self.list(menu)?;
+        let numbering = Self::numbering(menu, &items);
+        let rows: Vec<PrintRow<'_>> = items
+            .iter()
+            .filter(|item| match &invocation.condition {
+                None => true,
+                Some(condition) => condition
+                    .matches(&|name| item.get(name).map(|_| display_value(menu, item, name))),
+            })
+            .map(|item| PrintRow {
+                number: numbering.iter().position(|id| *id == item.id),
+                item,
+            })
+            .collect();
+        let show_sensitive = invocation.has_flag("show-sensitive");
+        let mut reply = Reply {
+            interval_ms,
+            ..Reply::default()
+        };
+        if invocation.has_flag("count-only") {
+            reply.output = format!("{}\n", rows.len());
+            reply.value = ScriptValue::Text(rows.len().to_string());
+        } else if invocation.has_flag("as-value") {
+            let properties: Vec<String> = match (&proplist, invocation.has_flag("detail")) {
+                (Some(list), _) => list.clone(),
+                (None, true) => menu
+                    .properties
+                    .iter()
+                    .filter(|p| show_sensitive || !p.sensitive)
+                    .map(|p| p.name.to_string())
+                    .collect(),
+                (None, false) => menu.columns.iter().map(|c| c.to_string()).collect(),
+            };
+            let selected: Vec<&Item> = rows.iter().map(|r| r.item).collect();
+            reply.value = ScriptValue::Records(format::records(&selected, &properties));
+        } else if invocation.has_flag("detail") {
+            reply.output = format::detail(menu, &rows, self.width, show_sensitive);
+        } else if invocation.has_flag("terse") {
+            reply.output = format::terse(menu, &rows, show_sensitive);
+        } else {
+            let columns: Vec<String> = match proplist {
+                Some(list) => list,
+                None => menu.columns.iter().map(|c| c.to_string()).collect(),
+            };
+            reply.output = format::table(menu, &rows, &columns);
+        }
+        self.numbers.insert(menu.path, numbering);
+        Ok(reply)
+    }
+
+    fn add(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let menu = invocation.menu;
+        let mut properties: Vec<(String, String)> = Vec::new();
+        if let Some(source) = invocation
+            .argument("copy-from")
+            .and_then(|a| a.value.clone())
+        {
+            let items = self.list(menu)?;
+            let ids = self.resolve(menu, &items, &source)?;
+            let [id] = ids.as_slice() else {
+                return Err(ConsoleError::no_such_item());
+            };
+            if let Some(original) = items.iter().find(|i| &i.id == id) {
+                for property in menu.settable() {
+                    if let Some(value) = original.get(property.name) {
+                        properties.push((property.name.to_string(), value.to_string()));
+                    }
+                }
+            }
+        }
+        for (name, value) in self.checked_properties(invocation)? {
+            properties.retain(|(k, _)| *k != name);
+            properties.push((name, value));
+        }
+        let missing: Vec<&str> = menu
+            .settable()
+            .filter(|p| p.required && !properties.iter().any(|(k, _)| k == p.name))
+            .map(|p| p.name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConsoleError::missing(&missing));
+        }
+        let id = self.backend.add(menu.path, &properties)?;
+        Ok(Reply {
+            value: ScriptValue::Text(id),
+            ..Reply::default()
+        })
+    }
+
+    fn set(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let menu = invocation.menu;
+        let ids = self.selected(invocation, "numbers")?;
+        let properties = self.checked_properties(invocation)?;
+        let unsets: Vec<&str> = invocation
+            .arguments
+            .iter()
+            .filter(|a| a.unset)
+            .map(|a| a.name.as_str())
+            .collect();
+        for id in &ids {
+            if !properties.is_empty() {
+                self.backend.set(menu.path, id, &properties)?;
+            }
+            for name in &unsets {
+                self.backend.command(
+                    menu.path,
+                    "unset",
+                    &[
+                        (".id".into(), id.clone()),
+                        ("value-name".into(), name.to_string()),
+                    ],
+                )?;
+            }
+        }
+        Ok(Reply::default())
+    }
+
+    fn remove(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let ids = self.selected(invocation, "numbers")?;
+        for id in &ids {
+            self.backend.remove(invocation.menu.path, id)?;
+        }
+        Ok(Reply::default())
+    }
+
+    fn toggle(&mut self, invocation: &Invocation, verb: &str) -> Result<Reply, ConsoleError> {
+        let ids = self.selected(invocation, "numbers")?;
+        if !ids.is_empty() {
+            self.backend
+                .command(invocation.menu.path, verb, &[(".id".into(), ids.join(","))])?;
+        }
+        Ok(Reply::default())
+    }
+
+    fn comment(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let ids = self.selected(invocation, "numbers")?;
+        let comment = self
+            .text_argument(invocation, "comment")?
+            .ok_or_else(|| ConsoleError::missing(&["comment"]))?;
+        for id in &ids {
+            self.backend.set(
+                invocation.menu.path,
+                id,
+                &[("comment".into(), comment.clone())],
+            )?;
+        }
+        Ok(Reply::default())
+    }
+
+    fn unset(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let menu = invocation.menu;
+        let ids = self.selected(invocation, "numbers")?;
+        let name = self
+            .text_argument(invocation, "value-name")?
+            .ok_or_else(|| ConsoleError::missing(&["value-name"]))?;
+        if !matches!(menu.property(&name), Some(p) if !p.read_only) {
+            return Err(ConsoleError::no_match("value-name"));
+        }
+        for id in &ids {
+            self.backend.command(
+                menu.path,
+                "unset",
+                &[
+                    (".id".into(), id.clone()),
+                    ("value-name".into(), name.clone()),
+                ],
+            )?;
+        }
+        Ok(Reply::default())
+    }
+
+    fn get(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let menu = invocation.menu;
+        let ids = self.selected(invocation, "number")?;
+        let name = self.text_argument(invocation, "value-name")?;
+        if let Some(name) = &name {
+            if menu.property(name).is_none() && name != ".id" {
+                return Err(ConsoleError::no_match("value-name"));
+            }
+        }
+        let items = self.list(menu)?;
+        let item = ids
+            .first()
+            .and_then(|id| items.iter().find(|i| &i.id == id))
+            .ok_or_else(ConsoleError::no_such_item)?;
+        let value = match name {
+            Some(name) => item
+                .get(&name)
+                .map_or(ScriptValue::Nothing, |v| ScriptValue::Text(v.to_string())),
+            None => {
+                let properties: Vec<String> =
+                    item.properties.iter().map(|(k, _)| k.clone()).collect();
+                ScriptValue::Records(format::records(&[item], &properties))
+            }
+        };
+        Ok(Reply {
+            value,
+            ..Reply::default()
+        })
+    }
+
+    fn find(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let menu = invocation.menu;
+        let mut filters: Vec<(String, String)> = Vec::new();
+        for argument in &invocation.arguments {
+            if let Some(value) = &argument.value {
+                let text = self.evaluate(value)?.to_put_string();
+                let kind = menu.property(&argument.name).map(|p| p.kind);
+                filters.push((argument.name.clone(), console_form(kind, &text)));
+            }
+        }
+        let items = self.list(menu)?;
+        let ids = items
+            .iter()
+            .filter(|item| {
+                filters
+                    .iter()
+                    .all(|(name, value)| display_value(menu, item, name) == *value)
+            })
+            .filter(|item| match &invocation.condition {
+                None => true,
+                Some(condition) => condition
+                    .matches(&|name| item.get(name).map(|_| display_value(menu, item, name))),
+            })
+            .map(|item| item.id.clone())
+            .collect();
+        Ok(Reply {
+            value: ScriptValue::Ids(ids),
+            ..Reply::default()
+        })
+    }
+
+    fn export(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let options = ExportOptions {
+            terse: invocation.has_flag("terse"),
+            verbose: invocation.has_flag("verbose"),
+            show_sensitive: invocation.has_flag("show-sensitive"),
+        };
+        let base = invocation.menu.path;
+        let mut output = String::new();
+        if let Some(header) = &self.export_header {
+            output.push_str(header);
+            if !header.ends_with('\n') {
+                output.push('\n');
+            }
+        }
+        for menu in schema::MENUS.iter().copied() {
+            let inside = base == "/"
+                || menu.path == base
+                || menu
+                    .path
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if !inside
+                || !menu.has_items()
+                || !(menu.allows(Command::Add) || menu.allows(Command::Set))
+            {
+                continue;
+            }
+            let items = self.list(menu)?;
+            output.push_str(&format::export(menu, &items, options));
+        }
+        Ok(Reply {
+            output,
+            ..Reply::default()
+        })
+    }
+}
