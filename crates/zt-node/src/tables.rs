@@ -1,0 +1,157 @@
+//! Small bounded tables the engine consults per packet: reply expectations, replay
+//! rejection, and the per-source-IP identity validation gate.
+
+use crate::constants::*;
+use std::collections::{HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+/// Packets we sent that may get an OK (PROTOCOL.md §4, `Node::expectingReplyTo`): 256 buckets
+/// of 32 entries, each entry the top 32 bits of a wire packet ID, oldest overwritten.
+pub struct ExpectTable {
+    buckets: Vec<[u32; EXPECT_BUCKET_ENTRIES]>,
+    next: Vec<u8>,
+}
+
+impl Default for ExpectTable {
+    fn default() -> Self {
+        ExpectTable {
+            buckets: vec![[0u32; EXPECT_BUCKET_ENTRIES]; EXPECT_BUCKETS],
+            next: vec![0u8; EXPECT_BUCKETS],
+        }
+    }
+}
+
+impl ExpectTable {
+    fn key(packet_id: u64) -> (usize, u32) {
+        let top = (packet_id >> 32) as u32;
+        (top as usize % EXPECT_BUCKETS, top)
+    }
+    pub fn expect(&mut self, packet_id: u64) {
+        let (b, top) = Self::key(packet_id);
+        let slot = self.next[b] as usize % EXPECT_BUCKET_ENTRIES;
+        self.buckets[b][slot] = top;
+        self.next[b] = ((slot + 1) % EXPECT_BUCKET_ENTRIES) as u8;
+    }
+    pub fn expecting(&self, packet_id: u64) -> bool {
+        let (b, top) = Self::key(packet_id);
+        top != 0 && self.buckets[b].contains(&top)
+    }
+}
+
+/// Authenticated packet IDs seen recently. A legitimate sender never reuses a (random,
+/// 64-bit) packet ID, so a repeat is a replay or a duplicate and is dropped. IDs are recorded
+/// only after the MAC check, so forged packets cannot poison the window.
+pub struct ReplayFilter {
+    seen: HashSet<(u64, u64)>,
+    order: VecDeque<(u64, u64)>,
+}
+
+impl Default for ReplayFilter {
+    fn default() -> Self {
+        ReplayFilter {
+            seen: HashSet::with_capacity(REPLAY_WINDOW),
+            order: VecDeque::with_capacity(REPLAY_WINDOW),
+        }
+    }
+}
+
+impl ReplayFilter {
+    /// Records (source, packet ID); false if it was already there.
+    pub fn check_and_insert(&mut self, source: u64, packet_id: u64) -> bool {
+        let key = (source, packet_id);
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > REPLAY_WINDOW {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// The full identity check (a ~2 MiB memory-hard hash) runs at most once per interval per
+/// 14-bit bucket of source IPs (`Node::rateGateIdentityVerification`).
+pub struct IdentityValidationGate {
+    last: Vec<u64>,
+}
+
+impl Default for IdentityValidationGate {
+    fn default() -> Self {
+        IdentityValidationGate {
+            last: vec![0; 1 << 14],
+        }
+    }
+}
+
+impl IdentityValidationGate {
+    fn bucket(ip: IpAddr) -> usize {
+        let h = match ip {
+            IpAddr::V4(v4) => u32::from(v4) as u64,
+            IpAddr::V6(v6) => {
+                let v = u128::from(v6);
+                // Hash the /64 network and host halves together.
+                ((v >> 64) as u64) ^ (v as u64)
+            }
+        };
+        let h = h ^ (h >> 14) ^ (h >> 28) ^ (h >> 42) ^ (h >> 56);
+        (h & 0x3fff) as usize
+    }
+    /// True if a validation from this source may run now (and records it).
+    pub fn allow(&mut self, now: u64, from: SocketAddr) -> bool {
+        let b = Self::bucket(crate::payload::canonical(from).ip());
+        let last = self.last[b];
+        if last != 0 && now.saturating_sub(last) < IDENTITY_VALIDATION_SOURCE_RATE_LIMIT {
+            return false;
+        }
+        self.last[b] = now.max(1);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_match_on_top_32_bits() {
+        let mut t = ExpectTable::default();
+        t.expect(0x1234_5678_9abc_def0);
+        assert!(t.expecting(0x1234_5678_0000_0000));
+        assert!(!t.expecting(0x1234_5679_9abc_def0));
+    }
+
+    #[test]
+    fn expectations_are_bounded_per_bucket() {
+        let mut t = ExpectTable::default();
+        // 33 IDs in the same bucket (same low byte of the top 32 bits): the first is gone.
+        for i in 0..=EXPECT_BUCKET_ENTRIES as u64 {
+            t.expect(((i + 1) << 40) << 8);
+        }
+        assert!(!t.expecting((1u64 << 40) << 8));
+        assert!(t.expecting((2u64 << 40) << 8));
+    }
+
+    #[test]
+    fn replays_are_caught_and_window_is_bounded() {
+        let mut f = ReplayFilter::default();
+        assert!(f.check_and_insert(1, 42));
+        assert!(!f.check_and_insert(1, 42));
+        assert!(f.check_and_insert(2, 42));
+        for i in 0..REPLAY_WINDOW as u64 {
+            f.check_and_insert(3, 1000 + i);
+        }
+        assert!(f.check_and_insert(1, 42), "evicted after the window");
+    }
+
+    #[test]
+    fn identity_gate() {
+        let mut g = IdentityValidationGate::default();
+        let a: SocketAddr = "10.0.0.1:9993".parse().unwrap();
+        assert!(g.allow(10_000, a));
+        assert!(!g.allow(10_500, a));
+        assert!(g.allow(10_000 + IDENTITY_VALIDATION_SOURCE_RATE_LIMIT, a));
+    }
+}
