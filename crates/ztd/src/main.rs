@@ -1,2 +1,88 @@
-//! ztd: the zt daemon (instances, sockets, TAP, netlink, state, HTTP APIs)
-fn main() {}
+//! `ztd`: the zt daemon. Serves the RouterOS REST API on a loopback TCP port and runs the
+//! configured ZeroTier instances; stops gracefully on SIGTERM/SIGINT.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+use ztd::daemon::Daemon;
+use ztd::rest::{self, MenuRegistry};
+use ztd::runtime::engine::NoProtocolFactory;
+use ztd::state_dir::StateDir;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ztd",
+    about = "zt daemon: ZeroTier instances managed like RouterOS"
+)]
+struct Cli {
+    /// State directory (identities, configuration, authtoken.secret).
+    #[arg(long, default_value = "/var/lib/zt")]
+    home: PathBuf,
+    /// TCP address of the management API (RouterOS REST under /rest).
+    #[arg(long, default_value = "127.0.0.1:9993")]
+    api_listen: SocketAddr,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let state = StateDir::open(&cli.home).map_err(|e| format!("state directory: {e}"))?;
+    // Until zt-node provides the protocol engine, instances run without one (see
+    // `NoProtocolEngine`): sockets and identities work, nothing is spoken.
+    let daemon =
+        Arc::new(Daemon::open(state, Arc::new(NoProtocolFactory)).map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind(cli.api_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cli.api_listen))?;
+    tracing::info!(home = %cli.home.display(), api = %cli.api_listen, "ztd started");
+    daemon.start_enabled_instances().await;
+
+    let app = rest::router(daemon.clone(), MenuRegistry::standard());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    daemon.shutdown().await;
+    tracing::info!("ztd stopped");
+    served.map_err(|e| format!("API server failed: {e}"))
+}
+
+async fn shutdown_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,437 @@
+//! `/zerotier`: ZeroTier instances, each one node with its own identity and UDP ports.
+//!
+//! Properties (ROUTEROS.md §8.1): `name` (default `zt1`), `port` (9993), `disabled`,
+//! `interfaces` (default `all`), `route-distance` (1), `comment`; read-only `identity` (the
+//! 10-hex address), `identity.public`, `online`, `state`. Our addition: `secondary-port`
+//! (PROTOCOL.md §9.1; random when unset). The default instance `zt1` exists from the first
+//! start, carries ZeroTier Central's comment and is disabled until enabled, as on RouterOS;
+//! it cannot be removed.
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::daemon::{Daemon, Model};
+use crate::identity_store::{self, PublicIdentityText};
+use crate::menu::{bool_text, Args, CommandError, Record};
+use crate::model::{ItemId, Table, TableError};
+use crate::runtime::driver::InstanceRuntime;
+use crate::runtime::engine::PortRole;
+use crate::runtime::engine::{wall_clock_ms, EngineStart, LocalSocket};
+use crate::runtime::sockets::{bind_port, bind_secondary};
+use crate::state_dir::StateDir;
+
+pub const DEFAULT_INSTANCE_NAME: &str = "zt1";
+pub const DEFAULT_PORT: u16 = 9993;
+pub const DEFAULT_ROUTE_DISTANCE: u8 = 1;
+pub const DEFAULT_INTERFACES: &str = "all";
+pub const DEFAULT_COMMENT: &str = "ZeroTier Central controller - https://my.zerotier.com/";
+const INSTANCES_FILE: &str = "instances.json";
+
+/// One configured instance, as persisted in `instances.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceConfig {
+    pub name: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_port: Option<u16>,
+    pub disabled: bool,
+    pub interfaces: Vec<String>,
+    pub route_distance: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The factory default item (`zt1`): cannot be removed.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl InstanceConfig {
+    /// The factory default `zt1`.
+    pub fn factory_default() -> InstanceConfig {
+        InstanceConfig {
+            name: DEFAULT_INSTANCE_NAME.into(),
+            port: DEFAULT_PORT,
+            secondary_port: None,
+            disabled: true,
+            interfaces: vec![DEFAULT_INTERFACES.into()],
+            route_distance: DEFAULT_ROUTE_DISTANCE,
+            comment: Some(DEFAULT_COMMENT.into()),
+            default: true,
+        }
+    }
+
+    /// Apply `set`/`add` arguments. Unknown and read-only properties are refused.
+    fn apply(&mut self, mut args: Args) -> Result<(), CommandError> {
+        if let Some(name) = args.take("name") {
+            validate_name(&name)?;
+            self.name = name;
+        }
+        if let Some(port) = args.take_u32_in("port", 1, 65535)? {
+            self.port = port as u16;
+        }
+        if args.peek("secondary-port") == Some("") {
+            args.take("secondary-port");
+            self.secondary_port = None;
+        } else if let Some(port) = args.take_u32_in("secondary-port", 1, 65535)? {
+            self.secondary_port = Some(port as u16);
+        }
+        if let Some(disabled) = args.take_bool("disabled")? {
+            self.disabled = disabled;
+        }
+        if let Some(list) = args.take_list("interfaces") {
+            if list.is_empty() {
+                return Err(CommandError::invalid_value("interfaces"));
+            }
+            self.interfaces = list;
+        }
+        if let Some(distance) = args.take_u32_in("route-distance", 1, 255)? {
+            self.route_distance = distance as u8;
+        }
+        if let Some(comment) = args.take("comment") {
+            self.comment = (!comment.is_empty()).then_some(comment);
+        }
+        args.finish()
+    }
+
+    /// Ports this instance claims in its configuration.
+    fn configured_ports(&self) -> impl Iterator<Item = u16> {
+        std::iter::once(self.port).chain(self.secondary_port)
+    }
+}
+
+/// Instance names become directory names: refuse what a path could misuse, and ids.
+fn validate_name(name: &str) -> Result<(), CommandError> {
+    let bad = name.is_empty()
+        || name.len() > 64
+        || name.starts_with('.')
+        || name.starts_with('*')
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ',' || c.is_control() || c.is_whitespace());
+    if bad {
+        Err(CommandError::invalid_value("name"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Load `instances.json`, creating it with the factory default on first start, plus the
+/// identities already on disk.
+pub(crate) fn load(
+    state: &StateDir,
+) -> Result<(Table<InstanceConfig>, HashMap<ItemId, PublicIdentityText>), TableError> {
+    let path = state.file(INSTANCES_FILE);
+    let table = match Table::load(&path)? {
+        Some(table) => table,
+        None => {
+            let mut table = Table::default();
+            table.insert(InstanceConfig::factory_default());
+            table.save(&path)?;
+            table
+        }
+    };
+    let mut identities = HashMap::new();
+    for (id, config) in table.iter() {
+        if let Some(shown) = identity_store::read_public(&state.root().join(&config.name))? {
+            identities.insert(id, shown);
+        }
+    }
+    Ok((table, identities))
+}
+
+impl Daemon {
+    fn save_instances(&self, model: &Model) -> Result<(), CommandError> {
+        model
+            .instances
+            .save(&self.state.file(INSTANCES_FILE))
+            .map_err(|e| CommandError::Internal(e.to_string()))
+    }
+
+    /// Refuse a configuration that clashes with another instance (name, ports).
+    fn check_conflicts(
+        model: &Model,
+        id: Option<ItemId>,
+        config: &InstanceConfig,
+    ) -> Result<(), CommandError> {
+        for (other_id, other) in model.instances.iter() {
+            if Some(other_id) == id {
+                continue;
+            }
+            if other.name == config.name {
+                return Err(CommandError::failure(format!(
+                    "instance with name {} already exists",
+                    config.name
+                )));
+            }
+            for port in config.configured_ports() {
+                if other.configured_ports().any(|p| p == port) {
+                    return Err(CommandError::failure(format!(
+                        "port {port} already used by instance {}",
+                        other.name
+                    )));
+                }
+            }
+        }
+        if config.secondary_port == Some(config.port) {
+            return Err(CommandError::failure(
+                "secondary-port must differ from port",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bring an instance up: identity (generated on first use), sockets, engine, driver.
+    pub(crate) async fn start_instance(
+        &self,
+        model: &mut Model,
+        id: ItemId,
+        config: &InstanceConfig,
+    ) -> Result<(), CommandError> {
+        let dir = self
+            .state
+            .instance_dir(&config.name)
+            .map_err(|e| CommandError::Internal(e.to_string()))?;
+        let (identity, shown) = identity_store::load_or_generate(&dir)
+            .await
+            .map_err(|e| CommandError::failure(e.to_string()))?;
+        model.identities.insert(id, shown);
+
+        let mut bound = bind_port(config.port, PortRole::Primary).map_err(CommandError::failure)?;
+        let avoid: Vec<u16> = model
+            .instances
+            .iter()
+            .flat_map(|(_, c)| c.configured_ports().collect::<Vec<_>>())
+            .collect();
+        let random_start: u32 = rand::random();
+        bound.extend(
+            bind_secondary(config.secondary_port, random_start, &avoid)
+                .map_err(CommandError::failure)?,
+        );
+
+        let sockets: Vec<LocalSocket> = bound
+            .iter()
+            .enumerate()
+            .map(|(i, b)| LocalSocket {
+                id: crate::runtime::engine::LocalSocketId(i as u32),
+                bound: b.bound,
+                role: b.role,
+            })
+            .collect();
+        let engine = self
+            .engines
+            .start(EngineStart {
+                identity,
+                instance_dir: dir,
+                sockets,
+                now_ms: wall_clock_ms(),
+            })
+            .map_err(CommandError::failure)?;
+        let runtime = InstanceRuntime::start(bound, engine, config.name.clone())
+            .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
+        model.runtimes.insert(id, runtime);
+        model.runtime_errors.remove(&id);
+        Ok(())
+    }
+
+    async fn stop_instance(model: &mut Model, id: ItemId) {
+        if let Some(runtime) = model.runtimes.remove(&id) {
+            runtime.stop().await;
+        }
+        model.runtime_errors.remove(&id);
+    }
+
+    /// `/zerotier/add`.
+    pub async fn instance_add(&self, args: Args) -> Result<ItemId, CommandError> {
+        let mut model = self.lock().await;
+        let mut config = InstanceConfig {
+            comment: None,
+            default: false,
+            disabled: false,
+            ..InstanceConfig::factory_default()
+        };
+        config.name = (1..)
+            .map(|n| format!("zt{n}"))
+            .find(|n| !model.instances.iter().any(|(_, c)| &c.name == n))
+            .unwrap_or_default();
+        config.apply(args)?;
+        Self::check_conflicts(&model, None, &config)?;
+        let id = model.instances.insert(config.clone());
+        if !config.disabled {
+            if let Err(e) = self.start_instance(&mut model, id, &config).await {
+                model.instances.remove(id);
+                model.identities.remove(&id);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.save_instances(&model) {
+            Self::stop_instance(&mut model, id).await;
+            model.instances.remove(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// `/zerotier/set`. Either the whole change takes effect or nothing does: a running
+    /// instance whose name or ports change is restarted, and restored if the restart fails.
+    pub async fn instance_set(&self, id: ItemId, args: Args) -> Result<(), CommandError> {
+        let mut model = self.lock().await;
+        let old = model
+            .instances
+            .get(id)
+            .cloned()
+            .ok_or(CommandError::NoSuchItem)?;
+        let mut new = old.clone();
+        new.apply(args)?;
+        Self::check_conflicts(&model, Some(id), &new)?;
+        let running = model.runtimes.contains_key(&id);
+        let identity_moves = new.name != old.name;
+        let rebind =
+            new.port != old.port || new.secondary_port != old.secondary_port || identity_moves;
+        let must_run = !new.disabled;
+        let stop_first = running && (!must_run || rebind);
+        let start_after = must_run && (!running || rebind);
+
+        if stop_first {
+            Self::stop_instance(&mut model, id).await;
+        }
+        if identity_moves {
+            self.state
+                .rename_instance_dir(&old.name, &new.name)
+                .map_err(|e| CommandError::Internal(e.to_string()))?;
+        }
+        if start_after {
+            if let Err(e) = self.start_instance(&mut model, id, &new).await {
+                if identity_moves {
+                    let _ = self.state.rename_instance_dir(&new.name, &old.name);
+                }
+                if running {
+                    if let Err(again) = self.start_instance(&mut model, id, &old).await {
+                        tracing::error!(instance = %old.name, error = %again, "could not restore the instance");
+                        model.runtime_errors.insert(id, again.to_string());
+                    }
+                }
+                return Err(e);
+            }
+        }
+        if let Some(slot) = model.instances.get_mut(id) {
+            *slot = new;
+        }
+        self.save_instances(&model)
+    }
+
+    /// `/zerotier/remove`: stops the instance and deletes its state (identity included).
+    pub async fn instance_remove(&self, id: ItemId) -> Result<(), CommandError> {
+        let mut model = self.lock().await;
+        let config = model
+            .instances
+            .get(id)
+            .cloned()
+            .ok_or(CommandError::NoSuchItem)?;
+        if config.default {
+            return Err(CommandError::failure("default instance can not be removed"));
+        }
+        Self::stop_instance(&mut model, id).await;
+        model.instances.remove(id);
+        model.identities.remove(&id);
+        self.save_instances(&model)?;
+        self.state
+            .remove_instance_dir(&config.name)
+            .map_err(|e| CommandError::Internal(e.to_string()))
+    }
+
+    /// `/zerotier/print`.
+    pub async fn instance_records(&self) -> Vec<Record> {
+        let model = self.lock().await;
+        let mut records = Vec::with_capacity(model.instances.len());
+        for (id, config) in model.instances.iter() {
+            let mut r = Record::new();
+            r.insert(".id".into(), id.to_string());
+            r.insert("name".into(), config.name.clone());
+            r.insert("port".into(), config.port.to_string());
+            if let Some(port) = config.secondary_port {
+                r.insert("secondary-port".into(), port.to_string());
+            }
+            r.insert("disabled".into(), bool_text(config.disabled));
+            r.insert("interfaces".into(), config.interfaces.join(","));
+            r.insert("route-distance".into(), config.route_distance.to_string());
+            if let Some(comment) = &config.comment {
+                r.insert("comment".into(), comment.clone());
+            }
+            if let Some(shown) = model.identities.get(&id) {
+                r.insert("identity".into(), shown.address.clone());
+                r.insert("identity.public".into(), shown.public.clone());
+            }
+            let online = match model.runtimes.get(&id) {
+                Some(runtime) => {
+                    r.insert("state".into(), "running".into());
+                    runtime
+                        .with_engine(|engine, _| engine.status().online)
+                        .await
+                        .unwrap_or(false)
+                }
+                None => {
+                    if let Some(error) = model.runtime_errors.get(&id) {
+                        r.insert("state".into(), error.clone());
+                    }
+                    false
+                }
+            };
+            r.insert("online".into(), bool_text(online));
+            records.push(r);
+        }
+        records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(pairs: &[(&str, &str)]) -> Args {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn apply_changes_nothing_on_error() {
+        let mut c = InstanceConfig::factory_default();
+        let before = c.clone();
+        assert!(c.clone().apply(args(&[("port", "0")])).is_err());
+        let mut copy = c.clone();
+        assert_eq!(
+            copy.apply(args(&[("port", "1234"), ("bogus", "x")])),
+            Err(CommandError::Refused("unknown parameter bogus".into()))
+        );
+        // apply works on a copy in the daemon; the original is untouched by design
+        assert_eq!(c, before);
+        c.apply(args(&[
+            ("port", "1234"),
+            ("comment", ""),
+            ("interfaces", "ether1,ether2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.port, 1234);
+        assert_eq!(c.comment, None);
+        assert_eq!(c.interfaces, vec!["ether1", "ether2"]);
+    }
+
+    #[test]
+    fn read_only_properties_are_refused() {
+        for p in ["identity.public", "online", "state", ".id"] {
+            let mut c = InstanceConfig::factory_default();
+            assert_eq!(
+                c.apply(args(&[(p, "x")])),
+                Err(CommandError::unknown_parameter(p))
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_could_escape_the_home_directory_are_refused() {
+        for bad in ["", "..", "../x", "a/b", ".hidden", "*1", "a b"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        validate_name("zt2").unwrap();
+    }
+}

@@ -1,0 +1,23 @@
+//! ztd: the zt daemon — the only part of zt that touches the OS (see `DESIGN.md`).
+//!
+//! ```text
+//!   HTTP (RouterOS REST /rest/...) ──> rest ──> menus (command model) ──> Daemon (one lock)
+//!                                                                          │
+//!                         instances: identity files, UDP sockets ──> runtime::driver task
+//!                                                                          │
+//!                                   sans-I/O engine (zt-node) <── runtime::engine::Engine
+//! ```
+//! - [`state_dir`]: the home directory and atomic writes; [`identity_store`]: identities.
+//! - [`model`]: tables of items with RouterOS internal ids, persisted as JSON.
+//! - [`daemon`]: the shared state; [`instances`]: the `/zerotier` logic.
+//! - [`menu`] / [`menus`]: the command model; [`rest`]: its HTTP transport.
+//! - [`runtime`]: sockets and the driver loop around an [`runtime::engine::Engine`].
+pub mod daemon;
+pub mod identity_store;
+pub mod instances;
+pub mod menu;
+pub mod menus;
+pub mod model;
+pub mod rest;
+pub mod runtime;
+pub mod state_dir;

@@ -1,0 +1,627 @@
+//! The RouterOS REST API (`/rest/<menu path>`, ROUTEROS.md §7) over the menus of
+//! [`crate::menus`].
+//!
+//! | method | URL | meaning |
+//! | --- | --- | --- |
+//! | GET | `/rest/zerotier[?prop=value&.proplist=a,b]` | print (array) |
+//! | GET | `/rest/zerotier/<*id or name>` | one item (object) |
+//! | PUT | `/rest/zerotier` | add → 201, the new item |
+//! | PATCH | `/rest/zerotier/<id>` | set → the updated item |
+//! | DELETE | `/rest/zerotier/<id>` | remove → 204 |
+//! | POST | `/rest/zerotier/<command>` | `print`, `get`, `add`, `set`, `remove`, `enable`, `disable`, … |
+//!
+//! Every value is a JSON string; errors are `{"error":<code>,"message":<reason>,"detail":<console text>}`.
+//! Authentication: the zerotier-one token (`authtoken.secret`) as `X-ZT1-Auth: <token>` or
+//! `Authorization: Bearer <token>`, or HTTP Basic `admin:<token>` as RouterOS REST clients send.
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use crate::daemon::Daemon;
+use crate::menu::{Args, CommandError, Menu, Record};
+use crate::model::ItemId;
+
+pub mod query;
+
+/// The user name RouterOS REST clients send with HTTP Basic; the password is the token.
+pub const BASIC_USER: &str = "admin";
+
+/// The menus served, found by the longest path prefix of a URL.
+pub struct MenuRegistry {
+    menus: Vec<(Vec<&'static str>, Arc<dyn Menu>)>,
+}
+
+impl MenuRegistry {
+    pub fn new() -> MenuRegistry {
+        MenuRegistry { menus: Vec::new() }
+    }
+    /// Every menu of [`crate::menus::all`].
+    pub fn standard() -> MenuRegistry {
+        let mut registry = MenuRegistry::new();
+        for menu in crate::menus::all() {
+            registry.register(menu);
+        }
+        registry
+    }
+    pub fn register(&mut self, menu: Arc<dyn Menu>) {
+        self.menus.push((menu.path().split('/').collect(), menu));
+    }
+    /// The menu whose path is the longest prefix of `segments`, and the remaining segments;
+    /// otherwise the first word that leads nowhere.
+    fn find<'a>(&self, segments: &'a [String]) -> Result<(&Arc<dyn Menu>, &'a [String]), String> {
+        let mut best: Option<(usize, &Arc<dyn Menu>)> = None;
+        let mut deepest_word = 0;
+        for (words, menu) in &self.menus {
+            let common = words
+                .iter()
+                .zip(segments)
+                .take_while(|(w, s)| *w == s)
+                .count();
+            deepest_word = deepest_word.max(common);
+            if common == words.len() && best.is_none_or(|(len, _)| len < common) {
+                best = Some((common, menu));
+            }
+        }
+        match best {
+            Some((len, menu)) => Ok((menu, &segments[len..])),
+            None => Err(segments.get(deepest_word).cloned().unwrap_or_default()),
+        }
+    }
+}
+
+impl Default for MenuRegistry {
+    fn default() -> Self {
+        MenuRegistry::standard()
+    }
+}
+
+struct Api {
+    daemon: Arc<Daemon>,
+    registry: MenuRegistry,
+}
+
+/// The HTTP router for `/rest/...`.
+pub fn router(daemon: Arc<Daemon>, registry: MenuRegistry) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(Api { daemon, registry }))
+}
+
+/// An HTTP error in RouterOS's shape.
+struct RestError {
+    status: StatusCode,
+    detail: Option<String>,
+}
+
+impl RestError {
+    fn bad_request(detail: impl Into<String>) -> RestError {
+        RestError {
+            status: StatusCode::BAD_REQUEST,
+            detail: Some(detail.into()),
+        }
+    }
+    fn status(status: StatusCode) -> RestError {
+        RestError {
+            status,
+            detail: None,
+        }
+    }
+}
+
+impl From<CommandError> for RestError {
+    fn from(e: CommandError) -> RestError {
+        match e {
+            CommandError::Refused(text) => RestError::bad_request(text),
+            CommandError::NoSuchItem => RestError::bad_request("no such item"),
+            CommandError::Internal(text) => {
+                tracing::error!(error = %text, "command failed inside the daemon");
+                RestError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    detail: Some(text),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        if let Some(detail) = self.detail {
+            body.insert("detail".into(), Value::String(detail));
+        }
+        body.insert("error".into(), json!(self.status.as_u16()));
+        body.insert(
+            "message".into(),
+            Value::String(self.status.canonical_reason().unwrap_or("Error").into()),
+        );
+        let mut response = (self.status, axum::Json(Value::Object(body))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"zt\""),
+            );
+        }
+        response
+    }
+}
+
+async fn handle(
+    State(api): State<Arc<Api>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(&headers, api.daemon.authtoken()) {
+        return RestError::status(StatusCode::UNAUTHORIZED).into_response();
+    }
+    match serve(&api, &method, &uri, &headers, &body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn serve(
+    api: &Api,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, RestError> {
+    let Some(path) = uri.path().strip_prefix("/rest") else {
+        return Err(RestError::status(StatusCode::NOT_FOUND));
+    };
+    if !path.is_empty() && !path.starts_with('/') {
+        return Err(RestError::status(StatusCode::NOT_FOUND));
+    }
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let (menu, tail) = api
+        .registry
+        .find(&segments)
+        .map_err(|word| RestError::bad_request(format!("no such command or directory ({word})")))?;
+    let body = RequestBody::parse(headers, body)?;
+    let daemon = api.daemon.as_ref();
+    match (method.clone(), tail) {
+        (Method::GET, []) => {
+            let filters = QueryParams::parse(uri.query());
+            let records = menu.print(daemon).await?;
+            let list: Vec<Value> = records
+                .into_iter()
+                .filter(|r| filters.equal.iter().all(|(k, v)| r.get(k) == Some(v)))
+                .map(|r| to_json(project(r, filters.proplist.as_deref(), true)))
+                .collect();
+            Ok(axum::Json(Value::Array(list)).into_response())
+        }
+        (Method::GET, [selector]) => {
+            let filters = QueryParams::parse(uri.query());
+            let record = find_one(menu.as_ref(), daemon, selector).await?;
+            Ok(
+                axum::Json(to_json(project(record, filters.proplist.as_deref(), false)))
+                    .into_response(),
+            )
+        }
+        (Method::PUT, []) => {
+            let mut args = body.args;
+            args.take(".id");
+            let id = menu.add(daemon, args).await?;
+            let record = record_by_id(menu.as_ref(), daemon, id).await?;
+            let location = format!("/rest/{}/{}", menu.path(), id);
+            let mut response = (StatusCode::CREATED, axum::Json(to_json(record))).into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            Ok(response)
+        }
+        (Method::PATCH, [selector]) => {
+            let id = resolve_item_url(menu.as_ref(), daemon, selector).await?;
+            let mut args = body.args;
+            args.take(".id");
+            menu.set(daemon, id, args).await.map_err(not_found_is_404)?;
+            let record = record_by_id(menu.as_ref(), daemon, id).await?;
+            Ok(axum::Json(to_json(record)).into_response())
+        }
+        (Method::DELETE, [selector]) => {
+            let id = resolve_item_url(menu.as_ref(), daemon, selector).await?;
+            menu.remove(daemon, id).await.map_err(not_found_is_404)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (Method::PATCH | Method::DELETE, []) => Err(RestError::bad_request(
+            "missing or invalid resource identifier",
+        )),
+        (Method::POST, [command]) => post_command(menu.as_ref(), daemon, command, body).await,
+        (Method::GET | Method::PUT | Method::PATCH | Method::DELETE | Method::POST, [word, ..]) => {
+            Err(RestError::bad_request(format!(
+                "no such command or directory ({word})"
+            )))
+        }
+        (Method::POST, []) => Err(RestError::bad_request("no such command")),
+        _ => Err(RestError::status(StatusCode::METHOD_NOT_ALLOWED)),
+    }
+}
+
+/// `POST /rest/<menu>/<command>`.
+async fn post_command(
+    menu: &dyn Menu,
+    daemon: &Daemon,
+    command: &str,
+    body: RequestBody,
+) -> Result<Response, RestError> {
+    let RequestBody {
+        mut args,
+        proplist,
+        query,
+    } = body;
+    let selector = args.take(".id").or_else(|| args.take("numbers"));
+    let reply = match command {
+        "print" => {
+            args.finish()?;
+            let records = menu.print(daemon).await?;
+            let mut list = Vec::new();
+            for r in records {
+                if query::matches(query.as_deref().unwrap_or_default(), &r)? {
+                    list.push(to_json(project(r, proplist.as_deref(), true)));
+                }
+            }
+            Value::Array(list)
+        }
+        "get" => {
+            let selector = selector
+                .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) number"))?;
+            let name = args.take("value-name");
+            args.finish()?;
+            let record = find_one(menu, daemon, &selector).await?;
+            match name {
+                Some(name) => {
+                    let value = record.get(&name).ok_or_else(|| {
+                        CommandError::refused("input does not match any value of value-name")
+                    })?;
+                    json!({ "ret": value })
+                }
+                None => to_json(record),
+            }
+        }
+        "add" => {
+            let id = menu.add(daemon, args).await?;
+            json!({ "ret": id.to_string() })
+        }
+        "set" | "remove" | "enable" | "disable" => {
+            let selector = selector
+                .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) numbers"))?;
+            let ids = resolve(&menu.print(daemon).await?, &selector)?;
+            match command {
+                "set" => {
+                    for id in ids {
+                        menu.set(daemon, id, args.clone()).await?;
+                    }
+                }
+                "remove" => {
+                    args.finish()?;
+                    for id in ids {
+                        menu.remove(daemon, id).await?;
+                    }
+                }
+                _ => {
+                    menu.command(daemon, command, ids, args).await?;
+                }
+            }
+            Value::Array(Vec::new())
+        }
+        other => {
+            let ids = match selector {
+                Some(selector) => resolve(&menu.print(daemon).await?, &selector)?,
+                None => Vec::new(),
+            };
+            menu.command(daemon, other, ids, args).await?
+        }
+    };
+    Ok(axum::Json(reply).into_response())
+}
+
+fn not_found_is_404(e: CommandError) -> RestError {
+    match e {
+        CommandError::NoSuchItem => RestError::status(StatusCode::NOT_FOUND),
+        other => other.into(),
+    }
+}
+
+/// The item named by a URL segment (`*1` or a name), 404 if none.
+async fn resolve_item_url(
+    menu: &dyn Menu,
+    daemon: &Daemon,
+    selector: &str,
+) -> Result<ItemId, RestError> {
+    let records = menu.print(daemon).await?;
+    match resolve(&records, selector) {
+        Ok(ids) if ids.len() == 1 => Ok(ids[0]),
+        _ => Err(RestError::status(StatusCode::NOT_FOUND)),
+    }
+}
+
+async fn find_one(menu: &dyn Menu, daemon: &Daemon, selector: &str) -> Result<Record, RestError> {
+    let id = resolve_item_url(menu, daemon, selector).await?;
+    record_by_id(menu, daemon, id).await
+}
+
+async fn record_by_id(menu: &dyn Menu, daemon: &Daemon, id: ItemId) -> Result<Record, RestError> {
+    let wanted = id.to_string();
+    menu.print(daemon)
+        .await?
+        .into_iter()
+        .find(|r| r.get(".id") == Some(&wanted))
+        .ok_or_else(|| RestError::status(StatusCode::NOT_FOUND))
+}
+
+/// Resolve a selector: a comma list of internal ids (`*1`) or names.
+pub fn resolve(records: &[Record], selector: &str) -> Result<Vec<ItemId>, CommandError> {
+    let mut ids = Vec::new();
+    for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let by_id = part.parse::<ItemId>().ok();
+        let found = records.iter().find_map(|r| {
+            let id: ItemId = r.get(".id")?.parse().ok()?;
+            (Some(id) == by_id || r.get("name").map(String::as_str) == Some(part)).then_some(id)
+        });
+        ids.push(found.ok_or(CommandError::NoSuchItem)?);
+    }
+    if ids.is_empty() {
+        return Err(CommandError::NoSuchItem);
+    }
+    Ok(ids)
+}
+
+/// Keep only the properties in `proplist` (a list GET always keeps `.id`).
+fn project(mut record: Record, proplist: Option<&[String]>, keep_id: bool) -> Record {
+    if let Some(props) = proplist {
+        record.retain(|k, _| props.iter().any(|p| p == k) || (keep_id && k == ".id"));
+    }
+    record
+}
+
+fn to_json(record: Record) -> Value {
+    Value::Object(
+        record
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
+/// A parsed JSON request body: plain arguments plus the special `.proplist` / `.query`.
+struct RequestBody {
+    args: Args,
+    proplist: Option<Vec<String>>,
+    query: Option<Vec<String>>,
+}
+
+impl RequestBody {
+    fn parse(headers: &HeaderMap, body: &[u8]) -> Result<RequestBody, RestError> {
+        let mut parsed = RequestBody {
+            args: Args::new(),
+            proplist: None,
+            query: None,
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(parsed);
+        }
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if !is_json {
+            return Err(RestError::status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let failed = || RestError::bad_request("Failed to parse json");
+        let Value::Object(map) = serde_json::from_slice::<Value>(body).map_err(|_| failed())?
+        else {
+            return Err(failed());
+        };
+        for (key, value) in map {
+            match (key.as_str(), value) {
+                (".proplist", Value::String(s)) => parsed.proplist = Some(split_list(&s)),
+                (".proplist", Value::Array(items)) => {
+                    parsed.proplist = Some(strings(items).ok_or_else(failed)?)
+                }
+                (".query", Value::Array(items)) => {
+                    parsed.query = Some(strings(items).ok_or_else(failed)?)
+                }
+                (_, Value::String(s)) => parsed.args.insert(key, s),
+                (_, Value::Bool(b)) => parsed.args.insert(key, b.to_string()),
+                (_, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                    parsed.args.insert(key, n.to_string())
+                }
+                _ => return Err(failed()),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+fn strings(items: Vec<Value>) -> Option<Vec<String>> {
+    items
+        .into_iter()
+        .map(|v| {
+            if let Value::String(s) = v {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// GET query parameters: `.proplist` and exact-equality filters.
+struct QueryParams {
+    proplist: Option<Vec<String>>,
+    equal: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    fn parse(query: Option<&str>) -> QueryParams {
+        let mut params = QueryParams {
+            proplist: None,
+            equal: Vec::new(),
+        };
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            );
+            if k == ".proplist" {
+                params.proplist = Some(split_list(&v));
+            } else {
+                params.equal.push((k, v));
+            }
+        }
+        params
+    }
+}
+
+/// Decode `%XX` escapes (invalid escapes are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the request carries the token (zerotier-one headers or RouterOS Basic auth).
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    if let Some(v) = headers.get("x-zt1-auth") {
+        return v.to_str().is_ok_and(|v| constant_time_eq(v.trim(), token));
+    }
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let (scheme, credentials) = auth.trim().split_once(' ').unwrap_or((auth, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return constant_time_eq(credentials.trim(), token);
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim())
+        else {
+            return false;
+        };
+        let Ok(decoded) = String::from_utf8(decoded) else {
+            return false;
+        };
+        return match decoded.split_once(':') {
+            Some((user, password)) => user == BASIC_USER && constant_time_eq(password, token),
+            None => false,
+        };
+    }
+    false
+}
+
+/// Comparison whose time does not depend on where the strings differ.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn auth_accepts_the_three_forms_and_nothing_else() {
+        let t = "abcdefghijklmnopqrstuvwx";
+        assert!(authorized(&headers(&[("x-zt1-auth", t)]), t));
+        assert!(authorized(
+            &headers(&[("authorization", &format!("Bearer {t}"))]),
+            t
+        ));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{t}"));
+        assert!(authorized(
+            &headers(&[("authorization", &format!("Basic {basic}"))]),
+            t
+        ));
+        let wrong_user = base64::engine::general_purpose::STANDARD.encode(format!("root:{t}"));
+        assert!(!authorized(
+            &headers(&[("authorization", &format!("Basic {wrong_user}"))]),
+            t
+        ));
+        assert!(!authorized(&headers(&[("x-zt1-auth", "nope")]), t));
+        assert!(!authorized(&headers(&[]), t));
+    }
+
+    #[test]
+    fn selectors_resolve_ids_and_names() {
+        let records: Vec<Record> = vec![
+            [(".id", "*1"), ("name", "zt1")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            [(".id", "*A"), ("name", "zt2")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ];
+        assert_eq!(resolve(&records, "zt1").unwrap(), vec![ItemId(1)]);
+        assert_eq!(
+            resolve(&records, "*a,zt1").unwrap(),
+            vec![ItemId(10), ItemId(1)]
+        );
+        assert_eq!(resolve(&records, "zt3"), Err(CommandError::NoSuchItem));
+        assert_eq!(resolve(&records, ""), Err(CommandError::NoSuchItem));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("%2A1"), "*1");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,108 @@
+//! RouterOS API query words (`.query` in `POST …/print`, ROUTEROS.md §7.4): a stack machine
+//! of tests on one record, the record matching when every value left on the stack is true.
+use std::cmp::Ordering;
+
+use crate::menu::{CommandError, Record};
+
+/// Evaluate `words` against `record`.
+pub fn matches(words: &[String], record: &Record) -> Result<bool, CommandError> {
+    let invalid = || CommandError::refused("invalid query");
+    let mut stack: Vec<bool> = Vec::new();
+    for word in words {
+        if let Some(ops) = word.strip_prefix('#') {
+            let mut chars = ops.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '|' | '&' => {
+                        let b = stack.pop().ok_or_else(invalid)?;
+                        let a = stack.pop().ok_or_else(invalid)?;
+                        stack.push(if c == '|' { a || b } else { a && b });
+                    }
+                    '!' => {
+                        let top = stack.last_mut().ok_or_else(invalid)?;
+                        *top = !*top;
+                    }
+                    '.' => {
+                        let top = *stack.last().ok_or_else(invalid)?;
+                        stack.push(top);
+                    }
+                    d if d.is_ascii_digit() => {
+                        let mut index = d.to_digit(10).unwrap_or(0) as usize;
+                        while let Some(next) = chars.peek().and_then(|c| c.to_digit(10)) {
+                            index = index * 10 + next as usize;
+                            chars.next();
+                        }
+                        let value = *stack.get(index).ok_or_else(invalid)?;
+                        stack.push(value);
+                    }
+                    _ => return Err(invalid()),
+                }
+            }
+        } else if let Some(name) = word.strip_prefix('-') {
+            stack.push(!record.contains_key(name));
+        } else if let Some(test) = word.strip_prefix('<') {
+            stack.push(compare(record, test)? == Some(Ordering::Less));
+        } else if let Some(test) = word.strip_prefix('>') {
+            stack.push(compare(record, test)? == Some(Ordering::Greater));
+        } else if let Some((name, value)) = word.split_once('=') {
+            stack.push(record.get(name).map(String::as_str) == Some(value));
+        } else {
+            stack.push(record.contains_key(word.as_str()));
+        }
+    }
+    Ok(stack.into_iter().all(|v| v))
+}
+
+/// `name=value` → ordering of the record's value against `value` (numeric when both are
+/// integers); `None` if the record lacks the property.
+fn compare(record: &Record, test: &str) -> Result<Option<Ordering>, CommandError> {
+    let (name, value) = test
+        .split_once('=')
+        .ok_or_else(|| CommandError::refused("invalid query"))?;
+    Ok(record
+        .get(name)
+        .map(|have| match (have.parse::<i64>(), value.parse::<i64>()) {
+            (Ok(a), Ok(b)) => a.cmp(&b),
+            _ => have.as_str().cmp(value),
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(pairs: &[(&str, &str)]) -> Record {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+    fn q(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn manual_example_neither_ether_nor_vlan() {
+        let words = q(&["type=ether", "type=vlan", "#|!"]);
+        assert!(!matches(&words, &rec(&[("type", "ether")])).unwrap());
+        assert!(!matches(&words, &rec(&[("type", "vlan")])).unwrap());
+        assert!(matches(&words, &rec(&[("type", "bridge")])).unwrap());
+    }
+
+    #[test]
+    fn default_is_and_and_presence_tests() {
+        let r = rec(&[("name", "zt1"), ("port", "9993")]);
+        assert!(matches(&q(&["name=zt1", "port=9993"]), &r).unwrap());
+        assert!(!matches(&q(&["name=zt1", "port=1"]), &r).unwrap());
+        assert!(matches(&q(&["comment", "#!"]), &r).unwrap());
+        assert!(matches(&q(&["-comment"]), &r).unwrap());
+        assert!(matches(&q(&[">port=1000", "<port=10000"]), &r).unwrap());
+        assert!(matches(&q(&[]), &r).unwrap());
+    }
+
+    #[test]
+    fn stack_underflow_is_refused() {
+        assert!(matches(&q(&["#|"]), &rec(&[])).is_err());
+        assert!(matches(&q(&["#x"]), &rec(&[])).is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! The boundary between the daemon's I/O loop and the sans-I/O protocol engine.
+//!
+//! The engine (zt-node, plugged in later) never touches a socket or a clock: the instance
+//! driver ([`super::driver`]) owns the sockets and the timer and calls, in the style of
+//! quinn-proto / firezone connlib:
+//!
+//! ```text
+//!   UDP datagram ──> Engine::receive(now_ms, local_socket, remote, bytes)
+//!   timer expiry ──> Engine::tick(now_ms)
+//!   after either ──> while let Some(t) = Engine::poll_transmit(buf) { send t on t.local }
+//!                    sleep until Engine::next_deadline()
+//! ```
+//!
+//! Time is wall-clock milliseconds since the Unix epoch (`now_ms`), because ZeroTier puts that
+//! clock on the wire (HELLO timestamps, credential timestamps). The driver sleeps on a
+//! monotonic timer towards the deadline the engine asks for.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use zt_crypto::Identity;
+
+/// Names one UDP socket bound by the instance (an index into its socket list; stable for
+/// the life of one runtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocalSocketId(pub u32);
+
+/// Which port of the instance a socket serves (PROTOCOL.md §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortRole {
+    Primary,
+    Secondary,
+}
+
+/// One bound socket as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalSocket {
+    pub id: LocalSocketId,
+    /// The bound address (`0.0.0.0:port` or `[::]:port`).
+    pub bound: SocketAddr,
+    pub role: PortRole,
+}
+
+/// A datagram the engine wants sent. The payload is the first `len` bytes of the buffer
+/// passed to [`Engine::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The socket to send from; `None` means "no preference": the driver sends a copy from
+    /// every socket of the destination's address family (as zerotier-one does for a
+    /// local socket of -1), so the peer learns all our ports.
+    pub local: Option<LocalSocketId>,
+    pub remote: SocketAddr,
+    pub len: usize,
+}
+
+/// What the daemon shows about a running engine (REST `online`, later peers and networks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStatus {
+    /// At least one root answered recently (REST `online`, RouterOS flag `R`).
+    pub online: bool,
+}
+
+/// The sans-I/O protocol engine of one instance. Implementations must not block, must not
+/// read a clock or an RNG they were not given, and must not panic on any datagram.
+pub trait Engine: Send + 'static {
+    /// A datagram arrived on `local` from `remote`.
+    fn receive(&mut self, now_ms: i64, local: LocalSocketId, remote: SocketAddr, datagram: &[u8]);
+    /// The deadline returned by [`Engine::next_deadline`] was reached (or passed).
+    fn tick(&mut self, now_ms: i64);
+    /// The next datagram to send, written into `buf` (cleared by the caller); `None` when the
+    /// queue is empty. Called until `None` after every `receive`, `tick` and engine call.
+    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit>;
+    /// When `tick` should next run (wall-clock ms); `None` if nothing is scheduled.
+    fn next_deadline(&self) -> Option<i64>;
+    /// A snapshot for the management APIs.
+    fn status(&self) -> EngineStatus;
+}
+
+/// What an engine is started with.
+pub struct EngineStart {
+    /// The instance's identity, with its private key.
+    pub identity: Identity,
+    /// The instance's own state directory (`<home>/<instance>`), for the engine's caches.
+    pub instance_dir: PathBuf,
+    /// The sockets the driver bound for this instance.
+    pub sockets: Vec<LocalSocket>,
+    pub now_ms: i64,
+}
+
+/// Creates the engine when an instance is enabled. The daemon holds one factory; zt-node
+/// provides the real one.
+pub trait EngineFactory: Send + Sync + 'static {
+    fn start(&self, start: EngineStart) -> Result<Box<dyn Engine>, String>;
+}
+
+/// The engine used until a protocol implementation is plugged in: it speaks no protocol,
+/// sends nothing, counts what it receives and reports itself offline. It exists so the
+/// instance lifecycle (sockets, identity, enable/disable) works and is testable on its own;
+/// it pretends nothing.
+#[derive(Debug, Default)]
+pub struct NoProtocolEngine {
+    /// Datagrams received and dropped.
+    pub dropped_datagrams: u64,
+}
+
+impl Engine for NoProtocolEngine {
+    fn receive(&mut self, _now_ms: i64, _local: LocalSocketId, _remote: SocketAddr, _d: &[u8]) {
+        self.dropped_datagrams += 1;
+    }
+    fn tick(&mut self, _now_ms: i64) {}
+    fn poll_transmit(&mut self, _buf: &mut Vec<u8>) -> Option<Transmit> {
+        None
+    }
+    fn next_deadline(&self) -> Option<i64> {
+        None
+    }
+    fn status(&self) -> EngineStatus {
+        EngineStatus { online: false }
+    }
+}
+
+/// Factory for [`NoProtocolEngine`].
+#[derive(Debug, Default)]
+pub struct NoProtocolFactory;
+
+impl EngineFactory for NoProtocolFactory {
+    fn start(&self, _start: EngineStart) -> Result<Box<dyn Engine>, String> {
+        Ok(Box::new(NoProtocolEngine::default()))
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the only place the daemon reads that clock
+/// for the engine).
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
