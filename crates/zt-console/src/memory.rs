@@ -111,7 +111,8 @@ impl MemoryBackend {
         Ok(())
     }
 
-    fn items(&self, path: &str) -> &[Item] {
+    /// The items of a menu, without going through the [`Backend`] trait.
+    pub fn items(&self, path: &str) -> &[Item] {
         self.tables.get(path).map_or(&[], |t| t.items.as_slice())
     }
 
@@ -246,6 +247,15 @@ impl Backend for MemoryBackend {
                 missing.join(", ")
             )));
         }
+        let mut given = given;
+        if menu.path == "/zerotier/controller" && !given.iter().any(|(k, _)| k == "network") {
+            let instance = given
+                .iter()
+                .find(|(k, _)| k == "instance")
+                .map_or("zt1", |(_, v)| v.as_str());
+            let network = self.new_network_id(instance)?;
+            given.push(("network".into(), network));
+        }
         let mut item = Item::default();
         for property in menu.properties {
             if let Some((_, value)) = given.iter().find(|(k, _)| k == property.name) {
@@ -258,10 +268,6 @@ impl Backend for MemoryBackend {
                 };
                 item.set(property.name, value);
             }
-        }
-        if menu.path == "/zerotier/controller" && item.get("network").is_none() {
-            let instance = item.get("instance").unwrap_or("zt1").to_string();
-            item.set("network", self.new_network_id(&instance)?);
         }
         if self.duplicate(menu, &item, None) {
             return Err(BackendError::bad_request(
