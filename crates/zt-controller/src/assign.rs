@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use zt_crypto::Address;
+use zt_wire::network_id::NetworkId as WireNetworkId;
 
 use crate::model::{ip_to_u128, IpPool, Network, NetworkId};
 
@@ -17,26 +18,14 @@ pub const SIXPLANE_PREFIX_BITS: u8 = 40;
 /// Most candidates tried in one pool before giving up on it (the reference's bound).
 pub const MAX_POOL_TRIALS: u32 = 1000;
 
-/// `fd` ‖ nwid ‖ `99 93` ‖ address.
+/// The member's RFC 4193 address (computed by zt-wire, §6.10).
 pub fn rfc4193_address(nwid: NetworkId, member: Address) -> Ipv6Addr {
-    let mut b = [0u8; 16];
-    b[0] = 0xfd;
-    b[1..9].copy_from_slice(&nwid.to_be_bytes());
-    b[9] = 0x99;
-    b[10] = 0x93;
-    b[11..16].copy_from_slice(&member.to_bytes());
-    Ipv6Addr::from(b)
+    WireNetworkId(nwid).rfc4193_address(member)
 }
 
-/// `fc` ‖ (nwid folded to 32 bits) ‖ address ‖ `00 00 00 00 00 01`.
+/// The member's 6plane address (computed by zt-wire, §6.10).
 pub fn sixplane_address(nwid: NetworkId, member: Address) -> Ipv6Addr {
-    let folded = ((nwid ^ (nwid >> 32)) & 0xffff_ffff) as u32;
-    let mut b = [0u8; 16];
-    b[0] = 0xfc;
-    b[1..5].copy_from_slice(&folded.to_be_bytes());
-    b[5..10].copy_from_slice(&member.to_bytes());
-    b[15] = 0x01;
-    Ipv6Addr::from(b)
+    WireNetworkId(nwid).sixplane_address(member)
 }
 
 /// Result of walking the pools of one family for one member.

@@ -4,6 +4,8 @@
 pub mod assign;
 pub mod controller;
 pub mod error;
+pub mod issue;
+pub mod json;
 pub mod model;
 pub mod patch;
 pub mod storage;
