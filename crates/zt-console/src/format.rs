@@ -32,7 +32,8 @@ pub fn needs_quotes(text: &str) -> bool {
         })
 }
 
-/// `"text"` with RouterOS escapes, so that the console reads it back unchanged.
+/// `"text"` with RouterOS escapes, so that the console reads it back unchanged. Control
+/// characters become `\XX`; other characters, non-ASCII included, are written as they are.
 pub fn quote(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');

@@ -243,17 +243,23 @@ impl Parser {
         self.chars[start..self.pos].iter().collect()
     }
 
-    /// A `"..."` string with RouterOS escapes; the cursor is on the opening quote.
+    /// A `"..."` string with RouterOS escapes; the cursor is on the opening quote. `\XX` gives
+    /// one byte, so `"\C3\A9"` is `é`; byte sequences that are not UTF-8 are replaced.
     pub(crate) fn quoted(&mut self) -> Result<String, ConsoleError> {
         self.pos += 1;
-        let mut text = String::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        let push = |bytes: &mut Vec<u8>, c: char| {
+            let mut buffer = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+        };
         loop {
             let column = self.column();
             match self.peek() {
                 None => return Err(ConsoleError::syntax_error(column)),
                 Some('"') => {
                     self.pos += 1;
-                    return Ok(text);
+                    return Ok(String::from_utf8(bytes)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()));
                 }
                 // `$name` is variable substitution; this console has no variables.
                 Some('$') => return Err(ConsoleError::syntax_error(column)),
@@ -277,18 +283,18 @@ impl Parser {
                             let Some(low) = low else {
                                 return Err(ConsoleError::syntax_error(column));
                             };
-                            self.pos += 1;
-                            let byte = hex_value(high) * 16 + hex_value(low);
-                            char::from(byte)
+                            self.pos += 2;
+                            bytes.push(hex_value(high) * 16 + hex_value(low));
+                            continue;
                         }
                         _ => return Err(ConsoleError::syntax_error(column)),
                     };
                     self.pos += 1;
-                    text.push(escaped);
+                    push(&mut bytes, escaped);
                 }
                 Some(c) => {
                     self.pos += 1;
-                    text.push(c);
+                    push(&mut bytes, c);
                 }
             }
         }
@@ -754,14 +760,14 @@ mod tests {
     #[test]
     fn quoting_and_escapes() {
         let Statement::Command(inv) =
-            one(r#"/zerotier/set zt1 comment="a \"b\" \\ c\_d\48\49 \$x""#)
+            one(r#"/zerotier/set zt1 comment="a \"b\" \\ c\_d\48\49 \$x \C3\A9""#)
         else {
             panic!()
         };
         let Some(Value::Text(text)) = &inv.argument("comment").unwrap().value else {
             panic!()
         };
-        assert_eq!(text, "a \"b\" \\ c dHI $x");
+        assert_eq!(text, "a \"b\" \\ c dHI $x é");
         assert!(
             matches!(&inv.argument("numbers").unwrap().value, Some(Value::Text(t)) if t == "zt1")
         );
