@@ -8,6 +8,7 @@ pub mod issue;
 pub mod json;
 pub mod model;
 pub mod patch;
+pub mod props;
 pub mod storage;
 
 pub use controller::{Controller, Decision, NetworkConfigData, Pushes, RequestMetadata};
