@@ -170,3 +170,59 @@ pub trait Backend {
         arguments: &[(String, String)],
     ) -> Result<serde_json::Value, BackendError>;
 }
+
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        (**self).list(path)
+    }
+    fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
+        (**self).add(path, properties)
+    }
+    fn set(
+        &mut self,
+        path: &str,
+        id: &str,
+        properties: &[(String, String)],
+    ) -> Result<(), BackendError> {
+        (**self).set(path, id, properties)
+    }
+    fn remove(&mut self, path: &str, id: &str) -> Result<(), BackendError> {
+        (**self).remove(path, id)
+    }
+    fn command(
+        &mut self,
+        path: &str,
+        command: &str,
+        arguments: &[(String, String)],
+    ) -> Result<serde_json::Value, BackendError> {
+        (**self).command(path, command, arguments)
+    }
+}
+
+impl<B: Backend + ?Sized> Backend for &mut B {
+    fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        (**self).list(path)
+    }
+    fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
+        (**self).add(path, properties)
+    }
+    fn set(
+        &mut self,
+        path: &str,
+        id: &str,
+        properties: &[(String, String)],
+    ) -> Result<(), BackendError> {
+        (**self).set(path, id, properties)
+    }
+    fn remove(&mut self, path: &str, id: &str) -> Result<(), BackendError> {
+        (**self).remove(path, id)
+    }
+    fn command(
+        &mut self,
+        path: &str,
+        command: &str,
+        arguments: &[(String, String)],
+    ) -> Result<serde_json::Value, BackendError> {
+        (**self).command(path, command, arguments)
+    }
+}

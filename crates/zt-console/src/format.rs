@@ -203,7 +203,6 @@ pub fn table(menu: &Menu, rows: &[PrintRow<'_>], columns: &[String]) -> String {
             (Some(n), Some(width)) => pad_left(&n.to_string(), width),
             _ => String::new(),
         };
-        let number = pad_right(&number, number_width.unwrap_or(0));
         let flags = flag_cell(menu, row.item, &groups);
         let line: Vec<String> = values
             .iter()
@@ -216,16 +215,7 @@ pub fn table(menu: &Menu, rows: &[PrintRow<'_>], columns: &[String]) -> String {
                 }
             })
             .collect();
-        let mut text = String::new();
-        if number_width.is_some() {
-            text.push_str(&number);
-            text.push(' ');
-        }
-        if show_flags {
-            text.push_str(&pad_right(&flags, flag_width));
-            text.push(' ');
-        }
-        text.push_str(&line.join("  "));
+        let text = format!("{}{}", lead(&number, &flags), line.join("  "));
         push_line(&mut out, &text);
     }
     out
@@ -510,6 +500,35 @@ mod tests {
         assert!(needs_quotes("two words"));
         assert!(needs_quotes(""));
         assert!(!needs_quotes("zerotier1"));
+    }
+
+    #[test]
+    fn numbers_of_ten_and_more_are_right_aligned() {
+        let peer = menu("/zerotier/peer").unwrap();
+        let items: Vec<Item> = (0..11)
+            .map(|n| {
+                item(
+                    &format!("*{n:X}"),
+                    &[("instance", "zt1"), ("latency", "5ms")],
+                )
+            })
+            .collect();
+        let rows: Vec<PrintRow<'_>> = items
+            .iter()
+            .enumerate()
+            .map(|(n, item)| PrintRow {
+                number: Some(n),
+                item,
+            })
+            .collect();
+        let columns = vec!["instance".to_string(), "latency".to_string()];
+        let printed = table(peer, &rows, &columns);
+        let lines: Vec<&str> = printed.lines().collect();
+        assert_eq!(lines[0], "Columns: INSTANCE, LATENCY");
+        assert_eq!(lines[1], "#  INSTANCE  LATENCY");
+        assert_eq!(lines[2], " 0 zt1       5ms");
+        assert_eq!(lines[12], "10 zt1       5ms");
+        assert_eq!(table(peer, &[], &columns), "");
     }
 
     #[test]

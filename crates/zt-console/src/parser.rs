@@ -490,10 +490,6 @@ impl Parser {
                     || self.peek().is_some_and(char::is_whitespace)
                 {
                     // `comment=` gives an empty value.
-                    if !self.at_command_end(nested) && !self.peek().is_some_and(char::is_whitespace)
-                    {
-                        return Err(ConsoleError::syntax_error(self.column()));
-                    }
                     Value::Text(String::new())
                 } else {
                     self.value(menu, nested)?
