@@ -1,0 +1,613 @@
+//! The controller's decisions (PROTOCOL.md §7.1) over both storages, with the real identities of
+//! the capture lab.
+use std::net::IpAddr;
+
+use serde_json::Value;
+use zt_controller::controller::{ConfigNote, Decision, IgnoreReason, RequestMetadata};
+use zt_controller::issue::{build_config, build_revocation};
+use zt_controller::model::{AuthorizedBy, ClientVersion, IpPool, Route};
+use zt_controller::props::network_patch_from_properties;
+use zt_controller::{
+    Controller, ControllerError, MemberPatch, MemoryStorage, ModelError, NetworkPatch,
+    SqliteStorage, Storage,
+};
+use zt_crypto::Identity;
+use zt_wire::credential::Verification;
+
+const NWID: u64 = 0x51479cea31ccae5c;
+const T0: i64 = 1_795_619_862_046;
+
+fn identity(role: &str) -> Identity {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/interop/captures/identities.json"
+    );
+    let ids: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let node = ids["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == role)
+        .unwrap();
+    Identity::from_string(node["secret"].as_str().unwrap()).unwrap()
+}
+
+fn v114() -> RequestMetadata {
+    RequestMetadata {
+        version: Some(ClientVersion {
+            major: 1,
+            minor: 14,
+            revision: 1,
+            protocol: 12,
+        }),
+        rules_engine_revision: 1,
+        auth_token: None,
+    }
+}
+
+fn lab_patch() -> NetworkPatch {
+    network_patch_from_properties(&[
+        ("name", "lab"),
+        ("ip-range", "172.27.27.10-172.27.27.20"),
+        ("routes", "172.27.27.0/24"),
+    ])
+    .unwrap()
+}
+
+/// Runs `f` against a fresh controller on each storage.
+fn each_storage(f: impl Fn(&mut dyn FnMut() -> Box<dyn ControllerUnderTest>)) {
+    let mut memory = || -> Box<dyn ControllerUnderTest> {
+        Box::new(Controller::new(
+            identity("controller").address(),
+            MemoryStorage::new(),
+        ))
+    };
+    f(&mut memory);
+    let mut sqlite = || -> Box<dyn ControllerUnderTest> {
+        Box::new(Controller::new(
+            identity("controller").address(),
+            SqliteStorage::open_in_memory().unwrap(),
+        ))
+    };
+    f(&mut sqlite);
+}
+
+/// The controller API the tests use, object-safe over the storage type.
+trait ControllerUnderTest {
+    fn c(&mut self) -> &mut dyn ControllerOps;
+}
+trait ControllerOps {
+    fn create(&mut self, now: i64, nwid: u64, p: &NetworkPatch) -> Result<(), ControllerError>;
+    fn update_network(&mut self, now: i64, p: &NetworkPatch) -> zt_controller::Pushes;
+    fn member(
+        &mut self,
+        now: i64,
+        who: &Identity,
+        p: &MemberPatch,
+    ) -> Result<zt_controller::Pushes, ControllerError>;
+    fn request(&mut self, now: i64, who: &Identity, nwid: u64, meta: &RequestMetadata) -> Decision;
+    fn stored(&mut self, who: &Identity) -> Option<zt_controller::Member>;
+    fn push(&mut self, now: i64, who: &Identity) -> Option<zt_controller::NetworkConfigData>;
+}
+impl<S: Storage> ControllerUnderTest for Controller<S> {
+    fn c(&mut self) -> &mut dyn ControllerOps {
+        self
+    }
+}
+impl<S: Storage> ControllerOps for Controller<S> {
+    fn create(&mut self, now: i64, nwid: u64, p: &NetworkPatch) -> Result<(), ControllerError> {
+        self.create_network(now, nwid, p).map(|_| ())
+    }
+    fn update_network(&mut self, now: i64, p: &NetworkPatch) -> zt_controller::Pushes {
+        Controller::update_network(self, now, NWID, p).unwrap().1
+    }
+    fn member(
+        &mut self,
+        now: i64,
+        who: &Identity,
+        p: &MemberPatch,
+    ) -> Result<zt_controller::Pushes, ControllerError> {
+        self.update_member(now, NWID, who.address(), p)
+            .map(|(_, pushes)| pushes)
+    }
+    fn request(&mut self, now: i64, who: &Identity, nwid: u64, meta: &RequestMetadata) -> Decision {
+        self.handle_config_request(now, who, nwid, meta).unwrap()
+    }
+    fn stored(&mut self, who: &Identity) -> Option<zt_controller::Member> {
+        Controller::member(self, NWID, who.address()).unwrap()
+    }
+    fn push(&mut self, now: i64, who: &Identity) -> Option<zt_controller::NetworkConfigData> {
+        self.push_config(now, NWID, who.address()).unwrap()
+    }
+}
+
+fn authorize() -> MemberPatch {
+    MemberPatch {
+        authorized: Some(true),
+        ..Default::default()
+    }
+}
+
+fn config(d: Decision) -> zt_controller::NetworkConfigData {
+    match d {
+        Decision::Config(c) => *c,
+        other => panic!("expected a config, got {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_and_foreign_networks() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        assert_eq!(c.request(T0, &member, NWID, &v114()), Decision::NotFound);
+        // The root's address is not ours: dropped silently.
+        let foreign = (identity("root").address().to_u64() << 24) | 1;
+        assert_eq!(
+            c.request(T0, &member, foreign, &v114()),
+            Decision::Ignore(IgnoreReason::NotOurNetwork)
+        );
+    });
+}
+
+#[test]
+fn private_network_denies_then_admits_after_authorization() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        c.create(T0, NWID, &lab_patch()).unwrap();
+        assert_eq!(
+            c.request(T0 + 10_000, &member, NWID, &v114()),
+            Decision::AccessDenied
+        );
+        let seen = c.stored(&member).expect("a denied member is recorded");
+        assert_eq!(seen.identity, Some(member.to_public_string()));
+        assert_eq!(seen.last_request_time, Some(T0 + 10_000));
+        assert!(!seen.authorized && seen.ip_assignments.is_empty());
+        assert_eq!(
+            seen.version, None,
+            "versions are recorded only for admitted members"
+        );
+
+        let pushes = c.member(T0 + 12_000, &member, &authorize()).unwrap();
+        assert_eq!(
+            pushes.config_to,
+            vec![member.address()],
+            "it asked recently, so it is pushed"
+        );
+        let after = c.stored(&member).unwrap();
+        assert_eq!(after.authorized_by, Some(AuthorizedBy::Api));
+        assert_eq!(after.last_authorized_time, T0 + 12_000);
+
+        let cfg = config(c.request(T0 + 15_000, &member, NWID, &v114()));
+        assert_eq!(cfg.issued_to, member.address());
+        assert_eq!(cfg.static_ips.len(), 1);
+        assert_eq!(cfg.static_ips[0].to_string(), "172.27.27.15/24");
+        assert_eq!(cfg.credential_window_ms, 1_800_000);
+        assert_eq!(
+            (
+                cfg.mtu,
+                cfg.multicast_limit,
+                cfg.enable_broadcast,
+                cfg.private
+            ),
+            (2800, 32, true, true)
+        );
+        assert_eq!(c.stored(&member).unwrap().version, v114().version);
+    });
+}
+
+#[test]
+fn a_different_identity_with_a_bound_address_is_refused() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        c.create(T0, NWID, &lab_patch()).unwrap();
+        c.member(T0, &member, &authorize()).unwrap();
+        config(c.request(T0 + 5_000, &member, NWID, &v114()));
+        // Same address, someone else's key.
+        let root_public = identity("root").to_public_string();
+        let key = root_public.rsplit(':').next().unwrap();
+        let impostor = Identity::from_string(&format!("{}:0:{key}", member.address())).unwrap();
+        assert_eq!(
+            c.request(T0 + 10_000, &impostor, NWID, &v114()),
+            Decision::AccessDenied
+        );
+        assert_eq!(
+            c.stored(&member).unwrap().identity,
+            Some(member.to_public_string())
+        );
+        // The real member is still served.
+        config(c.request(T0 + 20_000, &member, NWID, &v114()));
+    });
+}
+
+#[test]
+fn requests_closer_than_one_second_are_ignored() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        c.create(T0, NWID, &lab_patch()).unwrap();
+        c.member(T0, &member, &authorize()).unwrap();
+        config(c.request(T0 + 5_000, &member, NWID, &v114()));
+        assert_eq!(
+            c.request(T0 + 6_000, &member, NWID, &v114()),
+            Decision::Ignore(IgnoreReason::RateLimited)
+        );
+        config(c.request(T0 + 6_001, &member, NWID, &v114()));
+    });
+}
+
+#[test]
+fn public_networks_and_tokens_authorize_automatically() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let (member, libzt) = (identity("member"), identity("libzt"));
+        let mut patch = lab_patch();
+        patch.auth_tokens = Some(vec![("good".into(), 0), ("old".into(), (T0 + 1000) as u64)]);
+        c.create(T0, NWID, &patch).unwrap();
+
+        let with_token = |t: &str| RequestMetadata {
+            auth_token: Some(t.into()),
+            ..v114()
+        };
+        assert_eq!(
+            c.request(T0 + 5_000, &libzt, NWID, &with_token("old")),
+            Decision::AccessDenied
+        );
+        assert_eq!(
+            c.request(T0 + 7_000, &libzt, NWID, &with_token("wrong")),
+            Decision::AccessDenied
+        );
+        config(c.request(T0 + 9_000, &libzt, NWID, &with_token("good")));
+        let m = c.stored(&libzt).unwrap();
+        assert_eq!(
+            (m.authorized_by, m.authorized_credential.as_deref()),
+            (Some(AuthorizedBy::Token), Some("good"))
+        );
+
+        c.update_network(
+            T0 + 10_000,
+            &NetworkPatch {
+                private: Some(false),
+                ..Default::default()
+            },
+        );
+        let cfg = config(c.request(T0 + 11_000, &member, NWID, &v114()));
+        assert!(!cfg.private);
+        let m = c.stored(&member).unwrap();
+        assert_eq!(
+            (m.authorized, m.authorized_by, m.last_authorized_time),
+            (true, Some(AuthorizedBy::Public), T0 + 11_000)
+        );
+    });
+}
+
+#[test]
+fn disabled_network_and_member() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        c.create(T0, NWID, &lab_patch()).unwrap();
+        c.member(T0, &member, &authorize()).unwrap();
+        c.member(
+            T0,
+            &member,
+            &MemberPatch {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.request(T0 + 5_000, &member, NWID, &v114()),
+            Decision::AccessDenied
+        );
+        c.member(
+            T0,
+            &member,
+            &MemberPatch {
+                disabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        c.update_network(
+            T0,
+            &NetworkPatch {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            c.request(T0 + 10_000, &member, NWID, &v114()),
+            Decision::NotFound
+        );
+    });
+}
+
+#[test]
+fn static_addresses_are_issued_only_under_a_route() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        let mut patch = lab_patch();
+        patch.routes = Some(vec![
+            Route {
+                target: "172.27.0.0/16".parse().unwrap(),
+                via: None,
+            },
+            Route {
+                target: "172.27.27.0/24".parse().unwrap(),
+                via: None,
+            },
+        ]);
+        c.create(T0, NWID, &patch).unwrap();
+        // Outside every route: kept in the record, not issued, and a pool address is added.
+        let by_hand = MemberPatch {
+            ip_assignments: Some(vec!["10.9.9.9".parse().unwrap()]),
+            ..authorize()
+        };
+        c.member(T0, &member, &by_hand).unwrap();
+        let cfg = config(c.request(T0 + 5_000, &member, NWID, &v114()));
+        // A pool address takes the prefix of the first route containing it (§7.2).
+        assert_eq!(
+            cfg.static_ips
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["172.27.27.15/16"]
+        );
+        let m = c.stored(&member).unwrap();
+        assert_eq!(
+            m.ip_assignments,
+            [
+                "10.9.9.9".parse::<IpAddr>().unwrap(),
+                "172.27.27.15".parse().unwrap()
+            ]
+        );
+
+        // Inside routes: issued with the longest containing prefix; no pool address added.
+        let by_hand = MemberPatch {
+            ip_assignments: Some(vec!["172.27.3.3".parse().unwrap()]),
+            ..Default::default()
+        };
+        c.member(T0 + 6_000, &member, &by_hand).unwrap();
+        let cfg = config(c.request(T0 + 10_000, &member, NWID, &v114()));
+        assert_eq!(
+            cfg.static_ips
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["172.27.3.3/16"]
+        );
+        assert_eq!(c.stored(&member).unwrap().ip_assignments.len(), 1);
+    });
+}
+
+#[test]
+fn rfc4193_and_6plane_come_first_and_set_ndp_emulation() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let member = identity("member");
+        let mut patch = lab_patch();
+        patch.v6_assign_rfc4193 = Some(true);
+        patch.v6_assign_sixplane = Some(true);
+        c.create(T0, NWID, &patch).unwrap();
+        c.member(T0, &member, &authorize()).unwrap();
+        let cfg = config(c.request(T0 + 5_000, &member, NWID, &v114()));
+        let ips: Vec<String> = cfg.static_ips.iter().map(|p| p.to_string()).collect();
+        // The order and prefixes the captured config has.
+        assert_eq!(
+            ips,
+            [
+                "fd51:479c:ea31:ccae:5c99:93a6:c566:4b6f/88",
+                "fc60:8b32:b6a6:c566:4b6f::1/40",
+                "172.27.27.15/24"
+            ]
+        );
+        assert!(cfg.ndp_emulation);
+        // noAutoAssignIps turns all of them off, except stored addresses.
+        c.member(
+            T0 + 6_000,
+            &member,
+            &MemberPatch {
+                no_auto_assign_ips: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let cfg = config(c.request(T0 + 10_000, &member, NWID, &v114()));
+        assert_eq!(
+            cfg.static_ips
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["172.27.27.15/24"]
+        );
+        assert!(!cfg.ndp_emulation);
+    });
+}
+
+#[test]
+fn pool_exhaustion_is_reported_and_the_member_still_gets_a_config() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let (member, libzt) = (identity("member"), identity("libzt"));
+        let mut patch = lab_patch();
+        patch.ipv4_pools = Some(vec![IpPool {
+            start: "172.27.27.10".parse().unwrap(),
+            end: "172.27.27.10".parse().unwrap(),
+        }]);
+        c.create(T0, NWID, &patch).unwrap();
+        c.member(T0, &member, &authorize()).unwrap();
+        c.member(T0, &libzt, &authorize()).unwrap();
+        let first = config(c.request(T0 + 5_000, &member, NWID, &v114()));
+        assert_eq!(first.static_ips[0].to_string(), "172.27.27.10/24");
+        let second = config(c.request(T0 + 5_000, &libzt, NWID, &v114()));
+        assert!(second.static_ips.is_empty());
+        assert_eq!(second.notes, [ConfigNote::Ipv4PoolExhausted]);
+    });
+}
+
+#[test]
+fn a_taken_address_cannot_be_given_by_hand() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let (member, libzt) = (identity("member"), identity("libzt"));
+        c.create(T0, NWID, &lab_patch()).unwrap();
+        c.member(T0, &member, &authorize()).unwrap();
+        config(c.request(T0 + 5_000, &member, NWID, &v114()));
+        let steal = MemberPatch {
+            ip_assignments: Some(vec!["172.27.27.15".parse().unwrap()]),
+            ..authorize()
+        };
+        let err = c.member(T0 + 6_000, &libzt, &steal).unwrap_err();
+        assert!(
+            matches!(&err, ControllerError::Invalid(ModelError::IpInUse { owner, .. }) if *owner == member.address().to_string()),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "172.27.27.15 is already assigned to member {}",
+                member.address()
+            )
+        );
+        assert!(c.stored(&libzt).is_none(), "nothing was stored");
+    });
+}
+
+#[test]
+fn changes_are_pushed_to_online_members_and_deauthorization_is_revoked() {
+    each_storage(|new| {
+        let mut ctl = new();
+        let c = ctl.c();
+        let (host, member, libzt) = (
+            identity("controller"),
+            identity("member"),
+            identity("libzt"),
+        );
+        c.create(T0, NWID, &lab_patch()).unwrap();
+        for who in [&host, &member, &libzt] {
+            c.member(T0, who, &authorize()).unwrap();
+        }
+        config(c.request(T0 + 1_000, &host, NWID, &v114()));
+        config(c.request(T0 + 2_000, &member, NWID, &v114()));
+        // libzt last asked long ago: not online.
+        config(c.request(T0 - 200_000, &libzt, NWID, &v114()));
+
+        let pushes = c.update_network(
+            T0 + 3_000,
+            &NetworkPatch {
+                name: Some("renamed".into()),
+                ..Default::default()
+            },
+        );
+        let mut online = vec![host.address(), member.address()];
+        online.sort();
+        assert_eq!(pushes.config_to, online);
+        let pushed = c.push(T0 + 3_000, &member).unwrap();
+        assert_eq!((pushed.name.as_str(), pushed.revision), ("renamed", 2));
+        // A push does not count as a request.
+        assert_eq!(
+            c.stored(&member).unwrap().last_request_time,
+            Some(T0 + 2_000)
+        );
+
+        // Making the host a bridge changes everyone's specialist list.
+        let pushes = c
+            .member(
+                T0 + 4_000,
+                &host,
+                &MemberPatch {
+                    active_bridge: Some(true),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(pushes.config_to, online);
+        assert_eq!(
+            c.push(T0 + 4_000, &member).unwrap().active_bridges,
+            [host.address()]
+        );
+
+        let pushes = c
+            .member(
+                T0 + 5_000,
+                &member,
+                &MemberPatch {
+                    authorized: Some(false),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(pushes.config_to.is_empty());
+        let plan = pushes.revocation.expect("deauthorization revokes");
+        assert_eq!(
+            (plan.target, plan.threshold, plan.network_id),
+            (member.address(), T0 + 5_000, NWID)
+        );
+        assert_eq!(plan.recipients, online);
+        assert_eq!(
+            c.stored(&member).unwrap().last_deauthorized_time,
+            T0 + 5_000
+        );
+        assert!(
+            c.push(T0 + 5_000, &member).is_none(),
+            "a refused member gets nothing"
+        );
+
+        let revocation = build_revocation(&plan, 0x1234, &host).unwrap();
+        assert_eq!(revocation.verify(&host.to_public()), Verification::Valid);
+        assert!(revocation.fast_propagate());
+    });
+}
+
+#[test]
+fn assignments_survive_restarts_and_pool_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    let (host, member) = (identity("controller"), identity("member"));
+    {
+        let mut ctl = Controller::new(host.address(), SqliteStorage::open(&path).unwrap());
+        ctl.create_network(T0, NWID, &lab_patch()).unwrap();
+        ctl.update_member(T0, NWID, member.address(), &authorize())
+            .unwrap();
+        let cfg = config(
+            ctl.handle_config_request(T0 + 5_000, &member, NWID, &v114())
+                .unwrap(),
+        );
+        assert_eq!(cfg.static_ips[0].to_string(), "172.27.27.15/24");
+    }
+    let mut ctl = Controller::new(host.address(), SqliteStorage::open(&path).unwrap());
+    let patch =
+        network_patch_from_properties(&[("ip-range", "172.27.27.100-172.27.27.200")]).unwrap();
+    ctl.update_network(T0 + 6_000, NWID, &patch).unwrap();
+    let cfg = config(
+        ctl.handle_config_request(T0 + 10_000, &member, NWID, &v114())
+            .unwrap(),
+    );
+    assert_eq!(
+        cfg.static_ips[0].to_string(),
+        "172.27.27.15/24",
+        "a stored address is kept"
+    );
+
+    let signed = build_config(&cfg, &host).unwrap();
+    assert_eq!(
+        signed.com.as_ref().unwrap().verify(&host.to_public()),
+        Verification::Valid
+    );
+    assert_eq!(signed.certificates_of_ownership.len(), 1);
+}
