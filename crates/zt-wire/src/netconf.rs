@@ -13,9 +13,10 @@ use crate::cursor::{Reader, Writer};
 use crate::dictionary::Dictionary;
 use crate::error::WireError;
 use crate::inet::InetAddress;
-use crate::network_id::NetworkId;
-use crate::rules::{self, Rule, MAX_NETWORK_RULES};
+use crate::network_id::{AdHoc, NetworkId, SIXPLANE_PREFIX_BITS};
+use crate::rules::{self, Rule, RuleKind, MAX_NETWORK_RULES};
 use crate::tag::Tag;
+use std::net::IpAddr;
 use zt_crypto::Address;
 
 /// The format version this writer produces.
@@ -39,6 +40,12 @@ pub const FLAG_ENABLE_BROADCAST: u64 = 0x02;
 pub const FLAG_ENABLE_IPV6_NDP_EMULATION: u64 = 0x04;
 pub const FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH: u64 = 0x08;
 pub const FLAG_DISABLE_COMPRESSION: u64 = 0x10;
+
+/// `ctmd` of locally built (ad-hoc) configs: 2 hours.
+pub const ADHOC_CREDENTIAL_TIME_MAX_DELTA: u64 = 2 * 60 * 60 * 1000;
+/// TCP flag bits of the CHARACTERISTICS match.
+pub const CHARACTERISTICS_TCP_SYN: u64 = 0x02;
+pub const CHARACTERISTICS_TCP_ACK: u64 = 0x10;
 
 /// Role bits of a specialist entry (the low 40 bits are the address).
 pub const SPECIALIST_ACTIVE_BRIDGE: u64 = 0x0000_0200_0000_0000;
@@ -195,6 +202,69 @@ impl NetworkConfig {
             dns: Dns::default(),
             sso: Sso::default(),
         }
+    }
+
+    /// The config a node builds for itself on an ad-hoc (`0xff…`) network (PROTOCOL.md §6.1),
+    /// issued at `now` (ms). `None` if `network_id` is not an ad-hoc ID the reference serves,
+    /// including a port range whose end is below its start (status NOT_FOUND).
+    pub fn adhoc(network_id: NetworkId, own: Address, now: u64) -> Option<NetworkConfig> {
+        let mut config = NetworkConfig::new(network_id, own);
+        config.timestamp = now;
+        config.credential_time_max_delta = ADHOC_CREDENTIAL_TIME_MAX_DELTA;
+        config.revision = 1;
+        config.flags = FLAG_ENABLE_IPV6_NDP_EMULATION;
+        config.network_type = NetworkType::Public;
+        let sixplane = InetAddress::new(
+            IpAddr::V6(network_id.sixplane_address(own)),
+            SIXPLANE_PREFIX_BITS.into(),
+        );
+        match network_id.adhoc()? {
+            AdHoc::PortRange { start, end } => {
+                if end < start {
+                    return None;
+                }
+                config.multicast_limit = 0;
+                config.static_ips = vec![sixplane];
+                config.name = format!("adhoc-{start:04x}-{end:04x}");
+                let protocol = |p| Rule::new(RuleKind::IpProtocol(p));
+                let syn = Rule::new(RuleKind::Characteristics(CHARACTERISTICS_TCP_SYN));
+                config.rules = vec![
+                    // Only IPv6 ...
+                    Rule::new(RuleKind::Ethertype(0x86dd)).negated(),
+                    Rule::drop(),
+                    // ... ICMPv6 always ...
+                    protocol(58),
+                    Rule::accept(),
+                    // ... UDP or TCP to the port range ...
+                    protocol(17),
+                    protocol(6).or(),
+                    Rule::new(RuleKind::IpDestPortRange { start, end }),
+                    Rule::accept(),
+                    // ... and TCP that does not open a connection, or answers one.
+                    syn.clone().negated(),
+                    Rule::accept(),
+                    syn,
+                    Rule::new(RuleKind::Characteristics(CHARACTERISTICS_TCP_ACK)),
+                    Rule::accept(),
+                    Rule::drop(),
+                ];
+            }
+            AdHoc::Ipv4 {
+                first_octet,
+                specialist,
+            } => {
+                config.multicast_limit = 1024;
+                let v4 = network_id.adhoc_ipv4_address(own)?;
+                config.static_ips = vec![sixplane, InetAddress::new(IpAddr::V4(v4), 8)];
+                // The hub field becomes a specialist with no role bits, which has no effect.
+                if specialist != 0 {
+                    config.specialists = vec![specialist];
+                }
+                config.rules = vec![Rule::accept()];
+                config.name = format!("adhoc-{first_octet}.0.0.0");
+            }
+        }
+        Some(config)
     }
 
     pub fn enable_broadcast(&self) -> bool {
@@ -512,4 +582,73 @@ fn read_list<T>(
         items.push(read(&mut r)?);
     }
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adhoc_port_range_config() {
+        let own = Address::new(0x3dd3377c70).unwrap();
+        let nwid = NetworkId::adhoc_port_range(80, 443);
+        let config = NetworkConfig::adhoc(nwid, own, 1234).unwrap();
+        assert_eq!(config.name, "adhoc-0050-01bb");
+        assert_eq!(config.rules.len(), 14);
+        assert_eq!(
+            config.rules[6].kind,
+            RuleKind::IpDestPortRange {
+                start: 80,
+                end: 443
+            }
+        );
+        assert!(config.rules[5].or && config.rules[0].not && config.rules[8].not);
+        assert_eq!(config.static_ips.len(), 1);
+        assert_eq!(config.static_ips[0].bits(), 40);
+        assert!(config.is_public() && config.ndp_emulation() && !config.enable_broadcast());
+        assert_eq!(
+            (config.multicast_limit, config.mtu, config.revision),
+            (0, 2800, 1)
+        );
+        assert_eq!(
+            NetworkConfig::parse(&config.to_bytes().unwrap()).unwrap(),
+            config
+        );
+        assert!(NetworkConfig::adhoc(NetworkId::adhoc_port_range(443, 80), own, 0).is_none());
+        assert!(NetworkConfig::adhoc(NetworkId(0x51479cea31ccae5c), own, 0).is_none());
+    }
+
+    #[test]
+    fn adhoc_ipv4_config() {
+        let own = Address::new(0x89e92ceee5).unwrap();
+        let config = NetworkConfig::adhoc(NetworkId(0xff0a_0000_0000_0001), own, 0).unwrap();
+        assert_eq!(config.name, "adhoc-10.0.0.0");
+        assert_eq!(config.static_ips[1], "10.44.238.229/8".parse().unwrap());
+        assert_eq!(config.rules, vec![Rule::accept()]);
+        assert_eq!(config.multicast_limit, 1024);
+        assert!(config.specialists.is_empty());
+        let hub = NetworkConfig::adhoc(NetworkId(0xff0a_1234_5678_9a01), own, 0).unwrap();
+        assert_eq!(hub.specialists, vec![0x12_3456_789a]);
+        assert_eq!(hub.active_bridges().count(), 0, "no role bits");
+    }
+
+    #[test]
+    fn required_keys_and_version() {
+        assert!(
+            NetworkConfig::parse(b"v=7\nid=a6c5664b6f").is_err(),
+            "no nwid"
+        );
+        assert!(NetworkConfig::parse(b"v=7\nnwid=1").is_err(), "no id");
+        assert!(
+            NetworkConfig::parse(b"v=5\nnwid=1\nid=a6c5664b6f").is_err(),
+            "old version"
+        );
+        let minimal = NetworkConfig::parse(b"v=6\nnwid=1\nid=a6c5664b6f\nmtu=ffff").unwrap();
+        assert_eq!(minimal.mtu, MAX_MTU, "clamped");
+        assert_eq!(minimal.network_type, NetworkType::Private);
+        assert!(
+            NetworkConfig::parse(b"v=6\nnwid=1\nid=a6c5664b6f\nRT=\\0").is_err(),
+            "truncated route"
+        );
+    }
 }

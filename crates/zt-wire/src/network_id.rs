@@ -53,16 +53,18 @@ impl NetworkId {
         if self.0 >> 56 != 0xff {
             return None;
         }
-        match self.0 & 0xff_ffff {
-            0 => Some(AdHoc::PortRange {
+        if self.0 & 0xff_ffff == 0 {
+            Some(AdHoc::PortRange {
                 start: (self.0 >> 40) as u16,
                 end: (self.0 >> 24) as u16,
-            }),
-            1 => Some(AdHoc::Ipv4 {
+            })
+        } else if self.0 & 0xff == 0x01 {
+            Some(AdHoc::Ipv4 {
                 first_octet: (self.0 >> 48) as u8,
                 specialist: (self.0 >> 8) & 0xff_ffff_ffff,
-            }),
-            _ => None,
+            })
+        } else {
+            None
         }
     }
 
@@ -207,6 +209,13 @@ mod tests {
             Some(Ipv4Addr::new(10, 0x2c, 0xee, 0xe5))
         );
         assert_eq!(NetworkId(0xff0a_0000_0000_0002).adhoc(), None);
+        assert_eq!(
+            NetworkId(0xff0a_1234_5678_9a01).adhoc(),
+            Some(AdHoc::Ipv4 {
+                first_octet: 10,
+                specialist: 0x12_3456_789a
+            })
+        );
         assert!(NetworkId(0xff0a_0000_0000_0002).is_adhoc());
     }
 }
