@@ -611,17 +611,8 @@ impl<S: Storage> Controller<S> {
         now_ms: i64,
         nwid: NetworkId,
     ) -> Result<Vec<Address>, StorageError> {
-        Ok(self
-            .storage
-            .members(nwid)?
-            .into_iter()
-            .filter(|m| m.identity.is_some())
-            .filter(|m| {
-                m.last_request_time
-                    .is_some_and(|t| now_ms - t < ONLINE_WINDOW_MS)
-            })
-            .map(|m| m.address)
-            .collect())
+        self.storage
+            .requested_since(nwid, now_ms - ONLINE_WINDOW_MS + 1)
     }
 }
 

@@ -114,6 +114,22 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
+    fn requested_since(
+        &self,
+        network: NetworkId,
+        since_ms: i64,
+    ) -> Result<Vec<Address>, StorageError> {
+        Ok(self
+            .members
+            .range((network, Address::default())..)
+            .take_while(|((nwid, _), _)| *nwid == network)
+            .filter(|(_, m)| {
+                m.identity.is_some() && m.last_request_time.is_some_and(|t| t >= since_ms)
+            })
+            .map(|((_, a), _)| *a)
+            .collect())
+    }
+
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
         Ok(self.ip_owners.get(&(network, ip)).copied())
     }

@@ -45,6 +45,14 @@ pub trait Storage {
     /// Members of the network marked as active bridges, authorized or not, ascending.
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError>;
 
+    /// Members with a bound identity whose last real request time is at or after `since_ms`,
+    /// ascending (the members that get pushes).
+    fn requested_since(
+        &self,
+        network: NetworkId,
+        since_ms: i64,
+    ) -> Result<Vec<Address>, StorageError>;
+
     /// Which member of the network holds `ip`, if any.
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError>;
 }

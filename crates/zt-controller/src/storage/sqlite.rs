@@ -2,8 +2,10 @@
 //!
 //! Layout (schema version 1, kept in `PRAGMA user_version`):
 //! - `network(id, record)`: the network record as JSON (the serde form of [`Network`]);
-//! - `member(network_id, address, active_bridge, record)`: the member record as JSON, with the
-//!   bridge flag as a column because every config request lists the bridges;
+//! - `member(network_id, address, active_bridge, last_request, record)`: the member record as
+//!   JSON, with the bridge flag and last request time (of members with a bound identity) as
+//!   indexed columns, because every config request lists the bridges and every change lists the
+//!   members that asked recently;
 //! - `member_ip(network_id, ip, address)`: one row per assigned address; its primary key is
 //!   what makes an address belong to at most one member.
 //!
@@ -96,10 +98,12 @@ impl SqliteStorage {
                          network_id INTEGER NOT NULL REFERENCES network(id) ON DELETE CASCADE,
                          address INTEGER NOT NULL,
                          active_bridge INTEGER NOT NULL,
+                         last_request INTEGER,
                          record TEXT NOT NULL,
                          PRIMARY KEY (network_id, address)
                      ) WITHOUT ROWID;
                      CREATE INDEX member_bridges ON member(network_id) WHERE active_bridge != 0;
+                     CREATE INDEX member_requests ON member(network_id, last_request);
                      CREATE TABLE member_ip (
                          network_id INTEGER NOT NULL,
                          ip TEXT NOT NULL,
@@ -240,12 +244,22 @@ impl Storage for SqliteStorage {
                 }
             }
             tx.prepare_cached(
-                "INSERT INTO member (network_id, address, active_bridge, record)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO member (network_id, address, active_bridge, last_request, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(network_id, address) DO UPDATE
-                 SET active_bridge = excluded.active_bridge, record = excluded.record",
+                 SET active_bridge = excluded.active_bridge,
+                     last_request = excluded.last_request,
+                     record = excluded.record",
             )?
-            .execute(params![nwid, addr, member.active_bridge, json])?;
+            .execute(params![
+                nwid,
+                addr,
+                member.active_bridge,
+                member
+                    .last_request_time
+                    .filter(|_| member.identity.is_some()),
+                json
+            ])?;
             tx.prepare_cached("DELETE FROM member_ip WHERE network_id = ?1 AND address = ?2")?
                 .execute(params![nwid, addr])?;
             let mut claim = tx.prepare_cached(
@@ -284,6 +298,18 @@ impl Storage for SqliteStorage {
             "SELECT address FROM member WHERE network_id = ?1 AND active_bridge != 0 ORDER BY address",
         )?;
         let rows = stmt.query_map([db_id(network)], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| addr_from_db(r?)).collect()
+    }
+
+    fn requested_since(
+        &self,
+        network: NetworkId,
+        since_ms: i64,
+    ) -> Result<Vec<Address>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address FROM member WHERE network_id = ?1 AND last_request >= ?2 ORDER BY address",
+        )?;
+        let rows = stmt.query_map(params![db_id(network), since_ms], |r| r.get::<_, i64>(0))?;
         rows.map(|r| addr_from_db(r?)).collect()
     }
 
