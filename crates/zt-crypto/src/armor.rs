@@ -2,6 +2,33 @@
 //!
 //! Works on a whole assembled packet (header at offset 0, verb byte at 27). The caller sets
 //! the flags byte (cipher bits, FRAGMENTED) before `armor`; hops must be 0.
+//!
+//! Everything runs on the caller's buffer and the stack: no heap allocation per packet.
+use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::Aes256;
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::Aes256Gcm;
+use hmac::{Hmac, Mac};
+use poly1305::Poly1305;
+use salsa20::cipher::{KeyIvInit, StreamCipher};
+use salsa20::Salsa12;
+use sha2::Sha384;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+/// Bytes of the packet header; the verb byte follows.
+pub const HEADER_LEN: usize = 28;
+/// Offset of the 8-byte packet ID (the Salsa20 nonce, or half the SIV for suite 3).
+const PACKET_ID: std::ops::Range<usize> = 0..8;
+/// Offset of the flags byte.
+const FLAGS: usize = 18;
+/// Offset of the 8-byte MAC field.
+const MAC: std::ops::Range<usize> = 19..27;
+/// Offset of the verb byte, where the authenticated/encrypted envelope starts.
+const VERB: usize = 27;
+/// The hop count (low 3 bits of the flags byte) is the only field relays change; it is never
+/// authenticated.
+const HOPS_MASK: u8 = 0x07;
 
 /// Cipher suite numbers from the flags byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +41,19 @@ pub enum CipherSuite {
     NoneTrustedPath = 2,
     /// 3: AES-256-GMAC-SIV.
     AesGmacSiv = 3,
+}
+
+impl CipherSuite {
+    /// The suite named by the cipher bits (5..3) of a flags byte.
+    pub fn from_flags(flags: u8) -> Result<CipherSuite, DearmorError> {
+        match (flags >> 3) & 7 {
+            0 => Ok(CipherSuite::Poly1305None),
+            1 => Ok(CipherSuite::Poly1305Salsa2012),
+            2 => Ok(CipherSuite::NoneTrustedPath),
+            3 => Ok(CipherSuite::AesGmacSiv),
+            other => Err(DearmorError::UnsupportedSuite(other)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,29 +70,243 @@ pub enum DearmorError {
 #[derive(Clone)]
 pub struct PeerKey {
     raw: [u8; 48],
+    /// AES-256-GCM keyed with K0 (label '0'), used with an empty plaintext as GMAC.
+    gmac: Aes256Gcm,
+    /// AES-256 keyed with K1 (label '1'): the SIV block cipher and the CTR keystream.
+    siv: Aes256,
 }
 
 impl PeerKey {
     pub fn new(raw: [u8; 48]) -> PeerKey {
-        PeerKey { raw }
+        let mut k0 = kbkdf_hmac_sha384(&raw, b'0');
+        let mut k1 = kbkdf_hmac_sha384(&raw, b'1');
+        let gmac = Aes256Gcm::new((&k0[..32]).into());
+        let siv = Aes256::new((&k1[..32]).into());
+        k0.zeroize();
+        k1.zeroize();
+        PeerKey { raw, gmac, siv }
     }
     pub fn raw(&self) -> &[u8; 48] {
         &self.raw
     }
+
+    /// The 32 bytes used by Salsa20/12 and Poly1305.
+    fn salsa_key(&self) -> &[u8; 32] {
+        self.raw[..32]
+            .try_into()
+            .expect("48-byte key has 32 leading bytes")
+    }
+}
+
+impl Drop for PeerKey {
+    fn drop(&mut self) {
+        self.raw.zeroize();
+    }
+}
+
+impl std::fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerKey(..)")
+    }
+}
+
+/// One KBKDF (NIST SP 800-108 counter mode, HMAC-SHA-384) output for `label` (§3.4).
+fn kbkdf_hmac_sha384(key: &[u8; 48], label: u8) -> [u8; 48] {
+    // BE32 counter 0, "ZT", label, separator 0, context 0, BE32 output length 384 bits.
+    let msg = [0, 0, 0, 0, b'Z', b'T', label, 0, 0, 0, 0, 0x01, 0x80];
+    let mut mac = <Hmac<Sha384> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(&msg);
+    mac.finalize().into_bytes().into()
 }
 
 /// Armor `packet` in place with `suite` (sets the MAC, encrypts for suites 1 and 3; for suite 3
 /// also rewrites the packet ID). The flags byte's cipher bits must already equal `suite`.
-pub fn armor(_packet: &mut [u8], _key: &PeerKey, _suite: CipherSuite) {
-    todo!()
+///
+/// Suite 2 (trusted path) has no cryptography: the packet is left as it is and the caller
+/// writes the trusted-path ID into the MAC field.
+///
+/// # Panics
+/// If `packet` is shorter than the 28-byte header: the caller builds the packet, so that is a
+/// programming error, never a property of received data.
+pub fn armor(packet: &mut [u8], key: &PeerKey, suite: CipherSuite) {
+    assert!(
+        packet.len() >= HEADER_LEN,
+        "armor: packet shorter than its header"
+    );
+    debug_assert_eq!(
+        CipherSuite::from_flags(packet[FLAGS]),
+        Ok(suite),
+        "flags disagree with suite"
+    );
+    match suite {
+        CipherSuite::Poly1305None | CipherSuite::Poly1305Salsa2012 => {
+            let encrypt = suite == CipherSuite::Poly1305Salsa2012;
+            let mut stream = salsa_for_packet(packet, key);
+            let mac_key = poly1305_key(&mut stream);
+            if encrypt {
+                stream.apply_keystream(&mut packet[VERB..]);
+            }
+            let tag = Poly1305::new((&mac_key).into()).compute_unpadded(&packet[VERB..]);
+            packet[MAC].copy_from_slice(&tag[..8]);
+        }
+        CipherSuite::NoneTrustedPath => {}
+        CipherSuite::AesGmacSiv => armor_aes_gmac_siv(packet, key),
+    }
 }
 
 /// Check and decrypt `packet` in place according to the cipher bits of its flags byte.
-pub fn dearmor(_packet: &mut [u8], _key: &PeerKey) -> Result<CipherSuite, DearmorError> {
-    todo!()
+///
+/// On error the packet must be dropped: after a failed suite-3 check the payload has already
+/// been CTR-decrypted and is garbage. On success the packet ID keeps its wire value.
+pub fn dearmor(packet: &mut [u8], key: &PeerKey) -> Result<CipherSuite, DearmorError> {
+    if packet.len() < HEADER_LEN {
+        return Err(DearmorError::TooShort);
+    }
+    let suite = CipherSuite::from_flags(packet[FLAGS])?;
+    match suite {
+        CipherSuite::Poly1305None | CipherSuite::Poly1305Salsa2012 => {
+            let mut stream = salsa_for_packet(packet, key);
+            let mac_key = poly1305_key(&mut stream);
+            let tag = Poly1305::new((&mac_key).into()).compute_unpadded(&packet[VERB..]);
+            if !bool::from(tag[..8].ct_eq(&packet[MAC])) {
+                return Err(DearmorError::BadMac);
+            }
+            if suite == CipherSuite::Poly1305Salsa2012 {
+                stream.apply_keystream(&mut packet[VERB..]);
+            }
+        }
+        // Trusted paths need the physical source to be checked against local configuration,
+        // which a bare key cannot do.
+        CipherSuite::NoneTrustedPath => return Err(DearmorError::UnsupportedSuite(2)),
+        CipherSuite::AesGmacSiv => dearmor_aes_gmac_siv(packet, key)?,
+    }
+    Ok(suite)
 }
 
 /// HELLO's encrypted moon tail (§3.6): XOR `range` with Salsa20/12 keyed by the raw key.
-pub fn crypt_field(_key: &PeerKey, _packet_id: &[u8; 8], _data: &mut [u8]) {
-    todo!()
+pub fn crypt_field(key: &PeerKey, packet_id: &[u8; 8], data: &mut [u8]) {
+    let mut nonce = *packet_id;
+    nonce[7] &= 0xf8;
+    Salsa12::new(key.salsa_key().into(), (&nonce).into()).apply_keystream(data);
+}
+
+/// The Salsa20/12 stream of one packet: key mangled with the header and total length (§3.3),
+/// nonce = packet ID, positioned at keystream byte 0.
+fn salsa_for_packet(packet: &[u8], key: &PeerKey) -> Salsa12 {
+    let mut mangled = *key.salsa_key();
+    for (k, p) in mangled.iter_mut().zip(&packet[..FLAGS]) {
+        *k ^= p;
+    }
+    mangled[FLAGS] ^= packet[FLAGS] & !HOPS_MASK;
+    // The length is mixed in as 16 bits, low byte first, as the reference does; packets are
+    // at most 10024 bytes.
+    let len = packet.len();
+    mangled[19] ^= (len & 0xff) as u8;
+    mangled[20] ^= ((len >> 8) & 0xff) as u8;
+    let stream = Salsa12::new((&mangled).into(), (&packet[PACKET_ID]).into());
+    mangled.zeroize();
+    stream
+}
+
+/// Consume keystream block 0: its first 32 bytes are the Poly1305 one-time key and the rest
+/// is discarded, so payload encryption starts at keystream byte 64.
+fn poly1305_key(stream: &mut Salsa12) -> [u8; 32] {
+    let mut block0 = [0u8; 64];
+    stream.apply_keystream(&mut block0);
+    let mut mac_key = [0u8; 32];
+    mac_key.copy_from_slice(&block0[..32]);
+    block0.zeroize();
+    mac_key
+}
+
+/// The GMAC of the packet (§3.5 step 3), folded to 8 bytes: AES-GCM with key K0, nonce
+/// `iv8 ‖ 0⁴`, empty plaintext and AAD = header bytes 8..19 (hops zeroed) padded to 16 bytes,
+/// then the plaintext from the verb byte on.
+///
+/// To hand GCM that AAD as one slice without copying the payload, bytes 11..27 (which sit
+/// right before the verb) are temporarily overwritten with the padded header, then restored.
+fn gmac_folded(packet: &mut [u8], key: &PeerKey, iv8: &[u8; 8]) -> [u8; 8] {
+    const AAD_START: usize = VERB - 16;
+    let mut saved = [0u8; 16];
+    saved.copy_from_slice(&packet[AAD_START..VERB]);
+    let mut aad16 = [0u8; 16];
+    aad16[..11].copy_from_slice(&packet[8..19]);
+    aad16[10] &= !HOPS_MASK;
+    packet[AAD_START..VERB].copy_from_slice(&aad16);
+
+    let mut nonce = [0u8; 12];
+    nonce[..8].copy_from_slice(iv8);
+    let tag = key
+        .gmac
+        .encrypt_in_place_detached((&nonce).into(), &packet[AAD_START..], &mut [])
+        .expect("GCM accepts any AAD below 2^36 bytes");
+    packet[AAD_START..VERB].copy_from_slice(&saved);
+
+    let mut folded = [0u8; 8];
+    for (i, f) in folded.iter_mut().enumerate() {
+        *f = tag[i] ^ tag[i + 8];
+    }
+    folded
+}
+
+/// AES-256-CTR with key K1 over `data`; the counter is the last 32 bits of `iv`, big-endian.
+fn aes_ctr(key: &PeerKey, iv: &[u8; 16], data: &mut [u8]) {
+    /// Blocks encrypted per batch, enough for the AES-NI backend's 8-way pipelining.
+    const BATCH: usize = 16;
+    let prefix = &iv[..12];
+    let mut counter = u32::from_be_bytes([iv[12], iv[13], iv[14], iv[15]]);
+    let mut keystream = [aes::Block::default(); BATCH];
+    for chunk in data.chunks_mut(BATCH * 16) {
+        let blocks = chunk.len().div_ceil(16);
+        for block in &mut keystream[..blocks] {
+            block[..12].copy_from_slice(prefix);
+            block[12..].copy_from_slice(&counter.to_be_bytes());
+            counter = counter.wrapping_add(1);
+        }
+        key.siv.encrypt_blocks(&mut keystream[..blocks]);
+        for (bytes, ks) in chunk.chunks_mut(16).zip(&keystream) {
+            for (b, k) in bytes.iter_mut().zip(ks.iter()) {
+                *b ^= k;
+            }
+        }
+    }
+}
+
+/// The CTR IV is the SIV block with bit 31 of the counter word cleared (§3.5 step 6).
+fn ctr_iv(siv: &[u8; 16]) -> [u8; 16] {
+    let mut iv = *siv;
+    iv[12] &= 0x7f;
+    iv
+}
+
+fn armor_aes_gmac_siv(packet: &mut [u8], key: &PeerKey) {
+    let mut iv8 = [0u8; 8];
+    iv8.copy_from_slice(&packet[PACKET_ID]);
+    let tag8 = gmac_folded(packet, key, &iv8);
+
+    let mut siv = aes::Block::default();
+    siv[..8].copy_from_slice(&iv8);
+    siv[8..].copy_from_slice(&tag8);
+    key.siv.encrypt_block(&mut siv);
+    packet[PACKET_ID].copy_from_slice(&siv[..8]);
+    packet[MAC].copy_from_slice(&siv[8..]);
+
+    aes_ctr(key, &ctr_iv(&siv.into()), &mut packet[VERB..]);
+}
+
+fn dearmor_aes_gmac_siv(packet: &mut [u8], key: &PeerKey) -> Result<(), DearmorError> {
+    let mut siv = aes::Block::default();
+    siv[..8].copy_from_slice(&packet[PACKET_ID]);
+    siv[8..].copy_from_slice(&packet[MAC]);
+    aes_ctr(key, &ctr_iv(&siv.into()), &mut packet[VERB..]);
+
+    key.siv.decrypt_block(&mut siv);
+    let mut iv8 = [0u8; 8];
+    iv8.copy_from_slice(&siv[..8]);
+    let expected = gmac_folded(packet, key, &iv8);
+    if bool::from(expected.ct_eq(&siv[8..])) {
+        Ok(())
+    } else {
+        Err(DearmorError::BadMac)
+    }
 }
