@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Return from the test early, printing why it is skipped.
-#[macro_export]
+#[allow(unused_macros)] // not every test binary has a test that can be skipped
 macro_rules! skip_unless {
     ($check:expr) => {
         match $check {
@@ -343,14 +343,18 @@ impl NsProcess {
         &self.seen
     }
 
-    /// Kill the process (if running) and return its stderr, for failure messages.
-    pub fn finish_stderr(&mut self) -> String {
+    /// Kill the process (if running) and describe what it printed, for failure messages.
+    pub fn report(&mut self) -> String {
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill();
             let _ = child.wait();
             self.child = None;
         }
-        String::from_utf8_lossy(&join_drain(self.stderr.take())).into_owned()
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        let stderr = String::from_utf8_lossy(&join_drain(self.stderr.take())).into_owned();
+        format!("stdout:\n{}\nstderr:\n{}", self.seen.join("\n"), stderr)
     }
 }
 
