@@ -114,6 +114,61 @@ impl<B: Backend> Console<B> {
         self.execute_reply(line).map(|reply| reply.output)
     }
 
+    /// Run a script such as an export: `#` lines are comments, a line ending in `\\` continues
+    /// on the next one. Runs until the first error; a parse error names the script line where
+    /// the failing command starts. The session's current menu is restored afterwards.
+    pub fn run_script(&mut self, script: &str) -> Result<String, ConsoleError> {
+        let saved = self.current;
+        let result = self.run_script_lines(script);
+        self.current = saved;
+        result
+    }
+
+    fn run_script_lines(&mut self, script: &str) -> Result<String, ConsoleError> {
+        let mut output = String::new();
+        let mut command = String::new();
+        let mut first_line = 0;
+        for (index, physical) in script.lines().enumerate() {
+            if command.is_empty() {
+                first_line = index + 1;
+                if physical.trim_start().starts_with('#') {
+                    continue;
+                }
+            }
+            if let Some(head) = physical.strip_suffix('\\') {
+                command.push_str(if command.is_empty() {
+                    head
+                } else {
+                    head.trim_start()
+                });
+                continue;
+            }
+            command.push_str(if command.is_empty() {
+                physical
+            } else {
+                physical.trim_start()
+            });
+            let line = std::mem::take(&mut command);
+            match self.execute(&line) {
+                Ok(text) => output.push_str(&text),
+                Err(ConsoleError::Syntax {
+                    message, column, ..
+                }) => {
+                    return Err(ConsoleError::Syntax {
+                        message,
+                        line: first_line,
+                        column,
+                    })
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        if !command.is_empty() {
+            output.push_str(&self.execute(&command)?);
+        }
+        Ok(output)
+    }
+
     /// Run a command line (one or more `;`-separated commands). Nothing runs if the line does
     /// not parse; commands run in order and the first failure stops the line.
     pub fn execute_reply(&mut self, line: &str) -> Result<Reply, ConsoleError> {

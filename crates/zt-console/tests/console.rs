@@ -519,3 +519,25 @@ fn refusals_are_worded_like_routeros_and_change_nothing() {
     assert_eq!(error.to_string(), "failure: already have such entry");
     assert!(matches!(error, ConsoleError::Backend(b) if b.status == 400));
 }
+
+#[test]
+fn scripts_report_the_failing_line() {
+    let mut console = fresh_console();
+    let script = "# comment\n/zerotier interface\nadd network=1d71939404912b40 \\\n    name=first\n\nadd network=1d71939404912b41 bogus=1\nadd network=1d71939404912b42\n";
+    assert_eq!(
+        console.run_script(script).unwrap_err().to_string(),
+        "expected end of command (line 6 column 30)"
+    );
+    assert_eq!(names(&console), ["first"]);
+    assert_eq!(console.current_path(), "/");
+    assert_eq!(
+        console
+            .run_script(
+                "/zerotier/interface/set first name=again\n/zerotier/interface/set 9 name=x"
+            )
+            .unwrap_err()
+            .to_string(),
+        "no such item"
+    );
+    assert_eq!(names(&console), ["again"]);
+}
