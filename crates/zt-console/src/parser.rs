@@ -185,6 +185,115 @@ pub fn parse_line(line: &str, current: &'static Menu) -> Result<Vec<Statement>, 
     Ok(statements)
 }
 
+/// What may complete the last word of a partly typed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompletionContext {
+    /// Fixed words: menus (ending in `/`), commands, argument names (ending in `=`), flags.
+    Words(Vec<String>),
+    /// The value of an argument of a command of `menu`; the caller may know the candidates
+    /// (item names) from the backend.
+    Value {
+        menu: &'static Menu,
+        argument: String,
+    },
+    /// Nothing can follow here.
+    Nothing,
+}
+
+/// Candidates for completing the last word of `line`: the char index where that word starts,
+/// the word typed so far, and the context that says what it can become.
+pub fn completion_context(
+    line: &str,
+    current: &'static Menu,
+) -> (usize, String, CompletionContext) {
+    let chars: Vec<char> = line.chars().collect();
+    let token_start = chars
+        .iter()
+        .rposition(|c| c.is_whitespace())
+        .map_or(0, |p| p + 1);
+    let token: String = chars[token_start..].iter().collect();
+    let prefix_of = |end: usize| -> String { chars[..end].iter().collect() };
+    if let Some(equals) = token.find('=') {
+        let name = &token[..equals];
+        let partial = token[equals + 1..].to_string();
+        let start = token_start + name.chars().count() + 1;
+        let context = match last_statement(&prefix_of(token_start), current) {
+            Some(Statement::Command(invocation)) => {
+                let spec = argument_spec(invocation.menu, invocation.command);
+                match pick(name, spec.named.iter().copied()) {
+                    Ok(argument) => CompletionContext::Value {
+                        menu: invocation.menu,
+                        argument: argument.to_string(),
+                    },
+                    Err(_) => CompletionContext::Nothing,
+                }
+            }
+            _ => CompletionContext::Nothing,
+        };
+        return (start, partial, context);
+    }
+    let (start, partial) = match token.rfind('/') {
+        Some(slash) => {
+            let slash_chars = token[..slash].chars().count();
+            (
+                token_start + slash_chars + 1,
+                token[slash + 1..].to_string(),
+            )
+        }
+        None => (token_start, token),
+    };
+    let prefix = prefix_of(start);
+    let menu_words = |menu: &'static Menu| -> Vec<String> {
+        schema::children(menu)
+            .map(|m| format!("{}/", m.word()))
+            .chain(menu.commands.iter().map(|c| c.word().to_string()))
+            .collect()
+    };
+    let words = match last_statement(&prefix, current) {
+        None => return (start, partial, CompletionContext::Nothing),
+        Some(Statement::Empty) => menu_words(current),
+        Some(Statement::Navigate(menu)) => menu_words(menu),
+        Some(Statement::Put(_)) => Vec::new(),
+        Some(Statement::Command(invocation)) => {
+            if invocation.condition.is_some() {
+                Vec::new()
+            } else {
+                let spec = argument_spec(invocation.menu, invocation.command);
+                let mut words: Vec<String> = spec
+                    .named
+                    .iter()
+                    .filter(|n| invocation.argument(n).is_none())
+                    .map(|n| format!("{n}="))
+                    .chain(spec.flags.iter().map(|f| f.to_string()))
+                    .collect();
+                if matches!(invocation.command, Command::Print | Command::Find) {
+                    words.push("where".into());
+                }
+                words
+            }
+        }
+    };
+    let mut words: Vec<String> = words
+        .into_iter()
+        .filter(|w| w.starts_with(&partial))
+        .collect();
+    words.sort();
+    words.dedup();
+    (start, partial, CompletionContext::Words(words))
+}
+
+/// The last statement of a line prefix, if the prefix parses.
+fn last_statement(prefix: &str, current: &'static Menu) -> Option<Statement> {
+    if prefix.trim().is_empty() {
+        return Some(Statement::Empty);
+    }
+    // A prefix that is only `/` means the root menu.
+    if prefix.trim() == "/" {
+        return Some(Statement::Navigate(schema::root()));
+    }
+    parse_line(prefix, current).ok()?.pop()
+}
+
 pub(crate) struct Parser {
     chars: Vec<char>,
     pos: usize,
@@ -896,6 +1005,31 @@ mod tests {
         assert_eq!(
             error("/zerotier/print where name~\"(\""),
             "syntax error (line 1 column 28)"
+        );
+    }
+
+    #[test]
+    fn completion_contexts() {
+        let words = |line: &str| match completion_context(line, root()) {
+            (_, _, CompletionContext::Words(words)) => words,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(words("/zerotier/int"), ["interface/"]);
+        assert_eq!(words("/zerotier/p"), ["peer/", "print"]);
+        assert_eq!(words("zero"), ["zerotier/"]);
+        assert_eq!(words("/"), ["export", "ip/", "zerotier/"]);
+        assert_eq!(words("/zerotier/interface/add network=1 in"), ["instance="]);
+        assert_eq!(words("/zerotier/interface/print d"), ["detail"]);
+        assert_eq!(words("/zerotier/peer/print w"), ["where", "without-paging"]);
+        let (start, partial, context) =
+            completion_context("/zerotier/interface/set 0 inst=z", root());
+        assert_eq!((start, partial.as_str()), (31, "z"));
+        assert!(
+            matches!(context, CompletionContext::Value { argument, .. } if argument == "instance")
+        );
+        assert_eq!(
+            completion_context("/bogus/x", root()).2,
+            CompletionContext::Nothing
         );
     }
 

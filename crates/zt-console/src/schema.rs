@@ -225,6 +225,15 @@ pub struct Menu {
     pub dynamic_unnumbered: bool,
 }
 
+/// Menus are identified by their path.
+impl PartialEq for Menu {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+    }
+}
+
+impl Eq for Menu {}
+
 impl Menu {
     pub fn property(&self, name: &str) -> Option<&'static Property> {
         self.properties.iter().find(|p| p.name == name)

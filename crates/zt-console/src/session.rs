@@ -6,8 +6,10 @@ use crate::backend::{Backend, Item};
 use crate::duration::parse_duration_ms;
 use crate::error::ConsoleError;
 use crate::format::{self, display_value, ExportOptions, PrintRow};
-use crate::parser::{parse_line, Invocation, Statement, Value};
-use crate::schema::{self, Command, Menu};
+use crate::parser::{
+    completion_context, parse_line, CompletionContext, Invocation, Statement, Value,
+};
+use crate::schema::{self, Command, Menu, ValueType};
 use crate::values::{console_form, validate};
 
 /// What a command returns to a script (`:put [...]`), as opposed to what it prints.
@@ -112,6 +114,45 @@ impl<B: Backend> Console<B> {
     /// Run a command line and return what the console prints.
     pub fn execute(&mut self, line: &str) -> Result<String, ConsoleError> {
         self.execute_reply(line).map(|reply| reply.output)
+    }
+
+    /// Completions of the last word of `line`: the char index where that word starts and the
+    /// words it may become (menus end in `/`, named arguments in `=`). Values complete to
+    /// `yes`/`no`, enum words, referenced item names, or the items' names for selectors.
+    pub fn complete(&mut self, line: &str) -> (usize, Vec<String>) {
+        let (start, partial, context) = completion_context(line, self.current);
+        let words = match context {
+            CompletionContext::Words(words) => words,
+            CompletionContext::Nothing => Vec::new(),
+            CompletionContext::Value { menu, argument } => {
+                let names_of = |backend: &mut B, path: &str| -> Vec<String> {
+                    backend
+                        .list(path)
+                        .map(|items| {
+                            items
+                                .iter()
+                                .filter_map(|i| i.get("name").map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let mut values = match menu.property(&argument).map(|p| p.kind) {
+                    Some(ValueType::YesNo) => vec!["no".to_string(), "yes".to_string()],
+                    Some(ValueType::Enum(choices)) => {
+                        choices.iter().map(|c| c.to_string()).collect()
+                    }
+                    Some(ValueType::Reference(path)) => names_of(&mut self.backend, path),
+                    _ if matches!(argument.as_str(), "numbers" | "number" | "copy-from") => {
+                        names_of(&mut self.backend, menu.path)
+                    }
+                    _ => Vec::new(),
+                };
+                values.retain(|v| v.starts_with(&partial));
+                values.sort();
+                values
+            }
+        };
+        (start, words)
     }
 
     /// Run a script such as an export: `#` lines are comments, a line ending in `\\` continues

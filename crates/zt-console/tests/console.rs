@@ -541,3 +541,22 @@ fn scripts_report_the_failing_line() {
     );
     assert_eq!(names(&console), ["again"]);
 }
+
+#[test]
+fn completion_offers_values_from_the_model() {
+    let mut console = with_networks(&["1d71939404912b40"]);
+    assert_eq!(
+        console.complete("/zerotier/interface/set 0 instance="),
+        (35, vec!["zt1".to_string()])
+    );
+    assert_eq!(
+        console.complete("/zerotier/interface/set 0 allow-global=y"),
+        (39, vec!["yes".to_string()])
+    );
+    assert_eq!(
+        console.complete("/zerotier/interface/set numbers=zer"),
+        (32, vec!["zerotier1".to_string()])
+    );
+    run(&mut console, "/zerotier/controller");
+    assert_eq!(console.complete("member/p"), (7, vec!["print".to_string()]));
+}

@@ -1,8 +1,8 @@
-//! Random command lines never panic the parser or the console, parse errors point inside the
-//! line, and any text survives quoting. A seeded generator keeps failures reproducible.
+//! Random command lines never panic the parser, the completer or the console, parse errors
+//! point inside the line, and any text survives quoting. A seeded generator keeps failures reproducible.
 
 use zt_console::format::quote;
-use zt_console::parser::parse_line;
+use zt_console::parser::{completion_context, parse_line};
 use zt_console::schema::MENUS;
 use zt_console::{Console, ConsoleError, MemoryBackend};
 
@@ -147,6 +147,9 @@ fn random_lines_never_panic_the_parser() {
             if let Err(error) = parse_line(&line, menu) {
                 check_error_column(&line, &error);
             }
+            let (start, partial, _) = completion_context(&line, menu);
+            assert!(start <= line.chars().count(), "{line:?}");
+            assert!(line.ends_with(&partial), "{line:?}");
         }
     }
 }
@@ -173,6 +176,8 @@ fn random_lines_never_panic_the_console() {
     let mut accepted = 0;
     for _ in 0..5_000 {
         let line = random_line(&mut rng);
+        let (start, _) = console.complete(&line);
+        assert!(start <= line.chars().count(), "{line:?}");
         match console.execute(&line) {
             Ok(_) => accepted += 1,
             Err(error) => check_error_column(&line, &error),
