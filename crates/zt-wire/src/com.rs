@@ -146,8 +146,10 @@ impl CertificateOfMembership {
         if self.qualifiers.is_empty() || other.qualifiers.is_empty() {
             return false;
         }
+        // With duplicate IDs the reference compares against the last one (a map insert).
+        let theirs_by_id = |id: u64| other.qualifiers.iter().rev().find(|q| q.id == id);
         for mine in &self.qualifiers {
-            let Some(theirs) = other.qualifier(mine.id) else {
+            let Some(theirs) = theirs_by_id(mine.id) else {
                 return false;
             };
             if mine.value.abs_diff(theirs.value) > mine.max_delta {
@@ -162,7 +164,7 @@ impl CertificateOfMembership {
         {
             let words = identity_hash_words(other_identity);
             for (id, word) in QUALIFIER_IDENTITY_HASH.into_iter().zip(words) {
-                if other.qualifier(id).map(|q| q.value) != Some(word) {
+                if theirs_by_id(id).map(|q| q.value) != Some(word) {
                     return false;
                 }
             }

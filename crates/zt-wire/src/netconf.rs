@@ -336,21 +336,23 @@ impl NetworkConfig {
         buf.clear();
         self.dns.write(&mut buf);
         d.add_bytes("DNS", &buf)?;
+        // The reference writes nothing for SSO versions other than 0 and 1 (it never makes
+        // them); writing version and flag keeps such a config's meaning through a round trip.
         let sso = &self.sso;
+        d.add_u64("ssov", sso.version)?;
+        d.add_bool("ssoe", sso.enabled)?;
         match sso.version {
-            0 => {
-                d.add_u64("ssov", 0)?;
-                d.add_bool("ssoe", sso.enabled)?;
-                if sso.enabled {
-                    if !sso.authentication_url.is_empty() {
-                        d.add_str("aurl", &sso.authentication_url)?;
-                    }
-                    d.add_i64("aexpt", sso.authentication_expiry_time)?;
+            0 if sso.enabled => {
+                if !sso.authentication_url.is_empty() {
+                    d.add_str("aurl", &sso.authentication_url)?;
                 }
+                d.add_i64("aexpt", sso.authentication_expiry_time)?;
             }
             1 => {
-                d.add_u64("ssov", 1)?;
-                d.add_bool("ssoe", sso.enabled)?;
+                // v1 nodes derive the URL; the reference does not write it, but reads it.
+                if !sso.authentication_url.is_empty() {
+                    d.add_str("aurl", &sso.authentication_url)?;
+                }
                 d.add_str("iurl", &sso.issuer_url)?;
                 d.add_str("ssoce", &sso.central_endpoint_url)?;
                 d.add_str("sson", &sso.nonce)?;
@@ -528,7 +530,10 @@ fn read_sso(d: &Dictionary) -> Result<Sso, WireError> {
             sso.nonce = text("sson");
             sso.state = text("ssos");
             sso.client_id = text("ssocid");
-            sso.provider = d.get_str("ssop").unwrap_or_else(|| "default".to_string());
+            sso.provider = d
+                .get_str("ssop")
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "default".to_string());
         }
         _ => {}
     }
@@ -650,5 +655,46 @@ mod tests {
             NetworkConfig::parse(b"v=6\nnwid=1\nid=a6c5664b6f\nRT=\\0").is_err(),
             "truncated route"
         );
+    }
+
+    #[test]
+    fn sso_fields_round_trip() {
+        let own = Address::new(0xa6c5664b6f).unwrap();
+        let mut v0 = NetworkConfig::new(NetworkId(0x51479cea31ccae5c), own);
+        v0.sso = Sso {
+            enabled: true,
+            authentication_url: "https://auth.example/x?a=b".into(),
+            authentication_expiry_time: -5,
+            ..Sso::default()
+        };
+        let text = v0.to_bytes().unwrap();
+        let tail = String::from_utf8_lossy(&text).into_owned();
+        assert!(tail.ends_with("ssov=0000000000000000\nssoe=1\naurl=https://auth.example/x?a\\eb\naexpt=-0000000000000005"), "{tail}");
+        assert_eq!(NetworkConfig::parse(&text).unwrap(), v0);
+
+        let mut v1 = v0.clone();
+        v1.sso = Sso {
+            version: 1,
+            enabled: true,
+            issuer_url: "https://issuer".into(),
+            central_endpoint_url: "https://central".into(),
+            nonce: "n".into(),
+            state: "s".into(),
+            client_id: "c".into(),
+            provider: "default".into(),
+            ..Sso::default()
+        };
+        assert_eq!(NetworkConfig::parse(&v1.to_bytes().unwrap()).unwrap(), v1);
+        let mut v2 = v0.clone();
+        v2.sso = Sso {
+            version: 2,
+            enabled: true,
+            ..Sso::default()
+        };
+        assert_eq!(NetworkConfig::parse(&v2.to_bytes().unwrap()).unwrap(), v2);
+        // A disabled v0 config carries no URL even if one is present.
+        let disabled =
+            NetworkConfig::parse(b"v=7\nnwid=1\nid=a6c5664b6f\nssov=0\nssoe=0\naurl=x").unwrap();
+        assert!(disabled.sso.authentication_url.is_empty());
     }
 }
