@@ -390,8 +390,12 @@ pub fn export(menu: &Menu, items: &[Item], options: ExportOptions) -> String {
             let Some(raw) = item.get(property.name) else {
                 continue;
             };
+            // Compared in console form: a backend may answer `no` where the default is `false`.
             let is_default = match property.default {
-                Some(default) => default == raw,
+                Some(default) => {
+                    console_form(Some(property.kind), default)
+                        == console_form(Some(property.kind), raw)
+                }
                 None => raw.is_empty(),
             };
             let keep_key = property.key && !is_default_item;
