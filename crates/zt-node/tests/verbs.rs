@@ -1,0 +1,764 @@
+//! One test per VL1 verb handler and timer, driving a single node with crafted packets from
+//! identities whose secrets we hold (so replies are decrypted and checked byte by byte).
+
+mod common;
+use common::*;
+use zt_crypto::armor::CipherSuite;
+use zt_node::constants::*;
+use zt_node::packet;
+use zt_node::payload::{self, OkHello, Rendezvous};
+use zt_node::sim::test_identity;
+use zt_node::{Event, Identity, Node, SendError, Sent, Verb, World};
+
+const LEAF_EP: &str = "10.0.1.1:9993";
+const PEER2_EP: &str = "10.0.2.1:9993";
+
+fn ok_hello_body(in_re: u64, timestamp: u64, worlds: Vec<u8>) -> Vec<u8> {
+    let mut b = Vec::new();
+    payload::write_reply_prefix(&mut b, Verb::Hello as u8, in_re);
+    OkHello {
+        timestamp,
+        protocol_version: 12,
+        major: 1,
+        minor: 14,
+        revision: 1,
+        external: Some(sa(LEAF_EP)),
+        worlds,
+    }
+    .write(&mut b);
+    b
+}
+
+/// A leaf that HELLOed the root and got its OK at T0 + 20.
+fn online_leaf() -> (Node, u64) {
+    let mut l = leaf();
+    l.handle_timeout(T0);
+    let out = drain(&mut l);
+    let hello = out
+        .iter()
+        .find(|t| t.remote == sa(ROOT_EP))
+        .expect("HELLO to the root");
+    assert_eq!(hello.data[27], Verb::Hello as u8);
+    let hello_id = packet::packet_id(&hello.data);
+    let ok = craft(
+        &root_identity(),
+        &test_identity(1),
+        Verb::Ok,
+        &ok_hello_body(hello_id, T0, vec![]),
+        CipherSuite::Poly1305Salsa2012,
+        500,
+    );
+    feed(&mut l, T0 + 20, ROOT_EP, &ok);
+    (l, hello_id)
+}
+
+/// Makes identity 2 known to the node with a HELLO from PEER2_EP.
+fn introduce_peer2(n: &mut Node, now: u64, to: &Identity) {
+    feed(
+        n,
+        now,
+        PEER2_EP,
+        &craft_hello(&test_identity(2), to, now, (4242, 1000), 0x2222),
+    );
+    drain(n);
+}
+
+fn events(n: &mut Node) -> Vec<Event> {
+    std::iter::from_fn(|| n.poll_event()).collect()
+}
+
+#[test]
+fn hello_to_roots_and_ok_hello_bring_the_node_online() {
+    let mut l = leaf();
+    assert!(!l.is_online());
+    l.handle_timeout(T0);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "one HELLO to the only (IPv4) stable endpoint");
+    assert_eq!(out[0].remote, sa(ROOT_EP));
+    assert_eq!(packet::cipher_bits(&out[0].data), 0, "HELLO uses suite 0");
+    // Parse our own HELLO: identity, planet, where we sent it.
+    let h = payload::Hello::read(&out[0].data[28..]).unwrap();
+    assert_eq!(h.identity.address(), test_identity(1).address());
+    assert_eq!(h.planet, Some((4242, 1000)));
+    assert_eq!(h.destination, Some(sa(ROOT_EP)));
+    assert_eq!(h.timestamp, T0);
+
+    let (mut l, _) = online_leaf();
+    assert!(l.is_online());
+    let ev = events(&mut l);
+    assert!(ev.contains(&Event::Online));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::PathUp { remote, .. } if *remote == sa(ROOT_EP))));
+    let root = l
+        .peers()
+        .into_iter()
+        .find(|p| p.address == root_identity().address())
+        .unwrap();
+    assert_eq!(root.latency_ms, Some(20));
+    assert_eq!(root.version, Some((1, 14, 1)));
+    assert!(root.direct);
+}
+
+#[test]
+fn unexpected_ok_is_dropped() {
+    let (mut l, _) = online_leaf();
+    let ok = craft(
+        &root_identity(),
+        &test_identity(1),
+        Verb::Ok,
+        &ok_hello_body(0xdead_beef_0000_0000, T0, vec![]),
+        CipherSuite::AesGmacSiv,
+        501,
+    );
+    feed(&mut l, T0 + 30, ROOT_EP, &ok);
+    assert_eq!(l.stats().dropped_unexpected_reply, 1);
+}
+
+#[test]
+fn echo_is_answered_with_the_same_bytes_and_rate_gated() {
+    let (mut l, _) = online_leaf();
+    drain(&mut l);
+    let echo = craft(
+        &root_identity(),
+        &test_identity(1),
+        Verb::Echo,
+        b"ping",
+        CipherSuite::AesGmacSiv,
+        600,
+    );
+    feed(&mut l, T0 + 100, ROOT_EP, &echo);
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        packet::cipher_bits(&out[0].data),
+        3,
+        "root speaks protocol 12: AES"
+    );
+    let (verb, body) = open(&out[0], &root_identity(), &test_identity(1)).unwrap();
+    assert_eq!(verb, Verb::Ok as u8);
+    assert_eq!(body[0], Verb::Echo as u8);
+    assert_eq!(&body[1..9], &echo[0..8]);
+    assert_eq!(&body[9..], b"ping");
+    feed(
+        &mut l,
+        T0 + 150,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Echo,
+            b"x",
+            CipherSuite::AesGmacSiv,
+            601,
+        ),
+    );
+    assert_eq!(l.stats().echo_rate_limited, 1);
+    assert!(drain(&mut l).is_empty());
+    feed(
+        &mut l,
+        T0 + 300,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Echo,
+            b"y",
+            CipherSuite::AesGmacSiv,
+            602,
+        ),
+    );
+    assert_eq!(drain(&mut l).len(), 1);
+}
+
+#[test]
+fn whois_is_rate_limited_on_leaves_but_not_on_roots() {
+    let (mut l, _) = online_leaf();
+    introduce_peer2(&mut l, T0 + 50, &test_identity(1));
+    let q = root_identity().address().to_bytes();
+    feed(
+        &mut l,
+        T0 + 100,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Whois,
+            &q,
+            CipherSuite::Poly1305Salsa2012,
+            700,
+        ),
+    );
+    feed(
+        &mut l,
+        T0 + 150,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Whois,
+            &q,
+            CipherSuite::Poly1305Salsa2012,
+            701,
+        ),
+    );
+    assert_eq!(l.stats().whois_answered, 1);
+    assert_eq!(l.stats().whois_rate_limited, 1);
+
+    let mut r = root();
+    introduce_peer2(&mut r, T0, &root_identity());
+    for i in 0..5 {
+        feed(
+            &mut r,
+            T0 + 10 + i,
+            PEER2_EP,
+            &craft(
+                &test_identity(2),
+                &root_identity(),
+                Verb::Whois,
+                &test_identity(2).address().to_bytes(),
+                CipherSuite::Poly1305Salsa2012,
+                710 + i,
+            ),
+        );
+    }
+    assert_eq!(r.stats().whois_answered, 5);
+    let out = drain(&mut r);
+    let (verb, body) = open(&out[0], &test_identity(2), &root_identity()).unwrap();
+    assert_eq!((verb, body[0]), (Verb::Ok as u8, Verb::Whois as u8));
+    let (id, _) = Identity::read_binary(&body[9..]).unwrap();
+    assert_eq!(id, test_identity(2).to_public());
+    // Unknown addresses get no answer at all.
+    feed(
+        &mut r,
+        T0 + 50,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &root_identity(),
+            Verb::Whois,
+            &[1, 2, 3, 4, 5],
+            CipherSuite::Poly1305Salsa2012,
+            720,
+        ),
+    );
+    assert_eq!(r.stats().whois_answered, 5);
+}
+
+#[test]
+fn whois_request_retry_and_answer_only_from_upstream() {
+    let (mut l, _) = online_leaf();
+    drain(&mut l);
+    let target = test_identity(3);
+    let sent = l.send_to_peer(
+        T0 + 100,
+        target.address(),
+        Verb::UserMessage,
+        &[0, 0, 0, 0, 0, 1, 0, 0, 7],
+    );
+    assert_eq!(sent, Ok(Sent::QueuedForWhois));
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].remote, sa(ROOT_EP));
+    let (verb, body) = open(&out[0], &root_identity(), &test_identity(1)).unwrap();
+    assert_eq!(
+        (verb, body.as_slice()),
+        (Verb::Whois as u8, &target.address().to_bytes()[..])
+    );
+    let whois_id = packet::packet_id(&out[0].data);
+
+    // Retry after 500 ms, not before.
+    l.handle_timeout(T0 + 400);
+    assert!(drain(&mut l)
+        .iter()
+        .all(
+            |t| open(t, &root_identity(), &test_identity(1)).map(|x| x.0)
+                != Some(Verb::Whois as u8)
+        ));
+    l.handle_timeout(T0 + 600);
+    assert!(drain(&mut l)
+        .iter()
+        .any(
+            |t| open(t, &root_identity(), &test_identity(1)).map(|x| x.0)
+                == Some(Verb::Whois as u8)
+        ));
+
+    // An OK(WHOIS) from a non-upstream is ignored.
+    introduce_peer2(&mut l, T0 + 610, &test_identity(1));
+    let mut body = Vec::new();
+    payload::write_reply_prefix(&mut body, Verb::Whois as u8, whois_id);
+    target.write_binary(&mut body, false);
+    feed(
+        &mut l,
+        T0 + 620,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Ok,
+            &body,
+            CipherSuite::Poly1305Salsa2012,
+            800,
+        ),
+    );
+    assert_eq!(l.stats().dropped_not_from_upstream, 1);
+
+    // From the root it teaches the identity and releases the queued packet (via the root).
+    feed(
+        &mut l,
+        T0 + 630,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Ok,
+            &body,
+            CipherSuite::AesGmacSiv,
+            801,
+        ),
+    );
+    assert!(events(&mut l).contains(&Event::PeerLearned {
+        address: target.address()
+    }));
+    let out = drain(&mut l);
+    let queued: Vec<_> = out
+        .iter()
+        .filter_map(|t| open(t, &target, &test_identity(1)))
+        .collect();
+    assert_eq!(
+        queued,
+        vec![(Verb::UserMessage as u8, vec![0, 0, 0, 0, 0, 1, 0, 0, 7])]
+    );
+    assert!(
+        out.iter().all(|t| t.remote == sa(ROOT_EP)),
+        "relayed through the root"
+    );
+}
+
+#[test]
+fn rendezvous_is_acted_on_only_from_upstreams_and_for_usable_addresses() {
+    let (mut l, _) = online_leaf();
+    introduce_peer2(&mut l, T0 + 50, &test_identity(1));
+    let rv = |ep: &str| {
+        let mut b = Vec::new();
+        Rendezvous {
+            flags: 0,
+            peer: test_identity(2).address(),
+            endpoint: sa(ep),
+        }
+        .write(&mut b);
+        b
+    };
+    feed(
+        &mut l,
+        T0 + 100,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Rendezvous,
+            &rv("10.0.2.2:9993"),
+            CipherSuite::Poly1305Salsa2012,
+            900,
+        ),
+    );
+    assert_eq!(l.stats().dropped_not_from_upstream, 1);
+    feed(
+        &mut l,
+        T0 + 110,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Rendezvous,
+            &rv("127.0.0.1:9993"),
+            CipherSuite::AesGmacSiv,
+            901,
+        ),
+    );
+    assert_eq!(l.stats().paths_rejected, 1);
+    assert!(drain(&mut l).is_empty());
+    feed(
+        &mut l,
+        T0 + 120,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Rendezvous,
+            &rv("10.0.2.2:9993"),
+            CipherSuite::AesGmacSiv,
+            902,
+        ),
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        (out[0].remote, out[0].data.len(), out[0].ttl),
+        (sa("10.0.2.2:9993"), 4, Some(2))
+    );
+    assert_eq!(out[1].remote, sa("10.0.2.2:9993"));
+    let (verb, _) = open(&out[1], &test_identity(2), &test_identity(1)).unwrap();
+    assert_eq!(
+        verb,
+        Verb::Echo as u8,
+        "peer 2 speaks protocol 12: ECHO probe"
+    );
+}
+
+#[test]
+fn push_direct_paths_is_checked_and_rate_gated() {
+    let (mut l, _) = online_leaf();
+    introduce_peer2(&mut l, T0 + 50, &test_identity(1));
+    let mut body = payload::write_push_direct_paths(
+        &[
+            sa("10.0.2.3:9993"),
+            sa("127.0.0.1:9993"),
+            sa("[fe80::1]:9993"),
+        ],
+        1200,
+    )
+    .remove(0);
+    // Append a "forget" record by hand.
+    body[1] += 1;
+    body.extend_from_slice(&[
+        payload::PUSH_FLAG_FORGET,
+        0,
+        0,
+        4,
+        6,
+        10,
+        0,
+        2,
+        4,
+        0x27,
+        0x09,
+    ]);
+    feed(
+        &mut l,
+        T0 + 100,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::PushDirectPaths,
+            &body,
+            CipherSuite::Poly1305Salsa2012,
+            1000,
+        ),
+    );
+    assert_eq!(l.stats().paths_rejected, 2);
+    let out = drain(&mut l);
+    let remotes: Vec<_> = out.iter().map(|t| t.remote).collect();
+    assert_eq!(remotes, vec![sa("10.0.2.3:9993")]);
+    for i in 1..10 {
+        feed(
+            &mut l,
+            T0 + 100 + i * 10,
+            PEER2_EP,
+            &craft(
+                &test_identity(2),
+                &test_identity(1),
+                Verb::PushDirectPaths,
+                &body,
+                CipherSuite::Poly1305Salsa2012,
+                1000 + i,
+            ),
+        );
+    }
+    assert_eq!(
+        l.stats().push_rate_limited,
+        2,
+        "8 handled within the cutoff window"
+    );
+}
+
+#[test]
+fn push_direct_paths_is_sent_once_trust_is_established() {
+    let (mut l, _) = online_leaf();
+    introduce_peer2(&mut l, T0 + 50, &test_identity(1));
+    l.set_local_addresses(vec![sa("192.168.1.10:9993")]);
+    l.note_trusted_packet(
+        T0 + 60,
+        test_identity(2).address(),
+        zt_node::LocalSocketId(0),
+        sa(PEER2_EP),
+    );
+    feed(
+        &mut l,
+        T0 + 100,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Nop,
+            &[],
+            CipherSuite::Poly1305Salsa2012,
+            1100,
+        ),
+    );
+    let pushes: Vec<_> = drain(&mut l)
+        .iter()
+        .filter_map(|t| open(t, &test_identity(2), &test_identity(1)))
+        .filter(|(v, _)| *v == Verb::PushDirectPaths as u8)
+        .collect();
+    assert_eq!(pushes.len(), 1);
+    let recs = payload::read_push_direct_paths(&pushes[0].1).unwrap();
+    let addrs: Vec<_> = recs.iter().map(|r| r.address).collect();
+    assert!(addrs.contains(&sa("192.168.1.10:9993")));
+    assert!(
+        addrs.contains(&sa(LEAF_EP)),
+        "external address reported by the root"
+    );
+}
+
+#[test]
+fn identity_collision_error_counts_only_from_upstreams() {
+    let (mut l, hello_id) = online_leaf();
+    introduce_peer2(&mut l, T0 + 50, &test_identity(1));
+    events(&mut l);
+    let mut body = Vec::new();
+    payload::write_reply_prefix(&mut body, Verb::Hello as u8, hello_id);
+    body.push(0x04);
+    feed(
+        &mut l,
+        T0 + 100,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Error,
+            &body,
+            CipherSuite::Poly1305Salsa2012,
+            1200,
+        ),
+    );
+    assert!(events(&mut l).is_empty());
+    feed(
+        &mut l,
+        T0 + 110,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Error,
+            &body,
+            CipherSuite::AesGmacSiv,
+            1201,
+        ),
+    );
+    assert_eq!(
+        events(&mut l),
+        vec![Event::IdentityCollision {
+            reporter: root_identity().address()
+        }]
+    );
+}
+
+#[test]
+fn newer_signed_planet_from_the_root_is_accepted() {
+    let mut l = leaf();
+    l.handle_timeout(T0);
+    let hello_id = packet::packet_id(&drain(&mut l)[0].data);
+    let (_, signer) = planet(1000);
+    // A revision signed by the planet's update key, with a different root endpoint.
+    let newer = World::new_signed(
+        zt_wire::world::WorldType::Planet,
+        4242,
+        2000,
+        signer.public,
+        vec![zt_wire::world::Root {
+            identity: root_identity().to_public(),
+            stable_endpoints: vec![zt_wire::inet::InetAddress::new(
+                sa("10.0.0.2:9993").ip(),
+                9993,
+            )],
+        }],
+        &signer,
+    )
+    .unwrap();
+    // A revision signed by some other key.
+    let forged_signer = zt_crypto::c25519::KeyPair::generate(
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1),
+    );
+    let forged = World::new_signed(
+        zt_wire::world::WorldType::Planet,
+        4242,
+        3000,
+        forged_signer.public,
+        newer.roots.clone(),
+        &forged_signer,
+    )
+    .unwrap();
+    let mut worlds = forged.to_bytes();
+    worlds.extend(newer.to_bytes());
+    let ok = craft(
+        &root_identity(),
+        &test_identity(1),
+        Verb::Ok,
+        &ok_hello_body(hello_id, T0, worlds),
+        CipherSuite::Poly1305Salsa2012,
+        1300,
+    );
+    feed(&mut l, T0 + 20, ROOT_EP, &ok);
+    assert_eq!(l.stats().world_updates_ignored, 1);
+    assert_eq!(l.stats().world_updates_accepted, 1);
+    assert_eq!(l.planet().timestamp, 2000);
+    assert!(events(&mut l).contains(&Event::WorldUpdated { world: newer }));
+    // The next HELLO goes to the new endpoint.
+    l.handle_timeout(T0 + PATH_ALIVE_TIMEOUT + 100);
+    assert!(drain(&mut l)
+        .iter()
+        .any(|t| t.remote == sa("10.0.0.2:9993")));
+}
+
+#[test]
+fn ok_hello_carries_our_planet_to_peers_with_an_older_one() {
+    let mut r = root();
+    for (i, (ts, expect_world)) in [(999u64, true), (1000, false)].into_iter().enumerate() {
+        let from = test_identity(2 + i);
+        let ep = format!("10.0.{}.1:9993", 7 + i);
+        feed(
+            &mut r,
+            T0 + i as u64 * 3000,
+            &ep,
+            &craft_hello(&from, &root_identity(), T0, (4242, ts), 1400 + i as u64),
+        );
+        let out = drain(&mut r);
+        let (verb, body) = open(&out[0], &from, &root_identity()).unwrap();
+        assert_eq!(verb, Verb::Ok as u8);
+        assert_eq!(
+            packet::cipher_bits(&out[0].data),
+            1,
+            "first OK(HELLO) uses Salsa20/12"
+        );
+        let ok = OkHello::read(&body[9..]).unwrap();
+        assert_eq!(ok.timestamp, T0);
+        assert_eq!(ok.external, Some(sa(&ep)));
+        if expect_world {
+            assert_eq!(World::parse(&ok.worlds).unwrap(), planet(1000).0);
+        } else {
+            assert!(ok.worlds.is_empty());
+        }
+        // Unknown path: the root also HELLOs/ECHOes back to learn it.
+        assert_eq!(out.len(), 2);
+    }
+}
+
+#[test]
+fn user_message_nop_vl2_and_unknown_verbs() {
+    let (mut l, _) = online_leaf();
+    events(&mut l);
+    let r = root_identity();
+    let me = test_identity(1);
+    let mut um = 77u64.to_be_bytes().to_vec();
+    um.extend_from_slice(b"hi");
+    feed(
+        &mut l,
+        T0 + 100,
+        ROOT_EP,
+        &craft(
+            &r,
+            &me,
+            Verb::UserMessage,
+            &um,
+            CipherSuite::AesGmacSiv,
+            1500,
+        ),
+    );
+    assert_eq!(
+        events(&mut l),
+        vec![Event::UserMessage {
+            source: r.address(),
+            type_id: 77,
+            data: b"hi".to_vec()
+        }]
+    );
+    feed(
+        &mut l,
+        T0 + 110,
+        ROOT_EP,
+        &craft(
+            &r,
+            &me,
+            Verb::Frame,
+            &[0; 20],
+            CipherSuite::AesGmacSiv,
+            1501,
+        ),
+    );
+    assert_eq!(l.stats().vl2_unhandled, 1);
+    let mut unknown = craft(&r, &me, Verb::Nop, &[], CipherSuite::Poly1305None, 1502);
+    // Suite 0 leaves the verb readable; re-armor with an unassigned verb number.
+    unknown[27] = 0x1f;
+    let key = zt_crypto::armor::PeerKey::new(r.agree(&me).unwrap());
+    zt_crypto::armor::armor(&mut unknown, &key, CipherSuite::Poly1305None);
+    feed(&mut l, T0 + 120, ROOT_EP, &unknown);
+    assert_eq!(l.stats().unknown_verbs, 1);
+    let before = l.stats().rx_packets;
+    feed(
+        &mut l,
+        T0 + 130,
+        ROOT_EP,
+        &craft(&r, &me, Verb::Nop, &[], CipherSuite::AesGmacSiv, 1503),
+    );
+    assert_eq!(l.stats().rx_packets, before + 1);
+}
+
+#[test]
+fn keepalives_path_expiry_and_offline() {
+    let (mut l, _) = online_leaf();
+    drain(&mut l);
+    events(&mut l);
+    // Silent root: heartbeat ECHO once the path has been quiet for 14 s.
+    let mut echoes = 0;
+    let mut hellos = 0;
+    let mut t = T0 + 20;
+    while t < T0 + PEER_ACTIVITY_TIMEOUT + 10_000 {
+        t += 1_000;
+        l.handle_timeout(t);
+        for x in drain(&mut l) {
+            assert_eq!(x.remote, sa(ROOT_EP));
+            match x.data[27] {
+                1 => hellos += 1,
+                _ => echoes += 1,
+            }
+        }
+        assert!(l
+            .poll_timeout()
+            .is_some_and(|d| d > t && d <= t + PING_CHECK_INTERVAL));
+    }
+    assert!(echoes >= 1, "heartbeat ECHO while the path was alive");
+    // Once the path is no longer alive, HELLO every ping check.
+    assert!(hellos >= (PEER_ACTIVITY_TIMEOUT / PING_CHECK_INTERVAL) as usize - 10);
+    let ev = events(&mut l);
+    assert!(ev.iter().any(|e| matches!(e, Event::PathDown { .. })));
+    assert_eq!(ev.last(), Some(&Event::Offline));
+    assert!(!l.is_online());
+}
+
+#[test]
+fn send_errors() {
+    let mut l = leaf();
+    assert_eq!(
+        l.send_to_peer(T0, test_identity(1).address(), Verb::Nop, &[]),
+        Err(SendError::ToSelf)
+    );
+    // The root is known (from the planet) but has no path yet.
+    assert_eq!(
+        l.send_to_peer(T0, root_identity().address(), Verb::Nop, &[]),
+        Err(SendError::NoRoute)
+    );
+    let (mut l, _) = online_leaf();
+    let huge = vec![0x55u8; MAX_PACKET_LEN];
+    assert_eq!(
+        l.send_to_peer_with(
+            T0 + 30,
+            root_identity().address(),
+            Verb::UserMessage,
+            &huge,
+            false
+        ),
+        Err(SendError::TooLarge)
+    );
+}
