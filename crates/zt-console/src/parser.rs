@@ -173,8 +173,14 @@ pub fn parse_line(line: &str, current: &'static Menu) -> Result<Vec<Statement>, 
         return Ok(vec![Statement::Empty]);
     }
     let mut statements = Vec::new();
+    // A menu change applies to the commands after it on the same line.
+    let mut current = current;
     loop {
-        statements.push(parser.statement(current, false)?);
+        let statement = parser.statement(current, false)?;
+        if let Statement::Navigate(menu) = statement {
+            current = menu;
+        }
+        statements.push(statement);
         parser.skip_whitespace();
         match parser.peek() {
             None => break,
@@ -929,6 +935,10 @@ mod tests {
     fn several_commands_per_line() {
         let statements = parse_line("/zerotier/print; /zerotier/peer/print", root()).unwrap();
         assert_eq!(statements.len(), 2);
+        let statements = parse_line("/zerotier; interface print", root()).unwrap();
+        assert!(
+            matches!(&statements[1], Statement::Command(i) if i.menu.path == "/zerotier/interface")
+        );
     }
 
     #[test]
