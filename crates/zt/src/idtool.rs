@@ -201,8 +201,8 @@ fn run(command: IdtoolCommand, out: &mut dyn Write) -> Result<(), Failure> {
             let made = world_json::gen_planet(&planet_json, out_path.as_deref(), timestamp)?;
             writeln!(
                 out,
-                "wrote {} (planet {:016x}, {} root(s), timestamp {}); install it as the node's \
-                 `planet` file, or pass it to `ztpeer run --roots`",
+                "wrote {} (planet {:016x}, {} root(s), timestamp {}); install it as `planet` in a \
+                 node's home directory",
                 made.path.display(),
                 made.world_id,
                 made.root_count,
