@@ -104,9 +104,23 @@ fn pad_right(text: &str, width: usize) -> String {
     format!("{text:<width$}")
 }
 
-/// The brief table (`print`). Columns whose values are all empty are left out, as RouterOS
-/// leaves out `NETWORK-NAME` before a network name is known. Prints nothing for no rows.
-pub fn table(menu: &Menu, rows: &[PrintRow<'_>], columns: &[String]) -> String {
+/// Which columns a table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnChoice {
+    /// The menu's brief columns: those whose values are all empty are left out, as RouterOS
+    /// leaves out `NETWORK-NAME` before a network name is known.
+    Brief,
+    /// Columns the user listed (`proplist=`): all shown.
+    Listed,
+}
+
+/// The table of `print`. Prints nothing for no rows.
+pub fn table(
+    menu: &Menu,
+    rows: &[PrintRow<'_>],
+    columns: &[String],
+    choice: ColumnChoice,
+) -> String {
     let mut out = String::new();
     if rows.is_empty() {
         return out;
@@ -130,8 +144,10 @@ pub fn table(menu: &Menu, rows: &[PrintRow<'_>], columns: &[String]) -> String {
     let mut shown: Vec<&String> = columns
         .iter()
         .filter(|c| {
-            rows.iter()
-                .any(|r| !display_value(menu, r.item, c).is_empty())
+            choice == ColumnChoice::Listed
+                || rows
+                    .iter()
+                    .any(|r| !display_value(menu, r.item, c).is_empty())
         })
         .collect();
     if shown.is_empty() {
@@ -526,13 +542,19 @@ mod tests {
             })
             .collect();
         let columns = vec!["instance".to_string(), "latency".to_string()];
-        let printed = table(peer, &rows, &columns);
+        let printed = table(peer, &rows, &columns, ColumnChoice::Brief);
         let lines: Vec<&str> = printed.lines().collect();
         assert_eq!(lines[0], "Columns: INSTANCE, LATENCY");
         assert_eq!(lines[1], "#  INSTANCE  LATENCY");
         assert_eq!(lines[2], " 0 zt1       5ms");
         assert_eq!(lines[12], "10 zt1       5ms");
-        assert_eq!(table(peer, &[], &columns), "");
+        assert_eq!(table(peer, &[], &columns, ColumnChoice::Brief), "");
+        let listed = vec!["instance".to_string(), "role".to_string()];
+        let printed = table(peer, &rows[..1], &listed, ColumnChoice::Listed);
+        assert_eq!(
+            printed,
+            "Columns: INSTANCE, ROLE\n# INSTANCE  ROLE\n0 zt1\n"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::backend::{Backend, Item};
 use crate::duration::parse_duration_ms;
 use crate::error::ConsoleError;
-use crate::format::{self, display_value, ExportOptions, PrintRow};
+use crate::format::{self, display_value, ColumnChoice, ExportOptions, PrintRow};
 use crate::parser::{
     completion_context, parse_line, CompletionContext, Invocation, Statement, Value,
 };
@@ -448,11 +448,14 @@ impl<B: Backend> Console<B> {
         } else if invocation.has_flag("terse") {
             reply.output = format::terse(menu, &rows, show_sensitive);
         } else {
-            let columns: Vec<String> = match proplist {
-                Some(list) => list,
-                None => menu.columns.iter().map(|c| c.to_string()).collect(),
+            let (columns, choice) = match proplist {
+                Some(list) => (list, ColumnChoice::Listed),
+                None => (
+                    menu.columns.iter().map(|c| c.to_string()).collect(),
+                    ColumnChoice::Brief,
+                ),
             };
-            reply.output = format::table(menu, &rows, &columns);
+            reply.output = format::table(menu, &rows, &columns, choice);
         }
         self.numbers.insert(menu.path, numbering);
         Ok(reply)
