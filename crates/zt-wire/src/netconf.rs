@@ -113,7 +113,9 @@ impl Dns {
             .iter()
             .position(|&b| b == 0)
             .unwrap_or(DNS_DOMAIN_LEN - 1);
-        let domain = String::from_utf8_lossy(&raw[..end]).into_owned();
+        // Invalid UTF-8 grows under lossy decoding; cut again so the domain always fits.
+        let mut domain = String::from_utf8_lossy(&raw[..end]).into_owned();
+        truncate_at_char_boundary(&mut domain, DNS_DOMAIN_LEN - 1);
         let mut servers = Vec::new();
         for _ in 0..MAX_DNS_SERVERS {
             let server = InetAddress::read(r)?;
@@ -404,6 +406,9 @@ impl NetworkConfig {
         }
         if self.name.len() > MAX_NAME_LEN {
             return Err(WireError::TooLarge("config name"));
+        }
+        if self.dns.domain.len() >= DNS_DOMAIN_LEN {
+            return Err(WireError::TooLarge("config DNS domain"));
         }
         Ok(())
     }
@@ -696,5 +701,25 @@ mod tests {
         let disabled =
             NetworkConfig::parse(b"v=7\nnwid=1\nid=a6c5664b6f\nssov=0\nssoe=0\naurl=x").unwrap();
         assert!(disabled.sso.authentication_url.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_dns_domain_still_round_trips() {
+        // Found by the netconf fuzz target: lossy decoding made the domain longer than 127
+        // bytes, so it was cut on write and read back different.
+        let mut dns = vec![0xffu8; 127];
+        dns.push(0);
+        dns.extend_from_slice(&[0, 0, 0, 0]);
+        let mut d = Dictionary::new();
+        d.add_u64("v", 7).unwrap();
+        d.add_u64("nwid", 1).unwrap();
+        d.add_str("id", "a6c5664b6f").unwrap();
+        d.add_bytes("DNS", &dns).unwrap();
+        let config = NetworkConfig::from_dictionary(&d).unwrap();
+        assert!(config.dns.domain.len() <= 127);
+        assert_eq!(
+            NetworkConfig::parse(&config.to_bytes().unwrap()).unwrap(),
+            config
+        );
     }
 }
