@@ -302,9 +302,9 @@ fn parsed_fields_agree_with_the_reference_decode() {
                     }
                     OkBody::Echo(_) => {
                         if let Some(nwid) = d.get("nwid") {
-                            let (n, update) = ok.body.config_ack().unwrap();
-                            assert_eq!(n.0, hex_u64(nwid), "{ctx}");
-                            assert_eq!(update, hex_u64(&d["config_update_id"]), "{ctx}");
+                            let ack = ok.body.config_ack().unwrap();
+                            assert_eq!(ack.network_id.0, hex_u64(nwid), "{ctx}");
+                            assert_eq!(ack.update_id, hex_u64(&d["config_update_id"]), "{ctx}");
                             "OK(ECHO) config ack"
                         } else {
                             "OK(ECHO)"

@@ -1,6 +1,7 @@
 //! OK (0x03, PROTOCOL.md §4 and §4.4): `[1] in-re verb [8] in-re packet ID` and a body chosen
 //! by the in-re verb.
 use super::multicast::{GatherMembers, MulticastGroup};
+use super::network::ConfigAck;
 use super::{read_com_bytes, read_nwid};
 use crate::cursor::{Reader, Writer};
 use crate::error::WireError;
@@ -39,16 +40,10 @@ pub enum OkBody<'a> {
 }
 
 impl OkBody<'_> {
-    /// For an OK in-re ECHO that acknowledges a NETWORK_CONFIG push: `(nwid, configUpdateId)`.
-    pub fn config_ack(&self) -> Option<(NetworkId, u64)> {
+    /// For an OK in-re ECHO that acknowledges a NETWORK_CONFIG push, the acknowledgement.
+    pub fn config_ack(&self) -> Option<ConfigAck> {
         match self {
-            OkBody::Echo(b) if b.len() >= 16 => {
-                let mut r = Reader::new(b);
-                Some((
-                    NetworkId(r.u64("nwid").ok()?),
-                    r.u64("config update id").ok()?,
-                ))
-            }
+            OkBody::Echo(b) => ConfigAck::parse(b).ok(),
             _ => None,
         }
     }
