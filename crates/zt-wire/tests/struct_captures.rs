@@ -43,6 +43,10 @@ fn payload(plaintext: &[u8]) -> &[u8] {
     }
 }
 
+fn json(file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{CAPTURES}/{file}")).unwrap()).unwrap()
+}
+
 fn identity(role: &str) -> Identity {
     let text = std::fs::read_to_string(format!("{CAPTURES}/identities.json")).unwrap();
     let ids: Value = serde_json::from_str(&text).unwrap();
@@ -174,6 +178,32 @@ fn check_lab_config(config: &NetworkConfig, member: &Identity, controller: &Iden
         .collect();
     assert_eq!(v4.len(), 1);
     assert_eq!(v4[0].bits(), 24);
+    // members.json / network.json: the controller's record of this member and network.
+    let members = json("members.json");
+    let record = &members[member.address().to_string()];
+    assert_eq!(
+        record["identity"].as_str(),
+        Some(member.to_public_string().as_str())
+    );
+    let assigned: Vec<IpAddr> = record["ipAssignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(assigned, vec![v4[0].ip().unwrap()]);
+    let network = json("network.json");
+    assert_eq!(config.name, network["name"].as_str().unwrap());
+    assert_eq!(u64::from(config.mtu), network["mtu"].as_u64().unwrap());
+    assert_eq!(
+        u64::from(config.multicast_limit),
+        network["multicastLimit"].as_u64().unwrap()
+    );
+    assert_eq!(config.revision, network["revision"].as_u64().unwrap());
+    assert_eq!(
+        config.dns.domain,
+        network["dns"]["domain"].as_str().unwrap()
+    );
 
     // COM: 7 qualifiers for this member, signed by the controller.
     let com = config.com.as_ref().expect("COM");
