@@ -100,6 +100,17 @@ fn capture_planet_decodes_and_verifies() {
     assert_eq!(world.updates_must_be_signed_by, pair.public);
     assert!(world.verify_signed_by(&pair.public));
     assert_eq!(world.to_bytes(), bytes);
+    // The mkworld-style tool's output is reproduced exactly from its inputs.
+    let rebuilt = World::new_signed(
+        WorldType::Planet,
+        planet["world_id"].as_u64().unwrap(),
+        planet["timestamp_ms"].as_u64().unwrap(),
+        pair.public,
+        roots_from(&planet["roots"], "stable_endpoints"),
+        &pair,
+    )
+    .unwrap();
+    assert_eq!(rebuilt.to_bytes(), bytes);
 
     // A signed update with a new signing key: accepted; the one after must use the new key.
     let other_key = &json("vectors.json")["worlds"][0]["signing_keypair_hex"];
