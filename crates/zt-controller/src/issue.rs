@@ -185,3 +185,47 @@ impl RequestMetadata {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_from_dictionary() {
+        // The keys 1.8.4 sent in capture 2 (majv=1, minv=8, revv=4), plus a network token.
+        let mut d = Dictionary::new();
+        for (k, v) in [
+            ("v", 7),
+            ("pv", 12),
+            ("majv", 1),
+            ("minv", 8),
+            ("revv", 4),
+            ("revr", 1),
+        ] {
+            d.add_u64(k, v).unwrap();
+        }
+        d.add_str("a", "token:s3cret").unwrap();
+        let m = RequestMetadata::from_dictionary(&d);
+        assert_eq!(
+            m.version,
+            Some(ClientVersion {
+                major: 1,
+                minor: 8,
+                revision: 4,
+                protocol: 12
+            })
+        );
+        assert_eq!(m.rules_engine_revision, 1);
+        assert_eq!(m.auth_token.as_deref(), Some("s3cret"));
+
+        // Missing keys: no version, old rules engine, no token; never an error.
+        let mut d = Dictionary::new();
+        d.add_u64("majv", 1).unwrap();
+        d.add_str("a", "password:x").unwrap();
+        d.add_str("revr", "zz").unwrap();
+        assert_eq!(
+            RequestMetadata::from_dictionary(&d),
+            RequestMetadata::default()
+        );
+    }
+}

@@ -102,7 +102,7 @@ impl SqliteStorage {
                          record TEXT NOT NULL,
                          PRIMARY KEY (network_id, address)
                      ) WITHOUT ROWID;
-                     CREATE INDEX member_bridges ON member(network_id) WHERE active_bridge != 0;
+                     CREATE INDEX member_bridges ON member(network_id, address) WHERE active_bridge != 0;
                      CREATE INDEX member_requests ON member(network_id, last_request);
                      CREATE TABLE member_ip (
                          network_id INTEGER NOT NULL,
@@ -260,13 +260,28 @@ impl Storage for SqliteStorage {
                     .filter(|_| member.identity.is_some()),
                 json
             ])?;
-            tx.prepare_cached("DELETE FROM member_ip WHERE network_id = ?1 AND address = ?2")?
-                .execute(params![nwid, addr])?;
-            let mut claim = tx.prepare_cached(
-                "INSERT INTO member_ip (network_id, ip, address) VALUES (?1, ?2, ?3)",
-            )?;
-            for ip in &member.ip_assignments {
-                claim.execute(params![nwid, ip.to_string(), addr])?;
+            // Most saves (a config request moving the last-request time) keep the addresses:
+            // then the claims stay as they are.
+            let mut held: Vec<String> = tx
+                .prepare_cached("SELECT ip FROM member_ip WHERE network_id = ?1 AND address = ?2")?
+                .query_map(params![nwid, addr], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut wanted: Vec<String> = member
+                .ip_assignments
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect();
+            held.sort_unstable();
+            wanted.sort_unstable();
+            if held != wanted {
+                tx.prepare_cached("DELETE FROM member_ip WHERE network_id = ?1 AND address = ?2")?
+                    .execute(params![nwid, addr])?;
+                let mut claim = tx.prepare_cached(
+                    "INSERT INTO member_ip (network_id, ip, address) VALUES (?1, ?2, ?3)",
+                )?;
+                for ip in &wanted {
+                    claim.execute(params![nwid, ip, addr])?;
+                }
             }
         }
         tx.commit()?;
@@ -295,7 +310,10 @@ impl Storage for SqliteStorage {
 
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT address FROM member WHERE network_id = ?1 AND active_bridge != 0 ORDER BY address",
+            // INDEXED BY: without statistics the planner would walk the whole network's members
+            // by primary key; the partial index holds only the bridges.
+            "SELECT address FROM member INDEXED BY member_bridges
+             WHERE network_id = ?1 AND active_bridge != 0 ORDER BY address",
         )?;
         let rows = stmt.query_map([db_id(network)], |r| r.get::<_, i64>(0))?;
         rows.map(|r| addr_from_db(r?)).collect()
@@ -307,7 +325,8 @@ impl Storage for SqliteStorage {
         since_ms: i64,
     ) -> Result<Vec<Address>, StorageError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT address FROM member WHERE network_id = ?1 AND last_request >= ?2 ORDER BY address",
+            "SELECT address FROM member INDEXED BY member_requests
+             WHERE network_id = ?1 AND last_request >= ?2 ORDER BY address",
         )?;
         let rows = stmt.query_map(params![db_id(network), since_ms], |r| r.get::<_, i64>(0))?;
         rows.map(|r| addr_from_db(r?)).collect()
