@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -25,7 +26,18 @@ struct Ztd {
 }
 
 impl Ztd {
+    /// Start ztd on a fresh port; retried on another port if the daemon could not listen
+    /// (another process took the port between our probe and its bind).
     fn start(home: &Path) -> Ztd {
+        for _ in 0..3 {
+            if let Some(ztd) = Ztd::try_start(home) {
+                return ztd;
+            }
+        }
+        panic!("ztd did not start");
+    }
+
+    fn try_start(home: &Path) -> Option<Ztd> {
         let api = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
         let log = fs::OpenOptions::new()
             .create(true)
@@ -50,22 +62,28 @@ impl Ztd {
             token: String::new(),
         };
         let deadline = Instant::now() + START_DEADLINE;
-        while TcpStream::connect(api).is_err() {
+        loop {
             if let Some(status) = ztd.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("ztd exited early with {status}: {}", ztd.log());
+                eprintln!("ztd exited early with {status}: {}", ztd.log());
+                ztd.child = None;
+                return None;
             }
             assert!(
                 Instant::now() < deadline,
                 "ztd did not listen in time: {}",
                 ztd.log()
             );
+            // Ready when our own daemon answers: its token file exists and is accepted.
+            if let Ok(token) = fs::read_to_string(home.join("authtoken.secret")) {
+                ztd.token = token.trim().to_string();
+                if TcpStream::connect(api).is_ok()
+                    && ztd.request("GET", "/rest/zerotier", None).status == 200
+                {
+                    return Some(ztd);
+                }
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        ztd.token = fs::read_to_string(home.join("authtoken.secret"))
-            .unwrap()
-            .trim()
-            .to_string();
-        ztd
     }
 
     fn log(&self) -> String {
@@ -177,12 +195,30 @@ fn http_raw(
     }
 }
 
+/// Ports handed out in this test process, so parallel tests never get the same one.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+fn claim(port: u16) -> bool {
+    let mut ports = HANDED_OUT.lock().unwrap();
+    if ports.contains(&port) {
+        return false;
+    }
+    ports.push(port);
+    true
+}
+
 fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    for _ in 0..50 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if claim(port) {
+            return port;
+        }
+    }
+    panic!("no free TCP port");
 }
 
 /// A UDP port free on both 0.0.0.0 and [::] right now.
@@ -193,7 +229,7 @@ fn free_udp_port() -> u16 {
             .local_addr()
             .unwrap()
             .port();
-        if udp_port_free(port) {
+        if udp_port_free(port) && claim(port) {
             return port;
         }
     }
