@@ -3,10 +3,10 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::net::SocketAddr;
-use zt_crypto::armor::{armor, CipherSuite, PeerKey};
-use zt_node::packet;
+use zt_crypto::armor::{CipherSuite, PeerKey};
 use zt_node::sim::{make_planet, test_identity, Sim};
 use zt_node::{LocalSocketId, NodeConfig, Verb};
+use zt_wire::verbs::packet::{build, OutgoingPacket};
 
 fn relay(c: &mut Criterion) {
     // Bring up root + two leaves in the simulator so the root knows both leaves and their
@@ -30,16 +30,17 @@ fn relay(c: &mut Criterion) {
     let key = PeerKey::new(a.agree(&b).unwrap());
     let packets: Vec<Vec<u8>> = (0..1024u64)
         .map(|i| {
-            let mut p = packet::build(
-                i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                b.address(),
-                a.address(),
-                Verb::Frame,
-                &[0xab; 1400 - 28],
-            );
-            p[18] = packet::flags_for(CipherSuite::AesGmacSiv);
-            armor(&mut p, &key, CipherSuite::AesGmacSiv);
-            p
+            let p = OutgoingPacket {
+                destination: b.address(),
+                source: a.address(),
+                verb: Verb::Frame,
+                payload: &[0xab; 1400 - 28],
+                packet_id: i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                suite: CipherSuite::AesGmacSiv,
+                compress: false,
+                mtu: 1432,
+            };
+            build(&p, &key).unwrap().datagrams.remove(0)
         })
         .collect();
 

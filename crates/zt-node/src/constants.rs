@@ -1,30 +1,17 @@
 //! Protocol and timing constants (PROTOCOL.md §3, §8). Times are milliseconds.
 
-/// The protocol version we speak and announce in HELLO.
-pub const PROTOCOL_VERSION: u8 = 12;
-/// HELLO / OK(HELLO) with a lower protocol version are dropped.
-pub const PROTOCOL_VERSION_MIN: u8 = 4;
+pub use zt_wire::fragment::FRAGMENT_HEADER_LEN;
+/// The protocol version we speak and announce in HELLO; HELLO and OK(HELLO) below the
+/// minimum are dropped. Header length, MTU and hop limit are the wire's.
+pub use zt_wire::header::{
+    DEFAULT_PHYS_MTU as DEFAULT_PHYSICAL_MTU, HEADER_LEN, MAX_PACKET_LEN, PROTOCOL_VERSION,
+    PROTOCOL_VERSION_MIN, RELAY_MAX_HOPS,
+};
+
 /// First protocol version that understands ECHO as a keepalive (older peers get HELLO).
 pub const PROTOCOL_VERSION_ECHO: u8 = 5;
 /// First protocol version that gets AES-GMAC-SIV (suite 3) from us.
 pub const PROTOCOL_VERSION_AES: u8 = 12;
-
-/// Packet header length; also the minimum packet length.
-pub const HEADER_LEN: usize = 28;
-/// Fragment header length.
-pub const FRAGMENT_HEADER_LEN: usize = 16;
-/// Default (and our only) physical MTU for UDP payloads.
-pub const DEFAULT_PHYSICAL_MTU: usize = 1432;
-/// Largest assembled packet.
-pub const MAX_PACKET_LEN: usize = 7 * DEFAULT_PHYSICAL_MTU;
-/// Head plus at most six fragments.
-pub const MAX_FRAGMENTS: usize = 7;
-/// Reassembly slots.
-pub const RX_QUEUE_SIZE: usize = 32;
-/// Payloads at most this long are never compressed.
-pub const COMPRESSION_MIN_PAYLOAD: usize = 64;
-/// A relay forwards only packets with fewer hops than this.
-pub const RELAY_MAX_HOPS: u8 = 3;
 
 pub const PING_CHECK_INTERVAL: u64 = 5_000;
 pub const PATH_HEARTBEAT_PERIOD: u64 = 14_000;
@@ -42,8 +29,6 @@ pub const HOUSEKEEPING_PERIOD: u64 = 30_000;
 pub const WHOIS_RETRY_DELAY: u64 = 500;
 /// Packets waiting for a WHOIS answer are dropped after this long.
 pub const QUEUE_TIMEOUT: u64 = 5_000;
-/// Reassembly entries are dropped after this long.
-pub const REASSEMBLY_TIMEOUT: u64 = 5_000;
 pub const MIN_UNITE_INTERVAL: u64 = 30_000;
 pub const DIRECT_PATH_PUSH_INTERVAL: u64 = 15_000;
 pub const DIRECT_PATH_PUSH_INTERVAL_HAVE_PATH: u64 = 120_000;

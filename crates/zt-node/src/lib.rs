@@ -23,9 +23,7 @@
 
 pub mod constants;
 mod node;
-pub mod packet;
 pub mod path;
-pub mod payload;
 pub mod peer;
 mod relay;
 mod stats;
@@ -39,11 +37,11 @@ mod whois;
 pub mod sim;
 
 pub use node::{
-    Event, LocalSocketId, Node, NodeConfig, NodeError, PathInfo, PeerInfo, SendError, Sent,
-    Transmit,
+    compressed_by_default, Event, LocalSocketId, Node, NodeConfig, NodeError, PathInfo, PeerInfo,
+    SendError, Sent, Transmit,
 };
-pub use packet::Verb;
 pub use stats::Stats;
 pub use topology::Role;
 pub use zt_crypto::{Address, Identity};
+pub use zt_wire::header::Verb;
 pub use zt_wire::world::World;

@@ -4,8 +4,6 @@
 //! `vl1.rs`, relaying and introductions in `relay.rs`.
 
 use crate::constants::*;
-use crate::packet::{self, Reassembler, Verb};
-use crate::payload::{self, Hello, MoonRef};
 use crate::peer::{Peer, RemoteVersion};
 use crate::stats::Stats;
 use crate::tables::{ExpectTable, IdentityValidationGate, ReplayFilter};
@@ -14,8 +12,29 @@ use crate::whois::{PendingTx, WhoisQueue};
 use rand_core::RngCore;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use zt_crypto::{armor, Address, CipherSuite, Identity, PeerKey};
+use zt_crypto::{Address, CipherSuite, Identity, PeerKey};
+use zt_wire::fragment::Reassembler;
+use zt_wire::header::Verb;
+use zt_wire::inet::InetAddress;
+use zt_wire::verbs::hello::{Hello, MoonRef, WorldRef, WORLD_TYPE_MOON};
+use zt_wire::verbs::packet::{build, OutgoingPacket};
 use zt_wire::world::World;
+
+/// Verbs the reference compresses when that pays (PROTOCOL.md §3.7); unicast FRAME and
+/// bridged EXT_FRAME are not compressed since 1.4.8.
+pub fn compressed_by_default(verb: Verb) -> bool {
+    matches!(
+        verb,
+        Verb::NetworkConfigRequest
+            | Verb::NetworkConfig
+            | Verb::MulticastLike
+            | Verb::NetworkCredentials
+            | Verb::PushDirectPaths
+            | Verb::MulticastFrame
+            | Verb::UserMessage
+            | Verb::RemoteTrace
+    )
+}
 
 /// Names one of the daemon's UDP sockets. The engine only hands it back in [`Transmit`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -101,7 +120,7 @@ pub enum SendError {
     ToSelf,
     #[error("no direct path and no upstream to relay through")]
     NoRoute,
-    #[error("payload too large for {0} fragments", MAX_FRAGMENTS)]
+    #[error("payload too large for the fragment limit")]
     TooLarge,
 }
 
@@ -314,7 +333,7 @@ impl Node {
         verb: Verb,
         payload: &[u8],
     ) -> Result<Sent, SendError> {
-        self.send_to_peer_with(now, dest, verb, payload, verb.compressed_by_default())
+        self.send_to_peer_with(now, dest, verb, payload, compressed_by_default(verb))
     }
 
     /// [`Node::send_to_peer`] with an explicit compression choice.
@@ -447,7 +466,7 @@ impl Node {
         if self.topology.is_prohibited_endpoint(peer, remote) {
             return false;
         }
-        let ip = payload::canonical(remote).ip();
+        let ip = crate::path::canonical(remote).ip();
         !self
             .virtual_prefixes
             .iter()
@@ -522,25 +541,32 @@ impl Node {
         suite: Option<CipherSuite>,
     ) -> Option<u64> {
         let id = self.random_packet_id();
-        let mut pkt = packet::build(id, dest, self.address(), verb, payload);
-        if compress {
-            packet::compress(&mut pkt);
-        }
+        let source = self.address();
         let peer = self.peers.get_mut(&dest)?;
         let suite = suite.unwrap_or_else(|| peer.cipher_suite());
-        let (datagrams, wire_id) =
-            match packet::armor_and_fragment(pkt, &peer.key, suite, DEFAULT_PHYSICAL_MTU) {
-                Ok(x) => x,
-                Err(_) => {
-                    self.stats.send_too_large += 1;
-                    return None;
-                }
-            };
+        let outgoing = OutgoingPacket {
+            destination: dest,
+            source,
+            verb,
+            payload,
+            packet_id: id,
+            suite,
+            compress,
+            mtu: DEFAULT_PHYSICAL_MTU,
+        };
+        let built = match build(&outgoing, &peer.key) {
+            Ok(b) => b,
+            Err(_) => {
+                self.stats.send_too_large += 1;
+                return None;
+            }
+        };
         if let Some(ls) = local_socket {
             if let Some(path) = peer.path_mut(ls, remote) {
                 path.last_send = now;
             }
         }
+        let (datagrams, wire_id) = (built.datagrams, built.wire_packet_id);
         self.expect.expect(wire_id);
         for data in datagrams {
             self.push_transmit(local_socket, remote, data, None);
@@ -548,8 +574,8 @@ impl Node {
         Some(wire_id)
     }
 
-    /// Sends an already armored reply-style packet with a key that is not a peer's (used for
-    /// IDENTITY_COLLISION errors).
+    /// Sends a packet armored with a key that is not a known peer's (the IDENTITY_COLLISION
+    /// error goes to the impostor, keyed with its claimed identity).
     pub(crate) fn send_with_key(
         &mut self,
         key: &PeerKey,
@@ -559,11 +585,21 @@ impl Node {
         verb: Verb,
         payload: &[u8],
     ) {
-        let id = self.random_packet_id();
-        let mut pkt = packet::build(id, dest, self.address(), verb, payload);
-        pkt[18] = packet::flags_for(CipherSuite::Poly1305Salsa2012);
-        armor::armor(&mut pkt, key, CipherSuite::Poly1305Salsa2012);
-        self.push_transmit(Some(local_socket), remote, pkt, None);
+        let outgoing = OutgoingPacket {
+            destination: dest,
+            source: self.address(),
+            verb,
+            payload,
+            packet_id: self.random_packet_id(),
+            suite: CipherSuite::Poly1305Salsa2012,
+            compress: false,
+            mtu: DEFAULT_PHYSICAL_MTU,
+        };
+        if let Ok(built) = build(&outgoing, key) {
+            for data in built.datagrams {
+                self.push_transmit(Some(local_socket), remote, data, None);
+            }
+        }
     }
 
     pub(crate) fn push_transmit(
@@ -592,6 +628,7 @@ impl Node {
         remote: SocketAddr,
     ) -> Option<u64> {
         let (major, minor, revision) = self.config.version;
+        let planet = self.topology.planet();
         let hello = Hello {
             protocol_version: PROTOCOL_VERSION,
             major,
@@ -599,36 +636,36 @@ impl Node {
             revision,
             timestamp: now,
             identity: self.identity.to_public(),
-            destination: Some(remote),
-            planet: Some((self.topology.planet().id, self.topology.planet().timestamp)),
-            moon_tail_offset: None,
+            physical_destination: Some(InetAddress::from(remote)),
+            planet: Some(WorldRef {
+                id: planet.id,
+                timestamp: planet.timestamp,
+            }),
+            moons: Some(
+                self.topology
+                    .moons()
+                    .iter()
+                    .map(|m| MoonRef {
+                        world_type: WORLD_TYPE_MOON,
+                        id: m.id,
+                        timestamp: m.timestamp,
+                    })
+                    .collect(),
+            ),
         };
-        let moons: Vec<MoonRef> = self
-            .topology
-            .moons()
-            .iter()
-            .map(|m| MoonRef {
-                id: m.id,
-                timestamp: m.timestamp,
-            })
-            .collect();
         let mut body = Vec::with_capacity(200);
-        let tail = hello.write(&mut body, &moons);
-        let id = self.random_packet_id();
-        let mut pkt = packet::build(id, dest, self.address(), Verb::Hello, &body);
-        let peer = self.peers.get_mut(&dest)?;
-        armor::crypt_field(&peer.key, &id.to_be_bytes(), &mut pkt[HEADER_LEN + tail..]);
-        pkt[18] = packet::flags_for(CipherSuite::Poly1305None);
-        armor::armor(&mut pkt, &peer.key, CipherSuite::Poly1305None);
-        let wire_id = packet::packet_id(&pkt);
-        if let Some(ls) = local_socket {
-            if let Some(path) = peer.path_mut(ls, remote) {
-                path.last_send = now;
-            }
-        }
-        self.expect.expect(wire_id);
+        hello.write(&mut body);
+        let wire_id = self.send_on(
+            now,
+            dest,
+            local_socket,
+            remote,
+            Verb::Hello,
+            &body,
+            false,
+            Some(CipherSuite::Poly1305None),
+        )?;
         self.stats.hello_sent += 1;
-        self.push_transmit(local_socket, remote, pkt, None);
         Some(wire_id)
     }
 
@@ -741,7 +778,9 @@ impl Node {
             self.keepalive(now, a, PEER_PING_PERIOD);
         }
         self.expire_paths(now);
-        self.stats.reassembly_expired += self.reassembler.expire(now) as u64;
+        let pending = self.reassembler.len();
+        self.reassembler.expire(now);
+        self.stats.reassembly_expired += (pending - self.reassembler.len()) as u64;
         self.update_online(now);
     }
 

@@ -66,6 +66,18 @@ impl Path {
     }
 }
 
+/// IPv4-mapped IPv6 socket addresses (from dual-stack sockets) become plain IPv4, so one
+/// endpoint has one spelling everywhere (paths, endpoint checks, what we push).
+pub fn canonical(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        v4 => v4,
+    }
+}
+
 /// IP scopes as ZeroTier classifies them (`InetAddress::ipScope`), reduced to what the path
 /// checks need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -132,7 +144,7 @@ pub fn ip_scope(ip: IpAddr) -> IpScope {
 /// PUSH_DIRECT_PATHS): private, pseudo-private, shared or global, and not a Hurricane
 /// Electric tunnel address.
 pub fn scope_allows_contact(addr: SocketAddr) -> bool {
-    let ip = crate::payload::canonical(addr).ip();
+    let ip = canonical(addr).ip();
     let scope_ok = matches!(
         ip_scope(ip),
         IpScope::Private | IpScope::PseudoPrivate | IpScope::Shared | IpScope::Global

@@ -3,10 +3,11 @@
 
 use crate::constants::*;
 use crate::node::{LocalSocketId, Node};
-use crate::packet::{self, Verb};
-use crate::payload::Rendezvous;
 use std::net::SocketAddr;
 use zt_crypto::Address;
+use zt_wire::fragment::Fragment;
+use zt_wire::header::{PacketHeader, Verb};
+use zt_wire::verbs::rendezvous::Rendezvous;
 
 impl Node {
     /// Forwards a datagram that is not for us: to the destination's best direct path, else
@@ -30,18 +31,23 @@ impl Node {
             self.stats.dropped_relay_not_allowed += 1;
             return;
         }
-        let hops = if fragment {
-            packet::fragment_hops(&datagram)
+        // The caller checked that the datagram is a valid head or fragment view.
+        let (hops, dest, source) = if fragment {
+            let f = Fragment::new_unchecked(&datagram[..]);
+            (f.hops(), f.destination(), None)
         } else {
-            packet::hops(&datagram)
+            let h = PacketHeader::new_unchecked(&datagram[..]);
+            (h.hops(), h.destination(), Some(h.source()))
         };
         if hops >= RELAY_MAX_HOPS {
             self.stats.dropped_relay_hop_limit += 1;
             return;
         }
-        packet::increment_hops(&mut datagram, fragment);
-        let dest = packet::destination(&datagram);
-        let source = (!fragment).then(|| packet::source(&datagram));
+        if fragment {
+            Fragment::new_unchecked(&mut datagram[..]).set_hops(hops + 1);
+        } else {
+            PacketHeader::new_unchecked(&mut datagram[..]).set_hops(hops + 1);
+        }
 
         let direct = self
             .peers

@@ -101,7 +101,7 @@ impl IdentityValidationGate {
     }
     /// True if a validation from this source may run now (and records it).
     pub fn allow(&mut self, now: u64, from: SocketAddr) -> bool {
-        let b = Self::bucket(crate::payload::canonical(from).ip());
+        let b = Self::bucket(crate::path::canonical(from).ip());
         let last = self.last[b];
         if last != 0 && now.saturating_sub(last) < IDENTITY_VALIDATION_SOURCE_RATE_LIMIT {
             return false;

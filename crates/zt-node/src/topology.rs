@@ -115,7 +115,7 @@ impl Topology {
     pub fn is_prohibited_endpoint(&self, a: Address, remote: SocketAddr) -> bool {
         match self.upstream(a) {
             Some(u) if !u.stable_endpoints.is_empty() => {
-                let ip = crate::payload::canonical(remote).ip();
+                let ip = crate::path::canonical(remote).ip();
                 !u.stable_endpoints.iter().any(|e| e.ip() == ip)
             }
             _ => false,
@@ -174,20 +174,17 @@ impl Topology {
 
     /// The worlds to put in an OK(HELLO) for a peer that reported these worlds: our planet if
     /// it has the same ID and an older timestamp, and each listed moon we hold a newer copy of.
-    pub fn updates_for(
-        &self,
-        planet: Option<(u64, u64)>,
-        moons: &[crate::payload::MoonRef],
-    ) -> Vec<u8> {
+    /// Planet and moons are (world ID, timestamp) pairs.
+    pub fn updates_for(&self, planet: Option<(u64, u64)>, moons: &[(u64, u64)]) -> Vec<u8> {
         let mut out = Vec::new();
         if let Some((id, ts)) = planet {
             if id != 0 && id == self.planet.id && self.planet.timestamp > ts {
                 self.planet.write(&mut out);
             }
         }
-        for m in moons {
-            if let Some(ours) = self.moons.iter().find(|w| w.id == m.id) {
-                if ours.timestamp > m.timestamp {
+        for (id, timestamp) in moons {
+            if let Some(ours) = self.moons.iter().find(|w| w.id == *id) {
+                if ours.timestamp > *timestamp {
                     ours.write(&mut out);
                 }
             }

@@ -1,17 +1,29 @@
 //! The VL1 receive pipeline (PROTOCOL.md §3.11) and the VL1 verb handlers (§4.1–4.6, 4.9,
-//! 4.13, 4.17). Nothing here panics on wire input: every failure is a counted drop.
+//! 4.13, 4.17). Byte formats come from `zt-wire`; this module decides what to do. Nothing
+//! here panics on wire input: every failure is a counted drop.
 
 use crate::constants::*;
 use crate::node::{Event, Inbound, LocalSocketId, Node};
-use crate::packet::{self, error_code, Reassembly, Verb};
-use crate::path::{ip_scope, scope_allows_contact};
-use crate::payload::{self, Hello, OkHello, Rendezvous};
+use crate::path::{canonical, ip_scope, scope_allows_contact, IpScope};
 use crate::peer::RemoteVersion;
 use crate::topology::WorldUpdate;
 use crate::whois::PendingRx;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use zt_crypto::{armor, Address, Identity, PeerKey};
+use zt_crypto::{Identity, PeerKey};
+use zt_wire::fragment::{Fragment, Reassembly};
+use zt_wire::header::{is_fragment, PacketHeader, Verb, LEGACY_BEACON_LEN};
+use zt_wire::inet::InetAddress;
+use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
+use zt_wire::verbs::hello::{peek_identity, Hello, WORLD_TYPE_MOON};
+use zt_wire::verbs::ok::{OkBody, OkHello, OkPayload};
+use zt_wire::verbs::packet::{decode, DecodeError, DecodedPacket};
+use zt_wire::verbs::push_direct_paths::{
+    PathAddress, PushDirectPaths, PATH_FLAG_CLUSTER_REDIRECT, PATH_FLAG_FORGET,
+};
+use zt_wire::verbs::rendezvous::Rendezvous;
+use zt_wire::verbs::user_message::UserMessage;
+use zt_wire::verbs::whois::Whois;
 use zt_wire::world::World;
 use zt_wire::Reader;
 
@@ -27,7 +39,7 @@ impl Node {
         let now = self.clock(now);
         self.stats.rx_datagrams += 1;
         self.stats.rx_bytes += data.len() as u64;
-        if data.len() == 13 {
+        if data.len() == LEGACY_BEACON_LEN {
             self.stats.legacy_beacons += 1;
             return;
         }
@@ -35,41 +47,48 @@ impl Node {
             self.stats.dropped_runt += 1;
             return;
         }
-        if packet::is_fragment(data) {
-            let total = data[14] >> 4;
-            let number = data[14] & 0x0f;
-            if !(total > 1 && total as usize <= MAX_FRAGMENTS && number >= 1 && number < total) {
+        if is_fragment(data) {
+            let Ok(fragment) = Fragment::new_checked(data) else {
                 self.stats.dropped_bad_fragment += 1;
                 return;
-            }
-            if packet::destination(data) != self.address() {
+            };
+            if fragment.destination() != self.address() {
                 self.relay(now, local_socket, remote, data.to_vec(), true);
                 return;
             }
-            match self.reassembler.add_fragment(now, data, number, total) {
-                Reassembly::Complete(p) => self.process_packet(now, local_socket, remote, p),
-                Reassembly::Pending => {}
-                Reassembly::Duplicate => self.stats.fragments_duplicate += 1,
-            }
+            let r = self.reassembler.on_fragment(now, data);
+            self.reassembled(now, local_socket, remote, r);
             return;
         }
-        if data.len() < HEADER_LEN {
+        let Ok(head) = PacketHeader::new_checked(data) else {
             self.stats.dropped_runt += 1;
             return;
-        }
-        if packet::destination(data) != self.address() {
+        };
+        if head.destination() != self.address() {
             self.relay(now, local_socket, remote, data.to_vec(), false);
             return;
         }
-        if packet::is_fragmented(data) {
-            match self.reassembler.add_head(now, data) {
-                Reassembly::Complete(p) => self.process_packet(now, local_socket, remote, p),
-                Reassembly::Pending => {}
-                Reassembly::Duplicate => self.stats.fragments_duplicate += 1,
-            }
+        if head.is_fragmented() {
+            let r = self.reassembler.on_head(now, data);
+            self.reassembled(now, local_socket, remote, r);
             return;
         }
         self.process_packet(now, local_socket, remote, data.to_vec());
+    }
+
+    fn reassembled(
+        &mut self,
+        now: u64,
+        local_socket: LocalSocketId,
+        remote: SocketAddr,
+        r: Result<Reassembly, zt_wire::WireError>,
+    ) {
+        match r {
+            Ok(Reassembly::Complete(p)) => self.process_packet(now, local_socket, remote, p),
+            Ok(Reassembly::Pending) => {}
+            Ok(Reassembly::Duplicate) => self.stats.fragments_duplicate += 1,
+            Err(_) => self.stats.dropped_bad_fragment += 1,
+        }
     }
 
     /// An assembled packet addressed to us: authenticate, decrypt, decompress, dispatch.
@@ -78,23 +97,23 @@ impl Node {
         now: u64,
         local_socket: LocalSocketId,
         remote: SocketAddr,
-        mut pkt: Vec<u8>,
+        pkt: Vec<u8>,
     ) {
-        if pkt.len() < HEADER_LEN {
+        let Ok(head) = PacketHeader::new_checked(&pkt[..]) else {
             self.stats.dropped_runt += 1;
             return;
-        }
-        let source = packet::source(&pkt);
+        };
+        let source = head.source();
         if source == self.address() || source.is_reserved() {
             self.stats.dropped_bad_source += 1;
             return;
         }
-        let suite = packet::cipher_bits(&pkt);
+        let suite = head.cipher_bits();
         if suite == 2 || suite > 3 {
             self.stats.dropped_unsupported_cipher += 1;
             return;
         }
-        if suite == 0 && packet::verb_byte(&pkt) & packet::VERB_MASK == Verb::Hello as u8 {
+        if suite == 0 && Verb::from_verb_byte(head.verb_byte()) == Verb::Hello {
             self.handle_hello(now, local_socket, remote, pkt);
             return;
         }
@@ -111,17 +130,16 @@ impl Node {
             self.request_whois(now, source);
             return;
         };
-        if armor::dearmor(&mut pkt, &peer.key).is_err() {
-            self.stats.dropped_bad_mac += 1;
-            return;
-        }
-        let packet_id = packet::packet_id(&pkt);
+        let decoded = match decode(pkt, &peer.key) {
+            Ok(d) => d,
+            Err(e) => {
+                self.count_decode_error(&e);
+                return;
+            }
+        };
+        let packet_id = decoded.header.packet_id;
         if !self.replay.check_and_insert(source.to_u64(), packet_id) {
             self.stats.dropped_replay += 1;
-            return;
-        }
-        if packet::decompress(&mut pkt).is_err() {
-            self.stats.dropped_decompress += 1;
             return;
         }
         self.stats.rx_packets += 1;
@@ -130,37 +148,37 @@ impl Node {
             local_socket,
             remote,
             source,
-            hops: packet::hops(&pkt),
+            hops: decoded.header.flags.hops(),
             packet_id,
         };
-        let verb_number = packet::verb_byte(&pkt) & packet::VERB_MASK;
-        let payload = &pkt[HEADER_LEN..];
-        let Some(verb) = Verb::from_u8(verb_number) else {
-            self.stats.unknown_verbs += 1;
-            self.peer_received(&from, verb_number);
-            return;
-        };
+        self.dispatch(&from, &decoded);
+    }
+
+    fn count_decode_error(&mut self, e: &DecodeError) {
+        match e {
+            DecodeError::Dearmor(_) => self.stats.dropped_bad_mac += 1,
+            DecodeError::Wire(_) => self.stats.dropped_decompress += 1,
+        }
+    }
+
+    fn dispatch(&mut self, from: &Inbound, decoded: &DecodedPacket) {
+        let verb = decoded.verb();
+        let payload = decoded.payload();
         match verb {
-            Verb::Ok => {
-                self.handle_ok(&from, payload);
-                return;
-            }
-            Verb::Hello => {
-                // A HELLO under suite 1/3 from a known peer is already authenticated.
-                self.handle_hello_payload(&from, payload, None);
-                return;
-            }
+            Verb::Ok => return self.handle_ok(from, payload),
+            // A HELLO under suite 1/3 from a known peer is already authenticated.
+            Verb::Hello => return self.handle_authenticated_hello(from, payload),
             _ => {}
         }
-        self.peer_received(&from, verb_number);
+        self.peer_received(from, verb);
         match verb {
             Verb::Nop => {}
-            Verb::Error => self.handle_error(&from, payload),
-            Verb::Whois => self.handle_whois(&from, payload),
-            Verb::Rendezvous => self.handle_rendezvous(&from, payload),
-            Verb::Echo => self.handle_echo(&from, payload),
-            Verb::PushDirectPaths => self.handle_push_direct_paths(&from, payload),
-            Verb::UserMessage => self.handle_user_message(&from, payload),
+            Verb::Error => self.handle_error(from, payload),
+            Verb::Whois => self.handle_whois(from, payload),
+            Verb::Rendezvous => self.handle_rendezvous(from, payload),
+            Verb::Echo => self.handle_echo(from, payload),
+            Verb::PushDirectPaths => self.handle_push_direct_paths(from, payload),
+            Verb::UserMessage => self.handle_user_message(from, payload),
             Verb::Ack | Verb::QosMeasurement | Verb::PathNegotiationRequest => {
                 self.stats.bonding_ignored += 1
             }
@@ -172,7 +190,8 @@ impl Node {
             | Verb::NetworkConfig
             | Verb::MulticastGather
             | Verb::MulticastFrame
-            | Verb::RemoteTrace => self.vl2_packet(&from, verb, payload),
+            | Verb::RemoteTrace => self.vl2_packet(from, verb, payload),
+            Verb::Unknown(_) => self.stats.unknown_verbs += 1,
             Verb::Ok | Verb::Hello => {}
         }
     }
@@ -180,7 +199,7 @@ impl Node {
     /// Bookkeeping for every authenticated packet (`Peer::received`): activity, path
     /// learning (only from OK), HELLO back to unknown paths, and PUSH_DIRECT_PATHS when
     /// trust is established.
-    fn peer_received(&mut self, from: &Inbound, verb_number: u8) {
+    fn peer_received(&mut self, from: &Inbound, verb: Verb) {
         let now = from.now;
         let allowed = self.path_allowed(from.source, from.remote);
         let Some(peer) = self.peers.get_mut(&from.source) else {
@@ -193,7 +212,7 @@ impl Node {
             if let Some(path) = peer.path_mut(from.local_socket, from.remote) {
                 path.last_receive = now;
             } else if allowed {
-                if verb_number == Verb::Ok as u8 {
+                if verb == Verb::Ok {
                     learned = peer.learn_path(now, from.local_socket, from.remote);
                 } else {
                     contact = peer.rate_gate_unknown_path(now, from.remote);
@@ -230,9 +249,47 @@ impl Node {
         }
     }
 
+    /// PUSH_DIRECT_PATHS with our addresses, on the path the triggering packet came in on,
+    /// each packet under the reference's size limit.
     fn push_direct_paths(&mut self, from: &Inbound) {
-        let candidates = self.direct_path_candidates();
-        for body in payload::write_push_direct_paths(&candidates, PUSH_DIRECT_PATHS_MAX_PACKET) {
+        let candidates: Vec<PathAddress<'static>> = self
+            .direct_path_candidates()
+            .into_iter()
+            .map(|a| match canonical(a) {
+                SocketAddr::V4(v4) => PathAddress::V4(v4),
+                SocketAddr::V6(v6) => PathAddress::V6(v6),
+            })
+            .collect();
+        // Per record: flags, extension length, type, length, address and port.
+        let record_len = |a: &PathAddress| {
+            if matches!(a, PathAddress::V4(_)) {
+                11
+            } else {
+                23
+            }
+        };
+        let mut start = 0;
+        while start < candidates.len() {
+            let mut size = HEADER_LEN + 2;
+            let mut end = start;
+            while end < candidates.len()
+                && size + record_len(&candidates[end]) < PUSH_DIRECT_PATHS_MAX_PACKET
+            {
+                size += record_len(&candidates[end]);
+                end += 1;
+            }
+            let push = PushDirectPaths {
+                paths: candidates[start..end]
+                    .iter()
+                    .map(|&address| zt_wire::verbs::push_direct_paths::DirectPath {
+                        flags: 0,
+                        extension: &[],
+                        address,
+                    })
+                    .collect(),
+            };
+            let mut body = Vec::with_capacity(size);
+            push.write(&mut body);
             self.stats.direct_path_pushes_sent += 1;
             self.send_on(
                 from.now,
@@ -244,6 +301,7 @@ impl Node {
                 true,
                 None,
             );
+            start = end;
         }
     }
 
@@ -253,80 +311,82 @@ impl Node {
         now: u64,
         local_socket: LocalSocketId,
         remote: SocketAddr,
-        mut pkt: Vec<u8>,
+        pkt: Vec<u8>,
     ) {
-        let source = packet::source(&pkt);
-        let hello = match Hello::read(&pkt[HEADER_LEN..]) {
-            Ok(h) => h,
-            Err(_) => {
-                self.stats.dropped_malformed += 1;
+        let head = PacketHeader::new_unchecked(&pkt[..]);
+        let (source, packet_id, hops) = (head.source(), head.packet_id(), head.hops());
+        let Ok(claimed) = peek_identity(&pkt[HEADER_LEN..]) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if claimed.address() != source {
+            self.stats.dropped_hello_address_mismatch += 1;
+            return;
+        }
+        // None: a new peer; Some(false): someone else claims a known peer's address.
+        let known = self.peers.get(&source).map(|p| p.identity == claimed);
+        let key = match known {
+            Some(true) => match self.peers.get(&source) {
+                Some(p) => p.key.clone(),
+                None => return,
+            },
+            Some(false) | None => {
+                // A new identity (or someone else claiming a known address): the per-source
+                // gate bounds the key agreements and hashcash checks anyone can make us do.
+                if !self.identity_gate.allow(now, remote) {
+                    self.stats.dropped_hello_rate_limited += 1;
+                    return;
+                }
+                let Ok(raw) = self.identity.agree(&claimed) else {
+                    self.stats.dropped_invalid_identity += 1;
+                    return;
+                };
+                PeerKey::new(raw)
+            }
+        };
+        let decoded = match decode(pkt, &key) {
+            Ok(d) => d,
+            Err(e) => {
+                self.count_decode_error(&e);
                 return;
             }
+        };
+        let Ok(hello) = Hello::read(decoded.payload()) else {
+            self.stats.dropped_malformed += 1;
+            return;
         };
         if hello.protocol_version < PROTOCOL_VERSION_MIN {
             self.stats.dropped_old_protocol += 1;
             return;
         }
-        if hello.identity.address() != source {
-            self.stats.dropped_hello_address_mismatch += 1;
+        if !self.replay.check_and_insert(source.to_u64(), packet_id) {
+            self.stats.dropped_replay += 1;
             return;
         }
-        let packet_id = packet::packet_id(&pkt);
-        let hops = packet::hops(&pkt);
-        match self.peers.get(&source) {
-            Some(peer) if peer.identity == hello.identity => {
-                if armor::dearmor(&mut pkt, &peer.key).is_err() {
-                    self.stats.dropped_bad_mac += 1;
-                    return;
-                }
-            }
-            Some(_) => {
-                // Someone else claims a known address. Answer only a correctly MACed HELLO,
-                // and only as often as the identity gate allows.
-                if !self.identity_gate.allow(now, remote) {
-                    self.stats.dropped_hello_rate_limited += 1;
-                    return;
-                }
-                let Ok(raw) = self.identity.agree(&hello.identity) else {
-                    self.stats.dropped_invalid_identity += 1;
-                    return;
-                };
-                let key = PeerKey::new(raw);
-                if armor::dearmor(&mut pkt, &key).is_err() {
-                    self.stats.dropped_bad_mac += 1;
-                    return;
-                }
+        match known {
+            Some(true) => {}
+            Some(false) => {
+                // Correctly MACed by another identity with our peer's address: tell it, keep
+                // the peer we know.
                 self.stats.identity_collisions += 1;
+                let error = ErrorPayload {
+                    in_re_verb: Verb::Hello,
+                    in_re_packet_id: packet_id,
+                    code: ErrorCode::IdentityCollision,
+                    body: ErrorBody::Other(&[]),
+                };
                 let mut body = Vec::with_capacity(10);
-                payload::write_reply_prefix(&mut body, Verb::Hello as u8, packet_id);
-                body.push(error_code::IDENTITY_COLLISION);
+                error.write(&mut body);
                 self.send_with_key(&key, source, local_socket, remote, Verb::Error, &body);
                 return;
             }
             None => {
-                if !self.identity_gate.allow(now, remote) {
-                    self.stats.dropped_hello_rate_limited += 1;
-                    return;
-                }
-                let Ok(raw) = self.identity.agree(&hello.identity) else {
-                    self.stats.dropped_invalid_identity += 1;
-                    return;
-                };
-                let key = PeerKey::new(raw);
-                if armor::dearmor(&mut pkt, &key).is_err() {
-                    self.stats.dropped_bad_mac += 1;
-                    return;
-                }
-                if !hello.identity.locally_validate() {
+                if !claimed.locally_validate() {
                     self.stats.dropped_invalid_identity += 1;
                     return;
                 }
-                self.add_peer(now, hello.identity.clone());
+                self.add_peer(now, claimed);
             }
-        }
-        if !self.replay.check_and_insert(source.to_u64(), packet_id) {
-            self.stats.dropped_replay += 1;
-            return;
         }
         self.stats.rx_packets += 1;
         let from = Inbound {
@@ -337,68 +397,69 @@ impl Node {
             hops,
             packet_id,
         };
-        // Decrypt the moon list in place now that the MAC is verified.
-        let moons = match hello.moon_tail_offset {
-            Some(off) => {
-                let key = match self.peers.get(&source) {
-                    Some(p) => p.key.clone(),
-                    None => return,
-                };
-                let mut id = [0u8; 8];
-                id.copy_from_slice(&pkt[0..8]);
-                let tail = &mut pkt[HEADER_LEN + off..];
-                armor::crypt_field(&key, &id, tail);
-                payload::read_moon_list(tail).unwrap_or_default()
+        self.answer_hello(&from, hello);
+    }
+
+    /// A HELLO that arrived under suite 1 or 3 from a known peer (already dearmored).
+    fn handle_authenticated_hello(&mut self, from: &Inbound, payload: &[u8]) {
+        match Hello::read(payload) {
+            Ok(h) if h.identity.address() == from.source => {
+                if h.protocol_version < PROTOCOL_VERSION_MIN {
+                    self.stats.dropped_old_protocol += 1;
+                    return;
+                }
+                let same = self
+                    .peers
+                    .get(&from.source)
+                    .is_some_and(|p| p.identity == h.identity);
+                if same {
+                    self.answer_hello(from, h);
+                } else {
+                    self.stats.identity_collisions += 1;
+                }
             }
-            None => Vec::new(),
-        };
-        self.handle_hello_payload(&from, &pkt[HEADER_LEN..], Some((hello, moons)));
+            _ => self.stats.dropped_malformed += 1,
+        }
     }
 
     /// Answers an authenticated HELLO with OK(HELLO) on the path it came in on.
-    fn handle_hello_payload(
-        &mut self,
-        from: &Inbound,
-        payload: &[u8],
-        parsed: Option<(Hello, Vec<payload::MoonRef>)>,
-    ) {
-        let (hello, moons) = match parsed {
-            Some(x) => x,
-            None => match Hello::read(payload) {
-                Ok(h) if h.identity.address() == from.source => (h, Vec::new()),
-                _ => {
-                    self.stats.dropped_malformed += 1;
-                    return;
-                }
-            },
-        };
-        if hello.protocol_version < PROTOCOL_VERSION_MIN {
-            self.stats.dropped_old_protocol += 1;
-            return;
-        }
+    fn answer_hello(&mut self, from: &Inbound, hello: Hello) {
         if from.hops == 0 && self.topology.is_upstream(from.source) {
-            if let Some(ours) = hello.destination {
+            if let Some(ours) = hello.physical_destination.and_then(|a| a.socket_addr()) {
                 self.external_addresses
                     .insert(from.source, (ours, from.now));
             }
         }
+        let moons: Vec<(u64, u64)> = hello
+            .moons
+            .iter()
+            .flatten()
+            .filter(|m| m.world_type == WORLD_TYPE_MOON)
+            .map(|m| (m.id, m.timestamp))
+            .collect();
+        let worlds = self
+            .topology
+            .updates_for(hello.planet.map(|p| (p.id, p.timestamp)), &moons);
         let (major, minor, revision) = self.config.version;
-        let external = if hello.protocol_version < 5 {
+        let seen_from = if hello.protocol_version < 5 {
             SocketAddr::new(from.remote.ip(), 0)
         } else {
             from.remote
         };
-        let ok = OkHello {
-            timestamp: hello.timestamp,
-            protocol_version: PROTOCOL_VERSION,
-            major,
-            minor,
-            revision,
-            external: Some(external),
-            worlds: self.topology.updates_for(hello.planet, &moons),
+        let ok = OkPayload {
+            in_re_verb: Verb::Hello,
+            in_re_packet_id: from.packet_id,
+            body: OkBody::Hello(OkHello {
+                timestamp: hello.timestamp,
+                protocol_version: PROTOCOL_VERSION,
+                major,
+                minor,
+                revision,
+                physical_source: Some(InetAddress::from(seen_from)),
+                world_updates: Some(&worlds),
+            }),
         };
-        let mut body = Vec::with_capacity(64 + ok.worlds.len());
-        payload::write_reply_prefix(&mut body, Verb::Hello as u8, from.packet_id);
+        let mut body = Vec::with_capacity(64 + worlds.len());
         ok.write(&mut body);
         // Armored with the suite we knew before this HELLO (the reference records the
         // version after answering, so the first OK goes out with Salsa20/12).
@@ -421,24 +482,24 @@ impl Node {
                 revision: hello.revision,
             },
         );
-        self.peer_received(from, Verb::Hello as u8);
+        self.peer_received(from, Verb::Hello);
     }
 
     fn handle_ok(&mut self, from: &Inbound, payload: &[u8]) {
-        let Ok((in_re_verb, in_re_id, body)) = payload::read_reply_prefix(payload) else {
+        let Ok(ok) = OkPayload::read(payload) else {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if !self.expect.expecting(in_re_id) {
+        if !self.expect.expecting(ok.in_re_packet_id) {
             self.stats.dropped_unexpected_reply += 1;
             return;
         }
-        self.peer_received(from, Verb::Ok as u8);
-        match Verb::from_u8(in_re_verb) {
-            Some(Verb::Hello) => self.handle_ok_hello(from, body),
-            Some(Verb::Whois) => self.handle_ok_whois(from, body),
-            Some(Verb::Echo) => self.handle_ok_echo(from, body),
-            _ => self.vl2_ok(from, in_re_verb, in_re_id, body),
+        self.peer_received(from, Verb::Ok);
+        match &ok.body {
+            OkBody::Hello(h) => self.handle_ok_hello(from, h),
+            OkBody::Whois(ids) => self.handle_ok_whois(from, ids),
+            OkBody::Echo(b) if ok.in_re_verb == Verb::Echo => self.handle_ok_echo(from, b),
+            _ => self.vl2_ok(from, &ok),
         }
     }
 
@@ -452,14 +513,7 @@ impl Node {
         }
     }
 
-    fn handle_ok_hello(&mut self, from: &Inbound, body: &[u8]) {
-        let ok = match OkHello::read(body) {
-            Ok(ok) => ok,
-            Err(_) => {
-                self.stats.dropped_malformed += 1;
-                return;
-            }
-        };
+    fn handle_ok_hello(&mut self, from: &Inbound, ok: &OkHello<'_>) {
         if ok.protocol_version < PROTOCOL_VERSION_MIN {
             self.stats.dropped_old_protocol += 1;
             return;
@@ -480,11 +534,11 @@ impl Node {
             return;
         }
         if from.hops == 0 {
-            if let Some(ext) = ok.external {
+            if let Some(ext) = ok.physical_source.and_then(|a| a.socket_addr()) {
                 self.external_addresses.insert(from.source, (ext, from.now));
             }
         }
-        let mut r = Reader::new(&ok.worlds);
+        let mut r = Reader::new(ok.world_updates.unwrap_or_default());
         while !r.is_empty() {
             let world = match World::read(&mut r) {
                 Ok(w) => w,
@@ -504,13 +558,13 @@ impl Node {
         }
     }
 
-    fn handle_ok_whois(&mut self, from: &Inbound, body: &[u8]) {
+    fn handle_ok_whois(&mut self, from: &Inbound, identities: &[Identity]) {
         if !self.topology.is_upstream(from.source) {
             self.stats.dropped_not_from_upstream += 1;
             return;
         }
-        let Ok((identity, _)) = Identity::read_binary(body) else {
-            self.stats.dropped_malformed += 1;
+        // Like the reference, only the first identity is used.
+        let Some(identity) = identities.first() else {
             return;
         };
         let addr = identity.address();
@@ -519,7 +573,7 @@ impl Node {
             return;
         }
         if let Some(existing) = self.peers.get(&addr) {
-            if existing.identity != identity {
+            if existing.identity != *identity {
                 self.stats.identity_collisions += 1;
                 return;
             }
@@ -529,15 +583,15 @@ impl Node {
                 self.stats.dropped_invalid_identity += 1;
                 return;
             }
-            self.add_peer(from.now, identity);
+            self.add_peer(from.now, identity.clone());
         }
         self.flush_resolved(from.now, addr);
     }
 
     fn handle_ok_echo(&mut self, from: &Inbound, body: &[u8]) {
         // Our ECHOs carry the send time; the OK echoes it back.
-        if from.hops == 0 && body.len() == 8 {
-            let sent = u64::from_be_bytes(body.try_into().unwrap_or([0; 8]));
+        if let (0, Ok(sent)) = (from.hops, <[u8; 8]>::try_from(body)) {
+            let sent = u64::from_be_bytes(sent);
             if sent <= from.now {
                 self.set_latency(from, sent);
             }
@@ -545,28 +599,24 @@ impl Node {
     }
 
     fn handle_error(&mut self, from: &Inbound, payload: &[u8]) {
-        let Ok((in_re_verb, in_re_id, rest)) = payload::read_reply_prefix(payload) else {
+        let Ok(error) = ErrorPayload::read(payload) else {
             self.stats.dropped_malformed += 1;
             return;
         };
-        let Some((&code, body)) = rest.split_first() else {
-            self.stats.dropped_malformed += 1;
-            return;
-        };
-        if in_re_verb == Verb::Hello as u8 {
-            if code == error_code::IDENTITY_COLLISION && self.topology.is_upstream(from.source) {
+        if error.in_re_verb == Verb::Hello {
+            if error.code == ErrorCode::IdentityCollision && self.topology.is_upstream(from.source)
+            {
                 self.events.push_back(Event::IdentityCollision {
                     reporter: from.source,
                 });
             }
             return;
         }
-        self.vl2_error(from, in_re_verb, in_re_id, code, body);
+        self.vl2_error(from, &error);
     }
 
     fn handle_whois(&mut self, from: &Inbound, payload: &[u8]) {
-        let am_root = self.topology.am_upstream();
-        if !am_root {
+        if !self.topology.am_upstream() {
             let allowed = self
                 .peers
                 .get_mut(&from.source)
@@ -576,24 +626,30 @@ impl Node {
                 return;
             }
         }
-        let mut body = Vec::with_capacity(9 + 71);
-        payload::write_reply_prefix(&mut body, Verb::Whois as u8, from.packet_id);
-        let prefix_len = body.len();
+        let Ok(request) = Whois::read(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let mut known = Vec::new();
         let mut unknown = Vec::new();
-        for chunk in payload.chunks_exact(5) {
-            let Some(addr) = Address::from_slice(chunk) else {
-                continue;
-            };
+        for addr in request.addresses {
             if addr == self.address() {
-                self.identity.write_binary(&mut body, false);
+                known.push(self.identity.to_public());
             } else if let Some(p) = self.peers.get(&addr) {
-                p.identity.write_binary(&mut body, false);
-            } else {
+                known.push(p.identity.clone());
+            } else if !addr.is_reserved() {
                 unknown.push(addr);
             }
         }
-        if body.len() > prefix_len {
+        if !known.is_empty() {
             self.stats.whois_answered += 1;
+            let ok = OkPayload {
+                in_re_verb: Verb::Whois,
+                in_re_packet_id: from.packet_id,
+                body: OkBody::Whois(known),
+            };
+            let mut body = Vec::with_capacity(9 + 71);
+            ok.write(&mut body);
             self.send_on(
                 from.now,
                 from.source,
@@ -606,9 +662,7 @@ impl Node {
             );
         }
         for addr in unknown {
-            if !addr.is_reserved() {
-                self.request_whois(from.now, addr);
-            }
+            self.request_whois(from.now, addr);
         }
     }
 
@@ -625,14 +679,15 @@ impl Node {
         if !self.peers.contains_key(&rv.peer) || rv.peer == self.address() {
             return;
         }
-        if !scope_allows_contact(rv.endpoint) || !self.path_allowed(rv.peer, rv.endpoint) {
+        let endpoint = canonical(rv.endpoint);
+        if !scope_allows_contact(endpoint) || !self.path_allowed(rv.peer, endpoint) {
             self.stats.paths_rejected += 1;
             return;
         }
         // Open NAT/firewall state with a short-lived junk datagram, then probe.
         let junk = self.rng.next_u32().to_be_bytes().to_vec();
-        self.push_transmit(None, rv.endpoint, junk, Some(2));
-        self.attempt_to_contact(from.now, rv.peer, None, rv.endpoint);
+        self.push_transmit(None, endpoint, junk, Some(2));
+        self.attempt_to_contact(from.now, rv.peer, None, endpoint);
     }
 
     fn handle_echo(&mut self, from: &Inbound, payload: &[u8]) {
@@ -649,9 +704,13 @@ impl Node {
                 .retain(|_, t| now.saturating_sub(*t) < ECHO_REPLY_MIN_INTERVAL);
         }
         self.echo_gate.insert(key, from.now);
+        let ok = OkPayload {
+            in_re_verb: Verb::Echo,
+            in_re_packet_id: from.packet_id,
+            body: OkBody::Echo(payload),
+        };
         let mut body = Vec::with_capacity(9 + payload.len());
-        payload::write_reply_prefix(&mut body, Verb::Echo as u8, from.packet_id);
-        body.extend_from_slice(payload);
+        ok.write(&mut body);
         self.send_on(
             from.now,
             from.source,
@@ -673,23 +732,27 @@ impl Node {
             self.stats.push_rate_limited += 1;
             return;
         }
-        let Ok(records) = payload::read_push_direct_paths(payload) else {
+        let Ok(push) = PushDirectPaths::read(payload) else {
             self.stats.dropped_malformed += 1;
             return;
         };
-        let mut per_scope: HashMap<(crate::path::IpScope, bool), usize> = HashMap::new();
-        for rec in records {
-            if rec.flags & payload::PUSH_FLAG_FORGET != 0 {
+        let mut per_scope: HashMap<(IpScope, bool), usize> = HashMap::new();
+        for record in push.paths {
+            if record.flags & PATH_FLAG_FORGET != 0 {
                 continue;
             }
-            let addr = payload::canonical(rec.address);
-            let redirect = rec.flags & payload::PUSH_FLAG_REDIRECT != 0;
-            let known = self.peers.get(&from.source).is_some_and(|p| {
+            let addr = match record.address {
+                PathAddress::V4(a) => SocketAddr::V4(a),
+                PathAddress::V6(a) => canonical(SocketAddr::V6(a)),
+                PathAddress::Other { .. } => continue,
+            };
+            let redirect = record.flags & PATH_FLAG_CLUSTER_REDIRECT != 0;
+            let have = self.peers.get(&from.source).is_some_and(|p| {
                 p.paths
                     .iter()
                     .any(|path| path.remote == addr && path.alive(from.now))
             });
-            if known && !redirect {
+            if have && !redirect {
                 continue;
             }
             if !scope_allows_contact(addr) || !self.path_allowed(from.source, addr) {
@@ -708,15 +771,14 @@ impl Node {
     }
 
     fn handle_user_message(&mut self, from: &Inbound, payload: &[u8]) {
-        if payload.len() < 8 {
+        let Ok(m) = UserMessage::read(payload) else {
             self.stats.dropped_malformed += 1;
             return;
-        }
-        let (type_id, data) = payload.split_at(8);
+        };
         self.events.push_back(Event::UserMessage {
             source: from.source,
-            type_id: u64::from_be_bytes(type_id.try_into().unwrap_or([0; 8])),
-            data: data.to_vec(),
+            type_id: m.type_id,
+            data: m.data.to_vec(),
         });
     }
 }

@@ -6,7 +6,9 @@
 //! functions and calls back into [`Node::send_to_peer`] and [`Node::note_trusted_packet`].
 
 use crate::node::{Inbound, Node};
-use crate::packet::Verb;
+use zt_wire::header::Verb;
+use zt_wire::verbs::error::ErrorPayload;
+use zt_wire::verbs::ok::OkPayload;
 
 impl Node {
     /// A VL2 verb from an authenticated peer.
@@ -15,25 +17,12 @@ impl Node {
     }
 
     /// OK in reply to a VL2 request we sent (already matched against the expectation table).
-    pub(crate) fn vl2_ok(
-        &mut self,
-        _from: &Inbound,
-        _in_re_verb: u8,
-        _in_re_packet_id: u64,
-        _body: &[u8],
-    ) {
+    pub(crate) fn vl2_ok(&mut self, _from: &Inbound, _ok: &OkPayload<'_>) {
         self.stats.vl2_unhandled += 1;
     }
 
     /// ERROR about a VL2 request.
-    pub(crate) fn vl2_error(
-        &mut self,
-        _from: &Inbound,
-        _in_re_verb: u8,
-        _in_re_packet_id: u64,
-        _code: u8,
-        _body: &[u8],
-    ) {
+    pub(crate) fn vl2_error(&mut self, _from: &Inbound, _error: &ErrorPayload<'_>) {
         self.stats.vl2_unhandled += 1;
     }
 }

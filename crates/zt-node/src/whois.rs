@@ -3,11 +3,11 @@
 //! cannot yet authenticate. Everything here is bounded and times out.
 
 use crate::constants::*;
-use crate::packet::Verb;
 use crate::LocalSocketId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use zt_crypto::Address;
+use zt_wire::header::Verb;
 
 /// A packet to send once the destination's identity is known.
 pub struct PendingTx {

@@ -218,8 +218,8 @@ fn identity_collision_gets_an_error_and_changes_nothing() {
     assert_eq!(out.len(), 1);
     let (verb, body) =
         open(&out[0], &impostor, &root_identity()).expect("ERROR armored for the impostor");
-    assert_eq!(verb, Verb::Error as u8);
-    assert_eq!(body[0], Verb::Hello as u8);
+    assert_eq!(verb, u8::from(Verb::Error));
+    assert_eq!(body[0], u8::from(Verb::Hello));
     assert_eq!(body[9], 0x04, "IDENTITY_COLLISION");
     // The known peer keeps its identity and its path.
     let p = r

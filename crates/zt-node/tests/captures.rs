@@ -7,8 +7,8 @@ use rand::SeedableRng;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use zt_crypto::armor::{dearmor, PeerKey};
 use zt_crypto::Identity;
-use zt_node::packet;
 use zt_node::{LocalSocketId, Node, NodeConfig, World};
+use zt_wire::header::PacketHeader;
 
 const ROOT: &str = "ae2436cf84:0:0310beccac2ff571eed74ce1349f196cb0d10317a538d4c6af84f5fc7b7eb3707c119ce5d811d5114e7522363326725be007ac4ecd54a272d21764188d43d66d:721e270cd0a8daaed0fb34dd5bfdc0fef953dd867e70e4d70427fd0c0ba7a13d8fd5b34325e3ec688f6d77f95492a06b28e93ab2ef895ef62c455c84e456dd5c";
 const CONTROLLER: &str = "51479cea31:0:8b548000c0f83fa4ef4a80b915993fc701fd2b392774af546713630774633b1b747fb6d327b198bc78a5f0922d9ec29d835664bc2a255b76148d60442417aa37:9c20a24f2104ff2f51cad332ca70c5abe0b0f887eebec13981a7ea42bbb865a769ef93026051df05c0c7abfc8e519801d526938900168e9266bb919bab72dde9";
@@ -74,7 +74,10 @@ fn real_hello_gets_an_ok_the_real_node_can_read() {
     assert!(root.is_root());
     // Frame 1: the controller's first HELLO to the root.
     let (from, _, hello) = &pcap[0];
-    assert_eq!(packet::verb_byte(hello) & 0x1f, 1);
+    assert_eq!(
+        PacketHeader::new_checked(&hello[..]).unwrap().verb_byte() & 0x1f,
+        1
+    );
     root.handle_datagram(1_795_619_852_000, LocalSocketId(0), *from, hello);
     assert_eq!(root.stats().rx_packets, 1, "{:?}", root.stats());
     assert!(root
@@ -88,12 +91,12 @@ fn real_hello_gets_an_ok_the_real_node_can_read() {
     // with the controller's key.
     let mut ok = None;
     while let Some(t) = root.poll_transmit() {
-        if t.remote == *from && packet::verb_byte(&t.data) != 1 && ok.is_none() {
+        if t.remote == *from && t.data[27] != 1 && ok.is_none() {
             ok = Some(t.data);
         }
     }
     let mut ok = ok.expect("OK(HELLO) sent");
-    assert_eq!(packet::cipher_bits(&ok), 1);
+    assert_eq!(PacketHeader::new_checked(&ok[..]).unwrap().cipher_bits(), 1);
     let k = key(CONTROLLER, ROOT);
     dearmor(&mut ok, &k).expect("controller's key authenticates our OK");
     assert_eq!(ok[27], 0x03, "verb OK");
@@ -123,7 +126,10 @@ fn real_aes_packets_are_accepted_and_answered() {
     let (m_from, _, hello) = &pcap[1];
     root.handle_datagram(t, LocalSocketId(0), *m_from, hello);
     let (_, _, whois) = &pcap[9];
-    assert_eq!(packet::cipher_bits(whois), 3);
+    assert_eq!(
+        PacketHeader::new_checked(&whois[..]).unwrap().cipher_bits(),
+        3
+    );
     while root.poll_transmit().is_some() {}
     root.handle_datagram(t + 10, LocalSocketId(0), *m_from, whois);
     assert_eq!(root.stats().dropped_bad_mac, 0);
@@ -131,7 +137,10 @@ fn real_aes_packets_are_accepted_and_answered() {
     let reply = root.poll_transmit().expect("OK(WHOIS)");
     let mut reply = reply.data;
     // The member told us protocol 12 in its HELLO, so we answer with AES-GMAC-SIV.
-    assert_eq!(packet::cipher_bits(&reply), 3);
+    assert_eq!(
+        PacketHeader::new_checked(&reply[..]).unwrap().cipher_bits(),
+        3
+    );
     dearmor(&mut reply, &key(MEMBER, ROOT)).expect("member's key authenticates our reply");
     assert_eq!(reply[27], 0x03);
     let body = &reply[28..];

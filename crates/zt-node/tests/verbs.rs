@@ -5,27 +5,57 @@ mod common;
 use common::*;
 use zt_crypto::armor::CipherSuite;
 use zt_node::constants::*;
-use zt_node::packet;
-use zt_node::payload::{self, OkHello, Rendezvous};
 use zt_node::sim::test_identity;
 use zt_node::{Event, Identity, Node, SendError, Sent, Verb, World};
+use zt_wire::inet::InetAddress;
+use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
+use zt_wire::verbs::hello::{Hello, WorldRef};
+use zt_wire::verbs::ok::{OkBody, OkHello, OkPayload};
+use zt_wire::verbs::push_direct_paths::{
+    DirectPath, PathAddress, PushDirectPaths, PATH_FLAG_FORGET,
+};
+use zt_wire::verbs::rendezvous::Rendezvous;
 
 const LEAF_EP: &str = "10.0.1.1:9993";
 const PEER2_EP: &str = "10.0.2.1:9993";
 
 fn ok_hello_body(in_re: u64, timestamp: u64, worlds: Vec<u8>) -> Vec<u8> {
     let mut b = Vec::new();
-    payload::write_reply_prefix(&mut b, Verb::Hello as u8, in_re);
-    OkHello {
-        timestamp,
-        protocol_version: 12,
-        major: 1,
-        minor: 14,
-        revision: 1,
-        external: Some(sa(LEAF_EP)),
-        worlds,
+    OkPayload {
+        in_re_verb: Verb::Hello,
+        in_re_packet_id: in_re,
+        body: OkBody::Hello(OkHello {
+            timestamp,
+            protocol_version: 12,
+            major: 1,
+            minor: 14,
+            revision: 1,
+            physical_source: Some(InetAddress::from(sa(LEAF_EP))),
+            world_updates: Some(&worlds),
+        }),
     }
     .write(&mut b);
+    b
+}
+
+fn v(verb: Verb) -> u8 {
+    u8::from(verb)
+}
+
+fn push_body(addrs: &[&str]) -> Vec<u8> {
+    let paths = addrs
+        .iter()
+        .map(|a| DirectPath {
+            flags: 0,
+            extension: &[],
+            address: match sa(a) {
+                std::net::SocketAddr::V4(x) => PathAddress::V4(x),
+                std::net::SocketAddr::V6(x) => PathAddress::V6(x),
+            },
+        })
+        .collect();
+    let mut b = Vec::new();
+    PushDirectPaths { paths }.write(&mut b);
     b
 }
 
@@ -38,8 +68,12 @@ fn online_leaf() -> (Node, u64) {
         .iter()
         .find(|t| t.remote == sa(ROOT_EP))
         .expect("HELLO to the root");
-    assert_eq!(hello.data[27], Verb::Hello as u8);
-    let hello_id = packet::packet_id(&hello.data);
+    assert_eq!(
+        hello.data[27],
+        v(Verb::Hello),
+        "HELLO's verb byte is in clear"
+    );
+    let hello_id = pid(&hello.data);
     let ok = craft(
         &root_identity(),
         &test_identity(1),
@@ -75,13 +109,22 @@ fn hello_to_roots_and_ok_hello_bring_the_node_online() {
     let out = drain(&mut l);
     assert_eq!(out.len(), 1, "one HELLO to the only (IPv4) stable endpoint");
     assert_eq!(out[0].remote, sa(ROOT_EP));
-    assert_eq!(packet::cipher_bits(&out[0].data), 0, "HELLO uses suite 0");
-    // Parse our own HELLO: identity, planet, where we sent it.
-    let h = payload::Hello::read(&out[0].data[28..]).unwrap();
+    assert_eq!(suite_bits(&out[0].data), 0, "HELLO uses suite 0");
+    // Authenticate and parse our own HELLO: identity, planet, where we sent it.
+    let (verb, body) = open(&out[0], &root_identity(), &test_identity(1)).unwrap();
+    assert_eq!(verb, v(Verb::Hello));
+    let h = Hello::read(&body).unwrap();
     assert_eq!(h.identity.address(), test_identity(1).address());
-    assert_eq!(h.planet, Some((4242, 1000)));
-    assert_eq!(h.destination, Some(sa(ROOT_EP)));
+    assert_eq!(
+        h.planet,
+        Some(WorldRef {
+            id: 4242,
+            timestamp: 1000
+        })
+    );
+    assert_eq!(h.physical_destination, Some(InetAddress::from(sa(ROOT_EP))));
     assert_eq!(h.timestamp, T0);
+    assert_eq!(h.moons, Some(vec![]));
 
     let (mut l, _) = online_leaf();
     assert!(l.is_online());
@@ -130,14 +173,10 @@ fn echo_is_answered_with_the_same_bytes_and_rate_gated() {
     feed(&mut l, T0 + 100, ROOT_EP, &echo);
     let out = drain(&mut l);
     assert_eq!(out.len(), 1);
-    assert_eq!(
-        packet::cipher_bits(&out[0].data),
-        3,
-        "root speaks protocol 12: AES"
-    );
+    assert_eq!(suite_bits(&out[0].data), 3, "root speaks protocol 12: AES");
     let (verb, body) = open(&out[0], &root_identity(), &test_identity(1)).unwrap();
-    assert_eq!(verb, Verb::Ok as u8);
-    assert_eq!(body[0], Verb::Echo as u8);
+    assert_eq!(verb, v(Verb::Ok));
+    assert_eq!(body[0], v(Verb::Echo));
     assert_eq!(&body[1..9], &echo[0..8]);
     assert_eq!(&body[9..], b"ping");
     feed(
@@ -225,7 +264,7 @@ fn whois_is_rate_limited_on_leaves_but_not_on_roots() {
     assert_eq!(r.stats().whois_answered, 5);
     let out = drain(&mut r);
     let (verb, body) = open(&out[0], &test_identity(2), &root_identity()).unwrap();
-    assert_eq!((verb, body[0]), (Verb::Ok as u8, Verb::Whois as u8));
+    assert_eq!((verb, body[0]), (v(Verb::Ok), v(Verb::Whois)));
     let (id, _) = Identity::read_binary(&body[9..]).unwrap();
     assert_eq!(id, test_identity(2).to_public());
     // Unknown addresses get no answer at all.
@@ -263,31 +302,33 @@ fn whois_request_retry_and_answer_only_from_upstream() {
     let (verb, body) = open(&out[0], &root_identity(), &test_identity(1)).unwrap();
     assert_eq!(
         (verb, body.as_slice()),
-        (Verb::Whois as u8, &target.address().to_bytes()[..])
+        (v(Verb::Whois), &target.address().to_bytes()[..])
     );
-    let whois_id = packet::packet_id(&out[0].data);
+    let whois_id = pid(&out[0].data);
 
     // Retry after 500 ms, not before.
     l.handle_timeout(T0 + 400);
     assert!(drain(&mut l)
         .iter()
         .all(
-            |t| open(t, &root_identity(), &test_identity(1)).map(|x| x.0)
-                != Some(Verb::Whois as u8)
+            |t| open(t, &root_identity(), &test_identity(1)).map(|x| x.0) != Some(v(Verb::Whois))
         ));
     l.handle_timeout(T0 + 600);
     assert!(drain(&mut l)
         .iter()
         .any(
-            |t| open(t, &root_identity(), &test_identity(1)).map(|x| x.0)
-                == Some(Verb::Whois as u8)
+            |t| open(t, &root_identity(), &test_identity(1)).map(|x| x.0) == Some(v(Verb::Whois))
         ));
 
     // An OK(WHOIS) from a non-upstream is ignored.
     introduce_peer2(&mut l, T0 + 610, &test_identity(1));
     let mut body = Vec::new();
-    payload::write_reply_prefix(&mut body, Verb::Whois as u8, whois_id);
-    target.write_binary(&mut body, false);
+    OkPayload {
+        in_re_verb: Verb::Whois,
+        in_re_packet_id: whois_id,
+        body: OkBody::Whois(vec![target.to_public()]),
+    }
+    .write(&mut body);
     feed(
         &mut l,
         T0 + 620,
@@ -327,7 +368,7 @@ fn whois_request_retry_and_answer_only_from_upstream() {
         .collect();
     assert_eq!(
         queued,
-        vec![(Verb::UserMessage as u8, vec![0, 0, 0, 0, 0, 1, 0, 0, 7])]
+        vec![(v(Verb::UserMessage), vec![0, 0, 0, 0, 0, 1, 0, 0, 7])]
     );
     assert!(
         out.iter().all(|t| t.remote == sa(ROOT_EP)),
@@ -399,41 +440,17 @@ fn rendezvous_is_acted_on_only_from_upstreams_and_for_usable_addresses() {
     );
     assert_eq!(out[1].remote, sa("10.0.2.2:9993"));
     let (verb, _) = open(&out[1], &test_identity(2), &test_identity(1)).unwrap();
-    assert_eq!(
-        verb,
-        Verb::Echo as u8,
-        "peer 2 speaks protocol 12: ECHO probe"
-    );
+    assert_eq!(verb, v(Verb::Echo), "peer 2 speaks protocol 12: ECHO probe");
 }
 
 #[test]
 fn push_direct_paths_is_checked_and_rate_gated() {
     let (mut l, _) = online_leaf();
     introduce_peer2(&mut l, T0 + 50, &test_identity(1));
-    let mut body = payload::write_push_direct_paths(
-        &[
-            sa("10.0.2.3:9993"),
-            sa("127.0.0.1:9993"),
-            sa("[fe80::1]:9993"),
-        ],
-        1200,
-    )
-    .remove(0);
+    let mut body = push_body(&["10.0.2.3:9993", "127.0.0.1:9993", "[fe80::1]:9993"]);
     // Append a "forget" record by hand.
     body[1] += 1;
-    body.extend_from_slice(&[
-        payload::PUSH_FLAG_FORGET,
-        0,
-        0,
-        4,
-        6,
-        10,
-        0,
-        2,
-        4,
-        0x27,
-        0x09,
-    ]);
+    body.extend_from_slice(&[PATH_FLAG_FORGET, 0, 0, 4, 6, 10, 0, 2, 4, 0x27, 0x09]);
     feed(
         &mut l,
         T0 + 100,
@@ -500,11 +517,18 @@ fn push_direct_paths_is_sent_once_trust_is_established() {
     let pushes: Vec<_> = drain(&mut l)
         .iter()
         .filter_map(|t| open(t, &test_identity(2), &test_identity(1)))
-        .filter(|(v, _)| *v == Verb::PushDirectPaths as u8)
+        .filter(|(verb, _)| *verb == v(Verb::PushDirectPaths))
         .collect();
     assert_eq!(pushes.len(), 1);
-    let recs = payload::read_push_direct_paths(&pushes[0].1).unwrap();
-    let addrs: Vec<_> = recs.iter().map(|r| r.address).collect();
+    let recs = PushDirectPaths::read(&pushes[0].1).unwrap();
+    let addrs: Vec<_> = recs
+        .paths
+        .iter()
+        .filter_map(|r| match r.address {
+            PathAddress::V4(a) => Some(std::net::SocketAddr::V4(a)),
+            _ => None,
+        })
+        .collect();
     assert!(addrs.contains(&sa("192.168.1.10:9993")));
     assert!(
         addrs.contains(&sa(LEAF_EP)),
@@ -518,8 +542,13 @@ fn identity_collision_error_counts_only_from_upstreams() {
     introduce_peer2(&mut l, T0 + 50, &test_identity(1));
     events(&mut l);
     let mut body = Vec::new();
-    payload::write_reply_prefix(&mut body, Verb::Hello as u8, hello_id);
-    body.push(0x04);
+    ErrorPayload {
+        in_re_verb: Verb::Hello,
+        in_re_packet_id: hello_id,
+        code: ErrorCode::IdentityCollision,
+        body: ErrorBody::Other(&[]),
+    }
+    .write(&mut body);
     feed(
         &mut l,
         T0 + 100,
@@ -559,7 +588,7 @@ fn identity_collision_error_counts_only_from_upstreams() {
 fn newer_signed_planet_from_the_root_is_accepted() {
     let mut l = leaf();
     l.handle_timeout(T0);
-    let hello_id = packet::packet_id(&drain(&mut l)[0].data);
+    let hello_id = pid(&drain(&mut l)[0].data);
     let (_, signer) = planet(1000);
     // A revision signed by the planet's update key, with a different root endpoint.
     let newer = World::new_signed(
@@ -626,19 +655,23 @@ fn ok_hello_carries_our_planet_to_peers_with_an_older_one() {
         );
         let out = drain(&mut r);
         let (verb, body) = open(&out[0], &from, &root_identity()).unwrap();
-        assert_eq!(verb, Verb::Ok as u8);
+        assert_eq!(verb, v(Verb::Ok));
         assert_eq!(
-            packet::cipher_bits(&out[0].data),
+            suite_bits(&out[0].data),
             1,
             "first OK(HELLO) uses Salsa20/12"
         );
-        let ok = OkHello::read(&body[9..]).unwrap();
+        let parsed = OkPayload::read(&body).unwrap();
+        let OkBody::Hello(ok) = parsed.body else {
+            panic!("OK(HELLO) expected")
+        };
         assert_eq!(ok.timestamp, T0);
-        assert_eq!(ok.external, Some(sa(&ep)));
+        assert_eq!(ok.physical_source, Some(InetAddress::from(sa(&ep))));
+        let worlds = ok.world_updates.unwrap();
         if expect_world {
-            assert_eq!(World::parse(&ok.worlds).unwrap(), planet(1000).0);
+            assert_eq!(World::parse(worlds).unwrap(), planet(1000).0);
         } else {
-            assert!(ok.worlds.is_empty());
+            assert!(worlds.is_empty());
         }
         // Unknown path: the root also HELLOs/ECHOes back to learn it.
         assert_eq!(out.len(), 2);
@@ -688,11 +721,14 @@ fn user_message_nop_vl2_and_unknown_verbs() {
         ),
     );
     assert_eq!(l.stats().vl2_unhandled, 1);
-    let mut unknown = craft(&r, &me, Verb::Nop, &[], CipherSuite::Poly1305None, 1502);
-    // Suite 0 leaves the verb readable; re-armor with an unassigned verb number.
-    unknown[27] = 0x1f;
-    let key = zt_crypto::armor::PeerKey::new(r.agree(&me).unwrap());
-    zt_crypto::armor::armor(&mut unknown, &key, CipherSuite::Poly1305None);
+    let unknown = craft(
+        &r,
+        &me,
+        Verb::Unknown(0x1f),
+        &[],
+        CipherSuite::AesGmacSiv,
+        1502,
+    );
     feed(&mut l, T0 + 120, ROOT_EP, &unknown);
     assert_eq!(l.stats().unknown_verbs, 1);
     let before = l.stats().rx_packets;

@@ -5,13 +5,15 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::net::SocketAddr;
-use zt_crypto::armor::{armor, crypt_field, CipherSuite, PeerKey};
+use zt_crypto::armor::{CipherSuite, PeerKey};
 use zt_crypto::c25519::KeyPair;
 use zt_crypto::Identity;
-use zt_node::packet;
-use zt_node::payload::{Hello, MoonRef};
 use zt_node::sim::{make_planet, test_identity};
 use zt_node::{LocalSocketId, Node, NodeConfig, Transmit, Verb, World};
+use zt_wire::header::PacketHeader;
+use zt_wire::inet::InetAddress;
+use zt_wire::verbs::hello::{Hello, WorldRef};
+use zt_wire::verbs::packet::{build, decode, OutgoingPacket};
 
 pub const T0: u64 = 10_000_000;
 pub const ROOT_EP: &str = "10.0.0.1:9993";
@@ -61,13 +63,20 @@ pub fn craft(
     id: u64,
 ) -> Vec<u8> {
     let key = PeerKey::new(from.agree(to).unwrap());
-    let mut p = packet::build(id, to.address(), from.address(), verb, payload);
-    p[18] = packet::flags_for(suite);
-    armor(&mut p, &key, suite);
-    p
+    let p = OutgoingPacket {
+        destination: to.address(),
+        source: from.address(),
+        verb,
+        payload,
+        packet_id: id,
+        suite,
+        compress: false,
+        mtu: 1432,
+    };
+    build(&p, &key).unwrap().datagrams.remove(0)
 }
 
-/// A HELLO from `from` to `to` as the reference builds it.
+/// A HELLO from `from` to `to` as the reference builds it (moon list encrypted).
 pub fn craft_hello(
     from: &Identity,
     to: &Identity,
@@ -75,7 +84,6 @@ pub fn craft_hello(
     planet: (u64, u64),
     id: u64,
 ) -> Vec<u8> {
-    let key = PeerKey::new(from.agree(to).unwrap());
     let hello = Hello {
         protocol_version: 12,
         major: 1,
@@ -83,26 +91,34 @@ pub fn craft_hello(
         revision: 1,
         timestamp,
         identity: from.to_public(),
-        destination: Some(sa("10.0.9.9:9993")),
-        planet: Some(planet),
-        moon_tail_offset: None,
+        physical_destination: Some(InetAddress::from(sa("10.0.9.9:9993"))),
+        planet: Some(WorldRef {
+            id: planet.0,
+            timestamp: planet.1,
+        }),
+        moons: Some(vec![]),
     };
     let mut body = Vec::new();
-    let tail = hello.write(&mut body, &[] as &[MoonRef]);
-    let mut p = packet::build(id, to.address(), from.address(), Verb::Hello, &body);
-    crypt_field(&key, &id.to_be_bytes(), &mut p[28 + tail..]);
-    p[18] = packet::flags_for(CipherSuite::Poly1305None);
-    armor(&mut p, &key, CipherSuite::Poly1305None);
-    p
+    hello.write(&mut body);
+    craft(from, to, Verb::Hello, &body, CipherSuite::Poly1305None, id)
 }
 
-/// Decrypts a datagram the node sent to `to` (whose secret identity we hold).
+/// Authenticates and decrypts a datagram the node sent to `me` (whose secret we hold):
+/// the verb number and the plaintext payload.
 pub fn open(t: &Transmit, me: &Identity, sender: &Identity) -> Option<(u8, Vec<u8>)> {
-    let mut d = t.data.clone();
     let key = PeerKey::new(me.agree(sender).unwrap());
-    zt_crypto::armor::dearmor(&mut d, &key).ok()?;
-    packet::decompress(&mut d).ok()?;
-    Some((d[27] & 0x1f, d[28..].to_vec()))
+    let d = decode(t.data.clone(), &key).ok()?;
+    Some((u8::from(d.verb()), d.payload().to_vec()))
+}
+
+/// The wire packet ID of a datagram.
+pub fn pid(d: &[u8]) -> u64 {
+    PacketHeader::new_checked(d).unwrap().packet_id()
+}
+
+/// The cipher suite bits of a datagram.
+pub fn suite_bits(d: &[u8]) -> u8 {
+    PacketHeader::new_checked(d).unwrap().cipher_bits()
 }
 
 /// Feeds a datagram to the node from `remote` at time `now`.
