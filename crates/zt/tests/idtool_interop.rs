@@ -45,10 +45,50 @@ fn generate(dir: &Path, name: &str) -> Identity {
         .expect("our identity parses")
 }
 
+/// The harness itself: no default route in a lab, and nothing left behind after a panic.
+#[test]
+fn namespace_labs_have_no_default_route_and_vanish_even_on_panic() {
+    skip_unless!(common::netns_available());
+    let names = std::sync::Mutex::new(Vec::new());
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let lab = Lab::new(2);
+        for i in 0..2 {
+            names.lock().unwrap().push(lab.ns(i).to_string());
+            let out = std::process::Command::new("ip")
+                .args(["-n", lab.ns(i), "route", "show", "default"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            assert!(
+                out.stdout.is_empty(),
+                "default route in {}: {}",
+                lab.ns(i),
+                text(&out.stdout)
+            );
+        }
+        panic!("deliberate");
+    }));
+    assert!(result.is_err());
+    let names = names.into_inner().unwrap();
+    assert_eq!(names.len(), 2);
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let list = text(&list.stdout);
+    for ns in names {
+        assert!(
+            !list
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(ns.as_str())),
+            "{ns} left behind"
+        );
+    }
+}
+
 #[test]
 fn our_identities_pass_ztpeer_idcheck_and_theirs_pass_our_validate() {
-    let ztpeer = skip_unless!(common::ztpeer_path());
-    let _ = ztpeer;
+    skip_unless!(common::ztpeer_path());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 

@@ -23,7 +23,14 @@ macro_rules! skip_unless {
         match $check {
             Ok(v) => v,
             Err(reason) => {
-                eprintln!("SKIPPED {}: {}", module_path!(), reason);
+                // Straight to the process's stderr, past libtest's output capture, so the skip
+                // shows in a normal run. libtest names each test's thread after the test.
+                let thread = std::thread::current();
+                let name = thread.name().unwrap_or(module_path!());
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("SKIPPED {name}: {reason}\n").as_bytes(),
+                );
                 return;
             }
         }
