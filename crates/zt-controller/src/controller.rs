@@ -150,17 +150,38 @@ pub struct RevocationPlan {
     pub recipients: Vec<Address>,
 }
 
+/// Behaviour choices where ZeroTier One and RouterOS may differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControllerOptions {
+    /// Give a member its pool addresses on its first request, before it is authorized, so the
+    /// administrator sees the address it will get. The reference controller assigns only to
+    /// admitted members (the default here). The RouterOS manual's member list shows a pool
+    /// address on a not-yet-authorized member (seed: `deba5dc5b1 172.27.27.13`, the address this
+    /// walk gives it), which suggests RouterOS does this. The cost: requests from identities
+    /// that are never authorized use up pool addresses.
+    pub assign_before_authorization: bool,
+}
+
 /// The network controller of one node, over a storage.
 #[derive(Debug)]
 pub struct Controller<S: Storage> {
     address: Address,
     storage: S,
+    options: ControllerOptions,
 }
 
 impl<S: Storage> Controller<S> {
     /// `address` is the controller node's own address: it owns networks `address << 24 | n`.
     pub fn new(address: Address, storage: S) -> Controller<S> {
-        Controller { address, storage }
+        Self::with_options(address, storage, ControllerOptions::default())
+    }
+
+    pub fn with_options(address: Address, storage: S, options: ControllerOptions) -> Controller<S> {
+        Controller {
+            address,
+            storage,
+            options,
+        }
     }
 
     pub fn address(&self) -> Address {
@@ -273,6 +294,10 @@ impl<S: Storage> Controller<S> {
         }
 
         if !member.is_admitted() {
+            if self.options.assign_before_authorization && origin == Origin::Request {
+                let mut issued = self.routed_stored_ips(&network, &member);
+                self.assign_from_pools(&network, &mut member, &mut issued, &mut Vec::new())?;
+            }
             self.save_member(stored.as_ref(), &mut member)?;
             return Ok(Decision::AccessDenied);
         }
@@ -314,46 +339,9 @@ impl<S: Storage> Controller<S> {
             }
         }
 
-        // Stored addresses are issued only under a route that contains them (§10.20).
-        let (mut have_v4, mut have_v6) = (false, false);
-        for &ip in &member.ip_assignments {
-            if static_ips.len() >= MAX_ASSIGNED_IPS {
-                break;
-            }
-            if let Some(bits) = network.static_ip_prefix(ip) {
-                static_ips.push(prefix(ip, bits));
-                if ip.is_ipv4() {
-                    have_v4 = true;
-                } else {
-                    have_v6 = true;
-                }
-            }
-        }
-
-        if network.v6_assign.zt && !member.no_auto_assign_ips && !have_v6 {
-            let outcome = assign::assign_ipv6(network, member.address, |ip| {
-                self.is_taken(nwid, member, ip)
-            })?;
-            self.take_pool_outcome(
-                outcome,
-                member,
-                &mut static_ips,
-                &mut notes,
-                ConfigNote::Ipv6PoolExhausted,
-            );
-        }
-        if network.v4_assign && !member.no_auto_assign_ips && !have_v4 {
-            let outcome = assign::assign_ipv4(network, member.address, |ip| {
-                self.is_taken(nwid, member, ip)
-            })?;
-            self.take_pool_outcome(
-                outcome,
-                member,
-                &mut static_ips,
-                &mut notes,
-                ConfigNote::Ipv4PoolExhausted,
-            );
-        }
+        static_ips.extend(self.routed_stored_ips(network, member));
+        static_ips.truncate(MAX_ASSIGNED_IPS);
+        self.assign_from_pools(network, member, &mut static_ips, &mut notes)?;
 
         let mut active_bridges = self.storage.active_bridges(nwid)?;
         active_bridges.sort_unstable();
@@ -398,6 +386,60 @@ impl<S: Storage> Controller<S> {
             },
             notes,
         })
+    }
+
+    /// The member's stored addresses that some route contains, with the longest containing
+    /// route's prefix: only these are issued (§7.1 step 12, §10.20).
+    fn routed_stored_ips(&self, network: &Network, member: &Member) -> Vec<IpPrefix> {
+        member
+            .ip_assignments
+            .iter()
+            .filter_map(|&ip| network.static_ip_prefix(ip).map(|bits| prefix(ip, bits)))
+            .collect()
+    }
+
+    /// Pool assignment, IPv6 then IPv4 (§7.2). A family's pools run only if that family's
+    /// assignment is on, the member allows automatic addresses, and no stored address of that
+    /// family is issued (rfc4193/6plane addresses do not count).
+    fn assign_from_pools(
+        &self,
+        network: &Network,
+        member: &mut Member,
+        issued: &mut Vec<IpPrefix>,
+        notes: &mut Vec<ConfigNote>,
+    ) -> Result<(), StorageError> {
+        let nwid = network.id;
+        let computed = |p: &IpPrefix| {
+            p.addr() == IpAddr::V6(assign::rfc4193_address(nwid, member.address))
+                || p.addr() == IpAddr::V6(assign::sixplane_address(nwid, member.address))
+        };
+        let have_v4 = issued.iter().any(|p| p.is_ipv4());
+        let have_v6 = issued.iter().any(|p| !p.is_ipv4() && !computed(p));
+        if network.v6_assign.zt && !member.no_auto_assign_ips && !have_v6 {
+            let outcome = assign::assign_ipv6(network, member.address, |ip| {
+                self.is_taken(nwid, member, ip)
+            })?;
+            self.take_pool_outcome(
+                outcome,
+                member,
+                issued,
+                notes,
+                ConfigNote::Ipv6PoolExhausted,
+            );
+        }
+        if network.v4_assign && !member.no_auto_assign_ips && !have_v4 {
+            let outcome = assign::assign_ipv4(network, member.address, |ip| {
+                self.is_taken(nwid, member, ip)
+            })?;
+            self.take_pool_outcome(
+                outcome,
+                member,
+                issued,
+                notes,
+                ConfigNote::Ipv4PoolExhausted,
+            );
+        }
+        Ok(())
     }
 
     fn is_taken(&self, nwid: NetworkId, member: &Member, ip: IpAddr) -> Result<bool, StorageError> {

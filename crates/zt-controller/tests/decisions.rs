@@ -611,3 +611,60 @@ fn assignments_survive_restarts_and_pool_changes() {
     );
     assert_eq!(signed.certificates_of_ownership.len(), 1);
 }
+
+/// The RouterOS manual's member list (seed 000): network 879c0b5265a99e4b, ip-range
+/// 172.27.27.10-172.27.27.20, route 172.27.27.0/24. Three of its four members show exactly the
+/// address the §7.2 walk gives them, and `deba5dc5b1` shows its address while not yet
+/// authorized; with `assign_before_authorization` we reproduce that.
+#[test]
+fn routeros_seed_member_addresses() {
+    use zt_controller::ControllerOptions;
+    let controller = "879c0b5265".parse().unwrap();
+    let nwid = 0x879c0b5265a99e4b;
+    let synthetic = |a: &str| Identity::from_string(&format!("{a}:0:{}", "5a".repeat(64))).unwrap();
+    for early in [false, true] {
+        let options = ControllerOptions {
+            assign_before_authorization: early,
+        };
+        let mut ctl = Controller::with_options(controller, MemoryStorage::new(), options);
+        let props = [
+            ("name", "ZT-private"),
+            ("ip-range", "172.27.27.10-172.27.27.20"),
+            ("private", "yes"),
+            ("routes", "172.27.27.0/24"),
+        ];
+        ctl.create_network(0, nwid, &network_patch_from_properties(&props).unwrap())
+            .unwrap();
+        let mut now = 1_000;
+        for (member, seed_ip) in [
+            ("879c0b5265", "172.27.27.15"),
+            ("554a914c7f", "172.27.27.17"),
+            ("deba5dc5b1", "172.27.27.13"),
+        ] {
+            let id = synthetic(member);
+            now += 5_000;
+            assert_eq!(
+                ctl.handle_config_request(now, &id, nwid, &v114()).unwrap(),
+                Decision::AccessDenied
+            );
+            let stored = ctl.member(nwid, id.address()).unwrap().unwrap();
+            let expected: Vec<IpAddr> = if early {
+                vec![seed_ip.parse().unwrap()]
+            } else {
+                vec![]
+            };
+            assert_eq!(stored.ip_assignments, expected, "{member}");
+            ctl.update_member(now + 1, nwid, id.address(), &authorize())
+                .unwrap();
+            let cfg = config(
+                ctl.handle_config_request(now + 2_000, &id, nwid, &v114())
+                    .unwrap(),
+            );
+            assert_eq!(
+                cfg.static_ips[0].to_string(),
+                format!("{seed_ip}/24"),
+                "{member}"
+            );
+        }
+    }
+}
