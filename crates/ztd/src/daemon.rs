@@ -14,7 +14,7 @@ use crate::identity_store::PublicIdentityText;
 use crate::instances::InstanceConfig;
 use crate::model::{ItemId, Table, TableError};
 use crate::runtime::driver::InstanceRuntime;
-use crate::runtime::engine::EngineFactory;
+use crate::runtime::engine::{EngineClock, EngineFactory};
 use crate::state_dir::{StateDir, StateError};
 
 /// Fatal start-up errors.
@@ -50,6 +50,8 @@ pub struct Daemon {
     pub(crate) state: StateDir,
     authtoken: String,
     pub(crate) engines: Arc<dyn EngineFactory>,
+    /// The one clock all engines of this daemon run on.
+    pub(crate) clock: EngineClock,
     model: Mutex<Model>,
 }
 
@@ -69,6 +71,7 @@ impl Daemon {
             state,
             authtoken,
             engines,
+            clock: EngineClock::new(),
             model: Mutex::new(model),
         })
     }

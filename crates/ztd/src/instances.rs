@@ -16,7 +16,7 @@ use crate::menu::{bool_text, Args, CommandError, Record};
 use crate::model::{ItemId, Table, TableError};
 use crate::runtime::driver::InstanceRuntime;
 use crate::runtime::engine::PortRole;
-use crate::runtime::engine::{wall_clock_ms, EngineStart, LocalSocket};
+use crate::runtime::engine::{EngineStart, LocalSocket};
 use crate::runtime::sockets::{bind_port, bind_secondary};
 use crate::state_dir::StateDir;
 
@@ -222,10 +222,10 @@ impl Daemon {
                 identity,
                 instance_dir: dir,
                 sockets,
-                now_ms: wall_clock_ms(),
+                now: self.clock.now(),
             })
             .map_err(CommandError::failure)?;
-        let runtime = InstanceRuntime::start(bound, engine, config.name.clone())
+        let runtime = InstanceRuntime::start(bound, engine, self.clock, config.name.clone())
             .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
         model.runtimes.insert(id, runtime);
         model.runtime_errors.remove(&id);

@@ -499,6 +499,12 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
     );
     let address = public.split(':').next().unwrap().to_string();
     assert_eq!(address.len(), 10);
+    // A real ZeroTier identity: parses, has its private key, passes the address derivation.
+    let identity = zt_crypto::Identity::from_string(secret.trim()).expect("identity.secret parses");
+    assert!(identity.has_private());
+    assert!(identity.locally_validate(), "generated identity validates");
+    assert_eq!(identity.address().to_string(), address);
+    assert_eq!(identity.to_public_string(), public.trim());
 
     let zt1 = ztd.request("GET", "/rest/zerotier/zt1", None).body;
     assert_eq!(zt1["disabled"], "false");

@@ -9,14 +9,13 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::engine::{wall_clock_ms, Engine, LocalSocket, LocalSocketId};
+use super::engine::{Engine, EngineClock, LocalSocket, LocalSocketId};
 use super::sockets::BoundSocket;
 
 /// Largest UDP payload we accept (ZeroTier packets are at most the physical MTU, but a
@@ -25,7 +24,7 @@ const RECV_BUFFER: usize = 65536;
 /// Depth of the engine-call queue.
 const CALL_QUEUE: usize = 64;
 
-type EngineCall = Box<dyn FnOnce(&mut dyn Engine, i64) + Send>;
+type EngineCall = Box<dyn FnOnce(&mut dyn Engine, u64) + Send>;
 
 /// Why a call into the instance failed: it stopped (disabled or crashed).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +46,7 @@ impl InstanceRuntime {
     pub fn start(
         bound: Vec<BoundSocket>,
         engine: Box<dyn Engine>,
+        clock: EngineClock,
         label: String,
     ) -> std::io::Result<InstanceRuntime> {
         let mut sockets = Vec::with_capacity(bound.len());
@@ -65,6 +65,7 @@ impl InstanceRuntime {
             engine,
             sockets: udp,
             local: sockets.clone(),
+            clock,
             label,
             transmit_errors: 0,
         };
@@ -87,7 +88,7 @@ impl InstanceRuntime {
     pub async fn with_engine<R, F>(&self, f: F) -> Result<R, NotRunning>
     where
         R: Send + 'static,
-        F: FnOnce(&mut dyn Engine, i64) -> R + Send + 'static,
+        F: FnOnce(&mut dyn Engine, u64) -> R + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let call: EngineCall = Box::new(move |engine, now| {
@@ -114,6 +115,7 @@ struct Driver {
     engine: Box<dyn Engine>,
     sockets: Vec<Arc<UdpSocket>>,
     local: Vec<LocalSocket>,
+    clock: EngineClock,
     label: String,
     transmit_errors: u64,
 }
@@ -142,10 +144,7 @@ impl Driver {
         let mut first = 0usize;
         loop {
             let sleep = match self.engine.next_deadline() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_sub(wall_clock_ms()).max(0) as u64;
-                    Some(tokio::time::sleep(Duration::from_millis(wait)))
-                }
+                Some(deadline) => Some(tokio::time::sleep_until(self.clock.instant_of(deadline))),
                 None => None,
             };
             let event = {
@@ -192,15 +191,15 @@ impl Driver {
                 } => {
                     let id = self.local[socket].id;
                     self.engine
-                        .receive(wall_clock_ms(), id, remote, &buf[..len]);
+                        .receive(self.clock.now(), id, remote, &buf[..len]);
                 }
                 Event::ReceiveError { socket, error } => {
                     // ICMP errors surface here (e.g. connection refused); they concern one
                     // earlier send, not the socket.
                     tracing::debug!(instance = %self.label, socket, %error, "UDP receive error");
                 }
-                Event::Timer => self.engine.tick(wall_clock_ms()),
-                Event::Call(call) => call(self.engine.as_mut(), wall_clock_ms()),
+                Event::Timer => self.engine.tick(self.clock.now()),
+                Event::Call(call) => call(self.engine.as_mut(), self.clock.now()),
             }
             self.flush(&mut out);
         }
@@ -217,13 +216,13 @@ impl Driver {
             let payload = &out[..t.len.min(out.len())];
             match t.local {
                 Some(id) => match self.local.iter().position(|s| s.id == id) {
-                    Some(index) => self.send(index, t.remote, payload),
+                    Some(index) => self.send(index, t.remote, t.ttl, payload),
                     None => self.transmit_errors += 1,
                 },
                 None => {
                     for index in 0..self.local.len() {
                         if self.local[index].bound.is_ipv4() == t.remote.is_ipv4() {
-                            self.send(index, t.remote, payload);
+                            self.send(index, t.remote, t.ttl, payload);
                         }
                     }
                 }
@@ -231,11 +230,163 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, index: usize, remote: SocketAddr, payload: &[u8]) {
+    fn send(&mut self, index: usize, remote: SocketAddr, ttl: Option<u8>, payload: &[u8]) {
+        let socket = &self.sockets[index];
+        let restore = match ttl {
+            Some(ttl) => match set_ttl(socket, ttl as u32) {
+                Ok(previous) => Some(previous),
+                Err(error) => {
+                    tracing::debug!(instance = %self.label, %error, "cannot set TTL");
+                    None
+                }
+            },
+            None => None,
+        };
         // UDP is best effort: a full socket buffer drops the datagram like the network would.
-        if let Err(error) = self.sockets[index].try_send_to(payload, remote) {
+        if let Err(error) = socket.try_send_to(payload, remote) {
             self.transmit_errors += 1;
             tracing::trace!(instance = %self.label, %remote, %error, "UDP send failed");
         }
+        if let Some(previous) = restore {
+            let _ = set_ttl(socket, previous);
+        }
+    }
+}
+
+/// Set the unicast TTL / hop limit of `socket`, returning the previous value.
+fn set_ttl(socket: &UdpSocket, ttl: u32) -> std::io::Result<u32> {
+    let sock = socket2::SockRef::from(socket);
+    if socket.local_addr()?.is_ipv4() {
+        let previous = sock.ttl_v4()?;
+        sock.set_ttl_v4(ttl)?;
+        Ok(previous)
+    } else {
+        let previous = sock.unicast_hops_v6()?;
+        sock.set_unicast_hops_v6(ttl)?;
+        Ok(previous)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver's plumbing, checked with a test engine that answers every datagram with a
+    //! prefixed copy and counts its ticks (no protocol is involved at this layer).
+    use super::*;
+    use crate::runtime::engine::{EngineStatus, PortRole, Transmit};
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    struct EchoEngine {
+        queue: VecDeque<(Option<LocalSocketId>, SocketAddr, Vec<u8>)>,
+        ticks: Arc<AtomicU64>,
+        next: u64,
+    }
+
+    impl Engine for EchoEngine {
+        fn receive(
+            &mut self,
+            _now: u64,
+            local: LocalSocketId,
+            remote: SocketAddr,
+            datagram: &[u8],
+        ) {
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(datagram);
+            self.queue.push_back((Some(local), remote, reply));
+        }
+        fn tick(&mut self, now: u64) {
+            self.ticks.fetch_add(1, Ordering::SeqCst);
+            self.next = now + 10;
+        }
+        fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+            let (local, remote, data) = self.queue.pop_front()?;
+            *buf = data;
+            Some(Transmit {
+                local,
+                remote,
+                len: buf.len(),
+                ttl: Some(7),
+            })
+        }
+        fn next_deadline(&self) -> Option<u64> {
+            Some(self.next)
+        }
+        fn status(&self) -> EngineStatus {
+            EngineStatus::default()
+        }
+    }
+
+    async fn recv(client: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = [0u8; 1500];
+        let (n, from) = tokio::time::timeout(WAIT, client.recv_from(&mut buf))
+            .await
+            .expect("reply in time")
+            .unwrap();
+        (buf[..n].to_vec(), from)
+    }
+
+    #[tokio::test]
+    async fn datagrams_timers_calls_and_stop() {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std_socket.set_nonblocking(true).unwrap();
+        let bound_addr = std_socket.local_addr().unwrap();
+        let bound = vec![BoundSocket {
+            socket: std_socket,
+            bound: bound_addr,
+            role: PortRole::Primary,
+        }];
+        let clock = EngineClock::new();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let engine = EchoEngine {
+            queue: VecDeque::new(),
+            ticks: ticks.clone(),
+            next: clock.now(),
+        };
+        let runtime =
+            InstanceRuntime::start(bound, Box::new(engine), clock, "test".into()).unwrap();
+        assert_eq!(runtime.sockets()[0].bound, bound_addr);
+
+        // receive → poll_transmit → sent from the socket it came in on
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.send_to(b"hi", bound_addr).await.unwrap();
+        assert_eq!(recv(&client).await, (b"echo:hi".to_vec(), bound_addr));
+
+        // an engine call runs inside the driver and its transmits are flushed too
+        let client_addr = client.local_addr().unwrap();
+        let answer = runtime
+            .with_engine(move |engine, now| {
+                engine.receive(now, LocalSocketId(0), client_addr, b"call");
+                42
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, 42);
+        assert_eq!(recv(&client).await.0, b"echo:call".to_vec());
+
+        // the deadline drives tick()
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while ticks.load(Ordering::SeqCst) < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "ticks did not run");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // stop closes the socket: the port can be bound again
+        runtime.stop().await;
+        std::net::UdpSocket::bind(bound_addr).expect("port released after stop");
+    }
+
+    #[test]
+    fn engine_clock_is_monotonic_and_wall_like() {
+        let clock = EngineClock::new();
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b >= a);
+        // 2020-01-01 in ms: a wall-clock-like origin, never near zero.
+        assert!(a > 1_577_836_800_000);
+        let at = clock.instant_of(a + 100);
+        assert!(at > tokio::time::Instant::now());
     }
 }

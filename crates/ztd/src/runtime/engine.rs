@@ -5,15 +5,15 @@
 //! quinn-proto / firezone connlib:
 //!
 //! ```text
-//!   UDP datagram ──> Engine::receive(now_ms, local_socket, remote, bytes)
-//!   timer expiry ──> Engine::tick(now_ms)
+//!   UDP datagram ──> Engine::receive(now, local_socket, remote, bytes)
+//!   timer expiry ──> Engine::tick(now)
 //!   after either ──> while let Some(t) = Engine::poll_transmit(buf) { send t on t.local }
 //!                    sleep until Engine::next_deadline()
 //! ```
 //!
-//! Time is wall-clock milliseconds since the Unix epoch (`now_ms`), because ZeroTier puts that
-//! clock on the wire (HELLO timestamps, credential timestamps). The driver sleeps on a
-//! monotonic timer towards the deadline the engine asks for.
+//! Time (`now`) is a monotonic millisecond count from [`EngineClock`]: it never goes back
+//! (timers stay sane when the wall clock is stepped) and starts at the wall-clock time of
+//! the daemon's start, so it is never near zero and reads like ZeroTier's `now`.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -50,6 +50,9 @@ pub struct Transmit {
     pub local: Option<LocalSocketId>,
     pub remote: SocketAddr,
     pub len: usize,
+    /// IP TTL for this datagram only (ZeroTier sends some NAT-traversal probes with a low
+    /// TTL); `None` for the system default.
+    pub ttl: Option<u8>,
 }
 
 /// What the daemon shows about a running engine (REST `online`, later peers and networks).
@@ -63,14 +66,14 @@ pub struct EngineStatus {
 /// read a clock or an RNG they were not given, and must not panic on any datagram.
 pub trait Engine: Send + 'static {
     /// A datagram arrived on `local` from `remote`.
-    fn receive(&mut self, now_ms: i64, local: LocalSocketId, remote: SocketAddr, datagram: &[u8]);
+    fn receive(&mut self, now: u64, local: LocalSocketId, remote: SocketAddr, datagram: &[u8]);
     /// The deadline returned by [`Engine::next_deadline`] was reached (or passed).
-    fn tick(&mut self, now_ms: i64);
+    fn tick(&mut self, now: u64);
     /// The next datagram to send, written into `buf` (cleared by the caller); `None` when the
     /// queue is empty. Called until `None` after every `receive`, `tick` and engine call.
     fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit>;
-    /// When `tick` should next run (wall-clock ms); `None` if nothing is scheduled.
-    fn next_deadline(&self) -> Option<i64>;
+    /// When `tick` should next run (same clock as `now`); `None` if nothing is scheduled.
+    fn next_deadline(&self) -> Option<u64>;
     /// A snapshot for the management APIs.
     fn status(&self) -> EngineStatus;
 }
@@ -83,7 +86,7 @@ pub struct EngineStart {
     pub instance_dir: PathBuf,
     /// The sockets the driver bound for this instance.
     pub sockets: Vec<LocalSocket>,
-    pub now_ms: i64,
+    pub now: u64,
 }
 
 /// Creates the engine when an instance is enabled. The daemon holds one factory; zt-node
@@ -103,14 +106,14 @@ pub struct NoProtocolEngine {
 }
 
 impl Engine for NoProtocolEngine {
-    fn receive(&mut self, _now_ms: i64, _local: LocalSocketId, _remote: SocketAddr, _d: &[u8]) {
+    fn receive(&mut self, _now: u64, _local: LocalSocketId, _remote: SocketAddr, _d: &[u8]) {
         self.dropped_datagrams += 1;
     }
-    fn tick(&mut self, _now_ms: i64) {}
+    fn tick(&mut self, _now: u64) {}
     fn poll_transmit(&mut self, _buf: &mut Vec<u8>) -> Option<Transmit> {
         None
     }
-    fn next_deadline(&self) -> Option<i64> {
+    fn next_deadline(&self) -> Option<u64> {
         None
     }
     fn status(&self) -> EngineStatus {
@@ -128,11 +131,37 @@ impl EngineFactory for NoProtocolFactory {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch (the only place the daemon reads that clock
-/// for the engine).
-pub fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// The engine's clock: monotonic milliseconds, offset to the wall-clock time at creation.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineClock {
+    origin: std::time::Instant,
+    origin_ms: u64,
+}
+
+impl EngineClock {
+    pub fn new() -> EngineClock {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        EngineClock {
+            origin: std::time::Instant::now(),
+            origin_ms: wall,
+        }
+    }
+    /// The current time in engine milliseconds.
+    pub fn now(&self) -> u64 {
+        self.origin_ms + self.origin.elapsed().as_millis() as u64
+    }
+    /// The monotonic instant of an engine time (for sleeping until a deadline).
+    pub fn instant_of(&self, ms: u64) -> tokio::time::Instant {
+        let offset = std::time::Duration::from_millis(ms.saturating_sub(self.origin_ms));
+        tokio::time::Instant::from_std(self.origin + offset)
+    }
+}
+
+impl Default for EngineClock {
+    fn default() -> Self {
+        EngineClock::new()
+    }
 }
