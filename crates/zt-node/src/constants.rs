@@ -51,6 +51,8 @@ pub const TRUST_EXPIRATION: u64 = 600_000;
 pub const MAX_PATHS_PER_PEER: usize = 16;
 /// TX packets waiting for WHOIS.
 pub const TX_QUEUE_LIMIT: usize = 256;
+/// Identity lookups in flight.
+pub const WHOIS_PENDING_LIMIT: usize = 1024;
 /// RX packets waiting for WHOIS.
 pub const RX_WAIT_QUEUE_LIMIT: usize = 32;
 /// Reply-expectation table geometry: buckets × entries.

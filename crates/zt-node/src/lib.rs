@@ -17,6 +17,38 @@
 //! seeded `RngCore`). Malformed, forged or replayed input is dropped and counted in
 //! [`Stats`]; nothing on the wire can make it panic.
 //!
+//! ## Driving a node
+//!
+//! A driver (the daemon, or `examples/udp_node.rs`) owns the sockets and the clock and loops:
+//! feed what arrived, fire timeouts when due, then send everything the node queued.
+//!
+//! ```
+//! # use rand::{rngs::StdRng, SeedableRng};
+//! # use zt_node::sim::{make_planet, test_identity};
+//! use zt_node::{Event, LocalSocketId, Node, NodeConfig};
+//!
+//! let root_endpoint = "10.0.0.1:9993".parse().unwrap();
+//! let (planet, _signer) = make_planet(1, 1, &[(test_identity(0), root_endpoint)], 7);
+//! let rng = Box::new(StdRng::seed_from_u64(1)); // the daemon seeds this from the OS
+//! let mut node = Node::new(test_identity(1), NodeConfig::new(planet), rng, 1_000).unwrap();
+//!
+//! node.handle_timeout(1_000); // first ping check: HELLO to the root's stable endpoint
+//! let hello = node.poll_transmit().unwrap();
+//! assert_eq!(hello.remote, root_endpoint);
+//! assert_eq!(hello.local_socket, None); // "any socket of that family"
+//! // ... the driver sends it, and later feeds the answer:
+//! // node.handle_datagram(now, LocalSocketId(0), from, &bytes);
+//! assert!(node.poll_timeout().unwrap() > 1_000);
+//! while let Some(event) = node.poll_event() {
+//!     if let Event::WorldUpdated { world } = event { /* persist world.to_bytes() */ }
+//! }
+//! # let _ = LocalSocketId(0);
+//! ```
+//!
+//! Times are milliseconds. ZeroTier puts the sender's clock on the wire (HELLO timestamps),
+//! so a daemon passes wall-clock milliseconds; the engine only needs them not to go
+//! backwards and clamps them if they do.
+//!
 //! The `testing` feature adds [`sim`], a virtual-time network that runs several nodes in one
 //! process with latency, loss and per-link filters.
 #![deny(unsafe_code)]

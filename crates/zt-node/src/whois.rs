@@ -37,8 +37,12 @@ pub struct WhoisQueue {
 
 impl WhoisQueue {
     /// Notes that we want `addr`; returns true if a WHOIS should be sent now (none sent in the
-    /// last retry delay).
+    /// last retry delay). A full table refuses new lookups: packets from spoofed random
+    /// sources must not grow it without bound.
     pub fn want(&mut self, now: u64, addr: Address) -> bool {
+        if self.requests.len() >= WHOIS_PENDING_LIMIT && !self.requests.contains_key(&addr) {
+            return false;
+        }
         match self.requests.get_mut(&addr) {
             Some((last, _)) if now.saturating_sub(*last) < WHOIS_RETRY_DELAY => false,
             Some((last, _)) => {
@@ -172,6 +176,16 @@ mod tests {
         assert_eq!(q.tx.len(), 1);
         assert!(!q.is_pending(a(1)));
         assert!(q.is_pending(a(2)));
+    }
+
+    #[test]
+    fn pending_lookups_are_bounded() {
+        let mut q = WhoisQueue::default();
+        for i in 1..=WHOIS_PENDING_LIMIT as u64 {
+            assert!(q.want(0, a(i)));
+        }
+        assert!(!q.want(0, a(WHOIS_PENDING_LIMIT as u64 + 1)));
+        assert!(q.want(WHOIS_RETRY_DELAY, a(1)), "known entries still retry");
     }
 
     #[test]
