@@ -49,7 +49,7 @@
 //! so a daemon passes wall-clock milliseconds; the engine only needs them not to go
 //! backwards and clamps them if they do.
 //!
-//! The `testing` feature adds [`sim`], a virtual-time network that runs several nodes in one
+//! The `testing` feature adds `sim`, a virtual-time network that runs several nodes in one
 //! process with latency, loss and per-link filters.
 #![deny(unsafe_code)]
 

@@ -276,8 +276,23 @@ impl Node {
         self.topology.add_moon(moon);
         self.ensure_upstream_peers(now);
     }
+    /// Stops orbiting a moon (held or wanted). The daemon deletes its `moons.d` file.
     pub fn remove_moon(&mut self, id: u64) -> bool {
         self.topology.remove_moon(id)
+    }
+
+    /// Orbits a moon we have no file for (`zerotier-cli orbit <id> <seed>`): the seed is
+    /// looked up, HELLOed with the moon listed as wanted, and the moon it returns in
+    /// OK(HELLO) is accepted ([`Event::WorldUpdated`]; persist it).
+    pub fn orbit(&mut self, now: u64, world_id: u64, seed: Address) {
+        let now = self.clock(now);
+        if seed == self.address() {
+            return;
+        }
+        self.topology.add_seed(world_id, seed);
+        if !self.peers.contains_key(&seed) {
+            self.request_whois(now, seed);
+        }
     }
 
     /// The host's interface addresses (with our UDP port), pushed to peers in
@@ -627,6 +642,19 @@ impl Node {
         local_socket: Option<LocalSocketId>,
         remote: SocketAddr,
     ) -> Option<u64> {
+        self.send_hello_telling(now, dest, local_socket, remote, true)
+    }
+
+    /// HELLO to `dest` sent to `remote`, which is `dest`'s own endpoint (`tell` = true: the
+    /// HELLO says where it was sent) or an upstream relaying it (`tell` = false: null).
+    pub(crate) fn send_hello_telling(
+        &mut self,
+        now: u64,
+        dest: Address,
+        local_socket: Option<LocalSocketId>,
+        remote: SocketAddr,
+        tell: bool,
+    ) -> Option<u64> {
         let (major, minor, revision) = self.config.version;
         let planet = self.topology.planet();
         let hello = Hello {
@@ -636,19 +664,23 @@ impl Node {
             revision,
             timestamp: now,
             identity: self.identity.to_public(),
-            physical_destination: Some(InetAddress::from(remote)),
+            physical_destination: Some(if tell {
+                InetAddress::from(remote)
+            } else {
+                InetAddress::Nil
+            }),
             planet: Some(WorldRef {
                 id: planet.id,
                 timestamp: planet.timestamp,
             }),
             moons: Some(
                 self.topology
-                    .moons()
-                    .iter()
-                    .map(|m| MoonRef {
+                    .moon_list()
+                    .into_iter()
+                    .map(|(id, timestamp)| MoonRef {
                         world_type: WORLD_TYPE_MOON,
-                        id: m.id,
-                        timestamp: m.timestamp,
+                        id,
+                        timestamp,
                     })
                     .collect(),
             ),
@@ -766,6 +798,7 @@ impl Node {
                 }
             }
         }
+        self.contact_seeds(now);
         let others: Vec<Address> = self
             .peers
             .iter()
@@ -782,6 +815,27 @@ impl Node {
         self.reassembler.expire(now);
         self.stats.reassembly_expired += (pending - self.reassembler.len()) as u64;
         self.update_online(now);
+    }
+
+    /// Moon seeds we know: HELLO (listing the wanted moon) on their path, or through the best
+    /// upstream while we have none.
+    fn contact_seeds(&mut self, now: u64) {
+        let seeds: Vec<Address> = self.topology.seeds().iter().map(|(_, s)| *s).collect();
+        for seed in seeds {
+            let Some(peer) = self.peers.get(&seed) else {
+                continue;
+            };
+            match peer.best_path(now).map(|p| (p.local_socket, p.remote)) {
+                Some((ls, remote)) => {
+                    self.send_hello(now, seed, Some(ls), remote);
+                }
+                None => {
+                    if let Some((_, ls, remote)) = self.best_upstream(now, &[seed]) {
+                        self.send_hello_telling(now, seed, Some(ls), remote, false);
+                    }
+                }
+            }
+        }
     }
 
     /// Full HELLO on the best path when due; ECHO/HELLO heartbeats on other silent paths.

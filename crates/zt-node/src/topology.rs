@@ -36,6 +36,8 @@ pub struct Topology {
     moons: Vec<World>,
     upstreams: Vec<Upstream>,
     am_upstream: bool,
+    /// Moons we want but do not hold yet: (world ID, seed address) (`Topology::addMoon`).
+    seeds: Vec<(u64, Address)>,
 }
 
 impl Topology {
@@ -49,6 +51,7 @@ impl Topology {
                 .collect(),
             upstreams: Vec::new(),
             am_upstream: false,
+            seeds: Vec::new(),
         };
         t.rebuild();
         t
@@ -122,9 +125,39 @@ impl Topology {
         }
     }
 
-    /// Offers a world received in OK(HELLO) from an upstream (§5.2): a newer, correctly signed
-    /// revision of our planet, or of a moon we already orbit.
-    pub fn offer(&mut self, world: World) -> WorldUpdate {
+    /// Asks for a moon we do not hold: its seed will be contacted and may send it.
+    pub fn add_seed(&mut self, world_id: u64, seed: Address) {
+        if self.moons.iter().any(|m| m.id == world_id) || self.seeds.contains(&(world_id, seed)) {
+            return;
+        }
+        self.seeds.push((world_id, seed));
+    }
+
+    /// Moons wanted from seeds, not held yet.
+    pub fn seeds(&self) -> &[(u64, Address)] {
+        &self.seeds
+    }
+
+    /// World updates in OK(HELLO) are read only from upstreams and moon seeds
+    /// (`Topology::shouldAcceptWorldUpdateFrom`).
+    pub fn accepts_world_updates_from(&self, a: Address) -> bool {
+        self.is_upstream(a) || self.seeds.iter().any(|(_, s)| *s == a)
+    }
+
+    /// The moons to list in our HELLO: those we hold with their timestamps, and the wanted
+    /// ones with timestamp 0.
+    pub fn moon_list(&self) -> Vec<(u64, u64)> {
+        self.moons
+            .iter()
+            .map(|m| (m.id, m.timestamp))
+            .chain(self.seeds.iter().map(|(id, _)| (*id, 0)))
+            .collect()
+    }
+
+    /// Offers a world received in OK(HELLO) from `sender` (§5.2): a newer, correctly signed
+    /// revision of our planet or of a moon we orbit, or a wanted moon from its seed (it must
+    /// list the seed among its roots).
+    pub fn offer(&mut self, world: World, sender: Address) -> WorldUpdate {
         let accepted = match world.world_type {
             WorldType::Planet => {
                 if self.planet.should_be_replaced_by(&world) {
@@ -139,7 +172,16 @@ impl Topology {
                     *current = world;
                     true
                 }
-                _ => false,
+                Some(_) => false,
+                None => {
+                    let wanted = self.seeds.contains(&(world.id, sender))
+                        && world.roots.iter().any(|r| r.identity.address() == sender);
+                    if wanted {
+                        self.seeds.retain(|(id, _)| *id != world.id);
+                        self.moons.push(world);
+                    }
+                    wanted
+                }
             },
         };
         if accepted {
@@ -162,10 +204,12 @@ impl Topology {
         self.rebuild();
     }
 
+    /// Stops orbiting a moon (held or only wanted).
     pub fn remove_moon(&mut self, id: u64) -> bool {
-        let before = self.moons.len();
+        let before = self.moons.len() + self.seeds.len();
         self.moons.retain(|m| m.id != id);
-        let removed = self.moons.len() != before;
+        self.seeds.retain(|(w, _)| *w != id);
+        let removed = self.moons.len() + self.seeds.len() != before;
         if removed {
             self.rebuild();
         }

@@ -530,13 +530,13 @@ impl Node {
                 revision: ok.revision,
             },
         );
-        if !self.topology.is_upstream(from.source) {
-            return;
-        }
-        if from.hops == 0 {
+        if from.hops == 0 && self.topology.is_upstream(from.source) {
             if let Some(ext) = ok.physical_source.and_then(|a| a.socket_addr()) {
                 self.external_addresses.insert(from.source, (ext, from.now));
             }
+        }
+        if !self.topology.accepts_world_updates_from(from.source) {
+            return;
         }
         let mut r = Reader::new(ok.world_updates.unwrap_or_default());
         while !r.is_empty() {
@@ -547,7 +547,7 @@ impl Node {
                     break;
                 }
             };
-            match self.topology.offer(world.clone()) {
+            match self.topology.offer(world.clone(), from.source) {
                 WorldUpdate::Accepted => {
                     self.stats.world_updates_accepted += 1;
                     self.events.push_back(Event::WorldUpdated { world });
