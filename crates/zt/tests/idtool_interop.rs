@@ -264,7 +264,7 @@ fn make_planet(dir: &Path, root_name: &str, endpoint: &str) -> std::path::PathBu
 }
 
 #[test]
-fn a_real_node_accepts_our_planet_and_a_leaf_comes_online_through_its_root() {
+fn real_nodes_accept_our_planet_and_its_signed_update() {
     let ztpeer = skip_unless!(common::ztpeer_path());
     skip_unless!(common::netns_available());
     let dir = tempfile::tempdir().unwrap();
@@ -273,9 +273,28 @@ fn a_real_node_accepts_our_planet_and_a_leaf_comes_online_through_its_root() {
     let leaf = generate(d, "leaf");
     let lab = Lab::new(2);
     let planet = make_planet(d, "root", &format!("{}/9993", lab.ip(0)));
+    // The root runs the next revision (same key, later timestamp): it must push it to the
+    // leaf in OK(HELLO), and the leaf must accept it, which checks our update signing chain.
+    let first = World::parse(&fs::read(&planet).unwrap()).unwrap();
+    let next_ts = (first.timestamp + 1000).to_string();
+    let out = idtool(
+        d,
+        &[
+            "genplanet",
+            "planet/planet.json",
+            "--timestamp",
+            &next_ts,
+            "--out",
+            "planet/planet.next",
+        ],
+    );
+    assert!(out.status.success(), "genplanet: {}", text(&out.stderr));
+    let next_hex = hex::encode(fs::read(d.join("planet/planet.next")).unwrap());
     let root_home = home_with_identity(d, "root-home", "root");
     let leaf_home = home_with_identity(d, "leaf-home", "leaf");
     let planet_arg = planet.to_str().unwrap();
+    let next_arg = d.join("planet/planet.next");
+    let next_arg = next_arg.to_str().unwrap();
 
     let mut root_node = lab.spawn(
         0,
@@ -287,7 +306,7 @@ fn a_real_node_accepts_our_planet_and_a_leaf_comes_online_through_its_root() {
             "--port",
             "9993",
             "--roots",
-            planet_arg,
+            next_arg,
             "--for",
             "25",
         ],
@@ -349,6 +368,18 @@ fn a_real_node_accepts_our_planet_and_a_leaf_comes_online_through_its_root() {
         .expect("an exit line");
     assert_eq!(last["event"], "exit");
     assert_eq!(last["ok"], Value::Bool(true), "{last}");
+    let updated = leaf_node
+        .seen()
+        .iter()
+        .filter_map(|l| json_line(l))
+        .any(|v| {
+            v["event"] == "STORE_PLANET" && v["planet_hex"].as_str() == Some(next_hex.as_str())
+        });
+    assert!(
+        updated,
+        "leaf did not take the root's newer planet: {:?}",
+        leaf_node.seen()
+    );
     let leaf_id = leaf.address().to_string();
     assert!(
         leaf_node.seen().iter().any(|l| l
