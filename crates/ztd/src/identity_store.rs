@@ -85,3 +85,65 @@ pub async fn load_or_generate(
     tracing::info!(address = %shown.address, dir = %dir.display(), "generated a new identity");
     Ok((identity, shown))
 }
+
+/// Parse and check an identity given by an operator (`set identity=addr:0:pub:priv`): it must
+/// carry its private key and pass the address derivation (memory-hard, so off the runtime).
+pub async fn parse_secret(text: &str) -> Result<Identity, String> {
+    let identity = Identity::from_string(text.trim()).map_err(|e| e.to_string())?;
+    if !identity.has_private() {
+        return Err("identity has no private key".into());
+    }
+    let (valid, identity) =
+        tokio::task::spawn_blocking(move || (identity.locally_validate(), identity))
+            .await
+            .map_err(|e| e.to_string())?;
+    if !valid {
+        return Err("identity does not validate".into());
+    }
+    Ok(identity)
+}
+
+/// The identity files of a directory as they are now, to put back if a change fails.
+pub struct Snapshot {
+    secret: Option<Vec<u8>>,
+    public: Option<Vec<u8>>,
+}
+
+pub fn snapshot(dir: &Path) -> Result<Snapshot, StateError> {
+    Ok(Snapshot {
+        secret: read_optional(&dir.join(SECRET_FILE))?,
+        public: read_optional(&dir.join(PUBLIC_FILE))?,
+    })
+}
+
+/// Put a snapshot back (files that did not exist are removed).
+pub fn restore(dir: &Path, snapshot: &Snapshot) -> Result<(), StateError> {
+    for (name, content, mode) in [
+        (SECRET_FILE, &snapshot.secret, SECRET_MODE),
+        (PUBLIC_FILE, &snapshot.public, PUBLIC_MODE),
+    ] {
+        let path = dir.join(name);
+        match content {
+            Some(bytes) => write_atomic(&path, bytes, mode)?,
+            None => {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(StateError { path, source: e });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Store `identity` as the directory's identity (replacing any other).
+pub fn install(dir: &Path, identity: &Identity) -> Result<PublicIdentityText, IdentityStoreError> {
+    let secret = identity
+        .to_secret_string()
+        .ok_or_else(|| IdentityStoreError::Generation("identity has no private key".into()))?;
+    write_atomic(&dir.join(SECRET_FILE), secret.as_bytes(), SECRET_MODE)?;
+    let shown = PublicIdentityText::from_identity(identity);
+    write_atomic(&dir.join(PUBLIC_FILE), shown.public.as_bytes(), PUBLIC_MODE)?;
+    Ok(shown)
+}

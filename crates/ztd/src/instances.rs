@@ -1,14 +1,19 @@
 //! `/zerotier`: ZeroTier instances, each one node with its own identity and UDP ports.
 //!
 //! Properties (ROUTEROS.md §8.1): `name` (default `zt1`), `port` (9993), `disabled`,
-//! `interfaces` (default `all`), `route-distance` (1), `comment`; read-only `identity` (the
-//! 10-hex address), `identity.public`, `online`, `state`. Our addition: `secondary-port`
+//! `interfaces` (default `all`), `route-distance` (1), `comment`; read-only
+//! `identity.public`, `online`, `state`. `identity` shows the 10-hex address; setting it to a
+//! secret identity string (`addr:0:pub:priv`) imports that identity (checked with the
+//! address derivation) in place of the generated one. Our addition: `secondary-port`
 //! (PROTOCOL.md §9.1; random when unset). The default instance `zt1` exists from the first
 //! start, carries ZeroTier Central's comment and is disabled until enabled, as on RouterOS;
-//! it cannot be removed.
+//! it cannot be removed (RouterOS behaviour not verified; keeps the default item stable).
 use std::collections::HashMap;
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
+use zt_crypto::Identity;
 
 use crate::daemon::{Daemon, Model};
 use crate::identity_store::{self, PublicIdentityText};
@@ -239,8 +244,57 @@ impl Daemon {
         model.runtime_errors.remove(&id);
     }
 
+    /// Take and check an `identity=<secret identity>` argument (import of a known identity).
+    async fn take_identity(args: &mut Args) -> Result<Option<Identity>, CommandError> {
+        let Some(text) = args.take("identity") else {
+            return Ok(None);
+        };
+        identity_store::parse_secret(&text)
+            .await
+            .map(Some)
+            .map_err(|reason| {
+                tracing::info!(%reason, "identity refused");
+                CommandError::invalid_value("identity")
+            })
+    }
+
+    /// Write an imported identity into the instance directory, remembering what was there.
+    fn install_identity(
+        &self,
+        model: &mut Model,
+        id: ItemId,
+        name: &str,
+        identity: &Identity,
+    ) -> Result<(PathBuf, identity_store::Snapshot), CommandError> {
+        let internal = |e: String| CommandError::Internal(e);
+        let dir = self
+            .state
+            .instance_dir(name)
+            .map_err(|e| internal(e.to_string()))?;
+        let snapshot = identity_store::snapshot(&dir).map_err(|e| internal(e.to_string()))?;
+        let shown = identity_store::install(&dir, identity).map_err(|e| internal(e.to_string()))?;
+        model.identities.insert(id, shown);
+        Ok((dir, snapshot))
+    }
+
+    /// Undo [`Daemon::install_identity`].
+    fn restore_identity(
+        model: &mut Model,
+        id: ItemId,
+        dir: &Path,
+        snapshot: &identity_store::Snapshot,
+    ) {
+        if let Err(e) = identity_store::restore(dir, snapshot) {
+            tracing::error!(error = %e, "could not restore the previous identity files");
+        }
+        match identity_store::read_public(dir) {
+            Ok(Some(shown)) => model.identities.insert(id, shown),
+            _ => model.identities.remove(&id),
+        };
+    }
+
     /// `/zerotier/add`.
-    pub async fn instance_add(&self, args: Args) -> Result<ItemId, CommandError> {
+    pub async fn instance_add(&self, mut args: Args) -> Result<ItemId, CommandError> {
         let mut model = self.lock().await;
         let mut config = InstanceConfig {
             comment: None,
@@ -252,27 +306,46 @@ impl Daemon {
             .map(|n| format!("zt{n}"))
             .find(|n| !model.instances.iter().any(|(_, c)| &c.name == n))
             .unwrap_or_default();
+        let import = Self::take_identity(&mut args).await?;
         config.apply(args)?;
         Self::check_conflicts(&model, None, &config)?;
         let id = model.instances.insert(config.clone());
+        let installed = match &import {
+            Some(identity) => match self.install_identity(&mut model, id, &config.name, identity) {
+                Ok(installed) => Some(installed),
+                Err(e) => {
+                    model.instances.remove(id);
+                    model.identities.remove(&id);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let mut result = Ok(());
         if !config.disabled {
-            if let Err(e) = self.start_instance(&mut model, id, &config).await {
-                model.instances.remove(id);
-                model.identities.remove(&id);
-                return Err(e);
+            result = self.start_instance(&mut model, id, &config).await;
+        }
+        if result.is_ok() {
+            result = self.save_instances(&model);
+            if result.is_err() {
+                Self::stop_instance(&mut model, id).await;
             }
         }
-        if let Err(e) = self.save_instances(&model) {
-            Self::stop_instance(&mut model, id).await;
+        if let Err(e) = result {
+            if let Some((dir, snapshot)) = &installed {
+                Self::restore_identity(&mut model, id, dir, snapshot);
+            }
             model.instances.remove(id);
+            model.identities.remove(&id);
             return Err(e);
         }
         Ok(id)
     }
 
     /// `/zerotier/set`. Either the whole change takes effect or nothing does: a running
-    /// instance whose name or ports change is restarted, and restored if the restart fails.
-    pub async fn instance_set(&self, id: ItemId, args: Args) -> Result<(), CommandError> {
+    /// instance whose name, ports or identity change is restarted, and restored if the
+    /// restart fails.
+    pub async fn instance_set(&self, id: ItemId, mut args: Args) -> Result<(), CommandError> {
         let mut model = self.lock().await;
         let old = model
             .instances
@@ -280,42 +353,81 @@ impl Daemon {
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         let mut new = old.clone();
+        let import = Self::take_identity(&mut args).await?;
         new.apply(args)?;
         Self::check_conflicts(&model, Some(id), &new)?;
         let running = model.runtimes.contains_key(&id);
-        let identity_moves = new.name != old.name;
-        let rebind =
-            new.port != old.port || new.secondary_port != old.secondary_port || identity_moves;
+        let rebind = new.port != old.port
+            || new.secondary_port != old.secondary_port
+            || new.name != old.name
+            || import.is_some();
         let must_run = !new.disabled;
-        let stop_first = running && (!must_run || rebind);
-        let start_after = must_run && (!running || rebind);
-
-        if stop_first {
+        if running && (!must_run || rebind) {
             Self::stop_instance(&mut model, id).await;
         }
-        if identity_moves {
-            self.state
-                .rename_instance_dir(&old.name, &new.name)
-                .map_err(|e| CommandError::Internal(e.to_string()))?;
-        }
-        if start_after {
-            if let Err(e) = self.start_instance(&mut model, id, &new).await {
-                if identity_moves {
-                    let _ = self.state.rename_instance_dir(&new.name, &old.name);
+        let start = must_run && (!running || rebind);
+        if let Err(e) = self
+            .change_instance(&mut model, id, &old, &new, import.as_ref(), start)
+            .await
+        {
+            if running && !model.runtimes.contains_key(&id) {
+                if let Err(again) = self.start_instance(&mut model, id, &old).await {
+                    tracing::error!(instance = %old.name, error = %again, "could not restore the instance");
+                    model.runtime_errors.insert(id, again.to_string());
                 }
-                if running {
-                    if let Err(again) = self.start_instance(&mut model, id, &old).await {
-                        tracing::error!(instance = %old.name, error = %again, "could not restore the instance");
-                        model.runtime_errors.insert(id, again.to_string());
-                    }
-                }
-                return Err(e);
             }
+            return Err(e);
         }
         if let Some(slot) = model.instances.get_mut(id) {
             *slot = new;
         }
         self.save_instances(&model)
+    }
+
+    /// The file and runtime steps of a `set` (rename the directory, install an imported
+    /// identity, start); on failure the steps already taken are undone.
+    async fn change_instance(
+        &self,
+        model: &mut Model,
+        id: ItemId,
+        old: &InstanceConfig,
+        new: &InstanceConfig,
+        import: Option<&Identity>,
+        start: bool,
+    ) -> Result<(), CommandError> {
+        let renamed = new.name != old.name;
+        let rename_back = |daemon: &Daemon| {
+            if renamed {
+                if let Err(e) = daemon.state.rename_instance_dir(&new.name, &old.name) {
+                    tracing::error!(error = %e, "could not move the instance directory back");
+                }
+            }
+        };
+        if renamed {
+            self.state
+                .rename_instance_dir(&old.name, &new.name)
+                .map_err(|e| CommandError::Internal(e.to_string()))?;
+        }
+        let installed = match import {
+            Some(identity) => match self.install_identity(model, id, &new.name, identity) {
+                Ok(installed) => Some(installed),
+                Err(e) => {
+                    rename_back(self);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        if start {
+            if let Err(e) = self.start_instance(model, id, new).await {
+                if let Some((dir, snapshot)) = &installed {
+                    Self::restore_identity(model, id, dir, snapshot);
+                }
+                rename_back(self);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// `/zerotier/remove`: stops the instance and deletes its state (identity included).
