@@ -202,7 +202,7 @@ fn orbit_fetches_the_moon_from_its_seed_through_the_root() {
     let mut ok = ok_hello(&moon_root(), pid(&to_seed.data), &m.to_bytes(), 5);
     ok[18] |= 1;
     feed(&mut l, T0 + 5_040, ROOT_EP, &ok);
-    assert_eq!(l.moons(), &[m.clone()]);
+    assert_eq!(l.moons(), std::slice::from_ref(&m));
     assert!(std::iter::from_fn(|| l.poll_event())
         .any(|e| e == Event::WorldUpdated { world: m.clone() }));
     assert!(l
