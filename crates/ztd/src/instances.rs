@@ -31,6 +31,8 @@ pub const DEFAULT_ROUTE_DISTANCE: u8 = 1;
 pub const DEFAULT_INTERFACES: &str = "all";
 pub const DEFAULT_COMMENT: &str = "ZeroTier Central controller - https://my.zerotier.com/";
 const INSTANCES_FILE: &str = "instances.json";
+/// How long `print` waits for an engine's status.
+const STATUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One configured instance, as persisted in `instances.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -475,10 +477,12 @@ impl Daemon {
             let online = match model.runtimes.get(&id) {
                 Some(runtime) => {
                     r.insert("state".into(), "running".into());
-                    runtime
-                        .with_engine(|engine, _| engine.status().online)
-                        .await
-                        .unwrap_or(false)
+                    // A stuck engine must not hang the management API: show it offline.
+                    let status = runtime.with_engine(|engine, _| engine.status().online);
+                    matches!(
+                        tokio::time::timeout(STATUS_TIMEOUT, status).await,
+                        Ok(Ok(true))
+                    )
                 }
                 None => {
                     if let Some(error) = model.runtime_errors.get(&id) {

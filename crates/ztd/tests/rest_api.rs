@@ -646,3 +646,41 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
     );
     ztd.stop();
 }
+
+#[test]
+fn an_enabled_instance_whose_port_is_taken_reports_it_and_can_be_enabled_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let mut ztd = Ztd::start(&home);
+    let port = free_udp_port();
+    let set = ztd.request(
+        "PATCH",
+        "/rest/zerotier/zt1",
+        Some(&json!({"port": port, "disabled": "no"})),
+    );
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    ztd.stop();
+
+    // Someone else takes the port while the daemon is down.
+    let squatter = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+    let mut ztd = Ztd::start(&home);
+    let zt1 = ztd.request("GET", "/rest/zerotier/zt1", None).body;
+    assert_eq!(zt1["disabled"], "false", "configuration is kept");
+    let state = zt1["state"].as_str().unwrap_or_default().to_string();
+    assert!(
+        state.starts_with(&format!("failure: cannot bind UDP port {port}")),
+        "{zt1}"
+    );
+    let again = ztd.request("POST", "/rest/zerotier/enable", Some(&json!({".id": "*1"})));
+    assert_eq!(again.status, 400, "still taken");
+
+    drop(squatter);
+    let enabled = ztd.request("POST", "/rest/zerotier/enable", Some(&json!({".id": "*1"})));
+    assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+    assert_eq!(
+        ztd.request("GET", "/rest/zerotier/zt1", None).body["state"],
+        "running"
+    );
+    assert!(!udp_port_free(port));
+    ztd.stop();
+}
