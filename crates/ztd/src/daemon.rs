@@ -39,6 +39,14 @@ pub struct Model {
 }
 
 impl Model {
+    /// The instance with this name (menus refer to instances by name, e.g. `instance=zt1`).
+    pub fn instance_by_name(&self, name: &str) -> Option<ItemId> {
+        self.instances
+            .iter()
+            .find(|(_, c)| c.name == name)
+            .map(|(id, _)| id)
+    }
+
     /// The running instance with this id, if any.
     pub fn runtime(&self, id: ItemId) -> Option<&InstanceRuntime> {
         self.runtimes.get(&id)

@@ -13,6 +13,15 @@
 //! Every value is a JSON string; errors are `{"error":<code>,"message":<reason>,"detail":<console text>}`.
 //! Authentication: the zerotier-one token (`authtoken.secret`) as `X-ZT1-Auth: <token>` or
 //! `Authorization: Bearer <token>`, or HTTP Basic `admin:<token>` as RouterOS REST clients send.
+//!
+//! ```text
+//! T=$(cat /var/lib/zt/authtoken.secret)
+//! curl -u admin:$T http://127.0.0.1:9993/rest/zerotier
+//! curl -u admin:$T -X PATCH -H 'Content-Type: application/json' \
+//!      -d '{"port":"19993"}' http://127.0.0.1:9993/rest/zerotier/zt1
+//! curl -u admin:$T -X POST -H 'Content-Type: application/json' \
+//!      -d '{".id":"zt1"}' http://127.0.0.1:9993/rest/zerotier/enable
+//! ```
 use std::sync::Arc;
 
 use axum::body::Bytes;
