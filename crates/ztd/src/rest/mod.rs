@@ -72,7 +72,7 @@ impl MenuRegistry {
                 .take_while(|(w, s)| *w == s)
                 .count();
             deepest_word = deepest_word.max(common);
-            if common == words.len() && best.is_none_or(|(len, _)| len < common) {
+            if common == words.len() && !matches!(best, Some((len, _)) if len >= common) {
                 best = Some((common, menu));
             }
         }
@@ -624,6 +624,36 @@ mod tests {
         );
         assert_eq!(resolve(&records, "zt3"), Err(CommandError::NoSuchItem));
         assert_eq!(resolve(&records, ""), Err(CommandError::NoSuchItem));
+    }
+
+    struct Named(&'static str);
+
+    #[async_trait::async_trait]
+    impl Menu for Named {
+        fn path(&self) -> &'static str {
+            self.0
+        }
+        async fn print(&self, _daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn the_longest_menu_path_wins_and_unknown_words_are_named() {
+        let mut registry = MenuRegistry::new();
+        registry.register(Arc::new(Named("zerotier")));
+        registry.register(Arc::new(Named("zerotier/interface")));
+        let words = |p: &str| p.split('/').map(String::from).collect::<Vec<_>>();
+        let w = words("zerotier/interface/*1");
+        let (menu, rest) = registry.find(&w).unwrap();
+        assert_eq!((menu.path(), rest), ("zerotier/interface", &w[2..]));
+        let w = words("zerotier/zt1");
+        let (menu, rest) = registry.find(&w).unwrap();
+        assert_eq!((menu.path(), rest), ("zerotier", &w[1..]));
+        assert_eq!(
+            registry.find(&words("ip/route")).err().as_deref(),
+            Some("ip")
+        );
     }
 
     #[test]
