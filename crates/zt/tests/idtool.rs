@@ -1,6 +1,5 @@
 //! `zt idtool` as a program: arguments, outputs, files, exit codes, judged against the real
 //! implementation's vectors (`../shared/interop/vectors.json`, made by libzt's ZeroTier core).
-#[macro_use]
 mod common;
 
 use std::fs;
