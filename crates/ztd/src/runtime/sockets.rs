@@ -15,6 +15,9 @@ pub const RANDOM_PORT_SPAN: u32 = 45500;
 /// How many ports the secondary-port search tries before giving up.
 pub const RANDOM_PORT_TRIES: u32 = 1000;
 
+/// Requested UDP socket buffer size.
+const SOCKET_BUFFER: usize = 1 << 20;
+
 /// Why an instance's sockets could not be bound.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -99,6 +102,10 @@ fn bind_one(addr: SocketAddr) -> io::Result<StdUdpSocket> {
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
+    // Large buffers absorb bursts (as zerotier-one does); the kernel may cap them, which is
+    // fine: this is a request, not a requirement.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
