@@ -7,7 +7,8 @@
 //! payloads, ECHO data, inline COMs) is borrowed from the input, not copied.
 //!
 //! NETWORK_CREDENTIALS, NETWORK_CONFIG_REQUEST and the config chunk bodies (NETWORK_CONFIG and
-//! OK(NETWORK_CONFIG_REQUEST)) are parsed by their own module; [`Payload`] hands their bytes
+//! OK(NETWORK_CONFIG_REQUEST)) are parsed in [`network`] (`NetworkCredentials::parse`,
+//! `NetworkConfigRequest::parse`, `ConfigPayload::parse`); [`Payload`] hands their bytes
 //! through unparsed.
 use crate::cursor::{Reader, Writer};
 use crate::error::WireError;

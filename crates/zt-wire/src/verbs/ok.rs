@@ -33,14 +33,17 @@ pub enum OkBody<'a> {
     MulticastFrame(OkMulticastFrame<'a>),
     /// OK(EXT_FRAME) for the ACK flag: `[8] nwid`.
     ExtFrame(NetworkId),
-    /// OK(NETWORK_CONFIG_REQUEST): a config chunk, parsed by the network-config module.
+    /// OK(NETWORK_CONFIG_REQUEST): a config chunk; parse with
+    /// [`ConfigPayload::parse`](super::network::ConfigPayload::parse).
     NetworkConfig(&'a [u8]),
     /// Any other in-re verb: the raw body.
     Other(&'a [u8]),
 }
 
 impl OkBody<'_> {
-    /// For an OK in-re ECHO that acknowledges a NETWORK_CONFIG push, the acknowledgement.
+    /// The body of an OK in-re ECHO read as a NETWORK_CONFIG acknowledgement. Only meaningful
+    /// when the in-re packet ID names a config push we sent (an ordinary OK(ECHO) of 16+ bytes
+    /// would read as one too).
     pub fn config_ack(&self) -> Option<ConfigAck> {
         match self {
             OkBody::Echo(b) => ConfigAck::parse(b).ok(),
