@@ -11,6 +11,7 @@
 //! - [`model`]: tables of items with RouterOS internal ids, persisted as JSON.
 //! - [`daemon`]: the shared state; [`instances`]: the `/zerotier` logic.
 //! - [`menu`] / [`menus`]: the command model; [`rest`]: its HTTP transport.
+//! - [`service_api`]: the zerotier-one service API (`/status`, `/health`).
 //! - [`runtime`]: sockets and the driver loop around an [`runtime::engine::Engine`].
 pub mod daemon;
 pub mod identity_store;
@@ -20,4 +21,5 @@ pub mod menus;
 pub mod model;
 pub mod rest;
 pub mod runtime;
+pub mod service_api;
 pub mod state_dir;

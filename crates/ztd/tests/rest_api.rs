@@ -586,6 +586,45 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
         "no protocol engine yet, so never online"
     );
 
+    // The zerotier-one service API answers for the default instance.
+    let status = ztd.request("GET", "/status", None);
+    assert_eq!(status.status, 200);
+    assert_eq!(status.body["address"], address.as_str());
+    assert_eq!(status.body["publicIdentity"], public.trim());
+    assert_eq!(status.body["online"], false);
+    assert_eq!(status.body["version"], "1.14.1");
+    let settings = &status.body["config"]["settings"];
+    assert_eq!(settings["primaryPort"], port);
+    let secondary = settings["secondaryPort"]
+        .as_u64()
+        .expect("secondary port bound") as u16;
+    assert!(secondary >= 20000 && secondary != port, "{secondary}");
+    assert!(!udp_port_free(secondary), "the secondary port is bound");
+    let listening = settings["listeningOn"].as_array().unwrap();
+    assert!(
+        listening.contains(&json!(format!("0.0.0.0/{port}"))),
+        "{listening:?}"
+    );
+    assert!(
+        listening.contains(&json!(format!("0.0.0.0/{secondary}"))),
+        "{listening:?}"
+    );
+    let refused = http(ztd.api, "GET", "/status", "", None);
+    assert_eq!((refused.status, refused.body.clone()), (401, json!({})));
+    let by_query = http(
+        ztd.api,
+        "GET",
+        &format!("/status?auth={}", ztd.token),
+        "",
+        None,
+    );
+    assert_eq!(by_query.status, 200);
+    let health = http(ztd.api, "GET", "/health", "", None);
+    assert_eq!(
+        (health.status, &health.body["online"]),
+        (200, &json!(false))
+    );
+
     // Another instance may not take a port zt1 uses.
     let clash = ztd.request(
         "PUT",

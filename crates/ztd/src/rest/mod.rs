@@ -94,11 +94,17 @@ struct Api {
     registry: MenuRegistry,
 }
 
-/// The HTTP router for `/rest/...`.
+/// The daemon's HTTP API: the zerotier-one service paths ([`crate::service_api`]) and the
+/// RouterOS REST API under `/rest`.
 pub fn router(daemon: Arc<Daemon>, registry: MenuRegistry) -> axum::Router {
-    axum::Router::new()
+    let service = axum::Router::new()
+        .route("/health", axum::routing::get(crate::service_api::health))
+        .route("/status", axum::routing::get(crate::service_api::status))
+        .with_state(daemon.clone());
+    let rest = axum::Router::new()
         .fallback(handle)
-        .with_state(Arc::new(Api { daemon, registry }))
+        .with_state(Arc::new(Api { daemon, registry }));
+    service.merge(rest)
 }
 
 /// An HTTP error in RouterOS's shape.
@@ -532,7 +538,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Whether the request carries the token (zerotier-one headers or RouterOS Basic auth).
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     if let Some(v) = headers.get("x-zt1-auth") {
         return v.to_str().is_ok_and(|v| constant_time_eq(v.trim(), token));
     }
@@ -563,7 +569,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 }
 
 /// Comparison whose time does not depend on where the strings differ.
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
