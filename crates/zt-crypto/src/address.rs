@@ -23,7 +23,8 @@ impl Address {
     }
     /// Reads 5 bytes; `None` if the slice is shorter.
     pub fn from_slice(b: &[u8]) -> Option<Address> {
-        b.get(..5).map(|s| Address::from_bytes(s.try_into().expect("5 bytes")))
+        b.get(..5)
+            .map(|s| Address::from_bytes(s.try_into().expect("5 bytes")))
     }
     pub fn to_bytes(self) -> [u8; 5] {
         let v = self.0.to_be_bytes();

@@ -4,14 +4,13 @@
 //! the flags byte (cipher bits, FRAGMENTED) before `armor`; hops must be 0.
 //!
 //! Everything runs on the caller's buffer and the stack: no heap allocation per packet.
+use crate::poly1305;
+use crate::salsa::Salsa12;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::Aes256;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::Aes256Gcm;
 use hmac::{Hmac, Mac};
-use poly1305::Poly1305;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
-use salsa20::Salsa12;
 use sha2::Sha384;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
@@ -146,7 +145,7 @@ pub fn armor(packet: &mut [u8], key: &PeerKey, suite: CipherSuite) {
             if encrypt {
                 stream.apply_keystream(&mut packet[VERB..]);
             }
-            let tag = Poly1305::new((&mac_key).into()).compute_unpadded(&packet[VERB..]);
+            let tag = poly1305::tag(&mac_key, &packet[VERB..]);
             packet[MAC].copy_from_slice(&tag[..8]);
         }
         CipherSuite::NoneTrustedPath => {}
@@ -167,7 +166,7 @@ pub fn dearmor(packet: &mut [u8], key: &PeerKey) -> Result<CipherSuite, DearmorE
         CipherSuite::Poly1305None | CipherSuite::Poly1305Salsa2012 => {
             let mut stream = salsa_for_packet(packet, key);
             let mac_key = poly1305_key(&mut stream);
-            let tag = Poly1305::new((&mac_key).into()).compute_unpadded(&packet[VERB..]);
+            let tag = poly1305::tag(&mac_key, &packet[VERB..]);
             if !bool::from(tag[..8].ct_eq(&packet[MAC])) {
                 return Err(DearmorError::BadMac);
             }
@@ -187,7 +186,7 @@ pub fn dearmor(packet: &mut [u8], key: &PeerKey) -> Result<CipherSuite, DearmorE
 pub fn crypt_field(key: &PeerKey, packet_id: &[u8; 8], data: &mut [u8]) {
     let mut nonce = *packet_id;
     nonce[7] &= 0xf8;
-    Salsa12::new(key.salsa_key().into(), (&nonce).into()).apply_keystream(data);
+    Salsa12::new(key.salsa_key(), &nonce).apply_keystream(data);
 }
 
 /// The Salsa20/12 stream of one packet: key mangled with the header and total length (§3.3),
@@ -203,7 +202,9 @@ fn salsa_for_packet(packet: &[u8], key: &PeerKey) -> Salsa12 {
     let len = packet.len();
     mangled[19] ^= (len & 0xff) as u8;
     mangled[20] ^= ((len >> 8) & 0xff) as u8;
-    let stream = Salsa12::new((&mangled).into(), (&packet[PACKET_ID]).into());
+    let mut nonce = [0u8; 8];
+    nonce.copy_from_slice(&packet[PACKET_ID]);
+    let stream = Salsa12::new(&mangled, &nonce);
     mangled.zeroize();
     stream
 }

@@ -3,8 +3,7 @@
 //! PROTOCOL.md §2.
 use crate::address::Address;
 use crate::c25519;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
-use salsa20::Salsa20;
+use crate::salsa::Salsa20;
 use sha2::{Digest, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
@@ -292,7 +291,11 @@ impl MemoryHardScratch {
     fn hash(&mut self, public: &[u8; PUBLIC_KEY_LEN]) -> [u8; 64] {
         const WORDS: u64 = (MEMORY_HARD_BYTES / 8) as u64;
         let mut digest: [u8; 64] = Sha512::digest(public).into();
-        let mut stream = Salsa20::new((&digest[..32]).into(), (&digest[32..40]).into());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&digest[..32]);
+        let mut nonce = [0u8; 8];
+        nonce.copy_from_slice(&digest[32..40]);
+        let mut stream = Salsa20::new(&key, &nonce);
 
         // Block i is block i-1 encrypted with the continuing stream. Encrypting the whole
         // zeroed buffer in one call yields the raw keystream blocks in order; a running XOR
@@ -307,6 +310,10 @@ impl MemoryHardScratch {
         // Walk the buffer two words at a time; each pair picks a digest word and a buffer word
         // to swap (indices read big-endian at the moment of use), then the digest is
         // re-encrypted with the same stream.
+        // Keystream for the digest updates, drawn four blocks at a time (the stream's
+        // natural batch); `next_block` counts the blocks of the batch already used.
+        let mut batch = [0u8; 256];
+        let mut next_block = 4;
         for pair in 0..MEMORY_HARD_BYTES / 16 {
             let at = pair * 16;
             let digest_word = (read_be64(memory, at) % 8) as usize * 8;
@@ -316,7 +323,16 @@ impl MemoryHardScratch {
             memory[memory_word..memory_word + 8]
                 .copy_from_slice(&digest[digest_word..digest_word + 8]);
             digest[digest_word..digest_word + 8].copy_from_slice(&tmp);
-            stream.apply_keystream(&mut digest);
+            if next_block == 4 {
+                batch = [0u8; 256];
+                stream.apply_keystream(&mut batch);
+                next_block = 0;
+            }
+            let block = &batch[next_block * 64..(next_block + 1) * 64];
+            for (d, k) in digest.iter_mut().zip(block) {
+                *d ^= k;
+            }
+            next_block += 1;
         }
         digest
     }

@@ -10,6 +10,8 @@ pub mod address;
 pub mod armor;
 pub mod c25519;
 pub mod identity;
+mod poly1305;
+mod salsa;
 
 pub use address::Address;
 pub use armor::{CipherSuite, DearmorError, PeerKey};
