@@ -13,6 +13,8 @@
 //! - [`menu`] / [`menus`]: the command model; [`rest`]: its HTTP transport.
 //! - [`service_api`]: the zerotier-one service API (`/status`, `/health`).
 //! - [`runtime`]: sockets and the driver loop around an [`runtime::engine::Engine`].
+#![deny(unsafe_code)]
+
 pub mod daemon;
 pub mod identity_store;
 pub mod instances;

@@ -54,6 +54,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let state = StateDir::open(&cli.home).map_err(|e| format!("state directory: {e}"))?;
+    // Held until exit: a second ztd on the same home would fight over identities and ports.
+    let _home_lock = lock_home(&state)?;
     // Until zt-node provides the protocol engine, instances run without one (see
     // `NoProtocolEngine`): sockets and identities work, nothing is spoken.
     let daemon =
@@ -85,4 +87,28 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
+}
+
+/// Take an exclusive advisory lock on `<home>/ztd.lock` (released by the kernel when the
+/// process exits, so a crash never leaves a stale lock).
+fn lock_home(state: &StateDir) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let path = state.file("ztd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor we own; no memory is shared with the kernel.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!(
+            "{} is in use by another ztd ({})",
+            state.root().display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(file)
 }

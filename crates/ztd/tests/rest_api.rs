@@ -723,3 +723,39 @@ fn an_enabled_instance_whose_port_is_taken_reports_it_and_can_be_enabled_later()
     assert!(!udp_port_free(port));
     ztd.stop();
 }
+
+#[test]
+fn a_second_daemon_on_the_same_home_refuses_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let mut first = Ztd::start(&home);
+    let second_log = tmp.path().join("second.log");
+    let mut second = Command::new(env!("CARGO_BIN_EXE_ztd"))
+        .arg("--home")
+        .arg(&home)
+        .arg("--api-listen")
+        .arg(format!("127.0.0.1:{}", free_tcp_port()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&second_log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + START_DEADLINE;
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("the second ztd kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let log = fs::read_to_string(&second_log).unwrap();
+    assert!(log.contains("in use by another ztd"), "{log}");
+    // The first one is unaffected.
+    assert_eq!(first.request("GET", "/rest/zerotier", None).status, 200);
+    first.stop();
+}
