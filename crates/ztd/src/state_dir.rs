@@ -132,7 +132,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), State
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
+    // Unique per process and per write, so concurrent writers never share a temp file.
+    static NEXT_TEMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = NEXT_TEMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.tmp.{}.{serial}", std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)

@@ -176,10 +176,12 @@ async fn handle(
     if !authorized(&headers, api.daemon.authtoken()) {
         return RestError::status(StatusCode::UNAUTHORIZED).into_response();
     }
-    match serve(&api, &method, &uri, &headers, &body).await {
+    let response = match serve(&api, &method, &uri, &headers, &body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    };
+    tracing::debug!(%method, path = uri.path(), status = response.status().as_u16(), "REST");
+    response
 }
 
 async fn serve(
