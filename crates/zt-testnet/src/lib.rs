@@ -6,6 +6,20 @@
 //! (`zt-<pid>-<n>-…`), attached to a private bridge namespace with no default route, and torn
 //! down in `Drop` (also on panic). Every wait has a deadline. A test that cannot run here
 //! (not root, no `ip netns`, no `ztpeer`) prints why and returns without failing.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use zt_testnet::{event_of, skip_unless, Lab};
+//!
+//! fn a_real_node_starts() {
+//!     let ztpeer = skip_unless!(zt_testnet::ztpeer_path());
+//!     skip_unless!(zt_testnet::netns_available());
+//!     let lab = Lab::new(2); // node i is 10.77.0.(i+1)/24 in namespace lab.ns(i)
+//!     let mut node = lab.spawn(0, &ztpeer, &["run", "--home", "/tmp/h", "--roots", "planet"]);
+//!     let up = node.wait_line(Duration::from_secs(20), |l| event_of(l).as_deref() == Some("online"));
+//!     assert!(up.is_some(), "{}", node.report());
+//! } // the node is killed, then the namespaces are deleted
+//! ```
 #![deny(unsafe_code)]
 
 use std::io::{BufRead, BufReader};
