@@ -19,7 +19,7 @@
 //!
 //! ## Driving a node
 //!
-//! A driver (the daemon, or `examples/udp_node.rs`) owns the sockets and the clock and loops:
+//! A driver (the daemon, or the test driver `src/bin/zt-node-udp.rs`) owns the sockets and the clock and loops:
 //! feed what arrived, fire timeouts when due, then send everything the node queued.
 //!
 //! ```

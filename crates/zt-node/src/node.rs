@@ -764,6 +764,9 @@ impl Node {
         for p in rx {
             self.process_packet(now, p.local_socket, p.remote, p.packet);
         }
+        for endpoint in self.whois.take_rendezvous(now, addr) {
+            self.act_on_rendezvous(now, addr, endpoint);
+        }
     }
 
     /// Every 5 s: contact upstreams, keep paths alive, expire silent paths.

@@ -676,18 +676,36 @@ impl Node {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if !self.peers.contains_key(&rv.peer) || rv.peer == self.address() {
+        if rv.peer == self.address() {
             return;
         }
-        let endpoint = canonical(rv.endpoint);
-        if !scope_allows_contact(endpoint) || !self.path_allowed(rv.peer, endpoint) {
+        if !self.peers.contains_key(&rv.peer) {
+            // The relay introduces us to a peer whose first packet (relayed at the same
+            // moment) we are still looking up. The reference drops such a RENDEZVOUS and
+            // waits up to 30 s for the next one; we keep it until the WHOIS answers.
+            self.whois.defer_rendezvous(from.now, rv.peer, rv.endpoint);
+            self.request_whois(from.now, rv.peer);
+            return;
+        }
+        self.act_on_rendezvous(from.now, rv.peer, rv.endpoint);
+    }
+
+    /// Tries a direct path to `peer` at `endpoint` as a relay told us.
+    pub(crate) fn act_on_rendezvous(
+        &mut self,
+        now: u64,
+        peer: zt_crypto::Address,
+        endpoint: SocketAddr,
+    ) {
+        let endpoint = canonical(endpoint);
+        if !scope_allows_contact(endpoint) || !self.path_allowed(peer, endpoint) {
             self.stats.paths_rejected += 1;
             return;
         }
         // Open NAT/firewall state with a short-lived junk datagram, then probe.
         let junk = self.rng.next_u32().to_be_bytes().to_vec();
         self.push_transmit(None, endpoint, junk, Some(2));
-        self.attempt_to_contact(from.now, rv.peer, None, endpoint);
+        self.attempt_to_contact(now, peer, None, endpoint);
     }
 
     fn handle_echo(&mut self, from: &Inbound, payload: &[u8]) {

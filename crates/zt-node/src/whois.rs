@@ -33,6 +33,8 @@ pub struct WhoisQueue {
     requests: HashMap<Address, (u64, u64)>,
     pub tx: Vec<PendingTx>,
     pub rx: Vec<PendingRx>,
+    /// RENDEZVOUS naming a peer we are looking up: (received, peer, endpoint).
+    rendezvous: Vec<(u64, Address, SocketAddr)>,
 }
 
 impl WhoisQueue {
@@ -78,6 +80,25 @@ impl WhoisQueue {
         }
         self.rx.push(p);
         dropped
+    }
+
+    /// Keeps a RENDEZVOUS until `peer`'s identity arrives (bounded like the RX queue).
+    pub fn defer_rendezvous(&mut self, now: u64, peer: Address, endpoint: SocketAddr) {
+        if self.rendezvous.len() >= RX_WAIT_QUEUE_LIMIT {
+            self.rendezvous.remove(0);
+        }
+        self.rendezvous.push((now, peer, endpoint));
+    }
+
+    /// The endpoints deferred RENDEZVOUS named for `peer`, if still fresh.
+    pub fn take_rendezvous(&mut self, now: u64, peer: Address) -> Vec<SocketAddr> {
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            self.rendezvous.drain(..).partition(|(_, p, _)| *p == peer);
+        self.rendezvous = rest;
+        mine.into_iter()
+            .filter(|(t, _, _)| now.saturating_sub(*t) < QUEUE_TIMEOUT)
+            .map(|(_, _, e)| e)
+            .collect()
     }
 
     /// Takes everything queued for/from `addr` now that its identity is known.

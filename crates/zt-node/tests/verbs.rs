@@ -444,6 +444,61 @@ fn rendezvous_is_acted_on_only_from_upstreams_and_for_usable_addresses() {
 }
 
 #[test]
+fn rendezvous_for_a_peer_being_looked_up_waits_for_its_identity() {
+    let (mut l, _) = online_leaf();
+    drain(&mut l);
+    let peer = test_identity(3);
+    let mut b = Vec::new();
+    Rendezvous {
+        flags: 0,
+        peer: peer.address(),
+        endpoint: sa("10.0.3.3:9993"),
+    }
+    .write(&mut b);
+    feed(
+        &mut l,
+        T0 + 100,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Rendezvous,
+            &b,
+            CipherSuite::AesGmacSiv,
+            950,
+        ),
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 1, "only a WHOIS, no contact yet");
+    let whois_id = pid(&out[0].data);
+    let mut body = Vec::new();
+    OkPayload {
+        in_re_verb: Verb::Whois,
+        in_re_packet_id: whois_id,
+        body: OkBody::Whois(vec![peer.to_public()]),
+    }
+    .write(&mut body);
+    feed(
+        &mut l,
+        T0 + 130,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Ok,
+            &body,
+            CipherSuite::AesGmacSiv,
+            951,
+        ),
+    );
+    let out = drain(&mut l);
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[0].remote, out[0].ttl), (sa("10.0.3.3:9993"), Some(2)));
+    let (verb, _) = open(&out[1], &peer, &test_identity(1)).unwrap();
+    assert_eq!(verb, v(Verb::Hello), "version unknown: HELLO probe");
+}
+
+#[test]
 fn push_direct_paths_is_checked_and_rate_gated() {
     let (mut l, _) = online_leaf();
     introduce_peer2(&mut l, T0 + 50, &test_identity(1));

@@ -3,9 +3,11 @@
 //! daemon (`ztd`) is the production driver.
 //!
 //! ```text
-//! udp_node --identity SECRET --planet FILE --bind IP:PORT [--for SECONDS] [--ping ADDRESS]
+//! zt-node-udp --identity SECRET --planet FILE --bind IP:PORT [--for SECONDS] [--ping ADDRESS]
+//!             [--pcap FILE]
 //! ```
 //! Prints one JSON object per line: engine events, and every second a `peers` line.
+//! `--pcap` records every datagram in and out (IPv4 only) for `list_packets.py`.
 //! `--ping` sends a VL1 ECHO to that address every second once online,
 //! which makes the engine WHOIS it, relay through the root and then go direct.
 
@@ -41,6 +43,7 @@ fn main() {
     );
     let ping: Option<Address> = arg(&args, "--ping").map(|s| s.parse().expect("address"));
 
+    let mut pcap = arg(&args, "--pcap").map(|p| Pcap::create(&p));
     let socket = UdpSocket::bind(bind).expect("bind");
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64 + 1_000;
@@ -58,6 +61,7 @@ fn main() {
     );
     let mut buf = vec![0u8; 10_100];
     let mut next_report = now();
+    let mut reports = 0u64;
     while start.elapsed() < run_for {
         let t = now();
         let wait = node
@@ -69,11 +73,18 @@ fn main() {
             .set_read_timeout(Some(Duration::from_millis(wait)))
             .expect("timeout");
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            if let Some(p) = pcap.as_mut() {
+                p.record(start.elapsed(), from, bind, &buf[..n]);
+            }
             node.handle_datagram(now(), LocalSocketId(0), from, &buf[..n]);
         }
         node.handle_timeout(now());
         if now() >= next_report {
             next_report = now() + 1_000;
+            reports += 1;
+            if reports % 5 == 0 {
+                println!("{{\"event\":\"stats\",\"debug\":\"{:?}\"}}", node.stats());
+            }
             if let (Some(dest), true) = (ping, node.is_online()) {
                 let _ = node.send_to_peer(now(), dest, Verb::Echo, &now().to_be_bytes());
             }
@@ -118,7 +129,56 @@ fn main() {
         while let Some(t) = node.poll_transmit() {
             // TTL 2 datagrams only open NAT state; a plain send is equivalent on a LAN.
             let _ = socket.send_to(&t.data, t.remote);
+            if let Some(p) = pcap.as_mut() {
+                p.record(start.elapsed(), bind, t.remote, &t.data);
+            }
         }
     }
     println!("{{\"event\":\"exit\",\"stats\":\"{:?}\"}}", node.stats());
+}
+
+/// A pcap writer (Ethernet/IPv4/UDP framing around each datagram).
+struct Pcap(std::fs::File);
+
+impl Pcap {
+    fn create(path: &str) -> Pcap {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path).expect("pcap file");
+        let mut h = Vec::new();
+        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&[0; 8]);
+        h.extend_from_slice(&65_535u32.to_le_bytes());
+        h.extend_from_slice(&1u32.to_le_bytes());
+        f.write_all(&h).expect("pcap header");
+        Pcap(f)
+    }
+
+    fn record(&mut self, t: Duration, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        use std::io::Write;
+        let (SocketAddr::V4(from), SocketAddr::V4(to)) = (from, to) else {
+            return;
+        };
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        let ip_len = (20 + 8 + data.len()) as u16;
+        frame.extend_from_slice(&[0x45, 0]);
+        frame.extend_from_slice(&ip_len.to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+        frame.extend_from_slice(&from.ip().octets());
+        frame.extend_from_slice(&to.ip().octets());
+        frame.extend_from_slice(&from.port().to_be_bytes());
+        frame.extend_from_slice(&to.port().to_be_bytes());
+        frame.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(data);
+        let mut rec = Vec::with_capacity(16 + frame.len());
+        rec.extend_from_slice(&(t.as_secs() as u32).to_le_bytes());
+        rec.extend_from_slice(&t.subsec_micros().to_le_bytes());
+        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&frame);
+        let _ = self.0.write_all(&rec);
+    }
 }
