@@ -82,7 +82,7 @@ fn main() {
         if now() >= next_report {
             next_report = now() + 1_000;
             reports += 1;
-            if reports % 5 == 0 {
+            if reports.is_multiple_of(5) {
                 println!("{{\"event\":\"stats\",\"debug\":\"{:?}\"}}", node.stats());
             }
             if let (Some(dest), true) = (ping, node.is_online()) {
