@@ -806,7 +806,7 @@ impl Node {
             .peers
             .iter()
             .filter(|(a, p)| {
-                !self.topology.is_upstream(**a) && p.is_active(now) && !p.paths.is_empty()
+                !self.topology.is_upstream(**a) && p.wants_keepalive(now) && !p.paths.is_empty()
             })
             .map(|(a, _)| *a)
             .collect();

@@ -27,6 +27,9 @@ pub struct Peer {
     pub created: u64,
     /// Anything authenticated received from this peer (direct or relayed); 0 = never.
     pub last_receive: u64,
+    /// Last frame or network config traffic from this peer; 0 = never. Only such traffic
+    /// keeps us pinging a leaf, so idle peers' paths lapse and the peers are forgotten.
+    pub last_nontrivial_receive: u64,
     pub last_full_hello: Option<u64>,
     pub last_whois_answered: Option<u64>,
     pub last_direct_path_push_sent: Option<u64>,
@@ -48,6 +51,7 @@ impl Peer {
             paths: Vec::new(),
             created: now,
             last_receive: 0,
+            last_nontrivial_receive: 0,
             last_full_hello: None,
             last_whois_answered: None,
             last_direct_path_push_sent: None,
@@ -112,6 +116,13 @@ impl Peer {
     /// Heard from within the activity window.
     pub fn is_active(&self, now: u64) -> bool {
         self.last_receive != 0 && now.saturating_sub(self.last_receive) < PEER_ACTIVITY_TIMEOUT
+    }
+
+    /// Worth keeping paths alive to (`Peer::isActive`): frame or config traffic within the
+    /// activity window.
+    pub fn wants_keepalive(&self, now: u64) -> bool {
+        self.last_nontrivial_receive != 0
+            && now.saturating_sub(self.last_nontrivial_receive) < PEER_ACTIVITY_TIMEOUT
     }
 
     /// Neither heard from nor learned within the activity window, and no paths left.

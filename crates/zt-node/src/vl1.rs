@@ -206,6 +206,16 @@ impl Node {
             return;
         };
         peer.last_receive = now;
+        if matches!(
+            verb,
+            Verb::Frame
+                | Verb::ExtFrame
+                | Verb::NetworkConfigRequest
+                | Verb::NetworkConfig
+                | Verb::MulticastFrame
+        ) {
+            peer.last_nontrivial_receive = now;
+        }
         let mut contact = false;
         let mut learned = false;
         if from.hops == 0 {

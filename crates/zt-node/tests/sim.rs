@@ -224,3 +224,44 @@ fn lossy_network_still_converges() {
     assert!(sim.nodes[a].is_online());
     assert!(sim.dropped > 0);
 }
+
+#[test]
+fn frames_keep_a_direct_path_alive_and_idle_peers_are_forgotten() {
+    let mut l = lab(4, 10);
+    l.sim.run_for(10_000, STEPS);
+    let (a_addr, b_addr) = (l.sim.nodes[l.a].address(), l.sim.nodes[l.b].address());
+    let frame = |nwid: u64| {
+        let mut f = nwid.to_be_bytes().to_vec();
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[0x45; 40]);
+        f
+    };
+    // Frame traffic both ways every 20 s for 10 minutes: the direct path stays up.
+    for _ in 0..30 {
+        for (from, to) in [(l.a, b_addr), (l.b, a_addr)] {
+            let now = l.sim.now;
+            l.sim.nodes[from]
+                .send_to_peer(now, to, Verb::Frame, &frame(0x1122))
+                .unwrap();
+        }
+        l.sim.run_for(20_000, STEPS);
+    }
+    assert!(has_direct_path(&l.sim, l.a, b_addr));
+    assert!(!l.sim.events[l.a]
+        .iter()
+        .any(|e| matches!(e, Event::PathDown { peer, .. } if *peer == b_addr)));
+    // Silence: keepalives stop after the activity window, the path lapses, and B is
+    // forgotten once nothing at all was heard for another activity window.
+    l.sim
+        .run_for(2 * PEER_ACTIVITY_TIMEOUT + 2 * HOUSEKEEPING_PERIOD, STEPS);
+    assert!(l.sim.events[l.a]
+        .iter()
+        .any(|e| matches!(e, Event::PathDown { peer, .. } if *peer == b_addr)));
+    assert!(
+        l.sim.nodes[l.a].peers().iter().all(|p| p.address != b_addr),
+        "B forgotten"
+    );
+    assert!(l.sim.nodes[l.a].stats().peers_expired >= 1);
+    // The root stays: upstreams are never forgotten.
+    assert!(l.sim.nodes[l.a].is_online());
+}
