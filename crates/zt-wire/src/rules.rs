@@ -286,11 +286,13 @@ impl Rule {
                 out.put_u16(*index);
                 out.put_u8(*format);
             }
-            RuleKind::Unknown { value, .. } => out.put_bytes(value),
+            // The length field is one byte; a longer value cannot be carried.
+            RuleKind::Unknown { value, .. } => {
+                out.put_bytes(&value[..value.len().min(u8::MAX as usize)])
+            }
         }
-        // Every known value is at most 19 bytes; an unknown one came from a one-byte length.
-        let len = out.len() - len_at - 1;
-        out[len_at] = u8::try_from(len).unwrap_or(u8::MAX);
+        // Every known value is at most 19 bytes; an unknown one was cut to 255 above.
+        out[len_at] = u8::try_from(out.len() - len_at - 1).unwrap_or(u8::MAX);
     }
 
     /// Read one rule. A known type whose value is shorter than its format needs is an error;

@@ -194,12 +194,16 @@ impl World {
         if with_signature {
             out.put_bytes(&self.signature);
         }
-        // Counts are bounded by check_limits on every constructor and by read.
-        out.put_u8(self.roots.len() as u8);
-        for root in &self.roots {
+        // Constructors and read() enforce the limits; a world whose public fields were pushed
+        // past them afterwards is written cut to the limits rather than with a wrapped count.
+        let roots = &self.roots[..self.roots.len().min(MAX_ROOTS)];
+        out.put_u8(roots.len() as u8);
+        for root in roots {
             root.identity.write_binary(out, false);
-            out.put_u8(root.stable_endpoints.len() as u8);
-            for endpoint in &root.stable_endpoints {
+            let endpoints =
+                &root.stable_endpoints[..root.stable_endpoints.len().min(MAX_STABLE_ENDPOINTS)];
+            out.put_u8(endpoints.len() as u8);
+            for endpoint in endpoints {
                 endpoint.write(out);
             }
         }
