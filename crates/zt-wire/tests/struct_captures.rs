@@ -299,6 +299,13 @@ fn credentials_parse_verify_agree_and_reserialize() {
         );
     }
     let (member_com, controller_com) = (&from_member.coms[0], &from_controller.coms[0]);
+    // The member pushes exactly the COM and COO of its latest config (the push, frame 68).
+    let latest = NetworkConfig::parse(&config_chunk("zt114-join", 68).data).unwrap();
+    assert_eq!(latest.com.as_ref(), Some(&from_member.coms[0]));
+    assert_eq!(
+        latest.certificates_of_ownership,
+        from_member.certificates_of_ownership
+    );
     assert!(member_com.agrees_with(controller_com, &controller));
     assert!(controller_com.agrees_with(member_com, &member));
     assert!(
