@@ -310,10 +310,6 @@ impl MemoryHardScratch {
         // Walk the buffer two words at a time; each pair picks a digest word and a buffer word
         // to swap (indices read big-endian at the moment of use), then the digest is
         // re-encrypted with the same stream.
-        // Keystream for the digest updates, drawn four blocks at a time (the stream's
-        // natural batch); `next_block` counts the blocks of the batch already used.
-        let mut batch = [0u8; 256];
-        let mut next_block = 4;
         for pair in 0..MEMORY_HARD_BYTES / 16 {
             let at = pair * 16;
             let digest_word = (read_be64(memory, at) % 8) as usize * 8;
@@ -323,16 +319,7 @@ impl MemoryHardScratch {
             memory[memory_word..memory_word + 8]
                 .copy_from_slice(&digest[digest_word..digest_word + 8]);
             digest[digest_word..digest_word + 8].copy_from_slice(&tmp);
-            if next_block == 4 {
-                batch = [0u8; 256];
-                stream.apply_keystream(&mut batch);
-                next_block = 0;
-            }
-            let block = &batch[next_block * 64..(next_block + 1) * 64];
-            for (d, k) in digest.iter_mut().zip(block) {
-                *d ^= k;
-            }
-            next_block += 1;
+            stream.apply_keystream(&mut digest);
         }
         digest
     }

@@ -12,13 +12,16 @@ use wide::u32x4;
 const LANES: usize = 4;
 const BLOCK: usize = 64;
 
-/// A Salsa20 stream with `ROUNDS` rounds, positioned at a whole block.
+/// A Salsa20 stream with `ROUNDS` rounds.
 #[derive(Clone)]
 pub(crate) struct Salsa<const ROUNDS: usize> {
     /// The input words with the block counter (words 8, 9) left at zero.
     input: [u32; 16],
-    /// Next block to use.
+    /// Next block to compute.
     counter: u64,
+    /// Keystream computed but not used yet: `batch[used..]`.
+    batch: [u8; LANES * BLOCK],
+    used: usize,
 }
 
 pub(crate) type Salsa12 = Salsa<12>;
@@ -38,28 +41,30 @@ impl<const ROUNDS: usize> Salsa<ROUNDS> {
         }
         input[6] = word(&nonce[..4]);
         input[7] = word(&nonce[4..]);
-        Salsa { input, counter: 0 }
+        Salsa {
+            input,
+            counter: 0,
+            batch: [0; LANES * BLOCK],
+            used: LANES * BLOCK,
+        }
     }
 
-    /// XOR `data` with the keystream from the current block on. Consumes whole blocks: a
-    /// trailing partial block uses the start of a block and discards the rest.
+    /// XOR `data` with the next `data.len()` keystream bytes.
     pub(crate) fn apply_keystream(&mut self, data: &mut [u8]) {
+        let leftover = (LANES * BLOCK - self.used).min(data.len());
+        let (head, data) = data.split_at_mut(leftover);
+        xor(head, &self.batch[self.used..]);
+        self.used += leftover;
+
         let mut chunks = data.chunks_exact_mut(LANES * BLOCK);
         for chunk in &mut chunks {
-            let ks = self.blocks4();
-            for (d, k) in chunk.iter_mut().zip(ks.iter()) {
-                *d ^= k;
-            }
+            xor(chunk, &self.blocks4());
         }
         let rest = chunks.into_remainder();
         if !rest.is_empty() {
-            // Fewer than 4 blocks left: compute 4, use what is needed, rewind the counter.
-            let used_blocks = rest.len().div_ceil(BLOCK) as u64;
-            let ks = self.blocks4();
-            self.counter = self.counter - LANES as u64 + used_blocks;
-            for (d, k) in rest.iter_mut().zip(ks.iter()) {
-                *d ^= k;
-            }
+            self.batch = self.blocks4();
+            xor(rest, &self.batch);
+            self.used = rest.len();
         }
     }
 
@@ -98,6 +103,12 @@ impl<const ROUNDS: usize> Salsa<ROUNDS> {
             }
         }
         out
+    }
+}
+
+fn xor(data: &mut [u8], keystream: &[u8]) {
+    for (d, k) in data.iter_mut().zip(keystream) {
+        *d ^= k;
     }
 }
 
@@ -148,6 +159,24 @@ mod tests {
                 r.apply_keystream(&mut theirs20);
                 assert_eq!(ours20, theirs20, "20 rounds, len {len} skip {skip}");
             }
+        }
+    }
+
+    /// Splitting the data over several calls gives the same bytes as one call.
+    #[test]
+    fn stream_position_carries_over_calls() {
+        let mut whole = vec![0u8; 1500];
+        Salsa12::new(&[4; 32], &[5; 8]).apply_keystream(&mut whole);
+        for split in [[1, 63, 700], [64, 192, 5], [10, 300, 256], [256, 256, 1]] {
+            let mut pieces = vec![0u8; 1500];
+            let mut s = Salsa12::new(&[4; 32], &[5; 8]);
+            let (a, rest) = pieces.split_at_mut(split[0]);
+            let (b, rest) = rest.split_at_mut(split[1]);
+            let (c, d) = rest.split_at_mut(split[2]);
+            for part in [a, b, c, d] {
+                s.apply_keystream(part);
+            }
+            assert_eq!(pieces, whole, "{split:?}");
         }
     }
 
