@@ -33,9 +33,9 @@ fn secret_identity(role: &str) -> Identity {
     Identity::from_string(node["secret"].as_str().unwrap()).unwrap()
 }
 
-/// The config Dictionary the controller sent in pcap frame `frame`, as raw bytes.
-fn captured_config(frame: u64) -> Vec<u8> {
-    let text = std::fs::read_to_string(captures().join("zt114-join.decoded.jsonl")).unwrap();
+/// The config Dictionary the controller sent in pcap frame `frame` of `capture`, as raw bytes.
+fn captured_config(capture: &str, frame: u64) -> Vec<u8> {
+    let text = std::fs::read_to_string(captures().join(capture)).unwrap();
     let record: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -183,16 +183,20 @@ fn issued_config_is_byte_identical_to_the_captured_one() {
     };
     let config = build_config(&data, &controller_id).unwrap();
     let ours = config.to_bytes().unwrap();
-    let theirs = captured_config(67);
+    let theirs = captured_config("zt114-join.decoded.jsonl", 67);
     assert_eq!(theirs.len(), 1226, "the capture's config is 1226 bytes");
-    if ours != theirs {
-        let show = |b: &[u8]| String::from_utf8_lossy(b).replace('\n', "\n  ");
-        panic!(
-            "config differs\nours:\n  {}\ntheirs:\n  {}",
-            show(&ours),
-            show(&theirs)
-        );
-    }
+    assert_same(&ours, &theirs);
+
+    // The unsolicited push that followed 1 ms later (frame 68).
+    let pushed = ctl
+        .push_config(CONFIG_TS + 1, NWID, member_id.address())
+        .unwrap()
+        .unwrap();
+    let ours = build_config(&pushed, &controller_id)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_same(&ours, &captured_config("zt114-join.decoded.jsonl", 68));
     let stored = ctl.member(NWID, member_id.address()).unwrap().unwrap();
     assert_eq!(
         stored
@@ -200,4 +204,77 @@ fn issued_config_is_byte_identical_to_the_captured_one() {
             .map(|v| (v.major, v.minor, v.revision, v.protocol)),
         Some((1, 14, 1, 12))
     );
+}
+
+fn assert_same(ours: &[u8], theirs: &[u8]) {
+    if ours != theirs {
+        let show = |b: &[u8]| String::from_utf8_lossy(b).replace('\n', "\n  ");
+        panic!(
+            "config differs\nours:\n  {}\ntheirs:\n  {}",
+            show(ours),
+            show(theirs)
+        );
+    }
+}
+
+/// Capture 2: the libzt 1.8.4 node joins the same network later (frames 45 and 46 of
+/// zt114-libzt.pcap); it gets 172.27.27.10 and the same shape of config.
+#[test]
+fn libzt_config_is_byte_identical_too() {
+    let (mut ctl, controller_id, member_id) = replay();
+    config_for(&mut ctl, &member_id, CONFIG_TS);
+    let libzt = secret_identity("libzt");
+    let ts: i64 = 0x1a213499dc9;
+    let v184 = RequestMetadata {
+        version: Some(zt_controller::model::ClientVersion {
+            major: 1,
+            minor: 8,
+            revision: 4,
+            protocol: 12,
+        }),
+        rules_engine_revision: 1,
+        auth_token: None,
+    };
+    let d = ctl
+        .handle_config_request(ts - 10_000, &libzt.to_public(), NWID, &v184)
+        .unwrap();
+    assert_eq!(d, Decision::AccessDenied);
+    let auth = MemberPatch {
+        authorized: Some(true),
+        ..Default::default()
+    };
+    ctl.update_member(ts - 4_000, NWID, libzt.address(), &auth)
+        .unwrap();
+    let Decision::Config(data) = ctl
+        .handle_config_request(ts, &libzt.to_public(), NWID, &v184)
+        .unwrap()
+    else {
+        panic!("libzt not admitted")
+    };
+    let ours = build_config(&data, &controller_id)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_same(&ours, &captured_config("zt114-libzt.decoded.jsonl", 45));
+    let pushed = ctl
+        .push_config(ts + 1, NWID, libzt.address())
+        .unwrap()
+        .unwrap();
+    let ours = build_config(&pushed, &controller_id)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert_same(&ours, &captured_config("zt114-libzt.decoded.jsonl", 46));
+    let stored = ctl.member(NWID, libzt.address()).unwrap().unwrap();
+    assert_eq!(
+        member_to_json(&stored)["ipAssignments"],
+        load("members.json")["6ebff17e20"]["ipAssignments"]
+    );
+}
+
+fn config_for(ctl: &mut Controller<MemoryStorage>, who: &Identity, now: i64) {
+    let d = ctl
+        .handle_config_request(now, &who.to_public(), NWID, &RequestMetadata::default())
+        .unwrap();
+    assert!(matches!(d, Decision::Config(_)), "{d:?}");
 }
