@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use zt_crypto::armor::PeerKey;
 use zt_crypto::{CipherSuite, Identity};
 use zt_wire::fragment::{Fragment, Reassembler, Reassembly};
@@ -596,4 +597,69 @@ fn build_then_decode_round_trips_for_every_suite() {
             }
         }
     }
+}
+
+/// Needs zt-crypto's armor: a HELLO with moons goes out with its moon list hidden by
+/// `cryptField` (the captures have none) and comes back in clear.
+#[test]
+fn hello_moon_list_is_hidden_on_the_wire_and_restored_by_decode() {
+    use zt_wire::inet::InetAddress;
+    use zt_wire::verbs::{Hello, MoonRef, WorldRef};
+    let keys = peer_keys();
+    let key = &keys[&("a6c5664b6f".to_string(), "ae2436cf84".to_string())];
+    let back = &keys[&("ae2436cf84".to_string(), "a6c5664b6f".to_string())];
+    let ids: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{CAPTURES}/identities.json")).unwrap(),
+    )
+    .unwrap();
+    let member = Identity::from_string(s(&ids["nodes"][2]["public"])).unwrap();
+    let hello = Hello {
+        protocol_version: 12,
+        major: 1,
+        minor: 14,
+        revision: 1,
+        timestamp: 1795619851927,
+        identity: member,
+        physical_destination: Some(InetAddress::from(
+            "10.77.0.1:9993".parse::<SocketAddr>().unwrap(),
+        )),
+        planet: Some(WorldRef {
+            id: 7777777,
+            timestamp: 1795619850347,
+        }),
+        moons: Some(vec![MoonRef {
+            world_type: 127,
+            id: 0xae2436cf84,
+            timestamp: 0,
+        }]),
+    };
+    let mut payload = Vec::new();
+    hello.write(&mut payload);
+    let built = verbs::build(
+        &OutgoingPacket {
+            destination: "ae2436cf84".parse().unwrap(),
+            source: "a6c5664b6f".parse().unwrap(),
+            verb: Verb::Hello,
+            payload: &payload,
+            packet_id: 0x5e95307e003925b5,
+            suite: CipherSuite::Poly1305None,
+            compress: true,
+            mtu: 1432,
+        },
+        key,
+    )
+    .unwrap();
+    let wire = &built.datagrams[0];
+    let tail = verbs::hello::moon_section_offset(&payload)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &wire[28..28 + tail],
+        &payload[..tail],
+        "suite 0: clear up to the moon list"
+    );
+    assert_ne!(&wire[28 + tail..], &payload[tail..], "moon list hidden");
+    assert_eq!(wire[27], 0x01, "HELLO is never compressed");
+    let decoded = verbs::decode(wire.clone(), back).unwrap();
+    assert_eq!(Hello::read(decoded.payload()).unwrap(), hello);
 }
