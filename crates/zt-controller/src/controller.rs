@@ -11,8 +11,8 @@ use zt_crypto::{Address, Identity};
 use crate::assign::{self, PoolOutcome, RFC4193_PREFIX_BITS, SIXPLANE_PREFIX_BITS};
 use crate::error::{ControllerError, StorageError};
 use crate::model::{
-    controller_of, AuthorizedBy, ClientVersion, Dns, IpPrefix, Member, Network, NetworkId, Route,
-    MAX_ASSIGNED_IPS, MAX_DNS_SERVERS,
+    controller_of, network_id_for, AuthorizedBy, ClientVersion, Dns, IpPrefix, Member, Network,
+    NetworkId, Route, MAX_ASSIGNED_IPS, MAX_DNS_SERVERS,
 };
 use crate::patch::{MemberPatch, NetworkPatch};
 use crate::storage::Storage;
@@ -528,6 +528,30 @@ impl<S: Storage> Controller<S> {
         network.revision = 1;
         self.storage.put_network(&network)?;
         Ok(network)
+    }
+
+    /// Creates a network with a fresh random number (`/zerotier/controller/add` without
+    /// `network=`, `POST /controller/network`). `random24` is the caller's RNG; numbers already
+    /// in use are drawn again, up to 64 times.
+    pub fn create_network_with_random_id(
+        &mut self,
+        now_ms: i64,
+        patch: &NetworkPatch,
+        mut random24: impl FnMut() -> u32,
+    ) -> Result<Network, ControllerError> {
+        for _ in 0..64 {
+            let nwid = network_id_for(self.address, random24());
+            if self.storage.network(nwid)?.is_none() {
+                return self.create_network(now_ms, nwid, patch);
+            }
+        }
+        Err(ControllerError::NoFreeNetworkId)
+    }
+
+    /// True if requests for `nwid` come to this controller (`nwid >> 24` is our address). A
+    /// stored network that fails this is never served (RouterOS shows it as inactive).
+    pub fn serves(&self, nwid: NetworkId) -> bool {
+        controller_of(nwid) == self.address
     }
 
     /// Changes a network; every online member gets the new config.

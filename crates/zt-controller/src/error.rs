@@ -95,6 +95,8 @@ pub enum ControllerError {
     NoSuchMember { network: u64, address: String },
     #[error("network {0:016x} already exists")]
     NetworkExists(u64),
+    #[error("no free network number found (the random source keeps repeating used numbers)")]
+    NoFreeNetworkId,
 }
 
 impl From<StorageError> for ControllerError {

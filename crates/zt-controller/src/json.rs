@@ -119,6 +119,21 @@ pub fn member_to_json(m: &Member) -> Value {
     out
 }
 
+/// `GET /controller/network/<nwid>/member`: `{"<address>": revision, ...}`.
+pub fn member_revisions(members: &[Member]) -> Value {
+    Value::Object(
+        members
+            .iter()
+            .map(|m| (m.address.to_string(), json!(m.revision)))
+            .collect(),
+    )
+}
+
+/// `GET /controller/network`: the network IDs as 16-hex strings.
+pub fn network_list(ids: &[crate::model::NetworkId]) -> Value {
+    Value::Array(ids.iter().map(|id| json!(format_network_id(*id))).collect())
+}
+
 // ----- input ----------------------------------------------------------------------------------
 
 /// A POST body for `/controller/network/<nwid>`, as a patch. Read-only fields (`id`, `nwid`,

@@ -668,3 +668,28 @@ fn routeros_seed_member_addresses() {
         }
     }
 }
+
+#[test]
+fn random_network_ids_skip_used_numbers_and_zero() {
+    let host = identity("controller");
+    let mut ctl = Controller::new(host.address(), MemoryStorage::new());
+    let mut draws = [0x00abcdef_u32, 0x00abcdef, 0x01000000, 7].into_iter();
+    let a = ctl
+        .create_network_with_random_id(0, &NetworkPatch::default(), || draws.next().unwrap())
+        .unwrap();
+    let b = ctl
+        .create_network_with_random_id(0, &NetworkPatch::default(), || draws.next().unwrap())
+        .unwrap();
+    assert_eq!(a.id, (host.address().to_u64() << 24) | 0xabcdef);
+    // The repeat is drawn again; 0x01000000 has low 24 bits 0, which becomes 1.
+    assert_eq!(b.id, (host.address().to_u64() << 24) | 1);
+    assert!(ctl.serves(a.id) && !ctl.serves(0x1234567812345678));
+    let err = ctl
+        .create_network_with_random_id(0, &NetworkPatch::default(), || 0xabcdef)
+        .unwrap_err();
+    assert!(matches!(err, ControllerError::NoFreeNetworkId));
+    assert_eq!(
+        zt_controller::json::network_list(&ctl.network_ids().unwrap()),
+        serde_json::json!([format!("{:016x}", b.id), format!("{:016x}", a.id)])
+    );
+}
