@@ -678,7 +678,7 @@ impl<S: Storage> Controller<S> {
         nwid: NetworkId,
     ) -> Result<Vec<Address>, StorageError> {
         self.storage
-            .requested_since(nwid, now_ms - ONLINE_WINDOW_MS + 1)
+            .requested_since(nwid, now_ms.saturating_sub(ONLINE_WINDOW_MS - 1))
     }
 }
 

@@ -121,6 +121,12 @@ fn sqlite_storage_keeps_the_contract() {
 }
 
 #[test]
+fn boxed_storage_keeps_the_contract() {
+    let mut boxed: Box<dyn Storage> = Box::new(SqliteStorage::open_in_memory().unwrap());
+    contract(&mut boxed);
+}
+
+#[test]
 fn sqlite_reopens_with_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("controller.db");
@@ -184,13 +190,13 @@ fn sqlite_reports_a_corrupt_record() {
 const CHILD_ENV: &str = "ZT_CONTROLLER_CRASH_CHILD_DB";
 const FIRST_MEMBER: u64 = 0x1000000000;
 
-/// The child's side: runs only when spawned by the crash test. Authorizes member after member,
-/// each with a hand-set address, and prints `ack <n>` after each change has been committed.
+/// The child's side: runs only when spawned by the crash test (hence ignored in normal runs).
+/// Authorizes member after member, each with a hand-set address, and prints `ack <n>` after
+/// each change has been committed.
 #[test]
+#[ignore = "child process of sigkill_loses_no_acknowledged_change"]
 fn crash_child() {
-    let Ok(path) = std::env::var(CHILD_ENV) else {
-        return;
-    };
+    let path = std::env::var(CHILD_ENV).expect("run by sigkill_loses_no_acknowledged_change");
     let controller = Address::new(NWID >> 24).unwrap();
     let mut ctl = Controller::new(controller, SqliteStorage::open(&path).unwrap());
     if ctl.network(NWID).unwrap().is_none() {
@@ -237,7 +243,13 @@ fn sigkill_loses_no_acknowledged_change() {
         let kill_after =
             1 + (seed.wrapping_mul(2_654_435_761).wrapping_add(round * 977) >> 7) % 400;
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

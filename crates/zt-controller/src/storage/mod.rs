@@ -56,3 +56,49 @@ pub trait Storage {
     /// Which member of the network holds `ip`, if any.
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError>;
 }
+
+/// A boxed storage is a storage, so the backend can be chosen at run time
+/// (`Controller<Box<dyn Storage>>`).
+impl<T: Storage + ?Sized> Storage for Box<T> {
+    fn network_ids(&self) -> Result<Vec<NetworkId>, StorageError> {
+        (**self).network_ids()
+    }
+    fn network(&self, id: NetworkId) -> Result<Option<Network>, StorageError> {
+        (**self).network(id)
+    }
+    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
+        (**self).put_network(network)
+    }
+    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
+        (**self).delete_network(id)
+    }
+    fn member(&self, network: NetworkId, address: Address) -> Result<Option<Member>, StorageError> {
+        (**self).member(network, address)
+    }
+    fn members(&self, network: NetworkId) -> Result<Vec<Member>, StorageError> {
+        (**self).members(network)
+    }
+    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
+        (**self).put_member(member)
+    }
+    fn delete_member(
+        &mut self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<bool, StorageError> {
+        (**self).delete_member(network, address)
+    }
+    fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
+        (**self).active_bridges(network)
+    }
+    fn requested_since(
+        &self,
+        network: NetworkId,
+        since_ms: i64,
+    ) -> Result<Vec<Address>, StorageError> {
+        (**self).requested_since(network, since_ms)
+    }
+    fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
+        (**self).ip_owner(network, ip)
+    }
+}
