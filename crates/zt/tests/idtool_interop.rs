@@ -222,6 +222,117 @@ fn make_planet(dir: &Path, root_name: &str, endpoint: &str) -> std::path::PathBu
     dir.join("planet/planet")
 }
 
+/// What a root + leaf run left: each node's cached planet (`<home>/roots`, written by the
+/// node when it accepts a planet) and the leaf's event lines.
+struct RootAndLeaf {
+    root_cached_planet: Vec<u8>,
+    leaf_cached_planet: Vec<u8>,
+    leaf_lines: Vec<String>,
+}
+
+/// Run a real root (node 0, identity `root`, planet `root_planet`) and a real leaf (node 1,
+/// identity `leaf`, planet `leaf_planet`). Asserts both start with our identities, the root
+/// is online at once (it is its own root) and the leaf comes online, which needs a HELLO/OK
+/// exchange with the root our planet names, and both exit cleanly.
+fn run_root_and_leaf(
+    lab: &Lab,
+    ztpeer: &Path,
+    d: &Path,
+    (root, leaf): (&Identity, &Identity),
+    (root_planet, leaf_planet): (&Path, &Path),
+) -> RootAndLeaf {
+    let root_home = home_with_identity(d, "root-home", "root");
+    let leaf_home = home_with_identity(d, "leaf-home", "leaf");
+    let node = |i: usize, home: &Path, planet: &Path, seconds: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--home",
+            home.to_str().unwrap(),
+            "--port",
+            "9993",
+            "--roots",
+            planet.to_str().unwrap(),
+            "--for",
+            seconds,
+        ];
+        args.extend_from_slice(extra);
+        lab.spawn(i, ztpeer, &args)
+    };
+    let mut root_node = node(0, &root_home, root_planet, "30", &[]);
+    let mut leaf_node = node(1, &leaf_home, leaf_planet, "25", &["--require-online"]);
+
+    let started = root_node
+        .wait_line(Duration::from_secs(30), |l| {
+            event_of(l).as_deref() == Some("node_started")
+        })
+        .unwrap_or_else(|| panic!("root did not start: {}", root_node.report()));
+    let started = json_line(&started).unwrap();
+    assert_eq!(
+        started["node_id"].as_str().map(str::to_lowercase),
+        Some(root.address().to_string())
+    );
+
+    let online = leaf_node.wait_line(Duration::from_secs(30), |l| {
+        event_of(l).as_deref() == Some("online")
+    });
+    assert!(
+        online.is_some(),
+        "leaf never came online; {}",
+        leaf_node.report()
+    );
+    let exit = leaf_node
+        .wait(Duration::from_secs(30))
+        .expect("leaf stops after --for");
+    assert!(
+        exit.success(),
+        "leaf exit {exit:?}; seen {:?}",
+        leaf_node.seen()
+    );
+    let last = leaf_node
+        .seen()
+        .last()
+        .and_then(|l| json_line(l))
+        .expect("an exit line");
+    assert_eq!(last["event"], "exit");
+    assert_eq!(last["ok"], Value::Bool(true), "{last}");
+    let leaf_id = leaf.address().to_string();
+    assert!(
+        leaf_node.seen().iter().any(|l| l
+            .to_lowercase()
+            .contains(&format!("\"node_id\": \"{leaf_id}\""))),
+        "leaf runs with our identity {leaf_id}: {:?}",
+        leaf_node.seen()
+    );
+
+    // The root stayed up the whole time and exits cleanly.
+    let exit = root_node
+        .wait(Duration::from_secs(30))
+        .expect("root stops after --for");
+    assert!(
+        exit.success(),
+        "root exit {exit:?}; seen {:?}",
+        root_node.seen()
+    );
+    assert!(root_node
+        .seen()
+        .iter()
+        .any(|l| event_of(l).as_deref() == Some("roots_set")));
+    assert!(
+        root_node
+            .seen()
+            .iter()
+            .any(|l| event_of(l).as_deref() == Some("online")),
+        "{:?}",
+        root_node.seen()
+    );
+    let cached = |home: &Path| fs::read(home.join("roots")).unwrap_or_default();
+    RootAndLeaf {
+        root_cached_planet: cached(&root_home),
+        leaf_cached_planet: cached(&leaf_home),
+        leaf_lines: leaf_node.seen().to_vec(),
+    }
+}
+
 #[test]
 fn real_nodes_accept_our_planet_and_its_signed_update() {
     let ztpeer = skip_unless!(common::ztpeer_path());
@@ -248,122 +359,71 @@ fn real_nodes_accept_our_planet_and_its_signed_update() {
         ],
     );
     assert!(out.status.success(), "genplanet: {}", text(&out.stderr));
-    let next_hex = hex::encode(fs::read(d.join("planet/planet.next")).unwrap());
-    let root_home = home_with_identity(d, "root-home", "root");
-    let leaf_home = home_with_identity(d, "leaf-home", "leaf");
-    let planet_arg = planet.to_str().unwrap();
-    let next_arg = d.join("planet/planet.next");
-    let next_arg = next_arg.to_str().unwrap();
+    let next = d.join("planet/planet.next");
 
-    let mut root_node = lab.spawn(
-        0,
-        &ztpeer,
-        &[
-            "run",
-            "--home",
-            root_home.to_str().unwrap(),
-            "--port",
-            "9993",
-            "--roots",
-            next_arg,
-            "--for",
-            "25",
-        ],
-    );
-    let mut leaf_node = lab.spawn(
-        1,
-        &ztpeer,
-        &[
-            "run",
-            "--home",
-            leaf_home.to_str().unwrap(),
-            "--port",
-            "9993",
-            "--roots",
-            planet_arg,
-            "--require-online",
-            "--for",
-            "20",
-        ],
-    );
-
-    // The root: planet accepted, our identity in use, online at once (it is its own root).
-    let line = root_node.wait_line(Duration::from_secs(30), |l| {
-        event_of(l).as_deref() == Some("roots_set")
-    });
-    assert!(line.is_some(), "root: no roots_set; {}", root_node.report());
-    let started = root_node
-        .wait_line(Duration::from_secs(30), |l| {
-            event_of(l).as_deref() == Some("node_started")
-        })
-        .unwrap_or_else(|| panic!("root did not start: {}", root_node.report()));
-    let started = json_line(&started).unwrap();
+    let run = run_root_and_leaf(&lab, &ztpeer, d, (&root, &leaf), (&next, &planet));
+    let next = fs::read(&next).unwrap();
+    assert_eq!(run.root_cached_planet, next, "root took our planet");
     assert_eq!(
-        started["node_id"].as_str().map(str::to_lowercase),
-        Some(root.address().to_string())
+        run.leaf_cached_planet, next,
+        "leaf did not take the root's newer planet; events {:?}",
+        run.leaf_lines
     );
+}
 
-    // The leaf: comes online, which needs a HELLO/OK exchange with the root our planet names.
-    let online = leaf_node.wait_line(Duration::from_secs(25), |l| {
-        event_of(l).as_deref() == Some("online")
-    });
-    assert!(
-        online.is_some(),
-        "leaf never came online; {}",
-        leaf_node.report()
+/// The counterpart of the test above: the same update signed with another key is refused,
+/// so the acceptance above really rests on our signature chain.
+#[test]
+fn real_nodes_refuse_a_planet_update_signed_by_another_key() {
+    let ztpeer = skip_unless!(common::ztpeer_path());
+    skip_unless!(common::netns_available());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = generate(d, "root");
+    let leaf = generate(d, "leaf");
+    let lab = Lab::new(2);
+    let endpoint = format!("root.public@{}/9993", lab.ip(0));
+    let planet = make_planet(d, "root", &format!("{}/9993", lab.ip(0)));
+    let first = World::parse(&fs::read(&planet).unwrap()).unwrap();
+    // Same world ID, roots and a later timestamp, but initplanet makes a fresh key.
+    let world_id = format!("{:x}", first.id);
+    let out = idtool(
+        d,
+        &[
+            "initplanet",
+            "--dir",
+            "forged",
+            "--world-id",
+            &world_id,
+            &endpoint,
+        ],
     );
-    let exit = leaf_node
-        .wait(Duration::from_secs(30))
-        .expect("leaf stops after --for");
-    assert!(
-        exit.success(),
-        "leaf exit {exit:?}; seen {:?}",
-        leaf_node.seen()
+    assert!(out.status.success(), "initplanet: {}", text(&out.stderr));
+    let next_ts = (first.timestamp + 1000).to_string();
+    let out = idtool(
+        d,
+        &["genplanet", "forged/planet.json", "--timestamp", &next_ts],
     );
-    let last = leaf_node
-        .seen()
-        .last()
-        .and_then(|l| json_line(l))
-        .expect("an exit line");
-    assert_eq!(last["event"], "exit");
-    assert_eq!(last["ok"], Value::Bool(true), "{last}");
-    let updated = leaf_node
-        .seen()
-        .iter()
-        .filter_map(|l| json_line(l))
-        .any(|v| {
-            v["event"] == "STORE_PLANET" && v["planet_hex"].as_str() == Some(next_hex.as_str())
-        });
-    assert!(
-        updated,
-        "leaf did not take the root's newer planet: {:?}",
-        leaf_node.seen()
+    assert!(out.status.success(), "genplanet: {}", text(&out.stderr));
+    let forged = d.join("forged/planet");
+    let forged_world = World::parse(&fs::read(&forged).unwrap()).unwrap();
+    assert_eq!(
+        (forged_world.id, forged_world.roots.clone()),
+        (first.id, first.roots.clone())
     );
-    let leaf_id = leaf.address().to_string();
-    assert!(
-        leaf_node.seen().iter().any(|l| l
-            .to_lowercase()
-            .contains(&format!("\"node_id\": \"{leaf_id}\""))),
-        "leaf runs with our identity {leaf_id}: {:?}",
-        leaf_node.seen()
-    );
+    assert!(!forged_world.verify_signed_by(&first.updates_must_be_signed_by));
 
-    // The root stayed up the whole time and exits cleanly.
-    let exit = root_node
-        .wait(Duration::from_secs(30))
-        .expect("root stops after --for");
-    assert!(
-        exit.success(),
-        "root exit {exit:?}; seen {:?}",
-        root_node.seen()
+    let run = run_root_and_leaf(&lab, &ztpeer, d, (&root, &leaf), (&forged, &planet));
+    assert_eq!(
+        run.root_cached_planet,
+        fs::read(&forged).unwrap(),
+        "the root runs the forged planet"
     );
-    assert!(
-        root_node
-            .seen()
-            .iter()
-            .any(|l| event_of(l).as_deref() == Some("online")),
-        "{:?}",
-        root_node.seen()
+    assert_eq!(
+        run.leaf_cached_planet,
+        fs::read(&planet).unwrap(),
+        "leaf must keep its planet and refuse an update not signed by the key it names; events {:?}",
+        run.leaf_lines
     );
 }
 
