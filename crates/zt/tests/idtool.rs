@@ -366,3 +366,73 @@ fn initplanet_writes_a_template_and_a_private_key_that_genplanet_uses() {
     );
     assert_eq!(code(&out), 1);
 }
+
+#[test]
+fn bad_world_json_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = vectors();
+    let root = v["identities"][0]["public"].as_str().unwrap();
+    let out = idtool(
+        d,
+        &["initplanet", "--dir", "p", &format!("{root}@10.0.0.1/9993")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let good: Value =
+        serde_json::from_str(&fs::read_to_string(d.join("p/planet.json")).unwrap()).unwrap();
+    let key = fs::read(d.join("p/planet.c25519")).unwrap();
+
+    let refuse = |json: Value, why: &str| {
+        fs::write(d.join("p/planet.json"), json.to_string()).unwrap();
+        let out = idtool(d, &["genplanet", "p/planet.json", "--out", "p/out"]);
+        assert_eq!(code(&out), 1, "{why}: {}", stdout(&out));
+        assert_eq!(
+            stderr(&out).lines().count(),
+            1,
+            "{why}: one-line reason, got {}",
+            stderr(&out)
+        );
+        assert!(!d.join("p/out").exists(), "{why}: nothing written");
+    };
+    let mut j = good.clone();
+    j["worldType"] = "galaxy".into();
+    refuse(j, "unknown worldType");
+    let mut j = good.clone();
+    j["worldType"] = "moon".into();
+    refuse(j, "genplanet on a moon");
+    let mut j = good.clone();
+    j["roots"][0]["stableEndpoints"] = serde_json::json!(["10.0.0.1:9993"]);
+    refuse(j, "endpoint not IP/PORT");
+    let mut j = good.clone();
+    j["roots"] = serde_json::json!([]);
+    refuse(j, "no roots");
+    let mut j = good.clone();
+    j["roots"] = Value::Array(vec![j["roots"][0].clone(); 5]);
+    refuse(j, "five roots");
+    let mut j = good.clone();
+    j["id"] = "0".into();
+    refuse(j, "world ID zero");
+    let mut j = good.clone();
+    j["roots"][0]["identity"] = "0123456789:0:00".into();
+    refuse(j, "malformed root identity");
+
+    // A key file whose private half does not belong to its public half.
+    let mut bad_key = key.clone();
+    bad_key[100] ^= 0xff;
+    fs::write(d.join("p/planet.c25519"), &bad_key).unwrap();
+    refuse(good.clone(), "mismatched key halves");
+    fs::write(d.join("p/planet.c25519"), &key[..64]).unwrap();
+    refuse(good.clone(), "truncated key file");
+
+    // Moons: the inline secret is required.
+    let mut moon: Value = serde_json::from_str(&stdout(&idtool(d, &["initmoon", root]))).unwrap();
+    moon.as_object_mut().unwrap().remove("signingKey_SECRET");
+    fs::write(d.join("moon.json"), moon.to_string()).unwrap();
+    let out = idtool(d, &["genmoon", "moon.json"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("signingKey_SECRET"),
+        "{}",
+        stderr(&out)
+    );
+}
