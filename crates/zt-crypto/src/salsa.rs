@@ -58,18 +58,21 @@ impl<const ROUNDS: usize> Salsa<ROUNDS> {
 
         let mut chunks = data.chunks_exact_mut(LANES * BLOCK);
         for chunk in &mut chunks {
-            xor(chunk, &self.blocks4());
+            self.xor_blocks4(chunk.try_into().expect("exact chunk"));
         }
         let rest = chunks.into_remainder();
         if !rest.is_empty() {
-            self.batch = self.blocks4();
+            self.batch = [0; LANES * BLOCK];
+            let mut batch = self.batch;
+            self.xor_blocks4(&mut batch);
+            self.batch = batch;
             xor(rest, &self.batch);
             self.used = rest.len();
         }
     }
 
-    /// The next four keystream blocks, in order, as bytes.
-    fn blocks4(&mut self) -> [u8; LANES * BLOCK] {
+    /// XOR `data` with the next four keystream blocks.
+    fn xor_blocks4(&mut self, data: &mut [u8; LANES * BLOCK]) {
         let mut x = [u32x4::ZERO; 16];
         for (w, lanes) in x.iter_mut().enumerate() {
             *lanes = u32x4::splat(self.input[w]);
@@ -94,15 +97,15 @@ impl<const ROUNDS: usize> Salsa<ROUNDS> {
             quarter(&mut x, 15, 12, 13, 14);
         }
 
-        let mut out = [0u8; LANES * BLOCK];
         for (w, (lanes, initial)) in x.iter().zip(start.iter()).enumerate() {
             let words = (*lanes + *initial).to_array();
             for (lane, v) in words.iter().enumerate() {
                 let at = lane * BLOCK + 4 * w;
-                out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                let d = &mut data[at..at + 4];
+                let mixed = u32::from_le_bytes([d[0], d[1], d[2], d[3]]) ^ v;
+                d.copy_from_slice(&mixed.to_le_bytes());
             }
         }
-        out
     }
 }
 
