@@ -117,7 +117,8 @@ pub fn main(command: IdtoolCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(reason)) => {
             let _ = out.flush();
-            eprintln!("zt idtool: {reason}");
+            // Always one line, so scripts can read the reason with `2>&1 | head -1`.
+            eprintln!("zt idtool: {}", reason.replace('\n', " "));
             ExitCode::from(1)
         }
     }
