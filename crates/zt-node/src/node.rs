@@ -796,6 +796,13 @@ impl Node {
                     let pick = candidates[(self.rng.next_u32() as usize) % candidates.len()];
                     self.send_hello(now, *addr, None, pick);
                 }
+                if endpoints.is_empty() {
+                    // An upstream with no stable endpoint (a moon root known only by address)
+                    // is HELLOed through the best other upstream.
+                    if let Some((_, ls, relay)) = self.best_upstream(now, &[*addr]) {
+                        self.send_hello_telling(now, *addr, Some(ls), relay, false);
+                    }
+                }
                 if let Some(p) = self.peers.get_mut(addr) {
                     p.last_full_hello = Some(now);
                 }

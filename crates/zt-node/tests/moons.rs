@@ -216,3 +216,45 @@ fn orbit_fetches_the_moon_from_its_seed_through_the_root() {
     assert!(l.remove_moon(MOON_ID));
     assert!(l.moons().is_empty());
 }
+
+#[test]
+fn an_upstream_without_stable_endpoints_is_helloed_through_the_root() {
+    let s = signer();
+    let mut m = moon(1000, &s);
+    m.roots[0].stable_endpoints.clear();
+    m.sign(&s);
+    let mut config = NodeConfig::new(planet(1000).0);
+    config.moons.push(m);
+    let mut l = Node::new(
+        test_identity(1),
+        config,
+        Box::new(StdRng::seed_from_u64(3)),
+        T0,
+    )
+    .unwrap();
+    l.handle_timeout(T0);
+    let out = drain(&mut l);
+    // No path to the root yet: nothing can carry the moon root's HELLO.
+    assert!(out
+        .iter()
+        .all(|t| open(t, &moon_root(), &test_identity(1)).is_none()));
+    let hello = out.iter().find(|t| t.remote == sa(ROOT_EP)).unwrap();
+    feed(
+        &mut l,
+        T0 + 20,
+        ROOT_EP,
+        &ok_hello(&root_identity(), pid(&hello.data), &[], 7),
+    );
+    l.handle_timeout(T0 + 5_000);
+    let out = drain(&mut l);
+    let via_root = out
+        .iter()
+        .find(|t| open(t, &moon_root(), &test_identity(1)).is_some())
+        .expect("HELLO for the moon root");
+    assert_eq!(via_root.remote, sa(ROOT_EP));
+    let (_, body) = open(via_root, &moon_root(), &test_identity(1)).unwrap();
+    assert_eq!(
+        Hello::read(&body).unwrap().physical_destination,
+        Some(InetAddress::Nil)
+    );
+}
