@@ -68,6 +68,18 @@ pub enum Decision {
     Config(Box<NetworkConfigData>),
 }
 
+impl Decision {
+    /// The ERROR code to answer with (PROTOCOL.md §7.3), for a request with a non-zero packet
+    /// ID: OBJ_NOT_FOUND (0x03) or NETWORK_ACCESS_DENIED (0x07). `None` for a config or silence.
+    pub fn error_code(&self) -> Option<u8> {
+        match self {
+            Decision::NotFound => Some(0x03),
+            Decision::AccessDenied => Some(0x07),
+            Decision::Ignore(_) | Decision::Config(_) => None,
+        }
+    }
+}
+
 /// The rules a config carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rules {
@@ -345,6 +357,8 @@ impl<S: Storage> Controller<S> {
 
         let mut active_bridges = self.storage.active_bridges(nwid)?;
         active_bridges.sort_unstable();
+        // The config holds at most 256 specialists; the reference drops the rest too.
+        active_bridges.truncate(zt_wire::netconf::MAX_SPECIALISTS);
 
         Ok(NetworkConfigData {
             network_id: nwid,

@@ -693,3 +693,101 @@ fn random_network_ids_skip_used_numbers_and_zero() {
         serde_json::json!([format!("{:016x}", b.id), format!("{:016x}", a.id)])
     );
 }
+
+#[test]
+fn error_codes() {
+    assert_eq!(Decision::NotFound.error_code(), Some(0x03));
+    assert_eq!(Decision::AccessDenied.error_code(), Some(0x07));
+    assert_eq!(
+        Decision::Ignore(IgnoreReason::RateLimited).error_code(),
+        None
+    );
+}
+
+/// 300 members in a 254-address pool, over SQLite: every address is unique, inside the pool,
+/// never .255 or the pool end, the pool runs out for the rest, and every address is the same
+/// after re-requests and after reopening the database.
+#[test]
+fn many_members_get_unique_stable_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    let host = identity("controller");
+    let ids: Vec<Identity> = (0..300u64)
+        .map(|i| {
+            Identity::from_string(&format!(
+                "{:010x}:0:{}",
+                0x2000000000 + i * 104_729,
+                "c3".repeat(64)
+            ))
+            .unwrap()
+        })
+        .collect();
+    let pool = IpPool {
+        start: "10.7.0.1".parse().unwrap(),
+        end: "10.7.0.255".parse().unwrap(),
+    };
+    let mut first: Vec<Option<IpAddr>> = Vec::new();
+    {
+        let mut ctl = Controller::new(host.address(), SqliteStorage::open(&path).unwrap());
+        let patch = NetworkPatch {
+            v4_assign: Some(true),
+            pools: Some(vec![pool]),
+            routes: Some(vec![Route {
+                target: "10.7.0.0/24".parse().unwrap(),
+                via: None,
+            }]),
+            private: Some(false),
+            ..Default::default()
+        };
+        ctl.create_network(T0, NWID, &patch).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            let cfg = config(
+                ctl.handle_config_request(T0 + i as i64 * 10, id, NWID, &v114())
+                    .unwrap(),
+            );
+            let ip = cfg.static_ips.first().map(|p| p.addr());
+            if ip.is_none() {
+                assert_eq!(cfg.notes, [ConfigNote::Ipv4PoolExhausted]);
+            }
+            first.push(ip);
+        }
+        let given: Vec<IpAddr> = first.iter().flatten().copied().collect();
+        let unique: std::collections::HashSet<_> = given.iter().collect();
+        assert_eq!(unique.len(), given.len(), "no address twice");
+        assert!(given
+            .iter()
+            .all(|ip| pool.contains(*ip) && ip.to_string() != "10.7.0.255"));
+        // .1 .. .254: 254 addresses; the walk may give up early on a nearly full pool (1000
+        // trials), so allow a few left over.
+        assert!(
+            given.len() >= 250 && given.len() <= 254,
+            "{} given",
+            given.len()
+        );
+        for (i, id) in ids.iter().enumerate() {
+            let cfg = config(
+                ctl.handle_config_request(T0 + 100_000 + i as i64 * 10, id, NWID, &v114())
+                    .unwrap(),
+            );
+            if first[i].is_some() {
+                assert_eq!(
+                    cfg.static_ips.first().map(|p| p.addr()),
+                    first[i],
+                    "member {i} kept its address"
+                );
+            }
+        }
+    }
+    let mut ctl = Controller::new(host.address(), SqliteStorage::open(&path).unwrap());
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| first[*i].is_some()) {
+        let cfg = config(
+            ctl.handle_config_request(T0 + 200_000 + i as i64 * 10, id, NWID, &v114())
+                .unwrap(),
+        );
+        assert_eq!(
+            cfg.static_ips.first().map(|p| p.addr()),
+            first[i],
+            "member {i} after reopen"
+        );
+    }
+}
