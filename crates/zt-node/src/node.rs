@@ -8,6 +8,7 @@ use crate::peer::{Peer, RemoteVersion};
 use crate::stats::Stats;
 use crate::tables::{ExpectTable, IdentityValidationGate, ReplayFilter};
 use crate::topology::{Role, Topology};
+use crate::vl2::{NetworkStatus, Vl2};
 use crate::whois::{PendingTx, WhoisQueue};
 use rand_core::RngCore;
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +20,7 @@ use zt_wire::inet::InetAddress;
 use zt_wire::verbs::hello::{Hello, MoonRef, WorldRef, WORLD_TYPE_MOON};
 use zt_wire::verbs::packet::{build, OutgoingPacket};
 use zt_wire::world::World;
+use zt_wire::{dictionary::Dictionary, mac::Mac, netconf::NetworkConfig, network_id::NetworkId};
 
 /// Verbs the reference compresses when that pays (PROTOCOL.md §3.7); unicast FRAME and
 /// bridged EXT_FRAME are not compressed since 1.4.8.
@@ -82,6 +84,34 @@ pub enum Event {
     },
     /// An upstream says another node uses our address with a different identity.
     IdentityCollision { reporter: Address },
+    /// VL2: a network's config was accepted (or restored). Apply MAC, MTU, addresses and
+    /// routes to the tap and save `networks.d/<nwid>.conf`.
+    NetworkConfigChanged {
+        nwid: NetworkId,
+        config: Box<NetworkConfig>,
+    },
+    /// VL2: a joined network's status changed.
+    NetworkStatusChanged {
+        nwid: NetworkId,
+        status: NetworkStatus,
+    },
+    /// VL2: an Ethernet frame for the tap of `nwid`.
+    Frame {
+        nwid: NetworkId,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: Vec<u8>,
+    },
+    /// VL2: a config request for a network we control. Answer with
+    /// [`Node::send_network_config`] or [`Node::send_network_error`] (`request_packet_id` is
+    /// their `in_re`).
+    ConfigRequest {
+        requester: Identity,
+        nwid: NetworkId,
+        metadata: Dictionary,
+        request_packet_id: u64,
+    },
 }
 
 /// What the node is started with.
@@ -200,6 +230,8 @@ pub struct Node {
     pub(crate) next_ping_check: u64,
     pub(crate) next_housekeeping: u64,
     pub(crate) online: bool,
+    /// VL2: joined networks, multicast subscribers, credentials.
+    pub(crate) vl2: Vl2,
 }
 
 impl Node {
@@ -242,6 +274,7 @@ impl Node {
             next_ping_check: now,
             next_housekeeping: now + HOUSEKEEPING_PERIOD,
             online: false,
+            vl2: Vl2::default(),
         };
         node.ensure_upstream_peers(now);
         node.update_online(now);
@@ -331,6 +364,7 @@ impl Node {
         if now >= self.next_ping_check {
             self.next_ping_check = now + PING_CHECK_INTERVAL;
             self.ping_check(now);
+            self.vl2_tick(now);
         }
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_PERIOD;
@@ -757,6 +791,7 @@ impl Node {
 
     /// Sends everything queued for `addr` and re-processes everything received from it.
     pub(crate) fn flush_resolved(&mut self, now: u64, addr: Address) {
+        self.vl2_identity_learned(now, addr);
         let (tx, rx) = self.whois.resolved(addr);
         for p in tx {
             let _ = self.route(now, p.dest, p.verb, &p.payload, p.compress);

@@ -71,4 +71,7 @@ pub struct Stats {
     pub send_no_route: u64,
     pub send_too_large: u64,
     pub peers_expired: u64,
+
+    /// VL2 counters (networks, credentials, frames).
+    pub vl2: crate::vl2::Vl2Stats,
 }

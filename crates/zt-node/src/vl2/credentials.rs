@@ -1,0 +1,334 @@
+//! Membership credentials (PROTOCOL.md §4.11, §6.5, §6.6, §6.8): pushing ours before frames
+//! and on request, accepting peers' (signed by the network's controller; WHOIS it and wait
+//! if unknown), revocations, and the gate every frame, LIKE and GATHER passes through.
+
+use super::{
+    PendingCredentials, CREDENTIALS_PUSH_PERIOD, CREDENTIALS_RATE_LIMIT,
+    CREDENTIALS_REQUEST_RATE_LIMIT, MULTICAST_ANNOUNCE_PERIOD, PENDING_CREDENTIALS_LIMIT,
+};
+use crate::node::{Inbound, Node};
+use std::collections::BTreeSet;
+use zt_crypto::{Address, Identity};
+use zt_wire::com::CertificateOfMembership;
+use zt_wire::credential::{CredentialType, Verification};
+use zt_wire::header::Verb;
+use zt_wire::network_id::NetworkId;
+use zt_wire::revocation::Revocation;
+use zt_wire::verbs::network::NetworkCredentials;
+
+impl Node {
+    /// `Network::gate`: no config → closed; public → open; private → the peer's stored COM is
+    /// not revoked and agrees with ours.
+    pub(crate) fn gate(&self, nwid: NetworkId, peer: Address) -> bool {
+        let Some(network) = self.vl2.networks.get(&nwid) else {
+            return false;
+        };
+        let Some(config) = &network.config else {
+            return false;
+        };
+        if config.is_public() {
+            return true;
+        }
+        let Some(ours) = &config.com else {
+            return false;
+        };
+        let Some(member) = network.members.get(&peer) else {
+            return false;
+        };
+        let Some(theirs) = &member.com else {
+            return false;
+        };
+        if theirs.timestamp().unwrap_or(0) <= member.com_revoked_below {
+            return false;
+        }
+        let Some(identity) = self.peers.get(&peer).map(|p| &p.identity) else {
+            return false;
+        };
+        ours.agrees_with(theirs, identity)
+    }
+
+    /// A packet from `from` passed the gate of `nwid`: the path is trust-established, and the
+    /// member gets our subscriptions if it has not had them this minute.
+    pub(crate) fn gate_passed(&mut self, from: &Inbound, nwid: NetworkId) {
+        self.note_trusted_packet(from.now, from.source, from.local_socket, from.remote);
+        let now = from.now;
+        let due = self.vl2.networks.get_mut(&nwid).is_some_and(|n| {
+            let m = n.member(from.source);
+            let due = m
+                .last_announced
+                .is_none_or(|t| now.saturating_sub(t) >= MULTICAST_ANNOUNCE_PERIOD);
+            if due {
+                m.last_announced = Some(now);
+            }
+            due
+        });
+        if due {
+            self.announce_to(now, nwid, from.source, None);
+        }
+    }
+
+    /// Our COM, capabilities, tags and COOs from the config, to `to`.
+    pub(crate) fn push_credentials(&mut self, now: u64, nwid: NetworkId, to: Address) {
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return;
+        };
+        let Some(config) = &network.config else {
+            return;
+        };
+        let Some(com) = &config.com else {
+            return;
+        };
+        let credentials = NetworkCredentials {
+            coms: vec![com.clone()],
+            capabilities: config.capabilities.clone(),
+            tags: config.tags.clone(),
+            revocations: Vec::new(),
+            certificates_of_ownership: config.certificates_of_ownership.clone(),
+        };
+        network.member(to).last_pushed_credentials = Some(now);
+        let Ok(body) = credentials.to_bytes() else {
+            return;
+        };
+        self.stats.vl2.credentials_sent += 1;
+        let _ = self.send_to_peer(now, to, Verb::NetworkCredentials, &body);
+    }
+
+    /// Before frames: push when our last push to `to` predates our config, or is old.
+    pub(crate) fn push_credentials_if_needed(&mut self, now: u64, nwid: NetworkId, to: Address) {
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return;
+        };
+        if network.config.as_ref().is_none_or(|c| c.com.is_none()) {
+            return;
+        }
+        let since_update = network.last_config_update;
+        let due = network
+            .member(to)
+            .last_pushed_credentials
+            .is_none_or(|t| t < since_update || now.saturating_sub(t) >= CREDENTIALS_PUSH_PERIOD);
+        if due {
+            self.push_credentials(now, nwid, to);
+        }
+    }
+
+    /// ERROR NEED_MEMBERSHIP_CERTIFICATE from anyone: push again, rate-limited.
+    pub(crate) fn credentials_requested(&mut self, from: &Inbound, nwid: NetworkId) {
+        let now = from.now;
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return;
+        };
+        if network.config.as_ref().is_none_or(|c| c.com.is_none()) {
+            return;
+        }
+        let since_update = network.last_config_update;
+        let m = network.member(from.source);
+        let due = m.last_requested_push.is_none_or(|t| {
+            t < since_update || now.saturating_sub(t) >= CREDENTIALS_REQUEST_RATE_LIMIT
+        });
+        if due {
+            m.last_requested_push = Some(now);
+            self.push_credentials(now, nwid, from.source);
+        }
+    }
+
+    /// NETWORK_CREDENTIALS: at most one per peer per second.
+    pub(crate) fn handle_network_credentials(&mut self, from: &Inbound, payload: &[u8]) {
+        if let Some(t) = self.vl2.credentials_received.get(&from.source) {
+            if from.now.saturating_sub(*t) < CREDENTIALS_RATE_LIMIT {
+                self.stats.vl2.credentials_rate_limited += 1;
+                return;
+            }
+        }
+        self.vl2.credentials_received.insert(from.source, from.now);
+        self.accept_credentials(from, payload);
+    }
+
+    /// Verifies and stores every credential for a network we are in. If a controller's
+    /// identity is missing, the packet waits for the WHOIS answer.
+    pub(crate) fn accept_credentials(&mut self, from: &Inbound, payload: &[u8]) {
+        let Ok(creds) = NetworkCredentials::parse(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let mut networks: BTreeSet<NetworkId> = BTreeSet::new();
+        networks.extend(creds.coms.iter().filter_map(|c| c.network_id()));
+        networks.extend(creds.capabilities.iter().map(|c| c.network_id));
+        networks.extend(creds.tags.iter().map(|t| t.network_id));
+        networks.extend(creds.revocations.iter().map(|r| r.network_id));
+        networks.extend(creds.certificates_of_ownership.iter().map(|c| c.network_id));
+        networks.retain(|n| self.vl2.networks.contains_key(n));
+        if let Some(missing) = networks
+            .iter()
+            .find(|n| self.controller_identity(**n).is_none())
+        {
+            let controller = missing.controller();
+            if self.vl2.pending_credentials.len() < PENDING_CREDENTIALS_LIMIT {
+                self.vl2.pending_credentials.push(PendingCredentials {
+                    received: from.now,
+                    from: *from,
+                    payload: payload.to_vec(),
+                    waiting_for: controller,
+                });
+            }
+            self.request_whois(from.now, controller);
+            return;
+        }
+        let sender = from.source;
+        for com in &creds.coms {
+            self.learn_com(from, com);
+        }
+        for cap in creds.capabilities {
+            let nwid = cap.network_id;
+            let valid = cap.verify(|a| self.identity_of(a)) == Verification::Valid;
+            let ok = valid && cap.issued_to() == Some(sender) && networks.contains(&nwid);
+            self.count_credential(ok);
+            if let Some(n) = self.vl2.networks.get_mut(&nwid).filter(|_| ok) {
+                let m = n.member(sender);
+                if cap.timestamp > m.com_revoked_below {
+                    m.capabilities.insert(cap.id, cap);
+                }
+            }
+        }
+        for tag in creds.tags {
+            let ok = networks.contains(&tag.network_id)
+                && tag.issued_to == sender
+                && self.signed_by_controller(tag.network_id, |c| tag.verify(c));
+            self.count_credential(ok);
+            if let Some(n) = self.vl2.networks.get_mut(&tag.network_id).filter(|_| ok) {
+                n.member(sender).tags.insert(tag.id, tag);
+            }
+        }
+        for coo in creds.certificates_of_ownership {
+            let ok = networks.contains(&coo.network_id)
+                && coo.issued_to == sender
+                && self.signed_by_controller(coo.network_id, |c| coo.verify(c));
+            self.count_credential(ok);
+            if let Some(n) = self.vl2.networks.get_mut(&coo.network_id).filter(|_| ok) {
+                n.member(sender).coos.insert(coo.id, coo);
+            }
+        }
+        for revocation in creds.revocations {
+            let ok = networks.contains(&revocation.network_id)
+                && self.signed_by_controller(revocation.network_id, |c| revocation.verify(c));
+            if ok {
+                self.apply_revocation(from.now, &revocation, sender);
+            } else {
+                self.stats.vl2.credentials_rejected += 1;
+            }
+        }
+    }
+
+    fn count_credential(&mut self, ok: bool) {
+        if ok {
+            self.stats.vl2.credentials_accepted += 1;
+        } else {
+            self.stats.vl2.credentials_rejected += 1;
+        }
+    }
+
+    fn identity_of(&self, a: Address) -> Option<Identity> {
+        if a == self.address() {
+            return Some(self.identity.to_public());
+        }
+        self.peers.get(&a).map(|p| p.identity.clone())
+    }
+
+    fn signed_by_controller(
+        &self,
+        nwid: NetworkId,
+        verify: impl FnOnce(&Identity) -> Verification,
+    ) -> bool {
+        self.controller_identity(nwid)
+            .is_some_and(|c| verify(&c) == Verification::Valid)
+    }
+
+    /// A COM from a credentials push or inline in a frame/gather: stored for the sender if
+    /// it is issued to the sender, signed by the controller and newer than the one we hold.
+    pub(crate) fn learn_com(&mut self, from: &Inbound, com: &CertificateOfMembership) {
+        let Some(nwid) = com.network_id() else {
+            self.stats.vl2.credentials_rejected += 1;
+            return;
+        };
+        if !self.vl2.networks.contains_key(&nwid) {
+            return;
+        }
+        let ok = com.issued_to() == Some(from.source)
+            && self.signed_by_controller(nwid, |c| com.verify(c));
+        self.count_credential(ok);
+        if !ok {
+            return;
+        }
+        if let Some(network) = self.vl2.networks.get_mut(&nwid) {
+            let m = network.member(from.source);
+            let newer = m
+                .com
+                .as_ref()
+                .is_none_or(|old| old.timestamp() <= com.timestamp());
+            if newer {
+                m.com = Some(com.clone());
+            }
+        }
+    }
+
+    /// Applies a verified revocation to its target's membership (the COM threshold rises for
+    /// every type, as the reference does) and forwards a new fast-propagate one to the other
+    /// members.
+    pub(crate) fn apply_revocation(&mut self, now: u64, revocation: &Revocation, sender: Address) {
+        let nwid = revocation.network_id;
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return;
+        };
+        let kind = revocation.credential_type;
+        if !matches!(
+            kind,
+            CredentialType::CertificateOfMembership
+                | CredentialType::Capability
+                | CredentialType::Tag
+                | CredentialType::CertificateOfOwnership
+        ) {
+            self.stats.vl2.credentials_rejected += 1;
+            return;
+        }
+        let m = network.member(revocation.target);
+        if !m.revocations_seen.insert(revocation.id) {
+            return;
+        }
+        let threshold = revocation.threshold;
+        m.com_revoked_below = m.com_revoked_below.max(threshold);
+        let id = revocation.credential_id;
+        match kind {
+            CredentialType::Capability => {
+                m.capabilities
+                    .retain(|k, c| *k != id || c.timestamp > threshold);
+            }
+            CredentialType::Tag => m.tags.retain(|k, t| *k != id || t.timestamp > threshold),
+            CredentialType::CertificateOfOwnership => {
+                m.coos.retain(|k, c| *k != id || c.timestamp > threshold)
+            }
+            _ => {}
+        }
+        self.stats.vl2.revocations_accepted += 1;
+        if !revocation.fast_propagate() {
+            return;
+        }
+        let signer = nwid.controller();
+        let recipients: Vec<Address> = network
+            .members
+            .keys()
+            .copied()
+            .filter(|a| *a != sender && *a != signer)
+            .collect();
+        let credentials = NetworkCredentials {
+            revocations: vec![revocation.clone()],
+            ..Default::default()
+        };
+        let Ok(body) = credentials.to_bytes() else {
+            return;
+        };
+        for to in recipients {
+            if to != self.address() {
+                let _ = self.send_to_peer(now, to, Verb::NetworkCredentials, &body);
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Per-network state: status, config, our MAC and subscriptions, what we know about each
+//! member (credentials, pushes), bridge routes and multicasts waiting for gather answers.
+
+use super::MULTICAST_TRANSMIT_TIMEOUT;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use zt_crypto::Address;
+use zt_wire::capability::Capability;
+use zt_wire::com::CertificateOfMembership;
+use zt_wire::coo::CertificateOfOwnership;
+use zt_wire::inet::InetAddress;
+use zt_wire::mac::Mac;
+use zt_wire::netconf::{NetworkConfig, NetworkType, Route};
+use zt_wire::network_id::NetworkId;
+use zt_wire::tag::Tag;
+use zt_wire::verbs::multicast::MulticastGroup;
+use zt_wire::verbs::network::ConfigAssembler;
+
+/// A joined network's status, as `zerotier-cli listnetworks` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetworkStatus {
+    RequestingConfiguration,
+    Ok,
+    AccessDenied,
+    NotFound,
+    /// The daemon could not set up the tap ([`Node::set_network_port_error`](crate::Node)).
+    PortError,
+    /// The controller refused our protocol version (ERROR BAD_PROTOCOL_VERSION).
+    ClientTooOld,
+    AuthenticationRequired,
+}
+
+impl NetworkStatus {
+    /// The reference's name (`REQUESTING_CONFIGURATION`, `OK`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkStatus::RequestingConfiguration => "REQUESTING_CONFIGURATION",
+            NetworkStatus::Ok => "OK",
+            NetworkStatus::AccessDenied => "ACCESS_DENIED",
+            NetworkStatus::NotFound => "NOT_FOUND",
+            NetworkStatus::PortError => "PORT_ERROR",
+            NetworkStatus::ClientTooOld => "CLIENT_TOO_OLD",
+            NetworkStatus::AuthenticationRequired => "AUTHENTICATION_REQUIRED",
+        }
+    }
+}
+
+/// How we join a network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JoinSettings {
+    /// Sent as request metadata `a=token:<t>` (controllers auto-authorize valid tokens).
+    pub auth_token: Option<String>,
+}
+
+/// A network as the console and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub nwid: NetworkId,
+    pub name: String,
+    pub status: NetworkStatus,
+    /// `None` until a config arrived.
+    pub network_type: Option<NetworkType>,
+    pub mac: Mac,
+    pub mtu: u16,
+    /// Assigned addresses; the port is the prefix length.
+    pub assigned_addresses: Vec<InetAddress>,
+    pub routes: Vec<Route>,
+    pub broadcast: bool,
+    pub netconf_revision: u64,
+}
+
+/// What we know about one member of a network.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Membership {
+    pub com: Option<CertificateOfMembership>,
+    /// COMs with a timestamp at or below this are revoked.
+    pub com_revoked_below: u64,
+    pub tags: HashMap<u32, Tag>,
+    pub capabilities: HashMap<u32, Capability>,
+    pub coos: HashMap<u32, CertificateOfOwnership>,
+    /// Last time we pushed our credentials to it.
+    pub last_pushed_credentials: Option<u64>,
+    /// Last push in answer to NEED_MEMBERSHIP_CERTIFICATE.
+    pub last_requested_push: Option<u64>,
+    /// Last time we sent it our LIKEs (members passing the gate get them once a minute).
+    pub last_announced: Option<u64>,
+    /// Accepted revocation IDs (so a fast-propagated one is forwarded once).
+    pub revocations_seen: HashSet<u32>,
+}
+
+/// A multicast from the tap still collecting recipients from gather answers.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingMulticast {
+    pub created: u64,
+    pub group: MulticastGroup,
+    pub src_mac: Mac,
+    pub ethertype: u16,
+    pub payload: Vec<u8>,
+    pub sent_to: HashSet<Address>,
+    pub limit: usize,
+}
+
+/// One joined network.
+pub(crate) struct Network {
+    pub nwid: NetworkId,
+    pub settings: JoinSettings,
+    /// Our MAC on this network (§6.2).
+    pub mac: Mac,
+    pub config: Option<NetworkConfig>,
+    /// Set by an ERROR from the controller or the daemon; overrides the config status.
+    pub failure: Option<NetworkStatus>,
+    pub port_error: bool,
+    pub last_config_request: Option<u64>,
+    /// When the current config was applied (credentials are re-pushed after a change).
+    pub last_config_update: u64,
+    pub last_announce: Option<u64>,
+    pub assembler: ConfigAssembler,
+    /// Groups the daemon subscribed (the tap's multicast MACs).
+    pub subscriptions: BTreeSet<MulticastGroup>,
+    pub members: HashMap<Address, Membership>,
+    /// MACs learned behind active bridges.
+    pub bridge_routes: HashMap<Mac, Address>,
+    pub last_gather: HashMap<MulticastGroup, u64>,
+    pub pending_multicasts: Vec<PendingMulticast>,
+}
+
+impl Network {
+    pub fn new(nwid: NetworkId, own: Address, settings: JoinSettings) -> Network {
+        Network {
+            nwid,
+            settings,
+            mac: Mac::from_address(own, nwid),
+            config: None,
+            failure: None,
+            port_error: false,
+            last_config_request: None,
+            last_config_update: 0,
+            last_announce: None,
+            assembler: ConfigAssembler::new(nwid),
+            subscriptions: BTreeSet::new(),
+            members: HashMap::new(),
+            bridge_routes: HashMap::new(),
+            last_gather: HashMap::new(),
+            pending_multicasts: Vec::new(),
+        }
+    }
+
+    /// `Network::_status`: a port error, then a controller refusal, then config or not.
+    pub fn status(&self) -> NetworkStatus {
+        if self.port_error {
+            return NetworkStatus::PortError;
+        }
+        if let Some(f) = self.failure {
+            return f;
+        }
+        if self.config.is_some() {
+            NetworkStatus::Ok
+        } else {
+            NetworkStatus::RequestingConfiguration
+        }
+    }
+
+    pub fn member(&mut self, addr: Address) -> &mut Membership {
+        self.members.entry(addr).or_default()
+    }
+
+    /// The groups we announce: the daemon's subscriptions, the ARP group of each assigned
+    /// IPv4, the solicited-node group of each assigned IPv6, and broadcast if enabled.
+    pub fn announced_groups(&self) -> BTreeSet<MulticastGroup> {
+        let mut groups = self.subscriptions.clone();
+        if let Some(config) = &self.config {
+            for ip in config.static_ips.iter().filter_map(|a| a.ip()) {
+                groups.insert(group_for_own_ip(ip));
+            }
+            if config.enable_broadcast() {
+                groups.insert(MulticastGroup {
+                    mac: Mac::BROADCAST,
+                    adi: 0,
+                });
+            }
+        }
+        groups
+    }
+
+    pub fn info(&self) -> NetworkInfo {
+        let c = self.config.as_ref();
+        NetworkInfo {
+            nwid: self.nwid,
+            name: c.map(|c| c.name.clone()).unwrap_or_default(),
+            status: self.status(),
+            network_type: c.map(|c| c.network_type),
+            mac: self.mac,
+            mtu: c.map_or(zt_wire::netconf::DEFAULT_MTU, |c| c.mtu),
+            assigned_addresses: c.map(|c| c.static_ips.clone()).unwrap_or_default(),
+            routes: c.map(|c| c.routes.clone()).unwrap_or_default(),
+            broadcast: c.is_some_and(|c| c.enable_broadcast()),
+            netconf_revision: c.map_or(0, |c| c.revision),
+        }
+    }
+
+    pub fn expire(&mut self, now: u64) {
+        self.pending_multicasts
+            .retain(|m| now.saturating_sub(m.created) < MULTICAST_TRANSMIT_TIMEOUT);
+        self.last_gather
+            .retain(|_, t| now.saturating_sub(*t) < super::MULTICAST_EXPLICIT_GATHER_DELAY);
+    }
+}
+
+/// The group a member subscribes for one of its own addresses: ARP (broadcast MAC with the
+/// IPv4 as ADI) or the IPv6 solicited-node MAC `33:33:ff:xx:xx:xx`.
+pub(crate) fn group_for_own_ip(ip: IpAddr) -> MulticastGroup {
+    match ip {
+        IpAddr::V4(v4) => MulticastGroup {
+            mac: Mac::BROADCAST,
+            adi: u32::from(v4),
+        },
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            MulticastGroup {
+                mac: Mac([0x33, 0x33, 0xff, o[13], o[14], o[15]]),
+                adi: 0,
+            }
+        }
+    }
+}

@@ -1,0 +1,812 @@
+//! The virtual switch (PROTOCOL.md §1 step 8, §4.7–4.10, §4.14–4.15, §6.2, §6.9, §6.11):
+//! frames from the tap to their owners (FRAME, EXT_FRAME when bridging, MULTICAST_FRAME to
+//! group subscribers with gathers when too few are known), frames from peers to the tap after
+//! the gate and bridging checks, and multicast subscriptions (LIKE, GATHER) both ways.
+
+use super::network::PendingMulticast;
+use super::{
+    FrameError, MAX_BRIDGE_BROADCAST, MAX_FRAME_LEN, MAX_GATHER_RECIPIENTS,
+    MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
+};
+use crate::node::{Event, Inbound, Node};
+use std::collections::HashSet;
+use zt_crypto::Address;
+use zt_wire::com::CertificateOfMembership;
+use zt_wire::header::{Verb, MAX_PAYLOAD_LEN};
+use zt_wire::mac::Mac;
+use zt_wire::netconf::{SPECIALIST_ANCHOR, SPECIALIST_MULTICAST_REPLICATOR};
+use zt_wire::network_id::NetworkId;
+use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
+use zt_wire::verbs::frame::{ExtFrame, Frame};
+use zt_wire::verbs::multicast::{
+    GatherMembers, MulticastFrame, MulticastGather, MulticastGroup, MulticastLike,
+};
+use zt_wire::verbs::ok::{OkBody, OkMulticastFrame, OkMulticastGather, OkPayload};
+
+const ETHERTYPE_ARP: u16 = 0x0806;
+/// LIKE tuples per packet (18 bytes each, well under the packet limit).
+const LIKES_PER_PACKET: usize = 500;
+/// Addresses in one gather answer, keeping the packet under the maximum size.
+const MAX_GATHER_ANSWER: usize = (MAX_PAYLOAD_LEN - 64) / 5;
+
+/// The ARP group of an outgoing broadcast ARP request (§6.9): its target IPv4 as ADI.
+fn arp_request_target(ethertype: u16, payload: &[u8]) -> Option<u32> {
+    if ethertype != ETHERTYPE_ARP || payload.len() < 28 {
+        return None;
+    }
+    let is_request =
+        payload[2..4] == [0x08, 0x00] && payload[4] == 6 && payload[5] == 4 && payload[7] == 1;
+    is_request.then(|| u32::from_be_bytes([payload[24], payload[25], payload[26], payload[27]]))
+}
+
+impl Node {
+    // -----------------------------------------------------------------------------------------
+    // From the tap
+
+    /// An Ethernet frame from the tap of `nwid`. Unicast goes to the member owning the MAC
+    /// (or the bridge behind it), multicast to the group's subscribers up to the network's
+    /// limit; ARP requests go to their target's ARP group even with broadcast disabled.
+    pub fn send_frame(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) -> Result<(), FrameError> {
+        let now = self.clock(now);
+        let result = self.route_frame(now, nwid, src_mac, dst_mac, ethertype, payload);
+        if result.is_err() {
+            self.stats.vl2.tap_frames_dropped += 1;
+        }
+        result
+    }
+
+    fn route_frame(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) -> Result<(), FrameError> {
+        let me = self.address();
+        let network = self.vl2.networks.get(&nwid).ok_or(FrameError::NotJoined)?;
+        let config = network.config.as_ref().ok_or(FrameError::NoConfig)?;
+        if payload.len() > usize::from(config.mtu) {
+            return Err(FrameError::TooLarge);
+        }
+        let bridging = src_mac != network.mac;
+        if bridging && !config.active_bridges().any(|b| b == me) {
+            return Err(FrameError::NotBridge);
+        }
+        if dst_mac.is_multicast() {
+            let group = if dst_mac.is_broadcast() {
+                match arp_request_target(ethertype, payload) {
+                    Some(ip) => MulticastGroup {
+                        mac: dst_mac,
+                        adi: ip,
+                    },
+                    None if !config.enable_broadcast() => {
+                        self.stats.vl2.broadcast_dropped += 1;
+                        return Err(FrameError::BroadcastDisabled);
+                    }
+                    None => MulticastGroup {
+                        mac: dst_mac,
+                        adi: 0,
+                    },
+                }
+            } else {
+                MulticastGroup {
+                    mac: dst_mac,
+                    adi: 0,
+                }
+            };
+            if config.multicast_limit == 0 {
+                return Err(FrameError::MulticastDisabled);
+            }
+            self.send_multicast(now, nwid, group, src_mac, ethertype, payload);
+            return Ok(());
+        }
+        if dst_mac == network.mac {
+            return Err(FrameError::ToSelf);
+        }
+        if let Some(owner) = dst_mac.to_address(nwid) {
+            if owner == me {
+                return Err(FrameError::ToSelf);
+            }
+            self.send_unicast(
+                now, nwid, owner, src_mac, dst_mac, ethertype, payload, bridging,
+            );
+            return Ok(());
+        }
+        // Behind a bridge: the learned one, else every active bridge (up to 32).
+        let mut bridges: Vec<Address> = match network.bridge_routes.get(&dst_mac) {
+            Some(b) => vec![*b],
+            None => config.active_bridges().filter(|b| *b != me).collect(),
+        };
+        if bridges.is_empty() {
+            return Err(FrameError::NoRoute);
+        }
+        self.shuffle(&mut bridges);
+        bridges.truncate(MAX_BRIDGE_BROADCAST);
+        for bridge in bridges {
+            self.send_unicast(
+                now, nwid, bridge, src_mac, dst_mac, ethertype, payload, true,
+            );
+        }
+        Ok(())
+    }
+
+    /// FRAME to `to` (EXT_FRAME if `ext`: bridged source or a MAC behind a bridge), after our
+    /// credentials if it needs them.
+    #[allow(clippy::too_many_arguments)]
+    fn send_unicast(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        to: Address,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+        ext: bool,
+    ) {
+        self.push_credentials_if_needed(now, nwid, to);
+        let mut body = Vec::with_capacity(30 + payload.len());
+        let verb = if ext {
+            ExtFrame {
+                nwid,
+                flags: 0,
+                com: None,
+                destination: dst_mac,
+                source: src_mac,
+                ethertype,
+                payload,
+            }
+            .write(&mut body);
+            Verb::ExtFrame
+        } else {
+            Frame {
+                nwid,
+                ethertype,
+                payload,
+            }
+            .write(&mut body);
+            Verb::Frame
+        };
+        self.stats.vl2.frames_sent += 1;
+        let _ = self.send_to_peer(now, to, verb, &body);
+    }
+
+    /// `Multicaster::send`: to `limit` recipients when enough are known (bridges first), else
+    /// to those known plus a gather, keeping the frame for members the gather turns up.
+    fn send_multicast(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        group: MulticastGroup,
+        src_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        let me = self.address();
+        let Some(config) = self.vl2.networks.get(&nwid).and_then(|n| n.config.as_ref()) else {
+            return;
+        };
+        let limit = config.multicast_limit as usize;
+        let bridges: Vec<Address> = config.active_bridges().filter(|b| *b != me).collect();
+        let mut known: Vec<Address> = self
+            .vl2
+            .subscribers
+            .get(&(nwid, group))
+            .map(|m| m.keys().copied().filter(|a| *a != me).collect())
+            .unwrap_or_default();
+        self.shuffle(&mut known);
+        let mut recipients = bridges.clone();
+        for a in known.iter() {
+            if !recipients.contains(a) {
+                recipients.push(*a);
+            }
+        }
+        let enough = known.len() >= limit;
+        recipients.truncate(limit);
+        let gather_limit = if enough {
+            1
+        } else {
+            (limit - known.len() + 1) as u32
+        };
+        if !enough {
+            let last = self
+                .vl2
+                .networks
+                .get(&nwid)
+                .and_then(|n| n.last_gather.get(&group).copied());
+            if known.is_empty()
+                || last.is_none_or(|t| now.saturating_sub(t) >= MULTICAST_EXPLICIT_GATHER_DELAY)
+            {
+                self.send_gathers(now, nwid, group, gather_limit);
+            }
+        }
+        for to in &recipients {
+            self.send_multicast_frame(
+                now,
+                nwid,
+                *to,
+                group,
+                src_mac,
+                ethertype,
+                payload,
+                Some(gather_limit),
+            );
+        }
+        if !enough {
+            if let Some(network) = self.vl2.networks.get_mut(&nwid) {
+                network.pending_multicasts.push(PendingMulticast {
+                    created: now,
+                    group,
+                    src_mac,
+                    ethertype,
+                    payload: payload.to_vec(),
+                    sent_to: recipients.into_iter().collect(),
+                    limit,
+                });
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_multicast_frame(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        to: Address,
+        group: MulticastGroup,
+        src_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+        gather_limit: Option<u32>,
+    ) {
+        let own_mac = Mac::from_address(self.address(), nwid);
+        self.push_credentials_if_needed(now, nwid, to);
+        let mut body = Vec::with_capacity(40 + payload.len());
+        MulticastFrame {
+            nwid,
+            flags: 0,
+            com: None,
+            gather_limit,
+            source: (src_mac != own_mac).then_some(src_mac),
+            group,
+            ethertype,
+            payload,
+        }
+        .write(&mut body);
+        self.stats.vl2.multicast_frames_sent += 1;
+        let _ = self.send_to_peer(now, to, Verb::MulticastFrame, &body);
+    }
+
+    /// MULTICAST_GATHER with our COM to the best root, the controller, then anchors and
+    /// replicators (at most 16).
+    fn send_gathers(&mut self, now: u64, nwid: NetworkId, group: MulticastGroup, limit: u32) {
+        let me = self.address();
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return;
+        };
+        network.last_gather.insert(group, now);
+        let Some(config) = network.config.as_ref() else {
+            return;
+        };
+        let com = config.com.as_ref().map(CertificateOfMembership::to_bytes);
+        let mut specialists: Vec<Address> = config
+            .specialists_with(SPECIALIST_ANCHOR | SPECIALIST_MULTICAST_REPLICATOR)
+            .collect();
+        let mut recipients: Vec<Address> = Vec::new();
+        if let Some((root, _, _)) = self.best_upstream(now, &[]) {
+            recipients.push(root);
+        }
+        if !nwid.is_adhoc() {
+            recipients.push(nwid.controller());
+        }
+        self.shuffle(&mut specialists);
+        recipients.extend(specialists);
+        let mut seen = HashSet::new();
+        recipients.retain(|a| *a != me && seen.insert(*a));
+        recipients.truncate(MAX_GATHER_RECIPIENTS);
+        let mut body = Vec::with_capacity(32 + com.as_ref().map_or(0, Vec::len));
+        MulticastGather {
+            nwid,
+            flags: 0,
+            group,
+            gather_limit: limit,
+            com: com.as_deref(),
+        }
+        .write(&mut body);
+        for to in recipients {
+            self.stats.vl2.gathers_sent += 1;
+            let _ = self.send_to_peer(now, to, Verb::MulticastGather, &body);
+        }
+    }
+
+    /// New subscribers of a group (from LIKEs or gather answers): remember them and send
+    /// waiting multicasts to them until each reaches its limit.
+    pub(crate) fn learn_members(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        group: MulticastGroup,
+        members: &[Address],
+    ) {
+        let me = self.address();
+        if !self.vl2.networks.contains_key(&nwid) {
+            return;
+        }
+        let table = self.vl2.subscribers.entry((nwid, group)).or_default();
+        for m in members.iter().filter(|m| **m != me) {
+            table.insert(*m, now);
+        }
+        let mut sends = Vec::new();
+        if let Some(network) = self.vl2.networks.get_mut(&nwid) {
+            for pending in network
+                .pending_multicasts
+                .iter_mut()
+                .filter(|p| p.group == group)
+            {
+                for m in members.iter().filter(|m| **m != me) {
+                    if pending.sent_to.len() >= pending.limit {
+                        break;
+                    }
+                    if pending.sent_to.insert(*m) {
+                        sends.push((
+                            *m,
+                            pending.src_mac,
+                            pending.ethertype,
+                            pending.payload.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        for (to, src_mac, ethertype, payload) in sends {
+            self.send_multicast_frame(now, nwid, to, group, src_mac, ethertype, &payload, None);
+        }
+    }
+
+    /// Subscribes the tap to a multicast group and announces it at once.
+    pub fn multicast_subscribe(&mut self, now: u64, nwid: NetworkId, mac: Mac, adi: u32) -> bool {
+        let now = self.clock(now);
+        let group = MulticastGroup { mac, adi };
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return false;
+        };
+        let added = network.subscriptions.insert(group);
+        if added && network.config.is_some() {
+            self.announce_multicast_groups(now, nwid, Some(group));
+        }
+        added
+    }
+
+    /// Drops a subscription (peers forget it when it expires).
+    pub fn multicast_unsubscribe(&mut self, nwid: NetworkId, mac: Mac, adi: u32) -> bool {
+        self.vl2
+            .networks
+            .get_mut(&nwid)
+            .is_some_and(|n| n.subscriptions.remove(&MulticastGroup { mac, adi }))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Announcing subscriptions
+
+    pub(crate) fn announce_multicast_due(&mut self, now: u64) {
+        let due: Vec<NetworkId> = self
+            .vl2
+            .networks
+            .values()
+            .filter(|n| n.config.is_some())
+            .filter(|n| {
+                n.last_announce
+                    .is_none_or(|t| now.saturating_sub(t) >= MULTICAST_ANNOUNCE_PERIOD)
+            })
+            .map(|n| n.nwid)
+            .collect();
+        for nwid in due {
+            self.announce_multicast_groups(now, nwid, None);
+        }
+    }
+
+    /// LIKEs (all groups, or just `only`) to the controller, anchors, replicators, upstreams
+    /// and the members that pass the gate.
+    pub(crate) fn announce_multicast_groups(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        only: Option<MulticastGroup>,
+    ) {
+        let me = self.address();
+        let Some(network) = self.vl2.networks.get(&nwid) else {
+            return;
+        };
+        let Some(config) = &network.config else {
+            return;
+        };
+        let mut recipients: Vec<Address> = Vec::new();
+        if !nwid.is_adhoc() {
+            recipients.push(nwid.controller());
+        }
+        recipients
+            .extend(config.specialists_with(SPECIALIST_ANCHOR | SPECIALIST_MULTICAST_REPLICATOR));
+        recipients.extend(
+            self.topology
+                .upstreams()
+                .iter()
+                .map(|u| u.identity.address()),
+        );
+        let members: Vec<Address> = network.members.keys().copied().collect();
+        for m in members {
+            if self.gate(nwid, m) {
+                recipients.push(m);
+            }
+        }
+        let mut seen = HashSet::new();
+        recipients.retain(|a| *a != me && seen.insert(*a));
+        if let Some(network) = self.vl2.networks.get_mut(&nwid) {
+            if only.is_none() {
+                network.last_announce = Some(now);
+            }
+            for r in &recipients {
+                if let Some(m) = network.members.get_mut(r) {
+                    m.last_announced = Some(now);
+                }
+            }
+        }
+        for to in recipients {
+            self.announce_to(now, nwid, to, only);
+        }
+    }
+
+    /// Our subscriptions on `nwid` (or just `only`) to one peer.
+    pub(crate) fn announce_to(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        to: Address,
+        only: Option<MulticastGroup>,
+    ) {
+        let groups: Vec<MulticastGroup> = match only {
+            Some(g) => vec![g],
+            None => match self.vl2.networks.get(&nwid) {
+                Some(n) => n.announced_groups().into_iter().collect(),
+                None => return,
+            },
+        };
+        for batch in groups.chunks(LIKES_PER_PACKET) {
+            let like = MulticastLike {
+                entries: batch.iter().map(|g| (nwid, *g)).collect(),
+            };
+            let mut body = Vec::with_capacity(batch.len() * 18);
+            like.write(&mut body);
+            self.stats.vl2.likes_sent += 1;
+            let _ = self.send_to_peer(now, to, Verb::MulticastLike, &body);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // From peers
+
+    /// The network's config if we are in it, else counts the packet as not for us.
+    fn joined_config_check(&mut self, nwid: NetworkId) -> bool {
+        let ok = self
+            .vl2
+            .networks
+            .get(&nwid)
+            .is_some_and(|n| n.config.is_some());
+        if !ok {
+            self.stats.vl2.not_member += 1;
+        }
+        ok
+    }
+
+    /// Runs the gate; on failure answers ERROR NEED_MEMBERSHIP_CERTIFICATE.
+    fn gate_or_ask(&mut self, from: &Inbound, verb: Verb, nwid: NetworkId) -> bool {
+        if self.gate(nwid, from.source) {
+            self.gate_passed(from, nwid);
+            return true;
+        }
+        self.stats.vl2.frames_gated += 1;
+        let mut body = Vec::with_capacity(18);
+        ErrorPayload {
+            in_re_verb: verb,
+            in_re_packet_id: from.packet_id,
+            code: ErrorCode::NeedMembershipCertificate,
+            body: ErrorBody::Network(nwid),
+        }
+        .write(&mut body);
+        self.vl2_reply(from, Verb::Error, &body);
+        false
+    }
+
+    fn learn_inline_com(&mut self, from: &Inbound, com: Option<&[u8]>) {
+        if let Some(bytes) = com {
+            match CertificateOfMembership::parse(bytes) {
+                Ok(com) => self.learn_com(from, &com),
+                Err(_) => self.stats.vl2.credentials_rejected += 1,
+            }
+        }
+    }
+
+    /// A source MAC other than the sender's own is allowed only from an active bridge, whose
+    /// route we then learn.
+    fn bridging_allowed(&mut self, from: &Inbound, nwid: NetworkId, src: Mac) -> bool {
+        if src == Mac::from_address(from.source, nwid) {
+            return true;
+        }
+        let Some(network) = self.vl2.networks.get_mut(&nwid) else {
+            return false;
+        };
+        let is_bridge = network
+            .config
+            .as_ref()
+            .is_some_and(|c| c.active_bridges().any(|b| b == from.source));
+        if is_bridge {
+            network.bridge_routes.insert(src, from.source);
+        }
+        is_bridge
+    }
+
+    fn deliver(
+        &mut self,
+        nwid: NetworkId,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        self.stats.vl2.frames_received += 1;
+        self.events.push_back(Event::Frame {
+            nwid,
+            src_mac,
+            dst_mac,
+            ethertype,
+            payload: payload.to_vec(),
+        });
+    }
+
+    pub(crate) fn handle_frame(&mut self, from: &Inbound, payload: &[u8]) {
+        let Ok(frame) = Frame::read(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let nwid = frame.nwid;
+        if !self.joined_config_check(nwid) || !self.gate_or_ask(from, Verb::Frame, nwid) {
+            return;
+        }
+        let own_mac = Mac::from_address(self.address(), nwid);
+        let src = Mac::from_address(from.source, nwid);
+        self.deliver(nwid, src, own_mac, frame.ethertype, frame.payload);
+    }
+
+    pub(crate) fn handle_ext_frame(&mut self, from: &Inbound, payload: &[u8]) {
+        let Ok(frame) = ExtFrame::read(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let nwid = frame.nwid;
+        if !self.joined_config_check(nwid) {
+            return;
+        }
+        self.learn_inline_com(from, frame.com);
+        if !self.gate_or_ask(from, Verb::ExtFrame, nwid) {
+            return;
+        }
+        let me = self.address();
+        let own_mac = Mac::from_address(me, nwid);
+        if frame.source == Mac::default() || frame.source == own_mac {
+            self.stats.vl2.frames_dropped += 1;
+            return;
+        }
+        if !self.bridging_allowed(from, nwid, frame.source) {
+            self.stats.vl2.frames_dropped += 1;
+            return;
+        }
+        if frame.destination != own_mac {
+            let Some(config) = self.vl2.networks.get(&nwid).and_then(|n| n.config.as_ref()) else {
+                return;
+            };
+            let allowed = if frame.destination.is_multicast() {
+                config.multicast_limit != 0
+            } else {
+                config.active_bridges().any(|b| b == me)
+            };
+            if !allowed {
+                self.stats.vl2.frames_dropped += 1;
+                return;
+            }
+        }
+        if frame.ack_requested() {
+            let mut body = Vec::with_capacity(17);
+            OkPayload {
+                in_re_verb: Verb::ExtFrame,
+                in_re_packet_id: from.packet_id,
+                body: OkBody::ExtFrame(nwid),
+            }
+            .write(&mut body);
+            self.vl2_reply(from, Verb::Ok, &body);
+        }
+        self.deliver(
+            nwid,
+            frame.source,
+            frame.destination,
+            frame.ethertype,
+            frame.payload,
+        );
+    }
+
+    pub(crate) fn handle_multicast_frame(&mut self, from: &Inbound, payload: &[u8]) {
+        let Ok(frame) = MulticastFrame::read(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let nwid = frame.nwid;
+        if !self.joined_config_check(nwid) {
+            return;
+        }
+        self.learn_inline_com(from, frame.com);
+        if !self.gate_or_ask(from, Verb::MulticastFrame, nwid) {
+            return;
+        }
+        let me = self.address();
+        let own_mac = Mac::from_address(me, nwid);
+        let Some(config) = self.vl2.networks.get(&nwid).and_then(|n| n.config.as_ref()) else {
+            return;
+        };
+        let src = frame
+            .source
+            .unwrap_or_else(|| Mac::from_address(from.source, nwid));
+        let broadcast = frame.group.mac.is_broadcast() && frame.group.adi == 0;
+        if broadcast && !config.enable_broadcast() {
+            self.stats.vl2.broadcast_dropped += 1;
+            return;
+        }
+        let valid = config.multicast_limit != 0
+            && !frame.payload.is_empty()
+            && frame.payload.len() <= MAX_FRAME_LEN
+            && frame.group.mac.is_multicast()
+            && src != Mac::default()
+            && !src.is_multicast()
+            && src != own_mac;
+        if !valid || !self.bridging_allowed(from, nwid, src) {
+            self.stats.vl2.frames_dropped += 1;
+            return;
+        }
+        self.stats.vl2.multicast_frames_received += 1;
+        self.deliver(nwid, src, frame.group.mac, frame.ethertype, frame.payload);
+        if let Some(limit) = frame.gather_limit.filter(|l| *l > 0) {
+            let gathered = self.gather_members(nwid, frame.group, limit, from.source);
+            let mut body = Vec::with_capacity(32 + gathered.members.len() * 5);
+            OkPayload {
+                in_re_verb: Verb::MulticastFrame,
+                in_re_packet_id: from.packet_id,
+                body: OkBody::MulticastFrame(OkMulticastFrame {
+                    nwid,
+                    group: frame.group,
+                    flags: 0,
+                    com: None,
+                    gathered: Some(gathered),
+                }),
+            }
+            .write(&mut body);
+            self.vl2_reply(from, Verb::Ok, &body);
+        }
+    }
+
+    /// Whether `from` may tell us about (or ask about) subscriptions on `nwid`: a member that
+    /// passes the gate, anyone if we are a root, or a member our controller just authorized.
+    fn multicast_peer_allowed(&self, now: u64, nwid: NetworkId, peer: Address) -> bool {
+        self.topology.am_upstream()
+            || self.gate(nwid, peer)
+            || self
+                .vl2
+                .authorized_by_us
+                .get(&(nwid, peer))
+                .is_some_and(|t| now.saturating_sub(*t) < super::LOCAL_AUTHORIZATION_WINDOW)
+    }
+
+    pub(crate) fn handle_multicast_like(&mut self, from: &Inbound, payload: &[u8]) {
+        let Ok(like) = MulticastLike::read(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        for (nwid, group) in like.entries {
+            if !self.multicast_peer_allowed(from.now, nwid, from.source) {
+                self.stats.vl2.likes_refused += 1;
+                continue;
+            }
+            self.stats.vl2.likes_accepted += 1;
+            if self.vl2.networks.contains_key(&nwid) {
+                self.learn_members(from.now, nwid, group, &[from.source]);
+            } else {
+                self.vl2
+                    .subscribers
+                    .entry((nwid, group))
+                    .or_default()
+                    .insert(from.source, from.now);
+            }
+        }
+    }
+
+    pub(crate) fn handle_multicast_gather(&mut self, from: &Inbound, payload: &[u8]) {
+        let Ok(gather) = MulticastGather::read(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let nwid = gather.nwid;
+        self.learn_inline_com(from, gather.com);
+        if gather.gather_limit == 0 || !self.multicast_peer_allowed(from.now, nwid, from.source) {
+            return;
+        }
+        let gathered = self.gather_members(nwid, gather.group, gather.gather_limit, from.source);
+        if gathered.members.is_empty() {
+            return;
+        }
+        self.stats.vl2.gathers_answered += 1;
+        let mut body = Vec::with_capacity(32 + gathered.members.len() * 5);
+        OkPayload {
+            in_re_verb: Verb::MulticastGather,
+            in_re_packet_id: from.packet_id,
+            body: OkBody::MulticastGather(OkMulticastGather {
+                nwid,
+                group: gather.group,
+                gathered,
+            }),
+        }
+        .write(&mut body);
+        self.vl2_reply(from, Verb::Ok, &body);
+    }
+
+    /// Up to `limit` random subscribers of a group other than `requester`, ourselves included
+    /// if we are subscribed.
+    fn gather_members(
+        &mut self,
+        nwid: NetworkId,
+        group: MulticastGroup,
+        limit: u32,
+        requester: Address,
+    ) -> GatherMembers {
+        let me = self.address();
+        let mut members: Vec<Address> = self
+            .vl2
+            .subscribers
+            .get(&(nwid, group))
+            .map(|m| {
+                m.keys()
+                    .copied()
+                    .filter(|a| *a != requester && *a != me)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let subscribed = self
+            .vl2
+            .networks
+            .get(&nwid)
+            .is_some_and(|n| n.config.is_some() && n.announced_groups().contains(&group));
+        self.shuffle(&mut members);
+        if subscribed && requester != me {
+            members.insert(0, me);
+        }
+        let total_known = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        members.truncate((limit as usize).min(0xffff).min(MAX_GATHER_ANSWER));
+        GatherMembers {
+            total_known,
+            members,
+        }
+    }
+
+    /// Fisher–Yates with the node's RNG.
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.rng.next_u32() as usize) % (i + 1);
+            items.swap(i, j);
+        }
+    }
+}
