@@ -2,7 +2,9 @@
 //! never panics, and whatever parses re-serializes to bytes that parse back to the same value.
 use zt_wire::dictionary::Dictionary;
 use zt_wire::netconf::NetworkConfig;
-use zt_wire::verbs::network::{ConfigAssembler, ConfigPayload, NetworkConfigRequest, NetworkCredentials};
+use zt_wire::verbs::network::{
+    ConfigAssembler, ConfigPayload, NetworkConfigRequest, NetworkCredentials,
+};
 use zt_wire::world::World;
 
 pub fn dictionary(data: &[u8]) {
@@ -12,8 +14,8 @@ pub fn dictionary(data: &[u8]) {
     assert_eq!(Dictionary::parse(&text), dict);
     // The typed getters on every key a config or request uses.
     for key in [
-        "v", "nwid", "ts", "ctmd", "r", "id", "tt", "tl", "f", "ml", "t", "n", "mtu", "ssov", "ssoe",
-        "aexpt", "vend", "pv", "majv", "minv", "revv", "mr", "mc", "mcr", "mt", "revr",
+        "v", "nwid", "ts", "ctmd", "r", "id", "tt", "tl", "f", "ml", "t", "n", "mtu", "ssov",
+        "ssoe", "aexpt", "vend", "pv", "majv", "minv", "revv", "mr", "mc", "mcr", "mt", "revr",
     ] {
         let _ = dict.get_u64(key);
         let _ = dict.get_i64(key);
@@ -44,12 +46,17 @@ pub fn credentials(data: &[u8]) {
         assert_eq!(NetworkCredentials::parse(&bytes).as_ref(), Ok(&creds));
     }
     if let Ok(request) = NetworkConfigRequest::parse(data) {
-        let bytes = request.to_bytes().expect("re-escaped metadata is no longer");
+        let bytes = request
+            .to_bytes()
+            .expect("re-escaped metadata is never longer than the input");
         assert_eq!(NetworkConfigRequest::parse(&bytes).as_ref(), Ok(&request));
     }
     if let Ok(ConfigPayload::Chunk(chunk)) = ConfigPayload::parse(data) {
         let bytes = chunk.to_bytes().expect("parsed chunk fits");
-        assert_eq!(ConfigPayload::parse(&bytes), Ok(ConfigPayload::Chunk(chunk.clone())));
+        assert_eq!(
+            ConfigPayload::parse(&bytes),
+            Ok(ConfigPayload::Chunk(chunk.clone()))
+        );
         let mut assembler = ConfigAssembler::new(chunk.network_id);
         let _ = assembler.accept_verified(&chunk);
         let mut next = chunk.clone();
