@@ -1,15 +1,17 @@
 //! `zt`: the RouterOS-style console and the tools that go with it.
 //!
 //! This file only dispatches. `zt idtool …` is the identity and world tool (a compatible
-//! superset of `zerotier-idtool`, see [`idtool`]). Anything else — notably a console command
-//! line such as `zt /zerotier/print`, whose leading `/` is not a subcommand name — is captured
-//! whole as an external subcommand and handed to the console.
+//! superset of `zerotier-idtool`, see [`idtool`]). `zt info|listnetworks|listpeers|join|leave`
+//! are the zerotier-cli commands. Anything else — notably a console command line such as
+//! `zt /zerotier/print`, whose leading `/` is not a subcommand name — is captured whole as an
+//! external subcommand and handed to the [`console`]; no command at all opens its prompt.
 //!
 //! Exit codes: 0 success, 1 the operation failed or its input was invalid, 2 usage error.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod console;
 mod idtool;
 
 #[derive(Parser)]
@@ -19,8 +21,10 @@ mod idtool;
     about = "zt: console and tools for the zt ZeroTier hypervisor"
 )]
 struct Cli {
+    #[command(flatten)]
+    console: console::ConsoleOptions,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -30,6 +34,8 @@ enum Command {
         #[command(subcommand)]
         command: idtool::IdtoolCommand,
     },
+    #[command(flatten)]
+    Service(console::ServiceCommand),
     /// A console command line, e.g. `/zerotier/print`.
     #[command(external_subcommand)]
     Console(Vec<String>),
@@ -38,15 +44,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Idtool { command } => idtool::main(command),
-        Command::Console(words) => {
-            // The console front end is added by the console crate's work; until then say so
-            // plainly instead of pretending to run the command.
-            eprintln!(
-                "zt: console commands are not available in this build: {}",
-                words.join(" ")
-            );
-            ExitCode::from(2)
-        }
+        Some(Command::Idtool { command }) => idtool::main(command),
+        Some(Command::Service(command)) => console::service_command(&cli.console, &command),
+        Some(Command::Console(words)) => console::one_command(&cli.console, &words),
+        None => console::session(&cli.console),
     }
 }

@@ -1,0 +1,444 @@
+//! End-to-end tests of the `zt` console against a real `ztd`: each test starts the daemon on a
+//! temporary home, a free loopback TCP port for its API and free UDP ports for its instance,
+//! then runs `zt` as a user would. Only loopback traffic; every wait has a deadline.
+//!
+//! `ztd` is another package's binary, which Cargo does not build for this package's tests.
+//! The tests look for it beside the `zt` binary (`target/<profile>/ztd`), or at `$ZTD`.
+//! `cargo test --workspace` and CI's `cargo build --workspace --bins` build it; for this
+//! crate alone run `cargo build -p ztd` (same profile) before `cargo test -p zt`.
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const START_DEADLINE: Duration = Duration::from_secs(30);
+const STOP_DEADLINE: Duration = Duration::from_secs(15);
+/// One `zt` run; enabling an instance may generate its identity first.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+
+fn ztd_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ZTD") {
+        return PathBuf::from(path);
+    }
+    let zt = Path::new(env!("CARGO_BIN_EXE_zt"));
+    let ztd = zt.with_file_name("ztd");
+    assert!(
+        ztd.exists(),
+        "{} not found: build the daemon first (`cargo build -p ztd`, same profile) or set ZTD",
+        ztd.display()
+    );
+    ztd
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A UDP port free on loopback whose TCP twin is free too (ztd binds both for an instance).
+fn free_udp_port() -> u16 {
+    loop {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running daemon, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Ztd {
+    child: Option<Child>,
+    home: PathBuf,
+    api: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Ztd {
+    fn start() -> Ztd {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let api = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+        let log = fs::File::create(dir.path().join("ztd.log")).unwrap();
+        let child = Command::new(ztd_binary())
+            .arg("--home")
+            .arg(&home)
+            .arg("--api-listen")
+            .arg(api.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn ztd");
+        let mut ztd = Ztd {
+            child: Some(child),
+            home,
+            api,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + START_DEADLINE;
+        while TcpStream::connect(api).is_err() {
+            if let Some(status) = ztd.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("ztd exited early with {status}: {}", ztd.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ztd did not listen: {}",
+                ztd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ztd
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self._dir.path().join("ztd.log")).unwrap_or_default()
+    }
+
+    /// `zt` with this daemon's home and API, and HOME in the temp dir (history file).
+    fn zt(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zt"));
+        command
+            .arg("--home")
+            .arg(&self.home)
+            .arg("--api")
+            .arg(self.api.to_string())
+            .env("HOME", self._dir.path())
+            .env_remove("ZT_HOME")
+            .env_remove("ZT_API");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_with_deadline(self.zt().args(args), None)
+    }
+}
+
+impl Drop for Ztd {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: signalling our own child process by its pid.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + STOP_DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Run to completion, feeding `stdin` if given; killed and failed after [`RUN_DEADLINE`].
+fn run_with_deadline(command: &mut Command, stdin: Option<&str>) -> Output {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn zt");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = done_tx.send(());
+        output
+    });
+    if done_rx.recv_timeout(RUN_DEADLINE).is_err() {
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: killing our own child process that overran its deadline.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        panic!("zt did not finish within {RUN_DEADLINE:?}");
+    }
+    waiter.join().unwrap().expect("wait for zt")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "zt failed with {}: stdout {:?} stderr {:?}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+#[track_caller]
+fn assert_fails(output: &Output, code: i32) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout {:?} stderr {:?}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stderr)
+}
+
+#[test]
+fn print_set_enable_and_print_the_identity() {
+    let ztd = Ztd::start();
+    let before = assert_ok(&ztd.run(&["/zerotier/print"]));
+    assert!(before.starts_with("Flags: X - DISABLED"), "{before}");
+    assert!(before.contains("Columns: NAME, PORT"), "{before}");
+    let row = before.lines().find(|l| l.contains("zt1")).expect(&before);
+    assert!(
+        row.starts_with("0 X"),
+        "the default instance is disabled: {before}"
+    );
+    assert!(row.contains("9993"), "{before}");
+
+    let port = free_udp_port();
+    let set = ztd.run(&["/zerotier/set", "zt1", &format!("port={port}")]);
+    assert_eq!(assert_ok(&set), "");
+    let enable = ztd.run(&["/zerotier/enable", "zt1"]);
+    assert_eq!(assert_ok(&enable), "", "{}", ztd.log());
+
+    let after = assert_ok(&ztd.run(&["/zerotier/print"]));
+    let public = fs::read_to_string(ztd.home.join("zt1/identity.public"))
+        .expect("enable generated the identity");
+    let public = public.trim();
+    let row = after.lines().find(|l| l.contains("zt1")).expect(&after);
+    assert!(row.starts_with("0 "), "{after}");
+    assert!(!row.starts_with("0 X"), "enabled now: {after}");
+    assert!(row.contains(&port.to_string()), "{after}");
+    // The table cuts long values; the identity's address and key start are shown.
+    assert!(row.contains(&public[..20]), "{public} in {after}");
+    assert_eq!(
+        assert_ok(&ztd.run(&[":put", "[/zerotier/get", "zt1", "identity.public]"])).trim(),
+        public
+    );
+    // The instance really listens on the port that was set.
+    assert!(
+        UdpSocket::bind(("127.0.0.1", port)).is_err()
+            || UdpSocket::bind(("0.0.0.0", port)).is_err(),
+        "nothing bound UDP {port}"
+    );
+}
+
+#[test]
+fn refused_commands_print_routeros_errors_and_exit_1() {
+    let ztd = Ztd::start();
+    let stderr = assert_fails(&ztd.run(&["/zerotier/nosuch"]), 1);
+    assert_eq!(stderr, "bad command name nosuch (line 1 column 11)\n");
+    let stderr = assert_fails(&ztd.run(&["/zerotier/enable", "zt9"]), 1);
+    assert_eq!(stderr, "no such item\n");
+    let stderr = assert_fails(&ztd.run(&["/zerotier/set", "zt1", "port=70000"]), 1);
+    assert!(stderr.contains("port"), "{stderr}");
+    // Usage errors are 2.
+    assert_fails(&ztd.run(&["-f", "x", "/zerotier/print"]), 2);
+    assert_fails(&ztd.run(&["join", "not-a-network"]), 2);
+}
+
+#[test]
+fn missing_or_wrong_token_and_absent_daemon_are_explained() {
+    let ztd = Ztd::start();
+    let elsewhere = tempfile::tempdir().unwrap();
+
+    let no_token = Command::new(env!("CARGO_BIN_EXE_zt"))
+        .arg("--home")
+        .arg(elsewhere.path())
+        .arg("--api")
+        .arg(ztd.api.to_string())
+        .arg("/zerotier/print")
+        .output()
+        .unwrap();
+    let stderr = assert_fails(&no_token, 1);
+    assert_eq!(
+        stderr,
+        format!(
+            "zt: cannot read the API token {}/authtoken.secret: No such file or directory; \
+             give ztd's home with --home or ZT_HOME\n",
+            elsewhere.path().display()
+        )
+    );
+
+    fs::write(elsewhere.path().join("authtoken.secret"), "wrongtoken\n").unwrap();
+    let wrong = Command::new(env!("CARGO_BIN_EXE_zt"))
+        .env("ZT_HOME", elsewhere.path())
+        .env("ZT_API", ztd.api.to_string())
+        .arg("/zerotier/print")
+        .output()
+        .unwrap();
+    assert_eq!(
+        assert_fails(&wrong, 1),
+        format!(
+            "zt: ztd at {} refused the API token from {}/authtoken.secret (401 Unauthorized)\n",
+            ztd.api,
+            elsewhere.path().display()
+        )
+    );
+
+    let closed = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    for args in [&["/zerotier/print"][..], &["info"][..], &[][..]] {
+        let output = run_with_deadline(
+            Command::new(env!("CARGO_BIN_EXE_zt"))
+                .arg("--home")
+                .arg(&ztd.home)
+                .arg("--api")
+                .arg(closed.to_string())
+                .args(args),
+            Some(""),
+        );
+        assert_eq!(
+            assert_fails(&output, 1),
+            format!("zt: cannot reach ztd at {closed}: connection refused\n"),
+            "zt {args:?}"
+        );
+    }
+}
+
+#[test]
+fn scripts_run_with_comments_and_continuations() {
+    let ztd = Ztd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("setup.rsc");
+    fs::write(
+        &script,
+        "# set up zt1\n/zerotier\nset zt1 \\\n    comment=\"from a script\"\n\
+         :put [get zt1 comment]\nprint count-only\n",
+    )
+    .unwrap();
+    let output = ztd.run(&["-f", script.to_str().unwrap()]);
+    assert_eq!(assert_ok(&output), "from a script\n1\n");
+
+    // The first failing command stops the script and names its line.
+    fs::write(&script, "/zerotier/print count-only\n\n/zerotier/bogus\n").unwrap();
+    let stderr = assert_fails(&ztd.run(&["-f", script.to_str().unwrap()]), 1);
+    assert_eq!(stderr, "bad command name bogus (line 3 column 11)\n");
+
+    // `-f -` reads the script from standard input.
+    let output = run_with_deadline(
+        ztd.zt().args(["-f", "-"]),
+        Some(":put [/zerotier/get zt1 comment]\n"),
+    );
+    assert_eq!(assert_ok(&output), "from a script\n");
+}
+
+#[test]
+fn interactive_session_reads_piped_lines_without_prompt_or_history() {
+    let ztd = Ztd::start();
+    let input = "zerotier\n\
+                 print count-only\n\
+                 nosuch\n\
+                 set zt1 comment=\"typed in\"\n\
+                 :put [get zt1 comment]\n\
+                 /quit\n\
+                 :put \"not reached\"\n";
+    let output = run_with_deadline(&mut ztd.zt(), Some(input));
+    // Errors are shown and the session goes on; rustyline prints no prompt on a pipe.
+    assert_eq!(assert_ok(&output), "1\ntyped in\n");
+    assert_eq!(
+        text(&output.stderr),
+        "bad command name nosuch (line 1 column 1)\n"
+    );
+    assert!(
+        !ztd._dir.path().join(".zt_history").exists(),
+        "piped input is not history"
+    );
+}
+
+#[test]
+fn print_interval_repeats_until_ctrl_c() {
+    let ztd = Ztd::start();
+    let mut child = ztd
+        .zt()
+        .args(["/zerotier/print", "count-only", "interval=200ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for round in 0..3 {
+        let line = line_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("round {round} of the repeating print did not come"));
+        assert_eq!(line.unwrap(), "1");
+    }
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: interrupting our own child process, as Ctrl-C would.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let deadline = Instant::now() + STOP_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("zt did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.success(),
+        "Ctrl-C ends a repeating print normally: {status}"
+    );
+}
+
+#[test]
+fn zerotier_cli_commands_speak_the_service_api() {
+    let ztd = Ztd::start();
+    // zerotier-cli's shapes: `200 info <address> <version> <state>` on success, and
+    // `<status> info <body>` with exit 1 when the service refuses.
+    let output = ztd.run(&["info"]);
+    let stdout = text(&output.stdout);
+    if output.status.success() {
+        let words: Vec<&str> = stdout.split_whitespace().collect();
+        assert_eq!(words.len(), 5, "{stdout}");
+        assert_eq!(words[..2], ["200", "info"]);
+        assert!(
+            ["ONLINE", "OFFLINE", "TUNNELED"].contains(&words[4]),
+            "{stdout}"
+        );
+    } else {
+        assert_eq!(output.status.code(), Some(1));
+        let (status, rest) = stdout.split_once(' ').expect(&stdout);
+        assert!(status.parse::<u16>().is_ok_and(|s| s >= 400), "{stdout}");
+        assert!(rest.starts_with("info "), "{stdout}");
+    }
+    let output = ztd.run(&["-j", "listpeers"]);
+    if output.status.success() {
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(json.is_array(), "{json}");
+    } else {
+        assert!(text(&output.stdout).contains(" listpeers "));
+    }
+}
