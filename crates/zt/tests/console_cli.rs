@@ -237,6 +237,16 @@ fn print_set_enable_and_print_the_identity() {
         assert_ok(&ztd.run(&[":put", "[/zerotier/get", "zt1", "identity.public]"])).trim(),
         public
     );
+    // zerotier-cli's `info` answers for the default instance.
+    let address = &public[..10];
+    let info = assert_ok(&ztd.run(&["info"]));
+    let words: Vec<&str> = info.split_whitespace().collect();
+    assert_eq!(words[..3], ["200", "info", address], "{info}");
+    assert!(["ONLINE", "OFFLINE"].contains(&words[4]), "{info}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&assert_ok(&ztd.run(&["info", "-j"])).into_bytes()).unwrap();
+    assert_eq!(json["address"], address);
+    assert_eq!(json["publicIdentity"], public);
     // The instance really listens on the port that was set.
     assert!(
         UdpSocket::bind(("127.0.0.1", port)).is_err()
@@ -416,29 +426,37 @@ fn print_interval_repeats_until_ctrl_c() {
 #[test]
 fn zerotier_cli_commands_speak_the_service_api() {
     let ztd = Ztd::start();
-    // zerotier-cli's shapes: `200 info <address> <version> <state>` on success, and
-    // `<status> info <body>` with exit 1 when the service refuses.
-    let output = ztd.run(&["info"]);
-    let stdout = text(&output.stdout);
-    if output.status.success() {
-        let words: Vec<&str> = stdout.split_whitespace().collect();
-        assert_eq!(words.len(), 5, "{stdout}");
-        assert_eq!(words[..2], ["200", "info"]);
-        assert!(
-            ["ONLINE", "OFFLINE", "TUNNELED"].contains(&words[4]),
-            "{stdout}"
-        );
-    } else {
-        assert_eq!(output.status.code(), Some(1));
-        let (status, rest) = stdout.split_once(' ').expect(&stdout);
-        assert!(status.parse::<u16>().is_ok_and(|s| s >= 400), "{stdout}");
-        assert!(rest.starts_with("info "), "{stdout}");
+    // Each prints zerotier-cli's success shape, or its refusal shape `<status> <command>
+    // <body>` with exit 1 while ztd does not serve that path yet.
+    for (args, success) in [
+        (
+            &["listnetworks"][..],
+            "200 listnetworks <nwid> <name> <mac> <status> <type> <dev> <ZT assigned ips>\n",
+        ),
+        (
+            &["listpeers"][..],
+            "200 listpeers <ztaddr> <path> <latency> <version> <role>\n",
+        ),
+        (&["join", "51479cea31ccae5c"][..], "200 join OK\n"),
+        (&["leave", "51479cea31ccae5c"][..], "200 leave OK\n"),
+    ] {
+        let output = ztd.run(args);
+        let stdout = text(&output.stdout);
+        if output.status.success() {
+            assert!(stdout.starts_with(success), "zt {args:?}: {stdout}");
+        } else {
+            assert_eq!(output.status.code(), Some(1));
+            let (status, rest) = stdout.split_once(' ').expect(&stdout);
+            assert!(status.parse::<u16>().is_ok_and(|s| s >= 400), "{stdout}");
+            assert!(rest.starts_with(&format!("{} ", args[0])), "{stdout}");
+            assert!(text(&output.stderr).is_empty());
+        }
     }
     let output = ztd.run(&["-j", "listpeers"]);
     if output.status.success() {
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert!(json.is_array(), "{json}");
     } else {
-        assert!(text(&output.stdout).contains(" listpeers "));
+        assert!(text(&output.stdout).starts_with("404 listpeers "));
     }
 }
