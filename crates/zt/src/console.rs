@@ -107,6 +107,9 @@ impl ConsoleOptions {
         let api = transport.address().to_string();
         let mut console = Console::new(RestBackend::new(transport));
         console.identity = host_name();
+        if let Some(width) = terminal_width() {
+            console.width = width;
+        }
         Ok(Connection {
             console,
             api,
@@ -114,6 +117,31 @@ impl ConsoleOptions {
         })
     }
 }
+
+/// The width of the terminal on stdout, which `print detail` wraps to; none when not a terminal.
+fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct we pass.
+    let result = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (result == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// Shown after `zt --help`.
+pub const USAGE: &str = "\
+Console:
+  zt /zerotier/print               run one RouterOS command line (words joined by spaces)
+  zt /zerotier/enable zt1          exit 0 on success, 1 when refused (error on stderr)
+  zt                               interactive prompt (Tab completes, history in ~/.zt_history)
+  zt -f setup.rsc                  run a script, as /import does (`-` reads stdin)
+The daemon is found at --api / ZT_API; its token is authtoken.secret in --home / ZT_HOME.";
 
 /// `No such file or directory` without std's `(os error 2)` suffix.
 fn io_text(error: &std::io::Error) -> String {

@@ -18,7 +18,8 @@ mod idtool;
 #[command(
     name = "zt",
     version,
-    about = "zt: console and tools for the zt ZeroTier hypervisor"
+    about = "zt: console and tools for the zt ZeroTier hypervisor",
+    after_help = console::USAGE
 )]
 struct Cli {
     #[command(flatten)]

@@ -135,8 +135,9 @@ pub fn run(mut connection: Connection) -> ExitCode {
                 if trimmed.is_empty() {
                     continue;
                 }
+                // A line typed with a leading space stays out of the history, as in shells.
                 if typed && !carries_sensitive_value(trimmed) {
-                    let _ = editor.add_history_entry(trimmed);
+                    let _ = editor.add_history_entry(line.trim_end());
                 }
                 if matches!(trimmed, "/quit" | "quit") {
                     break;
