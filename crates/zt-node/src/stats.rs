@@ -65,6 +65,8 @@ pub struct Stats {
     pub direct_path_pushes_sent: u64,
     pub world_updates_accepted: u64,
     pub world_updates_ignored: u64,
+    /// An upstream saw us at a new address: paths in that scope were reset and re-probed.
+    pub external_address_changes: u64,
 
     pub tx_queue_dropped: u64,
     pub rx_queue_dropped: u64,

@@ -436,8 +436,7 @@ impl Node {
     fn answer_hello(&mut self, from: &Inbound, hello: Hello) {
         if from.hops == 0 && self.topology.is_upstream(from.source) {
             if let Some(ours) = hello.physical_destination.and_then(|a| a.socket_addr()) {
-                self.external_addresses
-                    .insert(from.source, (ours, from.now));
+                self.note_external_address(from.now, from.source, ours);
             }
         }
         let moons: Vec<(u64, u64)> = hello
@@ -495,6 +494,37 @@ impl Node {
         self.peer_received(from, Verb::Hello);
     }
 
+    /// Self-awareness (`SelfAwareness::iam`): an upstream tells us the address it sees us
+    /// at. If that changed within the entry lifetime, our NAT mapping or network changed:
+    /// every path in that IP scope and family is probably dead, so it is marked expired and
+    /// probed again (it comes back when the OK does; traffic is relayed meanwhile).
+    fn note_external_address(&mut self, now: u64, reporter: zt_crypto::Address, seen: SocketAddr) {
+        let seen = canonical(seen);
+        let previous = self.external_addresses.insert(reporter, (seen, now));
+        let changed = previous.is_some_and(|(old, when)| {
+            old != seen
+                && now.saturating_sub(when) < TRUST_EXPIRATION
+                && ip_scope(old.ip()) == ip_scope(seen.ip())
+        });
+        if !changed {
+            return;
+        }
+        self.stats.external_address_changes += 1;
+        let scope = ip_scope(seen.ip());
+        let mut probes = Vec::new();
+        for (addr, peer) in self.peers.iter_mut() {
+            for path in peer.paths.iter_mut() {
+                if path.remote.is_ipv4() == seen.is_ipv4() && ip_scope(path.remote.ip()) == scope {
+                    path.last_receive = 0;
+                    probes.push((*addr, path.local_socket, path.remote));
+                }
+            }
+        }
+        for (addr, ls, remote) in probes {
+            self.attempt_to_contact(now, addr, Some(ls), remote);
+        }
+    }
+
     fn handle_ok(&mut self, from: &Inbound, payload: &[u8]) {
         let Ok(ok) = OkPayload::read(payload) else {
             self.stats.dropped_malformed += 1;
@@ -542,7 +572,7 @@ impl Node {
         );
         if from.hops == 0 && self.topology.is_upstream(from.source) {
             if let Some(ext) = ok.physical_source.and_then(|a| a.socket_addr()) {
-                self.external_addresses.insert(from.source, (ext, from.now));
+                self.note_external_address(from.now, from.source, ext);
             }
         }
         if !self.topology.accepts_world_updates_from(from.source) {

@@ -762,6 +762,8 @@ fn user_message_nop_vl2_and_unknown_verbs() {
             data: b"hi".to_vec()
         }]
     );
+    // VL2 verbs go to the VL2 layer: a FRAME for a network we did not join is its drop.
+    let vl2_before = l.stats().vl2.clone();
     feed(
         &mut l,
         T0 + 110,
@@ -773,6 +775,20 @@ fn user_message_nop_vl2_and_unknown_verbs() {
             &[0; 20],
             CipherSuite::AesGmacSiv,
             1501,
+        ),
+    );
+    assert_ne!(l.stats().vl2, vl2_before);
+    feed(
+        &mut l,
+        T0 + 115,
+        ROOT_EP,
+        &craft(
+            &r,
+            &me,
+            Verb::RemoteTrace,
+            b"x\0",
+            CipherSuite::AesGmacSiv,
+            1504,
         ),
     );
     assert_eq!(l.stats().vl2_unhandled, 1);
@@ -851,5 +867,101 @@ fn send_errors() {
             false
         ),
         Err(SendError::TooLarge)
+    );
+}
+
+#[test]
+fn a_new_external_address_resets_and_reprobes_paths_in_that_scope() {
+    let (mut l, _) = online_leaf();
+    // Peer 2 HELLOs us from its address; we answer and probe that address back.
+    feed(
+        &mut l,
+        T0 + 50,
+        PEER2_EP,
+        &craft_hello(
+            &test_identity(2),
+            &test_identity(1),
+            T0,
+            (4242, 1000),
+            0x2323,
+        ),
+    );
+    let probe = drain(&mut l)
+        .into_iter()
+        .find(|t| {
+            t.remote == sa(PEER2_EP)
+                && open(t, &test_identity(2), &test_identity(1)).map(|x| x.0) == Some(v(Verb::Echo))
+        })
+        .expect("ECHO probe to the unknown path");
+    let (_, echoed) = open(&probe, &test_identity(2), &test_identity(1)).unwrap();
+    let mut ok = Vec::new();
+    OkPayload {
+        in_re_verb: Verb::Echo,
+        in_re_packet_id: pid(&probe.data),
+        body: OkBody::Echo(&echoed),
+    }
+    .write(&mut ok);
+    feed(
+        &mut l,
+        T0 + 70,
+        PEER2_EP,
+        &craft(
+            &test_identity(2),
+            &test_identity(1),
+            Verb::Ok,
+            &ok,
+            CipherSuite::Poly1305Salsa2012,
+            1600,
+        ),
+    );
+    let peer2 = |l: &Node| {
+        l.peers()
+            .into_iter()
+            .find(|p| p.address == test_identity(2).address())
+            .unwrap()
+    };
+    assert!(peer2(&l).direct);
+
+    // The root now sees us at another port (our NAT mapping changed).
+    l.handle_timeout(T0 + UPSTREAM_FULL_HELLO_PERIOD + 100);
+    let hello = drain(&mut l)
+        .into_iter()
+        .find(|t| t.remote == sa(ROOT_EP) && t.data[27] == v(Verb::Hello))
+        .expect("periodic HELLO to the root");
+    let mut body = Vec::new();
+    OkPayload {
+        in_re_verb: Verb::Hello,
+        in_re_packet_id: pid(&hello.data),
+        body: OkBody::Hello(OkHello {
+            timestamp: T0,
+            protocol_version: 12,
+            major: 1,
+            minor: 14,
+            revision: 1,
+            physical_source: Some(InetAddress::from(sa("10.0.1.1:40000"))),
+            world_updates: Some(&[]),
+        }),
+    }
+    .write(&mut body);
+    let now = T0 + UPSTREAM_FULL_HELLO_PERIOD + 120;
+    feed(
+        &mut l,
+        now,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Ok,
+            &body,
+            CipherSuite::AesGmacSiv,
+            1601,
+        ),
+    );
+    assert_eq!(l.stats().external_address_changes, 1);
+    assert!(!peer2(&l).direct, "path in the same scope reset");
+    let probes: Vec<_> = drain(&mut l).into_iter().map(|t| t.remote).collect();
+    assert!(
+        probes.contains(&sa(PEER2_EP)) && probes.contains(&sa(ROOT_EP)),
+        "{probes:?}"
     );
 }
