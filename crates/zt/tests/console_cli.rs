@@ -2,36 +2,22 @@
 //! temporary home, a free loopback TCP port for its API and free UDP ports for its instance,
 //! then runs `zt` as a user would. Only loopback traffic; every wait has a deadline.
 //!
-//! `ztd` is another package's binary, which Cargo does not build for this package's tests.
-//! The tests look for it beside the `zt` binary (`target/<profile>/ztd`), or at `$ZTD`.
-//! `cargo test --workspace` and CI's `cargo build --workspace --bins` build it; for this
-//! crate alone run `cargo build -p ztd` (same profile) before `cargo test -p zt`.
+//! `ztd` is found (or built once) by [`console_support::ztd_binary`].
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod console_support;
+use console_support::ztd_binary;
 
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(15);
 /// One `zt` run; enabling an instance may generate its identity first.
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
-
-fn ztd_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("ZTD") {
-        return PathBuf::from(path);
-    }
-    let zt = Path::new(env!("CARGO_BIN_EXE_zt"));
-    let ztd = zt.with_file_name("ztd");
-    assert!(
-        ztd.exists(),
-        "{} not found: build the daemon first (`cargo build -p ztd`, same profile) or set ZTD",
-        ztd.display()
-    );
-    ztd
-}
 
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

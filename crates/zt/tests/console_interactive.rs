@@ -3,7 +3,7 @@
 //! completion, menu navigation in the prompt, a repeating print stopped by Ctrl-C, Ctrl-C at
 //! the prompt, Ctrl-D to leave, and the history file. Loopback only; every wait has a deadline.
 //!
-//! `ztd` is found as in `console_cli.rs`: beside the `zt` binary or at `$ZTD`.
+//! `ztd` is found (or built once) by [`console_support::ztd_binary`].
 #![allow(unsafe_code)]
 
 use std::fs::{self, File};
@@ -11,25 +11,15 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod console_support;
+use console_support::ztd_binary;
 
-fn ztd_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("ZTD") {
-        return PathBuf::from(path);
-    }
-    let ztd = Path::new(env!("CARGO_BIN_EXE_zt")).with_file_name("ztd");
-    assert!(
-        ztd.exists(),
-        "{} not found: build the daemon first (`cargo build -p ztd`, same profile) or set ZTD",
-        ztd.display()
-    );
-    ztd
-}
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Stops the child (SIGTERM, then SIGKILL) however the test ends.
 struct Reaped(Child);
