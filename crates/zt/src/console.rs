@@ -202,15 +202,30 @@ extern "C" fn note_interrupt(_signal: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// From now on Ctrl-C (SIGINT) stops a repeating print instead of killing the process.
-pub fn catch_interrupts() {
-    // SAFETY: installs a handler that only stores to an atomic, which is async-signal-safe;
-    // the function pointer has the C ABI `signal` expects.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            note_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
+/// While alive, Ctrl-C (SIGINT) is noted in [`INTERRUPTED`] instead of ending the process;
+/// dropping it restores the handler it replaced.
+pub struct CatchInterrupts(libc::sighandler_t);
+
+impl CatchInterrupts {
+    pub fn start() -> CatchInterrupts {
+        // SAFETY: installs a handler that only stores to an atomic, which is async-signal-safe;
+        // the function pointer has the C ABI `signal` expects.
+        let previous = unsafe {
+            libc::signal(
+                libc::SIGINT,
+                note_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+        CatchInterrupts(previous)
+    }
+}
+
+impl Drop for CatchInterrupts {
+    fn drop(&mut self) {
+        if self.0 != libc::SIG_ERR {
+            // SAFETY: puts back the disposition `signal` returned when this guard started.
+            unsafe { libc::signal(libc::SIGINT, self.0) };
+        }
     }
 }
 
@@ -241,7 +256,7 @@ pub fn run_line(connection: &mut Connection, line: &str) -> Result<(), ConsoleEr
         return Ok(());
     };
     drop(stdout);
-    catch_interrupts();
+    let _catching = CatchInterrupts::start();
     INTERRUPTED.store(false, Ordering::SeqCst);
     let redraw = std::io::stdout().is_terminal();
     let mut shown_lines = reply.output.lines().count();

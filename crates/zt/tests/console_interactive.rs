@@ -207,6 +207,13 @@ fn prompt_completion_history_and_ctrl_c_on_a_terminal() {
     terminal.expect("zt1");
     terminal.expect(&root_prompt);
 
+    // A second Tab lists the candidates: submenus and commands; Ctrl-U clears the line.
+    terminal.type_keys("/zerotier/\t\t");
+    let listing = terminal.expect("print");
+    assert!(listing.contains("interface/"), "{listing:?}");
+    terminal.expect(&format!("{root_prompt}/zerotier/"));
+    terminal.type_keys("\x15");
+
     // A menu path alone moves the prompt into it; argument names complete too.
     terminal.type_keys("zerotier\r");
     terminal.expect(&menu_prompt);

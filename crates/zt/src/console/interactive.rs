@@ -20,7 +20,7 @@ use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
 use zt_console::schema;
 
-use super::{catch_interrupts, run_line, Connection};
+use super::{run_line, CatchInterrupts, Connection};
 
 const HISTORY_FILE: &str = ".zt_history";
 const HISTORY_SIZE: usize = 1000;
@@ -123,9 +123,10 @@ pub fn run(mut connection: Connection) -> ExitCode {
         // A missing history file is the normal first run.
         let _ = editor.load_history(path);
     }
-    // Ctrl-C while a command runs (the terminal is not in raw mode then) interrupts that
-    // command's repetition, never the session.
-    catch_interrupts();
+    // On a terminal, Ctrl-C while a command runs (the terminal is not in raw mode then)
+    // interrupts that command's repetition, never the session. Piped input keeps the usual
+    // Ctrl-C, except during a repeating print.
+    let _catching = typed.then(CatchInterrupts::start);
 
     loop {
         let prompt = connection.borrow().console.prompt();
