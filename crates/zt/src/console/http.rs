@@ -262,6 +262,21 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_of_a_reply_parses_or_fails_cleanly() {
+        let full = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n[\"\xc3\xbc\"]\r\n0\r\n\r\n";
+        assert_eq!(parse_response(full).unwrap().body, "[\"\u{fc}\"]");
+        // The body is whole once the last-chunk line `0\r\n` is in; the empty trailer after
+        // it adds nothing, so only cuts before that must fail.
+        let body_complete = full.len() - 2;
+        for end in 0..body_complete {
+            // Whatever the cut, an error, never a panic or a shortened body.
+            if let Ok(response) = parse_response(&full[..end]) {
+                panic!("truncated at {end} yet parsed: {response:?}");
+            }
+        }
+    }
+
+    #[test]
     fn paths_are_percent_encoded_except_url_safe_characters() {
         assert_eq!(encode_path("/rest/zerotier/*1"), "/rest/zerotier/*1");
         assert_eq!(encode_path("/rest/a b/ü"), "/rest/a%20b/%C3%BC");
