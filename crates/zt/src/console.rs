@@ -6,9 +6,10 @@
 //! - `zt -f FILE`: a script (`-` reads standard input), as RouterOS `/import` runs one.
 //! - `zt info|listnetworks|listpeers|join|leave`: the zerotier-cli commands ([`service`]).
 //!
-//! Finding the daemon: its API address is `--api` / `ZT_API` (default `127.0.0.1:9993`, ztd's
-//! default `--api-listen`); the token is `authtoken.secret` in `--home` / `ZT_HOME` (default
-//! `/var/lib/zt`, ztd's default `--home`).
+//! Finding the daemon: its API address is `--api` / `ZT_API`, else `127.0.0.1:<port>` from
+//! `<home>/zerotier-one.port` (zerotier-one's convention, which zerotier-cli follows), else
+//! `127.0.0.1:9993` (ztd's default `--api-listen`); the token is `authtoken.secret` in
+//! `--home` / `ZT_HOME` (default `/var/lib/zt`, ztd's default `--home`).
 //!
 //! Output goes to stdout; errors go to stderr, worded as RouterOS words them. Exit codes: 0
 //! success, 1 a command failed or the daemon could not be used, 2 usage error.
@@ -32,6 +33,8 @@ pub use service::ServiceCommand;
 const DEFAULT_HOME: &str = "/var/lib/zt";
 const DEFAULT_API: &str = "127.0.0.1:9993";
 const TOKEN_FILE: &str = "authtoken.secret";
+/// zerotier-one's record of its API port in its home; read when no address is given.
+const PORT_FILE: &str = "zerotier-one.port";
 
 /// Options shared by every console mode.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,7 +42,7 @@ pub struct ConsoleOptions {
     /// ztd's state directory, for its API token [env: ZT_HOME] [default: /var/lib/zt]
     #[arg(long, value_name = "DIR", global = true)]
     home: Option<PathBuf>,
-    /// ztd's API address [env: ZT_API] [default: 127.0.0.1:9993]
+    /// ztd's API address [env: ZT_API] [default: port in HOME/zerotier-one.port, else 127.0.0.1:9993]
     #[arg(long, value_name = "HOST:PORT", global = true)]
     api: Option<String>,
     /// Run the commands of a script file (`-` for standard input).
@@ -75,11 +78,32 @@ impl ConsoleOptions {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_HOME))
     }
 
-    fn api(&self) -> String {
-        self.api
+    /// `--api`, else `ZT_API`, else the port in `<home>/zerotier-one.port` on loopback (where
+    /// zerotier-one records its API port and zerotier-cli looks for it), else ztd's default.
+    fn api(&self) -> Result<String, FrontEndError> {
+        if let Some(api) = self
+            .api
             .clone()
             .or_else(|| std::env::var("ZT_API").ok().filter(|a| !a.is_empty()))
-            .unwrap_or_else(|| DEFAULT_API.to_string())
+        {
+            return Ok(api);
+        }
+        let port_path = self.home().join(PORT_FILE);
+        match std::fs::read_to_string(&port_path) {
+            Ok(text) => match text.trim().parse::<u16>() {
+                Ok(port) if port > 0 => Ok(format!("127.0.0.1:{port}")),
+                _ => Err(FrontEndError(format!(
+                    "{} does not hold a port number",
+                    port_path.display()
+                ))),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULT_API.to_string()),
+            Err(e) => Err(FrontEndError(format!(
+                "cannot read {}: {}",
+                port_path.display(),
+                io_text(&e)
+            ))),
+        }
     }
 
     /// Read the token and build the transport.
@@ -99,7 +123,7 @@ impl ConsoleOptions {
                 token_path.display()
             )));
         }
-        Ok((HttpTransport::new(self.api(), token), token_path))
+        Ok((HttpTransport::new(self.api()?, token), token_path))
     }
 
     pub fn connect(&self) -> Result<Connection, FrontEndError> {
@@ -141,7 +165,8 @@ Console:
   zt /zerotier/enable zt1          exit 0 on success, 1 when refused (error on stderr)
   zt                               interactive prompt (Tab completes, history in ~/.zt_history)
   zt -f setup.rsc                  run a script, as /import does (`-` reads stdin)
-The daemon is found at --api / ZT_API; its token is authtoken.secret in --home / ZT_HOME.";
+The daemon is found at --api / ZT_API, or on loopback at the port in <home>/zerotier-one.port;
+its token is authtoken.secret in --home / ZT_HOME.";
 
 /// `No such file or directory` without std's `(os error 2)` suffix.
 fn io_text(error: &std::io::Error) -> String {

@@ -86,6 +86,10 @@ impl Ztd {
         ztd
     }
 
+    fn token(&self) -> String {
+        fs::read_to_string(self.home.join("authtoken.secret")).expect("ztd wrote its token")
+    }
+
     fn log(&self) -> String {
         fs::read_to_string(self._dir.path().join("ztd.log")).unwrap_or_default()
     }
@@ -261,6 +265,8 @@ fn missing_or_wrong_token_and_absent_daemon_are_explained() {
     let elsewhere = tempfile::tempdir().unwrap();
 
     let no_token = Command::new(env!("CARGO_BIN_EXE_zt"))
+        .env_remove("ZT_HOME")
+        .env_remove("ZT_API")
         .arg("--home")
         .arg(elsewhere.path())
         .arg("--api")
@@ -290,6 +296,36 @@ fn missing_or_wrong_token_and_absent_daemon_are_explained() {
         format!(
             "zt: ztd at {} refused the API token from {}/authtoken.secret (401 Unauthorized)\n",
             ztd.api,
+            elsewhere.path().display()
+        )
+    );
+
+    // Without --api or ZT_API, the port recorded in the home's zerotier-one.port is used
+    // (on loopback), as zerotier-cli finds zerotier-one.
+    fs::write(elsewhere.path().join("authtoken.secret"), ztd.token()).unwrap();
+    fs::write(
+        elsewhere.path().join("zerotier-one.port"),
+        format!("{}\n", ztd.api.port()),
+    )
+    .unwrap();
+    let by_port_file = Command::new(env!("CARGO_BIN_EXE_zt"))
+        .env("ZT_HOME", elsewhere.path())
+        .env_remove("ZT_API")
+        .args(["/zerotier/print", "count-only"])
+        .output()
+        .unwrap();
+    assert_eq!(assert_ok(&by_port_file), "1\n");
+    fs::write(elsewhere.path().join("zerotier-one.port"), "ninety\n").unwrap();
+    let bad_port_file = Command::new(env!("CARGO_BIN_EXE_zt"))
+        .env("ZT_HOME", elsewhere.path())
+        .env_remove("ZT_API")
+        .arg("info")
+        .output()
+        .unwrap();
+    assert_eq!(
+        assert_fails(&bad_port_file, 1),
+        format!(
+            "zt: {}/zerotier-one.port does not hold a port number\n",
             elsewhere.path().display()
         )
     );
