@@ -1,0 +1,590 @@
+//! VL2 in virtual time: ad-hoc networks through a root (ARP via the ADI group, IPv4 both
+//! ways, broadcast flag), a controller node driven by zt-controller (REQUESTING → ACCESS_DENIED
+//! → OK after authorization, deauthorization revokes), multicast limits, and refused configs.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use zt_controller::controller::{Decision, RequestMetadata};
+use zt_controller::issue::{build_config, build_revocation};
+use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
+use zt_controller::{Controller, MemoryStorage};
+use zt_node::sim::{make_planet, test_identity, Sim};
+use zt_node::{Address, Event, FrameError, Identity, JoinSettings, NetworkStatus, NodeConfig};
+use zt_wire::mac::Mac;
+use zt_wire::netconf::NetworkConfig;
+use zt_wire::network_id::NetworkId;
+use zt_wire::verbs::error::ErrorCode;
+use zt_wire::verbs::network::ConfigChunk;
+
+const STEPS: usize = 500_000;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// A root (test identity 0) plus one leaf per further identity index, all online.
+fn lab(seed: u64, leaves: &[usize]) -> (Sim, Vec<usize>) {
+    let mut sim = Sim::new(seed, 5, 0.0);
+    let root_addr = sa("10.0.0.1:9993");
+    let (planet, _) = make_planet(1, 1, &[(test_identity(0), root_addr)], seed);
+    sim.add_node(test_identity(0), NodeConfig::new(planet.clone()), root_addr);
+    let ids = leaves
+        .iter()
+        .map(|&i| {
+            let ep = sa(&format!("10.0.{i}.1:9993"));
+            sim.add_node(test_identity(i), NodeConfig::new(planet.clone()), ep)
+        })
+        .collect();
+    sim.run_for(6_000, STEPS);
+    (sim, ids)
+}
+
+fn mac_of(sim: &Sim, node: usize, nwid: NetworkId) -> Mac {
+    Mac::from_address(sim.nodes[node].address(), nwid)
+}
+
+fn status(sim: &Sim, node: usize, nwid: NetworkId) -> Option<NetworkStatus> {
+    sim.nodes[node]
+        .networks()
+        .into_iter()
+        .find(|n| n.nwid == nwid)
+        .map(|n| n.status)
+}
+
+/// Frames delivered to `node`'s tap since event index `since`.
+fn frames(sim: &Sim, node: usize, since: usize) -> Vec<(Mac, Mac, u16, Vec<u8>)> {
+    sim.events[node][since..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame {
+                src_mac,
+                dst_mac,
+                ethertype,
+                payload,
+                ..
+            } => Some((*src_mac, *dst_mac, *ethertype, payload.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn first_ipv4(sim: &Sim, node: usize, nwid: NetworkId) -> Ipv4Addr {
+    let config = sim.nodes[node].network_config(nwid).expect("config");
+    config
+        .static_ips
+        .iter()
+        .find_map(|a| match a.ip() {
+            Some(std::net::IpAddr::V4(v4)) => Some(v4),
+            _ => None,
+        })
+        .expect("an IPv4 address")
+}
+
+/// An ARP request from (`sha`, `spa`) for `tpa`.
+fn arp_request(sha: Mac, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut p = vec![0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01];
+    p.extend_from_slice(&sha.0);
+    p.extend_from_slice(&spa.octets());
+    p.extend_from_slice(&[0; 6]);
+    p.extend_from_slice(&tpa.octets());
+    p
+}
+
+fn arp_reply(sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut p = vec![0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02];
+    p.extend_from_slice(&sha.0);
+    p.extend_from_slice(&spa.octets());
+    p.extend_from_slice(&tha.0);
+    p.extend_from_slice(&tpa.octets());
+    p
+}
+
+#[test]
+fn adhoc_network_via_root_arp_and_ipv4_both_ways() {
+    let (mut sim, leaves) = lab(1, &[1, 2]);
+    let (a, b) = (leaves[0], leaves[1]);
+    let nwid = NetworkId(0xff0a_0000_0000_0001);
+    for n in [a, b] {
+        let now = sim.now;
+        assert!(sim.nodes[n].join(now, nwid, JoinSettings::default()));
+    }
+    sim.run_for(1_000, STEPS);
+    for n in [a, b] {
+        assert_eq!(status(&sim, n, nwid), Some(NetworkStatus::Ok));
+        assert!(sim.events[n]
+            .iter()
+            .any(|e| matches!(e, Event::NetworkConfigChanged { nwid: id, .. } if *id == nwid)));
+    }
+    let (ip_a, ip_b) = (first_ipv4(&sim, a, nwid), first_ipv4(&sim, b, nwid));
+    let (mac_a, mac_b) = (mac_of(&sim, a, nwid), mac_of(&sim, b, nwid));
+    assert_eq!(ip_a.octets()[0], 10);
+
+    // B resolves A: broadcast ARP request → group (broadcast, A's IPv4) → gather at the root.
+    let request = arp_request(mac_b, ip_b, ip_a);
+    let (ev_a, ev_b) = (sim.events[a].len(), sim.events[b].len());
+    let now = sim.now;
+    sim.nodes[b]
+        .send_frame(now, nwid, mac_b, Mac::BROADCAST, ETHERTYPE_ARP, &request)
+        .unwrap();
+    sim.run_for(2_000, STEPS);
+    assert_eq!(
+        frames(&sim, a, ev_a),
+        vec![(mac_b, Mac::BROADCAST, ETHERTYPE_ARP, request.clone())]
+    );
+
+    // A answers by unicast; B gets it.
+    let reply = arp_reply(mac_a, ip_a, mac_b, ip_b);
+    let now = sim.now;
+    sim.nodes[a]
+        .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_ARP, &reply)
+        .unwrap();
+    sim.run_for(1_000, STEPS);
+    assert_eq!(
+        frames(&sim, b, ev_b),
+        vec![(mac_a, mac_b, ETHERTYPE_ARP, reply)]
+    );
+
+    // IPv4 both ways.
+    let ping = b"\x45\x00 an ipv4 packet from B".to_vec();
+    let pong = b"\x45\x00 an ipv4 packet from A".to_vec();
+    let (ev_a, ev_b) = (sim.events[a].len(), sim.events[b].len());
+    let now = sim.now;
+    sim.nodes[b]
+        .send_frame(now, nwid, mac_b, mac_a, ETHERTYPE_IPV4, &ping)
+        .unwrap();
+    sim.nodes[a]
+        .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, &pong)
+        .unwrap();
+    sim.run_for(1_000, STEPS);
+    assert_eq!(
+        frames(&sim, a, ev_a),
+        vec![(mac_b, mac_a, ETHERTYPE_IPV4, ping)]
+    );
+    assert_eq!(
+        frames(&sim, b, ev_b),
+        vec![(mac_a, mac_b, ETHERTYPE_IPV4, pong)]
+    );
+
+    // Ad-hoc networks have broadcast off: a plain broadcast is refused, nothing arrives.
+    let ev_a = sim.events[a].len();
+    let now = sim.now;
+    assert_eq!(
+        sim.nodes[b].send_frame(now, nwid, mac_b, Mac::BROADCAST, ETHERTYPE_IPV4, b"bcast"),
+        Err(FrameError::BroadcastDisabled)
+    );
+    // Frames above the MTU and with a foreign source MAC are refused too.
+    let big = vec![0u8; 2801];
+    assert_eq!(
+        sim.nodes[b].send_frame(now, nwid, mac_b, mac_a, ETHERTYPE_IPV4, &big),
+        Err(FrameError::TooLarge)
+    );
+    assert_eq!(
+        sim.nodes[b].send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, b"spoof"),
+        Err(FrameError::NotBridge)
+    );
+    sim.run_for(1_000, STEPS);
+    assert!(frames(&sim, a, ev_a).is_empty());
+    assert!(sim.nodes[b].stats().vl2.broadcast_dropped >= 1);
+}
+
+/// A controller node in the simulation, answered by zt-controller the way the daemon does.
+struct ControllerLab {
+    sim: Sim,
+    ctl_node: usize,
+    ctl: Controller<MemoryStorage>,
+    identity: Identity,
+    nwid: NetworkId,
+    seen_events: usize,
+    revocation_id: u32,
+}
+
+impl ControllerLab {
+    fn new(seed: u64, leaves: &[usize], props: &[(&str, &str)]) -> (ControllerLab, Vec<usize>) {
+        let mut all = vec![3];
+        all.extend_from_slice(leaves);
+        let (sim, ids) = lab(seed, &all);
+        let identity = test_identity(3);
+        let mut ctl = Controller::new(identity.address(), MemoryStorage::new());
+        let nwid = zt_controller::model::network_id_for(identity.address(), 0x00_0042);
+        ctl.create_network(
+            sim.now as i64,
+            nwid,
+            &network_patch_from_properties(props).unwrap(),
+        )
+        .unwrap();
+        let lab = ControllerLab {
+            sim,
+            ctl_node: ids[0],
+            ctl,
+            identity,
+            nwid: NetworkId(nwid),
+            seen_events: 0,
+            revocation_id: 1,
+        };
+        (lab, ids[1..].to_vec())
+    }
+
+    /// Answers every config request the controller node raised since last time.
+    fn serve(&mut self) {
+        let now = self.sim.now;
+        let events: Vec<Event> = self.sim.events[self.ctl_node][self.seen_events..].to_vec();
+        self.seen_events = self.sim.events[self.ctl_node].len();
+        for e in events {
+            let Event::ConfigRequest {
+                requester,
+                nwid,
+                metadata,
+                request_packet_id,
+            } = e
+            else {
+                continue;
+            };
+            let meta = RequestMetadata::from_dictionary(&metadata);
+            let decision = self
+                .ctl
+                .handle_config_request(now as i64, &requester, nwid.0, &meta)
+                .unwrap();
+            let node = &mut self.sim.nodes[self.ctl_node];
+            let to = requester.address();
+            match decision {
+                Decision::Config(data) => {
+                    let config = build_config(&data, &self.identity).unwrap();
+                    node.send_network_config(now, to, nwid, Some(request_packet_id), &config)
+                        .unwrap();
+                }
+                Decision::NotFound => node
+                    .send_network_error(now, to, nwid, request_packet_id, ErrorCode::ObjNotFound)
+                    .unwrap(),
+                Decision::AccessDenied => node
+                    .send_network_error(
+                        now,
+                        to,
+                        nwid,
+                        request_packet_id,
+                        ErrorCode::NetworkAccessDenied,
+                    )
+                    .unwrap(),
+                Decision::Ignore(_) => {}
+            }
+        }
+    }
+
+    /// Runs the simulation for `ms`, serving requests every 100 ms.
+    fn run(&mut self, ms: u64) {
+        let end = self.sim.now + ms;
+        while self.sim.now < end {
+            self.sim.run_for(100, STEPS);
+            self.serve();
+        }
+        self.sim.run_for(50, STEPS);
+    }
+
+    /// Authorizes or deauthorizes a member and sends the resulting pushes.
+    fn set_authorized(&mut self, member: Address, yes: bool) {
+        let now = self.sim.now;
+        let patch = member_patch_from_properties(&[("authorized", if yes { "yes" } else { "no" })])
+            .unwrap();
+        let (_, pushes) = self
+            .ctl
+            .update_member(now as i64, self.nwid.0, member, &patch)
+            .unwrap();
+        for to in pushes.config_to {
+            if let Some(data) = self.ctl.push_config(now as i64, self.nwid.0, to).unwrap() {
+                let config = build_config(&data, &self.identity).unwrap();
+                self.sim.nodes[self.ctl_node]
+                    .send_network_config(now, to, self.nwid, None, &config)
+                    .unwrap();
+            }
+        }
+        if let Some(plan) = pushes.revocation {
+            self.revocation_id += 1;
+            let revocation = build_revocation(&plan, self.revocation_id, &self.identity).unwrap();
+            for to in plan.recipients {
+                self.sim.nodes[self.ctl_node]
+                    .send_revocation(now, to, &revocation)
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn private_network_denied_then_authorized_then_revoked() {
+    let props = [
+        ("name", "lab"),
+        ("ip-range", "10.9.0.10-10.9.0.50"),
+        ("routes", "10.9.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(2, &[4, 5], &props);
+    let (a, b) = (leaves[0], leaves[1]);
+    let nwid = l.nwid;
+    let addr_a = l.sim.nodes[a].address();
+    let addr_b = l.sim.nodes[b].address();
+
+    let now = l.sim.now;
+    l.sim.nodes[a].join(now, nwid, JoinSettings::default());
+    assert_eq!(
+        status(&l.sim, a, nwid),
+        Some(NetworkStatus::RequestingConfiguration)
+    );
+    l.run(2_000);
+    assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::AccessDenied));
+    assert!(l.sim.nodes[a].network_config(nwid).is_none());
+
+    // Authorized through the API: the push (and the 5 s retries) bring the config.
+    l.set_authorized(addr_a, true);
+    l.run(2_000);
+    assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::Ok));
+    let info = l.sim.nodes[a].networks().remove(0);
+    assert_eq!(info.name, "lab");
+    assert_eq!(info.assigned_addresses.len(), 1);
+    assert!(info.netconf_revision > 0);
+    let statuses: Vec<NetworkStatus> = l.sim.events[a]
+        .iter()
+        .filter_map(|e| match e {
+            Event::NetworkStatusChanged { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            NetworkStatus::RequestingConfiguration,
+            NetworkStatus::AccessDenied,
+            NetworkStatus::Ok
+        ]
+    );
+
+    // B is authorized before it joins.
+    l.set_authorized(addr_b, true);
+    let now = l.sim.now;
+    l.sim.nodes[b].join(now, nwid, JoinSettings::default());
+    l.run(2_000);
+    assert_eq!(status(&l.sim, b, nwid), Some(NetworkStatus::Ok));
+
+    // Unicast A → B: credentials go first, B's gate passes.
+    let (mac_a, mac_b) = (mac_of(&l.sim, a, nwid), mac_of(&l.sim, b, nwid));
+    let ev_b = l.sim.events[b].len();
+    let now = l.sim.now;
+    l.sim.nodes[a]
+        .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, b"hello b")
+        .unwrap();
+    l.run(1_000);
+    assert_eq!(
+        frames(&l.sim, b, ev_b),
+        vec![(mac_a, mac_b, ETHERTYPE_IPV4, b"hello b".to_vec())]
+    );
+    assert!(l.sim.nodes[b].stats().vl2.credentials_accepted >= 1);
+
+    // Deauthorized: the revocation reaches B, and A's frames stop being accepted at once.
+    l.set_authorized(addr_a, false);
+    l.run(1_000);
+    assert!(l.sim.nodes[b].stats().vl2.revocations_accepted >= 1);
+    let gated = l.sim.nodes[b].stats().vl2.frames_gated;
+    let ev_b = l.sim.events[b].len();
+    let now = l.sim.now;
+    l.sim.nodes[a]
+        .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, b"still there?")
+        .unwrap();
+    l.run(3_000);
+    assert!(frames(&l.sim, b, ev_b).is_empty());
+    assert!(l.sim.nodes[b].stats().vl2.frames_gated > gated);
+    // A's refreshes are now refused.
+    l.run(61_000);
+    assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::AccessDenied));
+}
+
+#[test]
+fn multicast_reaches_exactly_the_limit_and_broadcast_follows_the_flag() {
+    let props = [
+        ("name", "mc"),
+        ("private", "no"),
+        ("multicast-limit", "2"),
+        ("broadcast", "yes"),
+        ("ip-range", "10.8.0.10-10.8.0.50"),
+        ("routes", "10.8.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(3, &[4, 5, 6, 7], &props);
+    let nwid = l.nwid;
+    for &n in &leaves {
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(3_000);
+    for &n in &leaves {
+        assert_eq!(status(&l.sim, n, nwid), Some(NetworkStatus::Ok));
+    }
+    let group_mac: Mac = "01:00:5e:00:00:fb".parse().unwrap();
+    let (sender, subscribers) = (leaves[0], &leaves[1..]);
+    for &n in subscribers {
+        let now = l.sim.now;
+        assert!(l.sim.nodes[n].multicast_subscribe(now, nwid, group_mac, 0));
+    }
+    l.run(1_000);
+
+    let mac_s = mac_of(&l.sim, sender, nwid);
+    for round in 0..2 {
+        let before: Vec<usize> = subscribers.iter().map(|&n| l.sim.events[n].len()).collect();
+        let now = l.sim.now;
+        let payload = format!("mdns round {round}").into_bytes();
+        l.sim.nodes[sender]
+            .send_frame(now, nwid, mac_s, group_mac, 0x0800, &payload)
+            .unwrap();
+        l.run(2_000);
+        let reached = subscribers
+            .iter()
+            .zip(&before)
+            .filter(|(&n, &since)| {
+                frames(&l.sim, n, since)
+                    .iter()
+                    .any(|f| f.1 == group_mac && f.3 == payload)
+            })
+            .count();
+        assert_eq!(reached, 2, "round {round}: 3 subscribers, limit 2");
+    }
+
+    // Broadcast is enabled here: every member subscribes to it, and it reaches the limit.
+    let before: Vec<usize> = subscribers.iter().map(|&n| l.sim.events[n].len()).collect();
+    let now = l.sim.now;
+    l.sim.nodes[sender]
+        .send_frame(now, nwid, mac_s, Mac::BROADCAST, 0x0800, b"bcast")
+        .unwrap();
+    l.run(2_000);
+    let reached = subscribers
+        .iter()
+        .zip(&before)
+        .filter(|(&n, &since)| !frames(&l.sim, n, since).is_empty())
+        .count();
+    assert_eq!(reached, 2);
+}
+
+#[test]
+fn bad_configs_are_refused_counted_and_change_nothing() {
+    let props = [
+        ("name", "strict"),
+        ("ip-range", "10.7.0.10-10.7.0.50"),
+        ("routes", "10.7.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(4, &[4, 5], &props);
+    let (a, b) = (leaves[0], leaves[1]);
+    let nwid = l.nwid;
+    l.set_authorized(l.sim.nodes[a].address(), true);
+    let now = l.sim.now;
+    l.sim.nodes[a].join(now, nwid, JoinSettings::default());
+    l.run(2_000);
+    assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::Ok));
+    let good: NetworkConfig = l.sim.nodes[a].network_config(nwid).unwrap().clone();
+    let stats_before = l.sim.nodes[a].stats().vl2.clone();
+    let addr_a = l.sim.nodes[a].address();
+    let ctl = l.ctl_node;
+
+    let mut changed = good.clone();
+    changed.name = "tampered".into();
+    changed.revision += 1;
+    let dictionary = changed.to_bytes().unwrap();
+
+    // 1. A bad signature: a valid chunk with one data byte flipped.
+    let mut chunk = ConfigChunk::split_and_sign(nwid, &dictionary, 0x1111, &l.identity)
+        .unwrap()
+        .remove(0);
+    chunk.data[3] ^= 0x20;
+    // 2. Oversize: a total length beyond the dictionary capacity (properly signed).
+    let mut oversize = ConfigChunk {
+        total_len: 100_000_000,
+        ..ConfigChunk::split_and_sign(nwid, &dictionary, 0x2222, &l.identity)
+            .unwrap()
+            .remove(0)
+    };
+    oversize.signature = l.identity.sign(&oversize.signed_region()).unwrap();
+    // 3. Inconsistent: two signed halves of one update disagreeing on the total length.
+    let half = dictionary.len() / 2;
+    let mut first = ConfigChunk {
+        data: dictionary[..half].to_vec(),
+        total_len: dictionary.len() as u32,
+        ..oversize.clone()
+    };
+    first.update_id = 0x3333;
+    first.signature = l.identity.sign(&first.signed_region()).unwrap();
+    let mut second = ConfigChunk {
+        data: dictionary[half..].to_vec(),
+        index: half as u32,
+        total_len: dictionary.len() as u32 + 1,
+        ..first.clone()
+    };
+    second.signature = l.identity.sign(&second.signed_region()).unwrap();
+    let now = l.sim.now;
+    for c in [&chunk, &oversize, &first, &second] {
+        l.sim.nodes[ctl]
+            .send_to_peer(
+                now,
+                addr_a,
+                zt_node::Verb::NetworkConfig,
+                &c.to_bytes().unwrap(),
+            )
+            .unwrap();
+    }
+    // 4. A well-signed config issued to another member, and one with an old version.
+    let mut not_ours = changed.clone();
+    not_ours.issued_to = l.sim.nodes[b].address();
+    l.sim.nodes[ctl]
+        .send_network_config(now, addr_a, nwid, None, &not_ours)
+        .unwrap();
+    let mut too_old = changed.clone();
+    too_old.version = 5;
+    l.sim.nodes[ctl]
+        .send_network_config(now, addr_a, nwid, None, &too_old)
+        .unwrap();
+    l.sim.run_for(500, STEPS);
+
+    let after = &l.sim.nodes[a].stats().vl2;
+    assert_eq!(
+        after.config_bad_signature,
+        stats_before.config_bad_signature + 1
+    );
+    assert_eq!(after.config_bad_chunk, stats_before.config_bad_chunk + 2);
+    assert_eq!(after.config_rejected, stats_before.config_rejected + 2);
+    assert_eq!(after.configs_applied, stats_before.configs_applied);
+    assert_eq!(l.sim.nodes[a].network_config(nwid), Some(&good));
+    assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::Ok));
+
+    // The same change, correctly signed and addressed, is applied.
+    l.sim.nodes[ctl]
+        .send_network_config(l.sim.now, addr_a, nwid, None, &changed)
+        .unwrap();
+    l.sim.run_for(500, STEPS);
+    assert_eq!(l.sim.nodes[a].network_config(nwid), Some(&changed));
+}
+
+#[test]
+fn own_network_served_locally_and_unknown_network_not_found() {
+    let props = [("name", "home"), ("private", "no")];
+    let (mut l, leaves) = ControllerLab::new(5, &[4], &props);
+    let nwid = l.nwid;
+    let ctl = l.ctl_node;
+    // The controller's own node joins its own network: answered without any packet.
+    let now = l.sim.now;
+    l.sim.nodes[ctl].join(now, nwid, JoinSettings::default());
+    l.run(500);
+    assert_eq!(status(&l.sim, ctl, nwid), Some(NetworkStatus::Ok));
+    // A network the controller does not have.
+    let missing = NetworkId(nwid.0 + 1);
+    let now = l.sim.now;
+    l.sim.nodes[leaves[0]].join(now, missing, JoinSettings::default());
+    l.run(1_000);
+    assert_eq!(
+        status(&l.sim, leaves[0], missing),
+        Some(NetworkStatus::NotFound)
+    );
+    // Restoring a saved config works before (and without) the controller.
+    let saved = l.sim.nodes[ctl].network_config(nwid).unwrap().clone();
+    assert!(l.sim.nodes[ctl].leave(nwid));
+    let now = l.sim.now;
+    l.sim.nodes[ctl]
+        .restore_network_config(now, nwid, saved.clone())
+        .unwrap();
+    assert_eq!(status(&l.sim, ctl, nwid), Some(NetworkStatus::Ok));
+    assert!(l.sim.nodes[ctl]
+        .restore_network_config(now, NetworkId(nwid.0 + 2), saved)
+        .is_err());
+}
