@@ -588,3 +588,62 @@ fn own_network_served_locally_and_unknown_network_not_found() {
         .restore_network_config(now, NetworkId(nwid.0 + 2), saved)
         .is_err());
 }
+
+/// The request metadata is what a real 1.14.1 client sends (capture `zt114-join`, packet 40),
+/// with our own `o`.
+#[test]
+fn config_request_metadata_matches_a_real_client() {
+    let (mut l, leaves) = ControllerLab::new(6, &[4], &[("name", "m")]);
+    let nwid = l.nwid;
+    let a = leaves[0];
+    let now = l.sim.now;
+    l.sim.nodes[a].join(now, nwid, JoinSettings::default());
+    l.sim.run_for(1_000, STEPS);
+    let requests: Vec<(Identity, NetworkId, Vec<u8>, u64)> = l.sim.events[l.ctl_node]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConfigRequest {
+                requester,
+                nwid,
+                metadata,
+                request_packet_id,
+            } => Some((
+                requester.clone(),
+                *nwid,
+                metadata.to_bytes(),
+                *request_packet_id,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requests.len(), 1);
+    let (requester, got_nwid, metadata, pid) = &requests[0];
+    assert_eq!(requester.address(), l.sim.nodes[a].address());
+    assert_eq!(*got_nwid, nwid);
+    assert_ne!(*pid, 0);
+    let captured = "v=0000000000000007 vend=0000000000000001 pv=000000000000000c \
+        majv=0000000000000001 minv=000000000000000e revv=0000000000000001 mr=0000000000000400 \
+        mc=0000000000000080 mcr=0000000000000040 mt=0000000000000080 f=0000000000000000 \
+        revr=0000000000000001";
+    let mut expected = captured.split_whitespace().collect::<Vec<_>>().join("\n");
+    expected.push_str(&format!(
+        "\no={}/{}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    ));
+    assert_eq!(String::from_utf8_lossy(metadata), expected);
+    // Unanswered, the request is repeated at the next ping checks (every 5 s; the capture
+    // shows 20.026 → 25.025).
+    l.sim.run_for(4_500, STEPS);
+    let count = l.sim.events[l.ctl_node]
+        .iter()
+        .filter(|e| matches!(e, Event::ConfigRequest { .. }))
+        .count();
+    assert_eq!(count, 2);
+    l.sim.run_for(5_000, STEPS);
+    let count = l.sim.events[l.ctl_node]
+        .iter()
+        .filter(|e| matches!(e, Event::ConfigRequest { .. }))
+        .count();
+    assert_eq!(count, 3);
+}

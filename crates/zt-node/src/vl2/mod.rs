@@ -37,10 +37,11 @@ use zt_wire::verbs::multicast::MulticastGroup;
 use zt_wire::verbs::ok::{OkBody, OkPayload};
 
 /// Re-request a config this often once we have one (`ZT_NETWORK_AUTOCONF_DELAY`); while we
-/// have none, every ping check (5 s).
+/// have none, at every ping check (5 s).
 pub const CONFIG_REFRESH_PERIOD: u64 = 60_000;
-/// While we have no config, at most one request per this period.
-pub const CONFIG_RETRY_PERIOD: u64 = 5_000;
+/// ... but not within this of the previous request (the one `join` sends at once); the
+/// controller ignores repeats this close anyway (`ZT_NETCONF_MIN_REQUEST_PERIOD`).
+pub const CONFIG_RETRY_PERIOD: u64 = 1_000;
 /// Multicast subscriptions learned from LIKEs expire after this (`ZT_MULTICAST_LIKE_EXPIRE`).
 pub const MULTICAST_LIKE_EXPIRE: u64 = 600_000;
 /// Re-announce our subscriptions this often (`ZT_MULTICAST_ANNOUNCE_PERIOD`).
