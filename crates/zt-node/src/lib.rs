@@ -7,7 +7,7 @@
 //!                        │ reassemble · relay · authenticate · decrypt · decompress
 //!                        ▼
 //!                    VL1 verbs: HELLO OK ERROR WHOIS RENDEZVOUS ECHO PUSH_DIRECT_PATHS …
-//!                    VL2 verbs ──► vl2 boundary
+//!                    VL2 verbs ──► vl2: networks, credentials, switch (Event::Frame, …)
 //!   Node::poll_transmit() ──► datagrams to send      Node::poll_event() ──► peers, paths, worlds
 //!   Node::poll_timeout() / handle_timeout(now) ──► pings, keepalives, WHOIS retries, expiry
 //! ```
@@ -48,6 +48,12 @@
 //! Times are milliseconds. ZeroTier puts the sender's clock on the wire (HELLO timestamps),
 //! so a daemon passes wall-clock milliseconds; the engine only needs them not to go
 //! backwards and clamps them if they do.
+//!
+//! VL2 (virtual Ethernet): [`Node::join`] a network, feed tap frames to
+//! [`Node::send_frame`], write [`Event::Frame`]s to the tap and apply
+//! [`Event::NetworkConfigChanged`]. A node that is a network's controller gets
+//! [`Event::ConfigRequest`] and answers with [`Node::send_network_config`] /
+//! [`Node::send_network_error`] (the daemon runs `zt-controller`).
 //!
 //! The `testing` feature adds `sim`, a virtual-time network that runs several nodes in one
 //! process with latency, loss and per-link filters.
