@@ -75,14 +75,7 @@ fn io_reason(error: &std::io::Error) -> String {
         ErrorKind::TimedOut | ErrorKind::WouldBlock => "timed out".into(),
         ErrorKind::ConnectionReset => "connection reset".into(),
         ErrorKind::UnexpectedEof => "connection closed before the reply ended".into(),
-        _ => {
-            // Drop the "(os error N)" suffix std adds; the text before it is the reason.
-            let text = error.to_string();
-            match text.find(" (os error") {
-                Some(end) => text[..end].to_lowercase(),
-                None => text,
-            }
-        }
+        _ => super::io_text(error).to_lowercase(),
     }
 }
 
