@@ -382,7 +382,7 @@ fn interactive_session_reads_piped_lines_without_prompt_or_history() {
     let input = "zerotier\n\
                  print count-only\n\
                  nosuch\n\
-                 set zt1 comment=\"typed in\"\n\
+                 set zt1 \\\n    comment=\"typed in\"\n\
                  :put [get zt1 comment]\n\
                  /quit\n\
                  :put \"not reached\"\n";

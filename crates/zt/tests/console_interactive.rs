@@ -243,6 +243,12 @@ fn prompt_completion_history_and_ctrl_c_on_a_terminal() {
     terminal.expect("done\r\n");
     terminal.expect(&menu_prompt);
 
+    // A line ending in `\` goes on on the next one.
+    terminal.type_keys("print \\\r");
+    terminal.type_keys("  count-only\r");
+    terminal.expect("1\r\n");
+    terminal.expect(&menu_prompt);
+
     // Ctrl-D on an empty line leaves; the history keeps the typed commands.
     terminal.type_keys("\x04");
     let deadline = Instant::now() + DEADLINE;
@@ -265,7 +271,9 @@ fn prompt_completion_history_and_ctrl_c_on_a_terminal() {
             ":put [get zt1 comment]",
             "nosuch",
             "print count-only interval=100ms",
-            ":put done"
+            ":put done",
+            // rustyline's file format escapes the backslash and the newline.
+            r"print \\\n  count-only",
         ]
     );
 }

@@ -5,7 +5,7 @@
 //! `zt < commands.txt` runs the lines in order like a script that goes on after errors.
 
 use std::cell::RefCell;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -15,7 +15,7 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::Validator;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Config, Context, Editor, Helper};
 
 use zt_console::schema;
@@ -69,7 +69,16 @@ impl Hinter for ConsoleHelper {
     type Hint = String;
 }
 impl Highlighter for ConsoleHelper {}
-impl Validator for ConsoleHelper {}
+/// A line ending in `\` goes on on the next line, as in RouterOS scripts and at its prompt.
+impl Validator for ConsoleHelper {
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        Ok(if ctx.input().trim_end().ends_with('\\') {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
+    }
+}
 impl Helper for ConsoleHelper {}
 
 fn history_path() -> Option<PathBuf> {
@@ -144,7 +153,17 @@ pub fn run(mut connection: Connection) -> ExitCode {
                     break;
                 }
                 let mut session = connection.borrow_mut();
-                if let Err(e) = run_line(&mut session, trimmed) {
+                let result = if trimmed.contains('\n') {
+                    // Continued lines: the console's script reader joins them.
+                    session.console.run_script(trimmed).map(|output| {
+                        let mut stdout = std::io::stdout().lock();
+                        let _ = stdout.write_all(output.as_bytes());
+                        let _ = stdout.flush();
+                    })
+                } else {
+                    run_line(&mut session, trimmed)
+                };
+                if let Err(e) = result {
                     eprintln!("{}", session.error_text(&e));
                 }
             }
