@@ -1,0 +1,279 @@
+//! VL2 against real ZeroTier nodes (`ztpeer`: ZeroTier 1.8.4's core via libzt), in
+//! throw-away network namespaces with no default route and our own planet.
+//!
+//! Our node is both the planet's root and the controller of a private network (zt-controller
+//! answering the `ConfigRequest` events, as the daemon does). Two real nodes join it: they
+//! must accept our signed config chunks, get their addresses, find each other by ARP through
+//! our root (LIKE cache and GATHER answers) and agree on the COMs we issued, so a TCP echo
+//! between them over the network proves the whole chain.
+//!
+//! Our driver is this test binary re-run inside a namespace (the ignored test
+//! `vl2_driver_process`, selected by the `ZT_VL2_DRIVER` environment variable) with a real UDP
+//! socket and the wall clock. Skipped (with a message) without root, `ip netns` or `ztpeer`.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zt_controller::controller::{Decision, RequestMetadata};
+use zt_controller::issue::build_config;
+use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
+use zt_controller::{Controller, MemoryStorage};
+use zt_node::sim::{make_planet, test_identity};
+use zt_node::{Event, Identity, LocalSocketId, Node, NodeConfig};
+use zt_testnet::{event_of, json_line, skip_unless, Lab};
+use zt_wire::network_id::NetworkId;
+use zt_wire::verbs::error::ErrorCode;
+
+const ROOT_INDEX: usize = 0;
+const MEMBER_INDICES: [usize; 2] = [4, 5];
+const NETWORK_NUMBER: u32 = 0x00_7e57;
+
+fn planet_for(root_ep: SocketAddr) -> zt_node::World {
+    make_planet(
+        0x5a7e58,
+        1_700_000_000_000,
+        &[(test_identity(ROOT_INDEX), root_ep)],
+        11,
+    )
+    .0
+}
+
+fn nwid() -> NetworkId {
+    NetworkId(zt_controller::model::network_id_for(
+        test_identity(ROOT_INDEX).address(),
+        NETWORK_NUMBER,
+    ))
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The driver: runs only when re-invoked by `real_nodes_join_our_network_and_talk` inside
+/// its namespace.
+#[test]
+#[ignore = "run inside a namespace by real_nodes_join_our_network_and_talk"]
+fn vl2_driver_process() {
+    let Ok(bind) = std::env::var("ZT_VL2_DRIVER") else {
+        return;
+    };
+    let bind: SocketAddr = bind.parse().expect("bind address");
+    let seconds: u64 = std::env::var("ZT_VL2_FOR")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let identity = test_identity(ROOT_INDEX);
+    let socket = UdpSocket::bind(bind).expect("bind");
+    let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
+        wall_ms(),
+    ));
+    let start = wall_ms();
+    let mut node = Node::new(
+        identity.clone(),
+        NodeConfig::new(planet_for(bind)),
+        rng,
+        start,
+    )
+    .unwrap();
+    let mut ctl = Controller::new(identity.address(), MemoryStorage::new());
+    let nwid = nwid();
+    let props = [
+        ("name", "interop"),
+        ("ip-range", "10.99.0.10-10.99.0.50"),
+        ("routes", "10.99.0.0/24"),
+    ];
+    ctl.create_network(
+        start as i64,
+        nwid.0,
+        &network_patch_from_properties(&props).unwrap(),
+    )
+    .unwrap();
+    let yes = member_patch_from_properties(&[("authorized", "yes")]).unwrap();
+    for i in MEMBER_INDICES {
+        ctl.update_member(start as i64, nwid.0, test_identity(i).address(), &yes)
+            .unwrap();
+    }
+    println!("{{\"event\":\"driver_up\",\"nwid\":\"{nwid}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut buf = vec![0u8; 16384];
+    while Instant::now() < deadline {
+        let now = wall_ms();
+        let wait = node
+            .poll_timeout()
+            .map_or(50, |t| t.saturating_sub(now).clamp(1, 50));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(wait)))
+            .unwrap();
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            node.handle_datagram(wall_ms(), LocalSocketId(0), from, &buf[..n]);
+        }
+        let now = wall_ms();
+        if node.poll_timeout().is_some_and(|t| t <= now) {
+            node.handle_timeout(now);
+        }
+        while let Some(event) = node.poll_event() {
+            let Event::ConfigRequest {
+                requester,
+                nwid,
+                metadata,
+                request_packet_id,
+            } = event
+            else {
+                continue;
+            };
+            let meta = RequestMetadata::from_dictionary(&metadata);
+            let decision = ctl
+                .handle_config_request(now as i64, &requester, nwid.0, &meta)
+                .unwrap();
+            let to = requester.address();
+            let answer = match &decision {
+                Decision::Config(data) => {
+                    let config = build_config(data, &identity).unwrap();
+                    node.send_network_config(now, to, nwid, Some(request_packet_id), &config)
+                        .map(|_| "config")
+                }
+                Decision::AccessDenied => node
+                    .send_network_error(
+                        now,
+                        to,
+                        nwid,
+                        request_packet_id,
+                        ErrorCode::NetworkAccessDenied,
+                    )
+                    .map(|_| "access_denied"),
+                Decision::NotFound => node
+                    .send_network_error(now, to, nwid, request_packet_id, ErrorCode::ObjNotFound)
+                    .map(|_| "not_found"),
+                Decision::Ignore(_) => Ok("ignored"),
+            };
+            println!(
+                "{{\"event\":\"config_request\",\"from\":\"{to}\",\"answer\":\"{}\"}}",
+                answer.unwrap_or("error")
+            );
+        }
+        while let Some(t) = node.poll_transmit() {
+            let _ = socket.send_to(&t.data, t.remote);
+        }
+    }
+    let s = node.stats();
+    println!(
+        "{{\"event\":\"driver_done\",\"likes_accepted\":{},\"gathers_answered\":{},\"relayed\":{}}}",
+        s.vl2.likes_accepted, s.vl2.gathers_answered, s.relayed
+    );
+}
+
+fn write_identity(home: &Path, identity: &Identity) {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(
+        home.join("identity.secret"),
+        identity.to_secret_string().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(home.join("identity.public"), identity.to_public_string()).unwrap();
+}
+
+#[test]
+fn real_nodes_join_our_network_and_talk() {
+    let ztpeer: PathBuf = skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let lab = Lab::new(3);
+    let root_ep = SocketAddr::new(lab.ip(0).into(), 9993);
+    let dir = tempfile::tempdir().unwrap();
+    let planet = dir.path().join("planet");
+    std::fs::write(&planet, planet_for(root_ep).to_bytes()).unwrap();
+    let planet_s = planet.to_str().unwrap();
+    let nwid_s = nwid().to_string();
+
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = lab.command(
+        0,
+        &exe,
+        &["--ignored", "--exact", "vl2_driver_process", "--nocapture"],
+    );
+    cmd.env("ZT_VL2_DRIVER", root_ep.to_string())
+        .env("ZT_VL2_FOR", "80");
+    let mut driver = zt_testnet::NsProcess::spawn(cmd);
+    let up = driver.wait_line(Duration::from_secs(20), |l| {
+        event_of(l).as_deref() == Some("driver_up")
+    });
+    assert!(up.is_some(), "driver: {}", driver.report());
+
+    let homes: Vec<PathBuf> = MEMBER_INDICES
+        .iter()
+        .map(|&i| {
+            let home = dir.path().join(format!("member{i}"));
+            write_identity(&home, &test_identity(i));
+            home
+        })
+        .collect();
+    let mut server = lab.spawn(
+        1,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            homes[0].to_str().unwrap(),
+            "--roots",
+            planet_s,
+            "--join",
+            &nwid_s,
+            "--tcp-echo-server",
+            "7777",
+            "--for",
+            "70",
+        ],
+    );
+    let ok = server.wait_line(Duration::from_secs(45), |l| {
+        event_of(l).as_deref() == Some("network")
+            && json_line(l).is_some_and(|v| v["status"] == "OK" && v["ip4"].is_string())
+    });
+    let ok = ok.unwrap_or_else(|| {
+        panic!(
+            "the real node never got our config: {}\ndriver: {}",
+            server.report(),
+            driver.report()
+        )
+    });
+    let v = json_line(&ok).unwrap();
+    assert_eq!(v["type"], "PRIVATE", "{v}");
+    let named = server.seen().iter().any(|l| {
+        event_of(l).as_deref() == Some("NETWORK_OK")
+            && json_line(l).is_some_and(|v| v["name"] == "interop" && v["netconf_rev"] == 1)
+    });
+    assert!(named, "no NETWORK_OK with our name: {}", server.report());
+    let ip = v["ip4"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.99.0."), "{v}");
+
+    let target = format!("{ip}:7777");
+    let mut client = lab.spawn(
+        2,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            homes[1].to_str().unwrap(),
+            "--roots",
+            planet_s,
+            "--join",
+            &nwid_s,
+            "--tcp-connect",
+            &target,
+            "--send",
+            "hello over our network",
+            "--until-done",
+            "--for",
+            "60",
+        ],
+    );
+    let status = client.wait(Duration::from_secs(70));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "TCP echo between two real members failed: {}\nserver: {}\ndriver: {}",
+        client.report(),
+        server.report(),
+        driver.report()
+    );
+}
