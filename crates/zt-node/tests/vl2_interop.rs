@@ -96,6 +96,13 @@ fn vl2_driver_process() {
         ctl.update_member(start as i64, nwid.0, test_identity(i).address(), &yes)
             .unwrap();
     }
+    // Echo mode: also be a member of an ad-hoc network and bounce UDP/IPv6 datagrams.
+    let echo_net = std::env::var("ZT_VL2_ECHO_NWID")
+        .ok()
+        .and_then(|s| s.parse::<NetworkId>().ok());
+    if let Some(adhoc) = echo_net {
+        node.join(start, adhoc, zt_node::JoinSettings::default());
+    }
     println!("{{\"event\":\"driver_up\",\"nwid\":\"{nwid}\"}}");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut buf = vec![0u8; 16384];
@@ -115,6 +122,24 @@ fn vl2_driver_process() {
             node.handle_timeout(now);
         }
         while let Some(event) = node.poll_event() {
+            if let Event::Frame {
+                nwid,
+                src_mac,
+                dst_mac,
+                ethertype,
+                payload,
+            } = &event
+            {
+                if let Some(echo) = udp6_echo(*ethertype, payload) {
+                    let sent = node.send_frame(now, *nwid, *dst_mac, *src_mac, *ethertype, &echo);
+                    println!(
+                        "{{\"event\":\"udp_echoed\",\"bytes\":{},\"ok\":{}}}",
+                        payload.len(),
+                        sent.is_ok()
+                    );
+                }
+                continue;
+            }
             let Event::ConfigRequest {
                 requester,
                 nwid,
@@ -163,6 +188,20 @@ fn vl2_driver_process() {
         "{{\"event\":\"driver_done\",\"likes_accepted\":{},\"gathers_answered\":{},\"relayed\":{}}}",
         s.vl2.likes_accepted, s.vl2.gathers_answered, s.relayed
     );
+}
+
+/// A UDP-over-IPv6 frame turned around: addresses and ports swapped (the checksum, a sum
+/// over both, stays valid).
+fn udp6_echo(ethertype: u16, frame: &[u8]) -> Option<Vec<u8>> {
+    if ethertype != 0x86dd || frame.len() < 48 || frame[0] >> 4 != 6 || frame[6] != 17 {
+        return None;
+    }
+    let mut echo = frame.to_vec();
+    echo[8..24].copy_from_slice(&frame[24..40]);
+    echo[24..40].copy_from_slice(&frame[8..24]);
+    echo[40..42].copy_from_slice(&frame[42..44]);
+    echo[42..44].copy_from_slice(&frame[40..42]);
+    Some(echo)
 }
 
 fn write_identity(home: &Path, identity: &Identity) {
@@ -276,4 +315,70 @@ fn real_nodes_join_our_network_and_talk() {
         server.report(),
         driver.report()
     );
+}
+
+/// Our node as a member: a real node on an ad-hoc network sends UDP to our 6plane address
+/// (its NDP emulation names our MAC) and must get our echo back: FRAMEs both ways between
+/// our switch and ZeroTier's.
+#[test]
+fn a_real_node_exchanges_frames_with_our_member() {
+    let ztpeer: PathBuf = skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let lab = Lab::new(2);
+    let root_ep = SocketAddr::new(lab.ip(0).into(), 9993);
+    let dir = tempfile::tempdir().unwrap();
+    let planet = dir.path().join("planet");
+    std::fs::write(&planet, planet_for(root_ep).to_bytes()).unwrap();
+    let adhoc = NetworkId::adhoc_port_range(0, 65535);
+    let ours = adhoc.sixplane_address(test_identity(ROOT_INDEX).address());
+
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = lab.command(
+        0,
+        &exe,
+        &["--ignored", "--exact", "vl2_driver_process", "--nocapture"],
+    );
+    cmd.env("ZT_VL2_DRIVER", root_ep.to_string())
+        .env("ZT_VL2_FOR", "60")
+        .env("ZT_VL2_ECHO_NWID", adhoc.to_string());
+    let mut driver = zt_testnet::NsProcess::spawn(cmd);
+    let up = driver.wait_line(Duration::from_secs(20), |l| {
+        event_of(l).as_deref() == Some("driver_up")
+    });
+    assert!(up.is_some(), "driver: {}", driver.report());
+
+    let home = dir.path().join("real");
+    write_identity(&home, &test_identity(MEMBER_INDICES[0]));
+    let target = format!("[{ours}]:7777");
+    let mut real = lab.spawn(
+        1,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            home.to_str().unwrap(),
+            "--roots",
+            planet.to_str().unwrap(),
+            "--join",
+            &adhoc.to_string(),
+            "--udp-send",
+            &target,
+            "--send",
+            "echo me",
+            "--until-done",
+            "--for",
+            "45",
+        ],
+    );
+    let status = real.wait(Duration::from_secs(55));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "no UDP echo from our member: {}\ndriver: {}",
+        real.report(),
+        driver.report()
+    );
+    let echoed = driver.wait_line(Duration::from_secs(5), |l| {
+        event_of(l).as_deref() == Some("udp_echoed")
+    });
+    assert!(echoed.is_some(), "{}", driver.report());
 }
