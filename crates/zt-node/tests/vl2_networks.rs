@@ -282,9 +282,13 @@ impl ControllerLab {
 
     /// Authorizes or deauthorizes a member and sends the resulting pushes.
     fn set_authorized(&mut self, member: Address, yes: bool) {
+        self.set_member(member, &[("authorized", if yes { "yes" } else { "no" })]);
+    }
+
+    /// Changes a member through the API and sends the resulting pushes, as the daemon does.
+    fn set_member(&mut self, member: Address, props: &[(&str, &str)]) {
         let now = self.sim.now;
-        let patch = member_patch_from_properties(&[("authorized", if yes { "yes" } else { "no" })])
-            .unwrap();
+        let patch = member_patch_from_properties(props).unwrap();
         let (_, pushes) = self
             .ctl
             .update_member(now as i64, self.nwid.0, member, &patch)
@@ -646,4 +650,112 @@ fn config_request_metadata_matches_a_real_client() {
         .filter(|e| matches!(e, Event::ConfigRequest { .. }))
         .count();
     assert_eq!(count, 3);
+}
+
+/// A member that lost our credentials (it left and rejoined) answers our frame with
+/// NEED_MEMBERSHIP_CERTIFICATE; we push again and the next frame gets through.
+#[test]
+fn need_membership_certificate_brings_a_fresh_push() {
+    let props = [
+        ("name", "n"),
+        ("ip-range", "10.6.0.10-10.6.0.50"),
+        ("routes", "10.6.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(7, &[4, 5], &props);
+    let (a, b) = (leaves[0], leaves[1]);
+    let nwid = l.nwid;
+    for n in [a, b] {
+        let addr = l.sim.nodes[n].address();
+        l.set_authorized(addr, true);
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(2_000);
+    let (mac_a, mac_b) = (mac_of(&l.sim, a, nwid), mac_of(&l.sim, b, nwid));
+    let send = |l: &mut ControllerLab, text: &[u8]| {
+        let now = l.sim.now;
+        l.sim.nodes[a]
+            .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, text)
+            .unwrap();
+        l.run(1_000);
+    };
+    send(&mut l, b"one");
+    let pushes = l.sim.nodes[a].stats().vl2.credentials_sent;
+
+    // B forgets A's credentials; A, having pushed recently, sends the frame alone.
+    assert!(l.sim.nodes[b].leave(nwid));
+    let now = l.sim.now;
+    l.sim.nodes[b].join(now, nwid, JoinSettings::default());
+    l.run(2_000);
+    assert_eq!(status(&l.sim, b, nwid), Some(NetworkStatus::Ok));
+    let ev_b = l.sim.events[b].len();
+    send(&mut l, b"two");
+    assert!(frames(&l.sim, b, ev_b).is_empty());
+    assert_eq!(l.sim.nodes[b].stats().vl2.frames_gated, 1);
+    assert_eq!(l.sim.nodes[a].stats().vl2.credentials_sent, pushes + 1);
+    send(&mut l, b"three");
+    assert_eq!(
+        frames(&l.sim, b, ev_b),
+        vec![(mac_a, mac_b, ETHERTYPE_IPV4, b"three".to_vec())]
+    );
+}
+
+/// An active bridge sends frames for MACs behind it (EXT_FRAME); members learn the route and
+/// answer through it. A member that is not a bridge may not do either.
+#[test]
+fn active_bridge_carries_foreign_macs() {
+    let props = [
+        ("name", "br"),
+        ("ip-range", "10.5.0.10-10.5.0.50"),
+        ("routes", "10.5.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(8, &[4, 5], &props);
+    let (bridge, b) = (leaves[0], leaves[1]);
+    let nwid = l.nwid;
+    let bridge_addr = l.sim.nodes[bridge].address();
+    l.set_member(bridge_addr, &[("authorized", "yes"), ("bridge", "yes")]);
+    let b_addr = l.sim.nodes[b].address();
+    l.set_authorized(b_addr, true);
+    for n in [bridge, b] {
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(2_000);
+    let config = l.sim.nodes[b].network_config(nwid).unwrap();
+    assert_eq!(
+        config.active_bridges().collect::<Vec<_>>(),
+        vec![bridge_addr]
+    );
+
+    let behind: Mac = "02:11:22:33:44:55".parse().unwrap();
+    let mac_b = mac_of(&l.sim, b, nwid);
+    let ev_b = l.sim.events[b].len();
+    let now = l.sim.now;
+    l.sim.nodes[bridge]
+        .send_frame(now, nwid, behind, mac_b, ETHERTYPE_IPV4, b"from behind")
+        .unwrap();
+    l.run(1_000);
+    assert_eq!(
+        frames(&l.sim, b, ev_b),
+        vec![(behind, mac_b, ETHERTYPE_IPV4, b"from behind".to_vec())]
+    );
+
+    // B answers the foreign MAC: the learned route leads to the bridge.
+    let ev_bridge = l.sim.events[bridge].len();
+    let now = l.sim.now;
+    l.sim.nodes[b]
+        .send_frame(now, nwid, mac_b, behind, ETHERTYPE_IPV4, b"to behind")
+        .unwrap();
+    l.run(1_000);
+    assert_eq!(
+        frames(&l.sim, bridge, ev_bridge),
+        vec![(mac_b, behind, ETHERTYPE_IPV4, b"to behind".to_vec())]
+    );
+
+    // B is no bridge: it may not send from a foreign MAC.
+    let now = l.sim.now;
+    assert_eq!(
+        l.sim.nodes[b].send_frame(now, nwid, behind, mac_b, ETHERTYPE_IPV4, b"x"),
+        Err(FrameError::NotBridge)
+    );
 }
