@@ -93,7 +93,8 @@ pub struct Vl2Stats {
     pub credentials_rejected: u64,
     pub credentials_rate_limited: u64,
     pub revocations_accepted: u64,
-    /// Frames dropped by the membership gate (answered with NEED_MEMBERSHIP_CERTIFICATE).
+    /// Frames and gathers refused by the membership gate (answered with
+    /// NEED_MEMBERSHIP_CERTIFICATE).
     pub frames_gated: u64,
     /// Frames dropped by the bridging, MAC, size or multicast checks.
     pub frames_dropped: u64,

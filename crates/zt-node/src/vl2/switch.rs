@@ -683,6 +683,9 @@ impl Node {
         self.deliver(nwid, src, frame.group.mac, frame.ethertype, frame.payload);
         if let Some(limit) = frame.gather_limit.filter(|l| *l > 0) {
             let gathered = self.gather_members(nwid, frame.group, limit, from.source);
+            if gathered.members.is_empty() {
+                return;
+            }
             let mut body = Vec::with_capacity(32 + gathered.members.len() * 5);
             OkPayload {
                 in_re_verb: Verb::MulticastFrame,
@@ -742,6 +745,12 @@ impl Node {
         };
         let nwid = gather.nwid;
         self.learn_inline_com(from, gather.com);
+        // A member of the network must pass its gate, root or not (`_doMULTICAST_GATHER`).
+        if self.vl2.networks.contains_key(&nwid)
+            && !self.gate_or_ask(from, Verb::MulticastGather, nwid)
+        {
+            return;
+        }
         if gather.gather_limit == 0 || !self.multicast_peer_allowed(from.now, nwid, from.source) {
             return;
         }
