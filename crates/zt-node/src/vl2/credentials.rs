@@ -175,15 +175,18 @@ impl Node {
         }
         let sender = from.source;
         for com in &creds.coms {
-            self.learn_com(from, com);
+            self.learn_com(com);
         }
         for cap in creds.capabilities {
             let nwid = cap.network_id;
             let valid = cap.verify(|a| self.identity_of(a)) == Verification::Valid;
-            let ok = valid && cap.issued_to() == Some(sender) && networks.contains(&nwid);
+            let holder = cap.issued_to();
+            let ok = valid && holder.is_some() && networks.contains(&nwid);
             self.count_credential(ok);
-            if let Some(n) = self.vl2.networks.get_mut(&nwid).filter(|_| ok) {
-                let m = n.member(sender);
+            if let (Some(n), Some(holder)) =
+                (self.vl2.networks.get_mut(&nwid), holder.filter(|_| ok))
+            {
+                let m = n.member(holder);
                 if cap.timestamp > m.com_revoked_below {
                     m.capabilities.insert(cap.id, cap);
                 }
@@ -191,20 +194,18 @@ impl Node {
         }
         for tag in creds.tags {
             let ok = networks.contains(&tag.network_id)
-                && tag.issued_to == sender
                 && self.signed_by_controller(tag.network_id, |c| tag.verify(c));
             self.count_credential(ok);
             if let Some(n) = self.vl2.networks.get_mut(&tag.network_id).filter(|_| ok) {
-                n.member(sender).tags.insert(tag.id, tag);
+                n.member(tag.issued_to).tags.insert(tag.id, tag);
             }
         }
         for coo in creds.certificates_of_ownership {
             let ok = networks.contains(&coo.network_id)
-                && coo.issued_to == sender
                 && self.signed_by_controller(coo.network_id, |c| coo.verify(c));
             self.count_credential(ok);
             if let Some(n) = self.vl2.networks.get_mut(&coo.network_id).filter(|_| ok) {
-                n.member(sender).coos.insert(coo.id, coo);
+                n.member(coo.issued_to).coos.insert(coo.id, coo);
             }
         }
         for revocation in creds.revocations {
@@ -242,9 +243,10 @@ impl Node {
             .is_some_and(|c| verify(&c) == Verification::Valid)
     }
 
-    /// A COM from a credentials push or inline in a frame/gather: stored for the sender if
-    /// it is issued to the sender, signed by the controller and newer than the one we hold.
-    pub(crate) fn learn_com(&mut self, from: &Inbound, com: &CertificateOfMembership) {
+    /// A COM from a credentials push or inline in a frame/gather: stored for the member it
+    /// is issued to (`Network::addCredential`) if the controller signed it and it is not
+    /// older than the one we hold. The gate later checks it against that member's identity.
+    pub(crate) fn learn_com(&mut self, com: &CertificateOfMembership) {
         let Some(nwid) = com.network_id() else {
             self.stats.vl2.credentials_rejected += 1;
             return;
@@ -252,14 +254,13 @@ impl Node {
         if !self.vl2.networks.contains_key(&nwid) {
             return;
         }
-        let ok = com.issued_to() == Some(from.source)
-            && self.signed_by_controller(nwid, |c| com.verify(c));
-        self.count_credential(ok);
-        if !ok {
-            return;
-        }
-        if let Some(network) = self.vl2.networks.get_mut(&nwid) {
-            let m = network.member(from.source);
+        let holder = com
+            .issued_to()
+            .filter(|a| *a != Address::default())
+            .filter(|_| self.signed_by_controller(nwid, |c| com.verify(c)));
+        self.count_credential(holder.is_some());
+        if let (Some(holder), Some(network)) = (holder, self.vl2.networks.get_mut(&nwid)) {
+            let m = network.member(holder);
             let newer = m
                 .com
                 .as_ref()

@@ -526,10 +526,10 @@ impl Node {
         false
     }
 
-    fn learn_inline_com(&mut self, from: &Inbound, com: Option<&[u8]>) {
+    fn learn_inline_com(&mut self, com: Option<&[u8]>) {
         if let Some(bytes) = com {
             match CertificateOfMembership::parse(bytes) {
-                Ok(com) => self.learn_com(from, &com),
+                Ok(com) => self.learn_com(&com),
                 Err(_) => self.stats.vl2.credentials_rejected += 1,
             }
         }
@@ -595,7 +595,7 @@ impl Node {
         if !self.joined_config_check(nwid) {
             return;
         }
-        self.learn_inline_com(from, frame.com);
+        self.learn_inline_com(frame.com);
         if !self.gate_or_ask(from, Verb::ExtFrame, nwid) {
             return;
         }
@@ -651,7 +651,7 @@ impl Node {
         if !self.joined_config_check(nwid) {
             return;
         }
-        self.learn_inline_com(from, frame.com);
+        self.learn_inline_com(frame.com);
         if !self.gate_or_ask(from, Verb::MulticastFrame, nwid) {
             return;
         }
@@ -744,7 +744,7 @@ impl Node {
             return;
         };
         let nwid = gather.nwid;
-        self.learn_inline_com(from, gather.com);
+        self.learn_inline_com(gather.com);
         // A member of the network must pass its gate, root or not (`_doMULTICAST_GATHER`).
         if self.vl2.networks.contains_key(&nwid)
             && !self.gate_or_ask(from, Verb::MulticastGather, nwid)
