@@ -1,15 +1,14 @@
 //! CertificateOfOwnership (PROTOCOL.md §6.6): a controller-signed list of MACs and IPs a
 //! member owns. The reference controller issues one (id 1) listing all assigned IPs.
 
-use crate::credential::{self, Verification};
+use crate::credential;
 use crate::cursor::{Reader, Writer};
 use crate::error::WireError;
 use crate::mac::Mac;
 use crate::network_id::NetworkId;
-use crate::tag::verify_by_controller;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use zt_crypto::identity::SIGNATURE_LEN;
-use zt_crypto::{Address, Identity};
+use zt_crypto::Address;
 
 /// Most things one certificate lists (`ZT_CERTIFICATEOFOWNERSHIP_MAX_THINGS`).
 pub const MAX_THINGS: usize = 16;
@@ -129,34 +128,6 @@ impl CertificateOfOwnership {
         out.put_address(self.signed_by);
     }
 
-    pub fn signed_form(&self) -> Vec<u8> {
-        let mut body = Vec::new();
-        self.write_fields(&mut body);
-        credential::signed_form(&body)
-    }
-
-    pub fn sign(&mut self, controller: &Identity) -> Result<(), WireError> {
-        self.signed_by = controller.address();
-        self.signature = controller.sign(&self.signed_form())?;
-        Ok(())
-    }
-
-    pub fn verify(&self, controller: &Identity) -> Verification {
-        verify_by_controller(
-            self.network_id,
-            self.signed_by,
-            controller,
-            &self.signed_form(),
-            &self.signature,
-        )
-    }
-
-    pub fn write(&self, out: &mut Vec<u8>) {
-        self.write_fields(out);
-        credential::write_signature(out, &self.signature);
-        out.put_u16(0);
-    }
-
     pub fn read(r: &mut Reader<'_>) -> Result<CertificateOfOwnership, WireError> {
         let network_id = NetworkId(r.u64("COO nwid")?);
         let timestamp = r.u64("COO timestamp")?;
@@ -185,3 +156,5 @@ impl CertificateOfOwnership {
         })
     }
 }
+
+credential::controller_signed_credential!(CertificateOfOwnership);

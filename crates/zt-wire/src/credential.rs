@@ -102,3 +102,71 @@ pub(crate) fn signed_form(body: &[u8]) -> Vec<u8> {
     out.put_bytes(&SIGNED_FORM_MARKER);
     out
 }
+
+/// The check every controller-signed credential shares.
+pub(crate) fn verify_by_controller(
+    network_id: crate::network_id::NetworkId,
+    signed_by: Address,
+    controller: &zt_crypto::Identity,
+    signed_form: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Verification {
+    if signed_by != network_id.controller() {
+        return Verification::Invalid;
+    }
+    if controller.address() != signed_by {
+        return Verification::NeedIdentity(signed_by);
+    }
+    if controller.verify(signed_form, signature) {
+        Verification::Valid
+    } else {
+        Verification::Invalid
+    }
+}
+
+/// The methods of a credential signed by its network's controller and written as
+/// `fields | signature block | [2] 0`: tags, revocations and certificates of ownership.
+/// The type must have `network_id`, `signed_by` and `signature` fields and a
+/// `write_fields(&self, &mut Vec<u8>)` method that writes everything before the signature.
+macro_rules! controller_signed_credential {
+    ($type:ty) => {
+        impl $type {
+            /// The bytes the controller's signature covers.
+            pub fn signed_form(&self) -> Vec<u8> {
+                let mut body = Vec::new();
+                self.write_fields(&mut body);
+                $crate::credential::signed_form(&body)
+            }
+
+            pub fn sign(
+                &mut self,
+                controller: &zt_crypto::Identity,
+            ) -> Result<(), $crate::error::WireError> {
+                self.signed_by = controller.address();
+                self.signature = controller.sign(&self.signed_form())?;
+                Ok(())
+            }
+
+            /// Signed by the network's controller, and `controller` is that identity.
+            pub fn verify(
+                &self,
+                controller: &zt_crypto::Identity,
+            ) -> $crate::credential::Verification {
+                $crate::credential::verify_by_controller(
+                    self.network_id,
+                    self.signed_by,
+                    controller,
+                    &self.signed_form(),
+                    &self.signature,
+                )
+            }
+
+            pub fn write(&self, out: &mut Vec<u8>) {
+                self.write_fields(out);
+                $crate::credential::write_signature(out, &self.signature);
+                $crate::cursor::Writer::put_u16(out, 0);
+            }
+        }
+    };
+}
+pub(crate) use controller_signed_credential;

@@ -1,13 +1,12 @@
 //! Revocation (PROTOCOL.md §6.6): a controller-signed statement that credentials of one type
 //! and ID held by `target` with timestamp ≤ `threshold` are no longer valid.
 
-use crate::credential::{self, CredentialType, Verification};
+use crate::credential::{self, CredentialType};
 use crate::cursor::{Reader, Writer};
 use crate::error::WireError;
 use crate::network_id::NetworkId;
-use crate::tag::verify_by_controller;
 use zt_crypto::identity::SIGNATURE_LEN;
-use zt_crypto::{Address, Identity};
+use zt_crypto::Address;
 
 /// Forward this revocation to the network's other members at once.
 pub const FLAG_FAST_PROPAGATE: u64 = 0x1;
@@ -67,36 +66,6 @@ impl Revocation {
         out.put_u8(self.credential_type.to_u8());
     }
 
-    pub fn signed_form(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(51);
-        self.write_fields(&mut body);
-        credential::signed_form(&body)
-    }
-
-    pub fn sign(&mut self, controller: &Identity) -> Result<(), WireError> {
-        self.signed_by = controller.address();
-        self.signature = controller.sign(&self.signed_form())?;
-        Ok(())
-    }
-
-    /// Signed by the network's controller. (Whether the credential type may be revoked is the
-    /// receiver's policy: the reference applies types 1..=4 only.)
-    pub fn verify(&self, controller: &Identity) -> Verification {
-        verify_by_controller(
-            self.network_id,
-            self.signed_by,
-            controller,
-            &self.signed_form(),
-            &self.signature,
-        )
-    }
-
-    pub fn write(&self, out: &mut Vec<u8>) {
-        self.write_fields(out);
-        credential::write_signature(out, &self.signature);
-        out.put_u16(0);
-    }
-
     pub fn read(r: &mut Reader<'_>) -> Result<Revocation, WireError> {
         r.skip(4, "revocation reserved")?;
         let id = r.u32("revocation id")?;
@@ -118,3 +87,5 @@ impl Revocation {
         Ok(Revocation { signature, ..rev })
     }
 }
+
+credential::controller_signed_credential!(Revocation);

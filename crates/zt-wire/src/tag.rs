@@ -1,12 +1,12 @@
 //! Tag (PROTOCOL.md §6.6): a controller-signed `(id, value)` pair attached to one member, used
 //! by tag rules.
 
-use crate::credential::{self, Verification};
+use crate::credential;
 use crate::cursor::{Reader, Writer};
 use crate::error::WireError;
 use crate::network_id::NetworkId;
 use zt_crypto::identity::SIGNATURE_LEN;
-use zt_crypto::{Address, Identity};
+use zt_crypto::Address;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
@@ -49,35 +49,6 @@ impl Tag {
         out.put_address(self.signed_by);
     }
 
-    pub fn signed_form(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(34);
-        self.write_fields(&mut body);
-        credential::signed_form(&body)
-    }
-
-    pub fn sign(&mut self, controller: &Identity) -> Result<(), WireError> {
-        self.signed_by = controller.address();
-        self.signature = controller.sign(&self.signed_form())?;
-        Ok(())
-    }
-
-    /// Signed by the network's controller, and `controller` is that identity.
-    pub fn verify(&self, controller: &Identity) -> Verification {
-        verify_by_controller(
-            self.network_id,
-            self.signed_by,
-            controller,
-            &self.signed_form(),
-            &self.signature,
-        )
-    }
-
-    pub fn write(&self, out: &mut Vec<u8>) {
-        self.write_fields(out);
-        credential::write_signature(out, &self.signature);
-        out.put_u16(0);
-    }
-
     pub fn read(r: &mut Reader<'_>) -> Result<Tag, WireError> {
         let tag = Tag {
             network_id: NetworkId(r.u64("tag nwid")?),
@@ -94,23 +65,4 @@ impl Tag {
     }
 }
 
-/// The check every controller-signed credential shares.
-pub(crate) fn verify_by_controller(
-    network_id: NetworkId,
-    signed_by: Address,
-    controller: &Identity,
-    signed_form: &[u8],
-    signature: &[u8; SIGNATURE_LEN],
-) -> Verification {
-    if signed_by != network_id.controller() {
-        return Verification::Invalid;
-    }
-    if controller.address() != signed_by {
-        return Verification::NeedIdentity(signed_by);
-    }
-    if controller.verify(signed_form, signature) {
-        Verification::Valid
-    } else {
-        Verification::Invalid
-    }
-}
+credential::controller_signed_credential!(Tag);
