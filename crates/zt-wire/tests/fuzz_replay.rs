@@ -1,8 +1,10 @@
-//! Replays the structure fuzz targets' seed corpora (`fuzz/seeds/`: real config requests,
-//! config chunks and dictionaries, credentials and worlds from `interop/`, plus inputs that
-//! once failed) and any local `fuzz/corpus/` through the checks the fuzz targets run, so a
-//! regression shows up in `cargo test` without libFuzzer.
+//! Replays every fuzz target's seed corpus (`fuzz/seeds/`: real datagrams, plaintexts, config
+//! requests and chunks, dictionaries, credentials and worlds from the captures and vectors,
+//! plus inputs that once failed) and any local `fuzz/corpus/` through the same checks the fuzz
+//! targets run, so a regression shows up in `cargo test` without libFuzzer.
 
+#[path = "../../../fuzz/src/packet.rs"]
+mod packet_checks;
 #[path = "../../../fuzz/src/structs.rs"]
 mod struct_checks;
 
@@ -27,6 +29,21 @@ fn replay(target: &str, check: fn(&[u8])) {
         }
     }
     assert!(n > 0, "no inputs for {target} in {}", seeds.display());
+}
+
+#[test]
+fn packet_header_corpus() {
+    replay("packet_header", packet_checks::packet_header);
+}
+
+#[test]
+fn fragment_corpus() {
+    replay("fragment", packet_checks::fragment);
+}
+
+#[test]
+fn verbs_corpus() {
+    replay("verbs", packet_checks::verbs);
 }
 
 #[test]
