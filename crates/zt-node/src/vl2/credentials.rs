@@ -175,7 +175,7 @@ impl Node {
         }
         let sender = from.source;
         for com in &creds.coms {
-            self.learn_com(com);
+            self.learn_com(from.now, com);
         }
         for cap in creds.capabilities {
             let nwid = cap.network_id;
@@ -246,7 +246,7 @@ impl Node {
     /// A COM from a credentials push or inline in a frame/gather: stored for the member it
     /// is issued to (`Network::addCredential`) if the controller signed it and it is not
     /// older than the one we hold. The gate later checks it against that member's identity.
-    pub(crate) fn learn_com(&mut self, com: &CertificateOfMembership) {
+    pub(crate) fn learn_com(&mut self, now: u64, com: &CertificateOfMembership) {
         let Some(nwid) = com.network_id() else {
             self.stats.vl2.credentials_rejected += 1;
             return;
@@ -268,6 +268,7 @@ impl Node {
             if newer {
                 m.com = Some(com.clone());
             }
+            self.retry_held(now, holder);
         }
     }
 

@@ -66,6 +66,9 @@ pub const MAX_BRIDGE_BROADCAST: usize = 32;
 pub const MAX_FRAME_LEN: usize = 10_000;
 /// Credential packets waiting for the controller's identity.
 pub const PENDING_CREDENTIALS_LIMIT: usize = 64;
+/// Packets held after failing the gate, waiting for the sender's credentials (each for
+/// `QUEUE_TIMEOUT`, like the reference's receive queue).
+pub const HELD_PACKETS_LIMIT: usize = 64;
 
 /// VL2 counters. All monotonic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,6 +159,15 @@ pub(crate) struct PendingCredentials {
     pub waiting_for: Address,
 }
 
+/// A frame or gather that failed the gate, retried when the sender's COM arrives.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldPacket {
+    pub received: u64,
+    pub from: Inbound,
+    pub verb: Verb,
+    pub payload: Vec<u8>,
+}
+
 /// All VL2 state of a node.
 #[derive(Default)]
 pub(crate) struct Vl2 {
@@ -168,6 +180,9 @@ pub(crate) struct Vl2 {
     pub pending_credentials: Vec<PendingCredentials>,
     /// Members our local controller sent a config to, and when.
     pub authorized_by_us: HashMap<(NetworkId, Address), u64>,
+    pub held: Vec<HeldPacket>,
+    /// While held packets are retried: when the one being retried first arrived.
+    pub retrying: Option<u64>,
 }
 
 impl Node {
@@ -233,6 +248,26 @@ impl Node {
         }
     }
 
+    /// A COM for `member` was accepted: its held packets get another chance.
+    pub(crate) fn retry_held(&mut self, now: u64, member: Address) {
+        if self.vl2.retrying.is_some() || !self.vl2.held.iter().any(|p| p.from.source == member) {
+            return;
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.vl2.held)
+            .into_iter()
+            .partition(|p| p.from.source == member);
+        self.vl2.held = waiting;
+        for p in ready {
+            if now.saturating_sub(p.received) >= crate::constants::QUEUE_TIMEOUT {
+                continue;
+            }
+            self.vl2.retrying = Some(p.received);
+            let from = Inbound { now, ..p.from };
+            self.vl2_packet(&from, p.verb, &p.payload);
+            self.vl2.retrying = None;
+        }
+    }
+
     fn vl2_expire(&mut self, now: u64) {
         self.vl2.subscribers.retain(|_, members| {
             members.retain(|_, t| now.saturating_sub(*t) < MULTICAST_LIKE_EXPIRE);
@@ -240,6 +275,9 @@ impl Node {
         });
         self.vl2
             .pending_credentials
+            .retain(|p| now.saturating_sub(p.received) < crate::constants::QUEUE_TIMEOUT);
+        self.vl2
+            .held
             .retain(|p| now.saturating_sub(p.received) < crate::constants::QUEUE_TIMEOUT);
         self.vl2
             .authorized_by_us

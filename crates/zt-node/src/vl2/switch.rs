@@ -5,8 +5,8 @@
 
 use super::network::PendingMulticast;
 use super::{
-    FrameError, MAX_BRIDGE_BROADCAST, MAX_FRAME_LEN, MAX_GATHER_RECIPIENTS,
-    MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
+    FrameError, HeldPacket, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_FRAME_LEN,
+    MAX_GATHER_RECIPIENTS, MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
 };
 use crate::node::{Event, Inbound, Node};
 use std::collections::HashSet;
@@ -507,11 +507,32 @@ impl Node {
         ok
     }
 
-    /// Runs the gate; on failure answers ERROR NEED_MEMBERSHIP_CERTIFICATE.
-    fn gate_or_ask(&mut self, from: &Inbound, verb: Verb, nwid: NetworkId) -> bool {
+    /// Runs the gate. On failure the packet is held (a credentials push may be on its way,
+    /// as the reference keeps it in its receive queue) and, unless this is a retry of a held
+    /// packet, answered with ERROR NEED_MEMBERSHIP_CERTIFICATE.
+    fn gate_or_hold(
+        &mut self,
+        from: &Inbound,
+        verb: Verb,
+        nwid: NetworkId,
+        payload: &[u8],
+    ) -> bool {
         if self.gate(nwid, from.source) {
             self.gate_passed(from, nwid);
             return true;
+        }
+        let retry = self.vl2.retrying.is_some();
+        let received = self.vl2.retrying.unwrap_or(from.now);
+        if self.vl2.held.len() < HELD_PACKETS_LIMIT {
+            self.vl2.held.push(HeldPacket {
+                received,
+                from: *from,
+                verb,
+                payload: payload.to_vec(),
+            });
+        }
+        if retry {
+            return false;
         }
         self.stats.vl2.frames_gated += 1;
         let mut body = Vec::with_capacity(18);
@@ -526,10 +547,10 @@ impl Node {
         false
     }
 
-    fn learn_inline_com(&mut self, com: Option<&[u8]>) {
+    fn learn_inline_com(&mut self, now: u64, com: Option<&[u8]>) {
         if let Some(bytes) = com {
             match CertificateOfMembership::parse(bytes) {
-                Ok(com) => self.learn_com(&com),
+                Ok(com) => self.learn_com(now, &com),
                 Err(_) => self.stats.vl2.credentials_rejected += 1,
             }
         }
@@ -578,7 +599,7 @@ impl Node {
             return;
         };
         let nwid = frame.nwid;
-        if !self.joined_config_check(nwid) || !self.gate_or_ask(from, Verb::Frame, nwid) {
+        if !self.joined_config_check(nwid) || !self.gate_or_hold(from, Verb::Frame, nwid, payload) {
             return;
         }
         let own_mac = Mac::from_address(self.address(), nwid);
@@ -595,8 +616,8 @@ impl Node {
         if !self.joined_config_check(nwid) {
             return;
         }
-        self.learn_inline_com(frame.com);
-        if !self.gate_or_ask(from, Verb::ExtFrame, nwid) {
+        self.learn_inline_com(from.now, frame.com);
+        if !self.gate_or_hold(from, Verb::ExtFrame, nwid, payload) {
             return;
         }
         let me = self.address();
@@ -651,8 +672,8 @@ impl Node {
         if !self.joined_config_check(nwid) {
             return;
         }
-        self.learn_inline_com(frame.com);
-        if !self.gate_or_ask(from, Verb::MulticastFrame, nwid) {
+        self.learn_inline_com(from.now, frame.com);
+        if !self.gate_or_hold(from, Verb::MulticastFrame, nwid, payload) {
             return;
         }
         let me = self.address();
@@ -744,10 +765,10 @@ impl Node {
             return;
         };
         let nwid = gather.nwid;
-        self.learn_inline_com(gather.com);
+        self.learn_inline_com(from.now, gather.com);
         // A member of the network must pass its gate, root or not (`_doMULTICAST_GATHER`).
         if self.vl2.networks.contains_key(&nwid)
-            && !self.gate_or_ask(from, Verb::MulticastGather, nwid)
+            && !self.gate_or_hold(from, Verb::MulticastGather, nwid, payload)
         {
             return;
         }
