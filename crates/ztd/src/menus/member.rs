@@ -1,0 +1,249 @@
+//! `/zerotier/controller/member`: the members of the controllers' networks (ROUTEROS.md
+//! §8.4). Members appear by themselves when a node asks to join; `add` pre-creates one.
+//!
+//! Properties: `network` (the controller item's **name**, as the seed's print shows),
+//! `zt-address`, `authorized`, `bridge`, `ip-address` (comma list), `name`, `comment`,
+//! `disabled`; read-only `last-seen` (time since the member last asked for its config) and
+//! `inactive` (no request within the online window). Authorizing, deauthorizing and address
+//! changes are pushed to the member (and revocations to the network) right away.
+use async_trait::async_trait;
+use zt_controller::controller::ONLINE_WINDOW_MS;
+use zt_controller::props::{member_patch_from_properties, member_properties};
+use zt_crypto::Address;
+
+use crate::controller::{parse_nwid, storage_error};
+use crate::daemon::Daemon;
+use crate::menu::{bool_text, Args, CommandError, Menu, Record};
+use crate::menus::controller::{
+    controller_error, find_network_item, model_error, network_of, rest_value,
+};
+use crate::model::ItemId;
+
+/// The settable member properties, in menu order.
+const MEMBER_PROPERTIES: &[&str] = &[
+    "name",
+    "authorized",
+    "bridge",
+    "ip-address",
+    "comment",
+    "disabled",
+];
+
+pub struct MemberMenu;
+
+/// A duration in RouterOS's time format: `3s348ms`, `2m10s`, `1d3h`, `1w2d`.
+pub fn routeros_duration(ms: u64) -> String {
+    const UNITS: [(&str, u64); 6] = [
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if ms == 0 {
+        return "0ms".into();
+    }
+    let mut left = ms;
+    let mut out = String::new();
+    for (unit, size) in UNITS {
+        let n = left / size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+            left -= n * size;
+        }
+    }
+    out
+}
+
+fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
+    MEMBER_PROPERTIES
+        .iter()
+        .filter_map(|&name| args.take(name).map(|v| (name, v)))
+        .collect()
+}
+
+fn parse_address(text: &str) -> Result<Address, CommandError> {
+    if text.len() != 10 {
+        return Err(CommandError::invalid_value("zt-address"));
+    }
+    u64::from_str_radix(text, 16)
+        .ok()
+        .and_then(Address::new)
+        .ok_or_else(|| CommandError::invalid_value("zt-address"))
+}
+
+#[async_trait]
+impl Menu for MemberMenu {
+    fn path(&self) -> &'static str {
+        "zerotier/controller/member"
+    }
+
+    async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        let mut model = daemon.lock().await;
+        let open = daemon.controllers_synced(&mut model).await?;
+        let now = daemon.clock.now() as i64;
+        let mut records = Vec::new();
+        for (id, row) in model.controllers.members.iter() {
+            let Some((_, controller)) = open.iter().find(|(i, _)| *i == row.instance) else {
+                continue;
+            };
+            let (Ok(nwid), Ok(address)) = (
+                u64::from_str_radix(&row.network, 16),
+                parse_address(&row.address),
+            ) else {
+                continue;
+            };
+            let Some(member) = controller
+                .lock()
+                .member(nwid, address)
+                .map_err(storage_error)?
+            else {
+                continue;
+            };
+            let network_name = network_of(&open, row.instance, &row.network)
+                .map(|n| n.name)
+                .unwrap_or_else(|| row.network.clone());
+            let mut r = Record::new();
+            r.insert(".id".into(), id.to_string());
+            r.insert("network".into(), network_name);
+            for (name, value) in member_properties(&member) {
+                if value.is_empty() {
+                    continue;
+                }
+                r.insert(name.to_string(), rest_value(name, value));
+            }
+            let since = member
+                .last_request_time
+                .map(|t| now.saturating_sub(t).max(0));
+            if let Some(since) = since {
+                r.insert("last-seen".into(), routeros_duration(since as u64));
+            }
+            let inactive = since.is_none_or(|s| s >= ONLINE_WINDOW_MS);
+            r.insert("inactive".into(), bool_text(inactive));
+            records.push(r);
+        }
+        Ok(records)
+    }
+
+    async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
+        let mut model = daemon.lock().await;
+        let open = daemon.controllers_synced(&mut model).await?;
+        let network = args
+            .take("network")
+            .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
+        let address = args
+            .take("zt-address")
+            .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
+        let address = parse_address(&address.to_ascii_lowercase())?;
+        let row = find_network_item(&model, &open, &network)
+            .and_then(|id| model.controllers.networks.get(id).cloned())
+            .ok_or_else(|| CommandError::invalid_value("network"))?;
+        let given = take_properties(&mut args);
+        args.finish()?;
+        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
+        let nwid = parse_nwid(&row.network, "network")?;
+        let controller = daemon.controller_for(&mut model, row.instance).await?;
+        let now = daemon.clock.now();
+        let existing = controller
+            .lock()
+            .member(nwid, address)
+            .map_err(storage_error)?;
+        if existing.is_some() {
+            return Err(CommandError::failure(
+                "member with the same zt-address already exists",
+            ));
+        }
+        let (_, pushes) = controller
+            .lock()
+            .update_member(now as i64, nwid, address, &patch)
+            .map_err(controller_error)?;
+        daemon
+            .send_pushes(&model, row.instance, controller, nwid, pushes)
+            .await;
+        daemon.controllers_synced(&mut model).await?;
+        let address = address.to_string();
+        let found = model
+            .controllers
+            .members
+            .iter()
+            .find(|(_, r)| {
+                r.instance == row.instance && r.network == row.network && r.address == address
+            })
+            .map(|(id, _)| id)
+            .ok_or_else(|| CommandError::Internal("created member not listed".into()));
+        found
+    }
+
+    async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
+        let mut model = daemon.lock().await;
+        daemon.controllers_synced(&mut model).await?;
+        let row = model
+            .controllers
+            .members
+            .get(id)
+            .cloned()
+            .ok_or(CommandError::NoSuchItem)?;
+        for fixed in ["network", "zt-address"] {
+            if args.take(fixed).is_some() {
+                return Err(CommandError::failure(format!(
+                    "{fixed} of an existing member can not be changed"
+                )));
+            }
+        }
+        let given = take_properties(&mut args);
+        args.finish()?;
+        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
+        let nwid = parse_nwid(&row.network, "network")?;
+        let address = parse_address(&row.address)?;
+        let controller = daemon.controller_for(&mut model, row.instance).await?;
+        let now = daemon.clock.now();
+        let (_, pushes) = controller
+            .lock()
+            .update_member(now as i64, nwid, address, &patch)
+            .map_err(controller_error)?;
+        daemon
+            .send_pushes(&model, row.instance, controller, nwid, pushes)
+            .await;
+        Ok(())
+    }
+
+    async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
+        let mut model = daemon.lock().await;
+        daemon.controllers_synced(&mut model).await?;
+        let row = model
+            .controllers
+            .members
+            .get(id)
+            .cloned()
+            .ok_or(CommandError::NoSuchItem)?;
+        let nwid = parse_nwid(&row.network, "network")?;
+        let address = parse_address(&row.address)?;
+        let controller = daemon.controller_for(&mut model, row.instance).await?;
+        let now = daemon.clock.now();
+        let (_, pushes) = controller
+            .lock()
+            .delete_member(now as i64, nwid, address)
+            .map_err(storage_error)?;
+        daemon
+            .send_pushes(&model, row.instance, controller, nwid, pushes)
+            .await;
+        daemon.controllers_synced(&mut model).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routeros_duration;
+
+    #[test]
+    fn durations_read_like_routeros() {
+        assert_eq!(routeros_duration(3348), "3s348ms");
+        assert_eq!(routeros_duration(130_000), "2m10s");
+        assert_eq!(routeros_duration(90_000_000), "1d1h");
+        assert_eq!(routeros_duration(0), "0ms");
+    }
+}
