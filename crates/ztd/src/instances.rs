@@ -226,6 +226,8 @@ impl Daemon {
         let engine = self
             .engines
             .start(EngineStart {
+                instance_name: config.name.clone(),
+                interfaces: config.interfaces.clone(),
                 identity,
                 instance_dir: dir,
                 sockets,
@@ -236,10 +238,12 @@ impl Daemon {
             .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
         model.runtimes.insert(id, runtime);
         model.runtime_errors.remove(&id);
+        self.open_interfaces_of(model, id).await;
         Ok(())
     }
 
     async fn stop_instance(model: &mut Model, id: ItemId) {
+        crate::menus::interface::close_interfaces_of(model, id);
         if let Some(runtime) = model.runtimes.remove(&id) {
             runtime.stop().await;
         }

@@ -10,7 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use ztd::daemon::Daemon;
 use ztd::rest::{self, MenuRegistry};
-use ztd::runtime::engine::NoProtocolFactory;
+use ztd::runtime::node_engine::NodeEngineFactory;
 use ztd::state_dir::StateDir;
 
 #[derive(Debug, Parser)]
@@ -56,10 +56,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     let state = StateDir::open(&cli.home).map_err(|e| format!("state directory: {e}"))?;
     // Held until exit: a second ztd on the same home would fight over identities and ports.
     let _home_lock = lock_home(&state)?;
-    // Until zt-node provides the protocol engine, instances run without one (see
-    // `NoProtocolEngine`): sockets and identities work, nothing is spoken.
+    // Each enabled instance runs a zt-node `Node`. Subsystems that need node events (TAP,
+    // controller) register with `engines.subsystems()` before instances start.
+    let engines = NodeEngineFactory::new();
     let daemon =
-        Arc::new(Daemon::open(state, Arc::new(NoProtocolFactory)).map_err(|e| e.to_string())?);
+        Arc::new(Daemon::open(state, Arc::new(engines.clone())).map_err(|e| e.to_string())?);
     let listener = tokio::net::TcpListener::bind(cli.api_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.api_listen))?;

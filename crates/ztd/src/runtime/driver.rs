@@ -31,6 +31,29 @@ type EngineCall = Box<dyn FnOnce(&mut dyn Engine, u64) + Send>;
 #[error("instance is not running")]
 pub struct NotRunning;
 
+/// A cloneable way into a running instance's node, for tasks outside the daemon lock (a
+/// TAP reader forwarding frames). Calls fail once the instance stopped.
+#[derive(Clone)]
+pub struct InstanceHandle {
+    calls: mpsc::Sender<EngineCall>,
+}
+
+impl InstanceHandle {
+    /// As [`InstanceRuntime::with_node`].
+    pub async fn with_node<R, F>(&self, f: F) -> Result<R, NotRunning>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut zt_node::Node, u64) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let call: EngineCall = Box::new(move |engine, now| {
+            let _ = tx.send(engine.node_mut().map(|node| f(node, now)));
+        });
+        self.calls.send(call).await.map_err(|_| NotRunning)?;
+        rx.await.map_err(|_| NotRunning)?.ok_or(NotRunning)
+    }
+}
+
 /// Handle on a running instance. Dropping it without [`InstanceRuntime::stop`] also stops the
 /// task (the stop channel closes), but only `stop` waits for the sockets to be closed.
 pub struct InstanceRuntime {
@@ -96,6 +119,38 @@ impl InstanceRuntime {
         });
         self.calls.send(call).await.map_err(|_| NotRunning)?;
         rx.await.map_err(|_| NotRunning)
+    }
+
+    /// Run `f` on the instance's ZeroTier node inside the driver task (see
+    /// [`super::events`]); events it causes are dispatched and datagrams it queues are sent
+    /// right after. Fails if the instance stopped or its engine has no node.
+    pub async fn with_node<R, F>(&self, f: F) -> Result<R, NotRunning>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut zt_node::Node, u64) -> R + Send + 'static,
+    {
+        self.with_engine(move |engine, now| engine.node_mut().map(|node| f(node, now)))
+            .await?
+            .ok_or(NotRunning)
+    }
+
+    /// A cloneable handle for tasks that call into the node on their own (a TAP reader).
+    pub fn handle(&self) -> InstanceHandle {
+        InstanceHandle {
+            calls: self.calls.clone(),
+        }
+    }
+
+    /// Attach an event handler to the running instance (for subsystems that start using an
+    /// instance after it started; those registered as a `Subsystem` are attached at start).
+    pub async fn add_event_handler(
+        &self,
+        handler: Box<dyn super::events::EventHandler>,
+    ) -> Result<(), NotRunning> {
+        self.with_engine(move |engine, _| engine.add_event_handler(handler).is_ok())
+            .await?
+            .then_some(())
+            .ok_or(NotRunning)
     }
 
     /// Stop the task and wait until its sockets are closed.
@@ -201,6 +256,7 @@ impl Driver {
                 Event::Timer => self.engine.tick(self.clock.now()),
                 Event::Call(call) => call(self.engine.as_mut(), self.clock.now()),
             }
+            self.engine.dispatch_events(self.clock.now());
             self.flush(&mut out);
         }
         tracing::info!(instance = %self.label, transmit_errors = self.transmit_errors, "instance stopped");

@@ -1,6 +1,6 @@
 //! The boundary between the daemon's I/O loop and the sans-I/O protocol engine.
 //!
-//! The engine (zt-node, plugged in later) never touches a socket or a clock: the instance
+//! The engine ([`super::node_engine::NodeEngine`] around zt-node) never touches a socket or a clock: the instance
 //! driver ([`super::driver`]) owns the sockets and the timer and calls, in the style of
 //! quinn-proto / firezone connlib:
 //!
@@ -76,10 +76,34 @@ pub trait Engine: Send + 'static {
     fn next_deadline(&self) -> Option<u64>;
     /// A snapshot for the management APIs.
     fn status(&self) -> EngineStatus;
+    /// The ZeroTier node behind this engine (`None` for an engine without one).
+    fn node(&self) -> Option<&zt_node::Node> {
+        None
+    }
+    /// The ZeroTier node, to act on it (join, send a frame, answer a config request).
+    fn node_mut(&mut self) -> Option<&mut zt_node::Node> {
+        None
+    }
+    /// Hand the node's pending events to the attached handlers ([`super::events`]). The
+    /// driver calls it after every `receive`, `tick` and call, before sending.
+    fn dispatch_events(&mut self, _now: u64) {}
+    /// Attach one more event handler to a running engine; an engine without events hands it
+    /// back.
+    fn add_event_handler(
+        &mut self,
+        handler: Box<dyn super::events::EventHandler>,
+    ) -> Result<(), Box<dyn super::events::EventHandler>> {
+        Err(handler)
+    }
 }
 
 /// What an engine is started with.
 pub struct EngineStart {
+    /// The instance's name (`/zerotier` item `name`).
+    pub instance_name: String,
+    /// The instance's `interfaces` property (`all` or interface names): where local
+    /// addresses for direct paths are taken from.
+    pub interfaces: Vec<String>,
     /// The instance's identity, with its private key.
     pub identity: Identity,
     /// The instance's own state directory (`<home>/<instance>`), for the engine's caches.

@@ -1,0 +1,376 @@
+//! The real protocol engine: a [`zt_node::Node`] per instance, adapted to the driver's
+//! [`Engine`] trait, with the instance's planet and moons loaded from its state directory,
+//! accepted world updates saved back, local addresses refreshed for PUSH_DIRECT_PATHS, and
+//! node events dispatched to the daemon's subsystems ([`super::events`]).
+//!
+//! State files in `<home>/<instance>/` follow zerotier-one's names:
+//! - `planet`: the planet to use (else ZeroTier's default planet compiled in);
+//! - `moons.d/<16-hex id>.moon`: moons orbited (loaded at start, written when accepted).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use zt_node::{Event, Node, NodeConfig, World};
+use zt_wire::world::WorldType;
+
+use super::engine::{
+    Engine, EngineFactory, EngineStart, EngineStatus, LocalSocketId, PortRole, Transmit,
+};
+use super::events::{EventHandler, InstanceInfo, Subsystems};
+use super::interfaces;
+use crate::state_dir::write_atomic;
+
+/// ZeroTier's default planet ("Earth", world 149604618): the bytes `ZT_DEFAULT_WORLD` of
+/// zerotier-one's `node/Topology.cpp`, used when the instance has no `planet` file.
+pub const DEFAULT_PLANET: &[u8] = include_bytes!("default_planet.bin");
+
+/// File names inside the instance directory.
+pub const PLANET_FILE: &str = "planet";
+pub const MOONS_DIR: &str = "moons.d";
+
+/// Why the engine of an instance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{path}: not a valid world: {reason}")]
+    BadPlanet { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("built-in default planet does not parse: {0}")]
+    BadDefaultPlanet(String),
+    #[error("cannot create the node: {0}")]
+    Node(#[from] zt_node::NodeError),
+}
+
+/// The planet of an instance: its `planet` file if present, else the default planet. A
+/// `planet` file that exists but does not parse is an error (silently falling back to
+/// ZeroTier's public roots would surprise anyone running a private planet).
+pub fn load_planet(instance_dir: &Path) -> Result<World, StartError> {
+    let path = instance_dir.join(PLANET_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => World::parse(&bytes).map_err(|e| StartError::BadPlanet {
+            path,
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            World::parse(DEFAULT_PLANET).map_err(|e| StartError::BadDefaultPlanet(e.to_string()))
+        }
+        Err(source) => Err(StartError::Io { path, source }),
+    }
+}
+
+/// The moons in `moons.d/*.moon`. Unreadable or invalid files are skipped with a warning
+/// (one bad moon must not keep the node offline).
+pub fn load_moons(instance_dir: &Path) -> Vec<World> {
+    let dir = instance_dir.join(MOONS_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut moons = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("moon") {
+            continue;
+        }
+        match std::fs::read(&path).map(|b| World::parse(&b)) {
+            Ok(Ok(world)) if world.world_type == WorldType::Moon => moons.push(world),
+            Ok(Ok(_)) => tracing::warn!(path = %path.display(), "not a moon; ignored"),
+            Ok(Err(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "invalid moon; ignored")
+            }
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read moon"),
+        }
+    }
+    moons.sort_by_key(|m| m.id);
+    moons
+}
+
+/// The file a world is saved to.
+pub fn world_path(instance_dir: &Path, world: &World) -> PathBuf {
+    match world.world_type {
+        WorldType::Planet => instance_dir.join(PLANET_FILE),
+        WorldType::Moon => instance_dir
+            .join(MOONS_DIR)
+            .join(format!("{:016x}.moon", world.id)),
+    }
+}
+
+/// Delete a moon's file (deorbit). A missing file is not an error.
+pub fn delete_moon_file(instance_dir: &Path, id: u64) -> std::io::Result<()> {
+    let path = instance_dir.join(MOONS_DIR).join(format!("{id:016x}.moon"));
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Counters of the adapter itself (the node's own are in `Node::stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdapterStats {
+    /// World updates that could not be written to disk.
+    pub world_save_errors: u64,
+    /// Interface scans that failed (`getifaddrs`).
+    pub interface_scan_errors: u64,
+}
+
+/// One instance's node and everything attached to it.
+pub struct NodeEngine {
+    node: Node,
+    instance: InstanceInfo,
+    handlers: Vec<Box<dyn EventHandler>>,
+    /// Ports to pair with interface addresses (every bound port of the instance).
+    ports: Vec<u16>,
+    /// The instance's `interfaces` property.
+    interfaces: Vec<String>,
+    next_interface_scan: u64,
+    stats: AdapterStats,
+}
+
+impl NodeEngine {
+    /// Start a node for this instance (planet and moons from its directory).
+    pub fn start(
+        start: EngineStart,
+        handlers: Vec<Box<dyn EventHandler>>,
+    ) -> Result<NodeEngine, StartError> {
+        let planet = load_planet(&start.instance_dir)?;
+        let moons = load_moons(&start.instance_dir);
+        let address = start.identity.address();
+        let config = NodeConfig {
+            planet,
+            moons,
+            version: NodeConfig::DEFAULT_VERSION,
+        };
+        let node = Node::new(
+            start.identity,
+            config,
+            Box::new(StdRng::from_entropy()),
+            start.now,
+        )?;
+        let mut ports: Vec<u16> = start.sockets.iter().map(|s| s.bound.port()).collect();
+        ports.sort_by_key(|p| {
+            // The primary port first: peers try pushed addresses in order.
+            let primary = start
+                .sockets
+                .iter()
+                .any(|s| s.bound.port() == *p && s.role == PortRole::Primary);
+            (!primary, *p)
+        });
+        ports.dedup();
+        let mut engine = NodeEngine {
+            node,
+            instance: InstanceInfo {
+                name: start.instance_name,
+                dir: start.instance_dir,
+                address,
+            },
+            handlers,
+            ports,
+            interfaces: start.interfaces,
+            next_interface_scan: start.now,
+            stats: AdapterStats::default(),
+        };
+        engine.refresh_local_addresses(start.now);
+        Ok(engine)
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+    pub fn instance(&self) -> &InstanceInfo {
+        &self.instance
+    }
+    pub fn adapter_stats(&self) -> &AdapterStats {
+        &self.stats
+    }
+
+    fn refresh_local_addresses(&mut self, now: u64) {
+        self.next_interface_scan = now + interfaces::REFRESH_INTERVAL_MS;
+        match interfaces::host_addresses() {
+            Ok(host) => {
+                let push = interfaces::push_addresses(&host, &self.interfaces, &self.ports);
+                self.node.set_local_addresses(push);
+            }
+            Err(error) => {
+                self.stats.interface_scan_errors += 1;
+                tracing::warn!(instance = %self.instance.name, %error, "cannot list interface addresses");
+            }
+        }
+    }
+
+    /// The adapter's own reaction to an event, before subsystems see it.
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::WorldUpdated { world } => {
+                let path = world_path(&self.instance.dir, world);
+                let result = match path.parent() {
+                    Some(parent) => std::fs::create_dir_all(parent)
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| {
+                            write_atomic(&path, &world.to_bytes(), 0o644).map_err(|e| e.to_string())
+                        }),
+                    None => Err("no parent directory".into()),
+                };
+                match result {
+                    Ok(()) => {
+                        tracing::info!(instance = %self.instance.name, id = format!("{:016x}", world.id), timestamp = world.timestamp, "world saved")
+                    }
+                    Err(error) => {
+                        self.stats.world_save_errors += 1;
+                        tracing::error!(instance = %self.instance.name, path = %path.display(), %error, "cannot save world");
+                    }
+                }
+            }
+            Event::Online => tracing::info!(instance = %self.instance.name, "online"),
+            Event::Offline => tracing::info!(instance = %self.instance.name, "offline"),
+            Event::IdentityCollision { reporter } => {
+                tracing::error!(instance = %self.instance.name, %reporter, "another node uses our address")
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Engine for NodeEngine {
+    fn receive(&mut self, now: u64, local: LocalSocketId, remote: SocketAddr, datagram: &[u8]) {
+        self.node
+            .handle_datagram(now, zt_node::LocalSocketId(local.0), remote, datagram);
+    }
+
+    fn tick(&mut self, now: u64) {
+        if now >= self.next_interface_scan {
+            self.refresh_local_addresses(now);
+        }
+        self.node.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let t = self.node.poll_transmit()?;
+        buf.extend_from_slice(&t.data);
+        Some(Transmit {
+            local: t.local_socket.map(|s| LocalSocketId(s.0)),
+            remote: t.remote,
+            len: t.data.len(),
+            ttl: t.ttl,
+        })
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        Some(match self.node.poll_timeout() {
+            Some(t) => t.min(self.next_interface_scan),
+            None => self.next_interface_scan,
+        })
+    }
+
+    fn status(&self) -> EngineStatus {
+        EngineStatus {
+            online: self.node.is_online(),
+        }
+    }
+
+    fn node(&self) -> Option<&Node> {
+        Some(&self.node)
+    }
+
+    fn node_mut(&mut self) -> Option<&mut Node> {
+        Some(&mut self.node)
+    }
+
+    fn dispatch_events(&mut self, now: u64) {
+        // Handlers may cause new events (e.g. a join); the loop drains those too.
+        while let Some(event) = self.node.poll_event() {
+            self.observe(&event);
+            for handler in self.handlers.iter_mut() {
+                handler.on_event(&mut self.node, now, &event);
+            }
+        }
+    }
+
+    fn add_event_handler(
+        &mut self,
+        handler: Box<dyn EventHandler>,
+    ) -> Result<(), Box<dyn EventHandler>> {
+        self.handlers.push(handler);
+        Ok(())
+    }
+}
+
+/// The factory the daemon uses: a [`NodeEngine`] per started instance, with a handler from
+/// every registered subsystem.
+#[derive(Clone, Default)]
+pub struct NodeEngineFactory {
+    subsystems: Subsystems,
+}
+
+impl NodeEngineFactory {
+    pub fn new() -> NodeEngineFactory {
+        NodeEngineFactory::default()
+    }
+    /// The registry subsystems add themselves to (see [`super::events`]).
+    pub fn subsystems(&self) -> Subsystems {
+        self.subsystems.clone()
+    }
+}
+
+impl EngineFactory for NodeEngineFactory {
+    fn start(&self, start: EngineStart) -> Result<Box<dyn Engine>, String> {
+        let info = InstanceInfo {
+            name: start.instance_name.clone(),
+            dir: start.instance_dir.clone(),
+            address: start.identity.address(),
+        };
+        let handlers = self.subsystems.attach_all(&info);
+        NodeEngine::start(start, handlers)
+            .map(|e| Box::new(e) as Box<dyn Engine>)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_planet_is_zerotiers_earth() {
+        assert_eq!(DEFAULT_PLANET.len(), 570);
+        let world = World::parse(DEFAULT_PLANET).unwrap();
+        assert_eq!(world.world_type, WorldType::Planet);
+        assert_eq!(world.id, 149_604_618);
+        assert_eq!(world.roots.len(), 4);
+        assert_eq!(world.to_bytes(), DEFAULT_PLANET);
+    }
+
+    #[test]
+    fn planet_file_wins_and_a_bad_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // No file: the default planet.
+        assert_eq!(load_planet(dir.path()).unwrap().id, 149_604_618);
+        // A bad file: an error naming the file, never a silent fallback.
+        std::fs::write(dir.path().join(PLANET_FILE), b"junk").unwrap();
+        match load_planet(dir.path()) {
+            Err(StartError::BadPlanet { path, .. }) => assert!(path.ends_with(PLANET_FILE)),
+            other => panic!("expected BadPlanet, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moons_round_trip_through_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut moon = World::parse(DEFAULT_PLANET).unwrap();
+        moon.world_type = WorldType::Moon;
+        moon.id = 0x0000_00ab_cdef_0123;
+        let path = world_path(dir.path(), &moon);
+        assert!(path.ends_with("moons.d/000000abcdef0123.moon"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, moon.to_bytes()).unwrap();
+        std::fs::write(dir.path().join(MOONS_DIR).join("bad.moon"), b"x").unwrap();
+        let moons = load_moons(dir.path());
+        assert_eq!(moons.len(), 1);
+        assert_eq!(moons[0].id, moon.id);
+        delete_moon_file(dir.path(), moon.id).unwrap();
+        delete_moon_file(dir.path(), moon.id).unwrap();
+        assert!(load_moons(dir.path()).is_empty());
+    }
+}
