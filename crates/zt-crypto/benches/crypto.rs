@@ -1,6 +1,6 @@
-//! Criterion benchmarks: identity generation and validation (the memory-hard hash), and
-//! armor+dearmor throughput per cipher suite at the default physical MTU (1432) and at a
-//! 2800-byte network MTU packet.
+//! Criterion benchmarks: identity generation and validation (the memory-hard hash), C25519
+//! signing and verification, and armor+dearmor throughput per cipher suite at the default
+//! physical MTU (1432) and at a 2800-byte network MTU packet.
 //!
 //! Run: `cargo bench -p zt-crypto -- --warm-up-time 1 --measurement-time 3`.
 
@@ -54,6 +54,15 @@ fn identities(c: &mut Crit) {
     let id = Identity::generate(&mut rng).to_public();
     group.bench_function("locally_validate", |b| {
         b.iter(|| black_box(&id).locally_validate())
+    });
+    let signer = Identity::generate(&mut rng);
+    let msg = [0x5au8; 200];
+    group.bench_function("sign", |b| {
+        b.iter(|| signer.sign(black_box(&msg)).expect("has private key"))
+    });
+    let signature = signer.sign(&msg).expect("has private key");
+    group.bench_function("verify", |b| {
+        b.iter(|| signer.verify(black_box(&msg), &signature))
     });
     group.finish();
 }

@@ -9,6 +9,10 @@
 pub mod address;
 pub mod armor;
 pub mod c25519;
+// The one module with `unsafe`: calls into runtime-detected PCLMULQDQ code (see its docs).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod ghash_clmul;
 pub mod identity;
 mod poly1305;
 mod salsa;
