@@ -4,6 +4,7 @@
 //! A C25519 private key is an X25519 scalar (bytes 0..32, stored unclamped) followed by an
 //! Ed25519 seed (bytes 32..64); the public key is the matching X25519 public key followed by
 //! the Ed25519 public key. Identities (§2) use exactly this key material.
+use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
@@ -49,7 +50,7 @@ impl KeyPair {
         out
     }
     pub fn sign(&self, msg: &[u8]) -> [u8; 96] {
-        sign(&self.private, msg)
+        sign_with_public(&self.private, &self.public, msg)
     }
 }
 
@@ -101,9 +102,31 @@ fn signed_digest(msg: &[u8]) -> [u8; 32] {
 pub fn sign(private: &[u8; 64], msg: &[u8]) -> [u8; 96] {
     let h = signed_digest(msg);
     let signature = SigningKey::from_bytes(second_half(private)).sign(&h);
+    signature_bytes(&signature, &h)
+}
+
+/// [`sign`] for a key pair whose public half is at hand (identities, `KeyPair`).
+///
+/// WHY: building a `SigningKey` from the seed re-derives the Ed25519 public key, a
+/// base-point multiplication costing about as much as the signature itself. Decompressing
+/// the known public key is much cheaper. Ed25519 signatures are deterministic, so the bytes
+/// are exactly those of [`sign`] whenever `public` belongs to `private`; if the public half
+/// does not decode as a point, this falls back to [`sign`].
+pub(crate) fn sign_with_public(private: &[u8; 64], public: &[u8; 64], msg: &[u8]) -> [u8; 96] {
+    let Ok(verifying_key) = VerifyingKey::from_bytes(second_half(public)) else {
+        return sign(private, msg);
+    };
+    let h = signed_digest(msg);
+    let expanded = ExpandedSecretKey::from(second_half(private));
+    let signature = raw_sign::<Sha512>(&expanded, &h, &verifying_key);
+    signature_bytes(&signature, &h)
+}
+
+/// The 96-byte wire form: Ed25519 signature ‖ the signed digest.
+fn signature_bytes(signature: &ed25519_dalek::Signature, h: &[u8; 32]) -> [u8; 96] {
     let mut out = [0u8; 96];
     out[..64].copy_from_slice(&signature.to_bytes());
-    out[64..].copy_from_slice(&h);
+    out[64..].copy_from_slice(h);
     out
 }
 

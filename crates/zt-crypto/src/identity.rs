@@ -238,7 +238,7 @@ impl Identity {
     /// 96-byte signature over `msg`.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], IdentityError> {
         let private = self.private.as_deref().ok_or(IdentityError::NoPrivateKey)?;
-        Ok(c25519::sign(private, msg))
+        Ok(c25519::sign_with_public(private, &self.public, msg))
     }
     pub fn verify(&self, msg: &[u8], signature: &[u8]) -> bool {
         c25519::verify(&self.public, msg, signature)
