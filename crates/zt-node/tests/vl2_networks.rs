@@ -12,6 +12,7 @@ use zt_node::{Address, Event, FrameError, Identity, JoinSettings, NetworkStatus,
 use zt_wire::mac::Mac;
 use zt_wire::netconf::NetworkConfig;
 use zt_wire::network_id::NetworkId;
+use zt_wire::rules::{Forward, Rule, RuleKind};
 use zt_wire::verbs::error::ErrorCode;
 use zt_wire::verbs::network::ConfigChunk;
 
@@ -197,6 +198,8 @@ struct ControllerLab {
     nwid: NetworkId,
     seen_events: usize,
     revocation_id: u32,
+    /// Rules put into every config issued (zt-controller's RouterOS props have none).
+    rules: Option<Vec<Rule>>,
 }
 
 impl ControllerLab {
@@ -221,8 +224,17 @@ impl ControllerLab {
             nwid: NetworkId(nwid),
             seen_events: 0,
             revocation_id: 1,
+            rules: None,
         };
         (lab, ids[1..].to_vec())
+    }
+
+    fn issue(&self, data: &zt_controller::NetworkConfigData) -> NetworkConfig {
+        let mut config = build_config(data, &self.identity).unwrap();
+        if let Some(rules) = &self.rules {
+            config.rules = rules.clone();
+        }
+        config
     }
 
     /// Answers every config request the controller node raised since last time.
@@ -245,11 +257,15 @@ impl ControllerLab {
                 .ctl
                 .handle_config_request(now as i64, &requester, nwid.0, &meta)
                 .unwrap();
+            let issued = match &decision {
+                Decision::Config(data) => Some(self.issue(data)),
+                _ => None,
+            };
             let node = &mut self.sim.nodes[self.ctl_node];
             let to = requester.address();
             match decision {
-                Decision::Config(data) => {
-                    let config = build_config(&data, &self.identity).unwrap();
+                Decision::Config(_) => {
+                    let config = issued.expect("issued above");
                     node.send_network_config(now, to, nwid, Some(request_packet_id), &config)
                         .unwrap();
                 }
@@ -295,7 +311,7 @@ impl ControllerLab {
             .unwrap();
         for to in pushes.config_to {
             if let Some(data) = self.ctl.push_config(now as i64, self.nwid.0, to).unwrap() {
-                let config = build_config(&data, &self.identity).unwrap();
+                let config = self.issue(&data);
                 self.sim.nodes[self.ctl_node]
                     .send_network_config(now, to, self.nwid, None, &config)
                     .unwrap();
@@ -763,4 +779,74 @@ fn active_bridge_carries_foreign_macs() {
         l.sim.nodes[b].send_frame(now, nwid, behind, mac_b, ETHERTYPE_IPV4, b"x"),
         Err(FrameError::NotBridge)
     );
+}
+
+/// The network's rules are enforced both ways: a DROP rule stops a frame at the sender (and
+/// would at the receiver), and a TEE rule copies frames to a third member, which accepts the
+/// copies (it is the TEE target: "super accept") although they are not addressed to it.
+#[test]
+fn rules_drop_and_tee() {
+    let props = [
+        ("name", "ruled"),
+        ("ip-range", "10.4.0.10-10.4.0.50"),
+        ("routes", "10.4.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(9, &[4, 5, 6], &props);
+    let (a, b, c) = (leaves[0], leaves[1], leaves[2]);
+    let nwid = l.nwid;
+    let watcher = l.sim.nodes[c].address();
+    l.rules = Some(vec![
+        // No SSH.
+        Rule::new(RuleKind::IpProtocol(6)),
+        Rule::new(RuleKind::IpDestPortRange { start: 22, end: 22 }),
+        Rule::drop(),
+        // Copy the first 20 bytes of every IPv4 frame to C.
+        Rule::new(RuleKind::Ethertype(ETHERTYPE_IPV4)),
+        Rule::new(RuleKind::Tee(Forward {
+            address: watcher,
+            flags: 0,
+            length: 20,
+        })),
+        Rule::accept(),
+    ]);
+    for n in [a, b, c] {
+        let addr = l.sim.nodes[n].address();
+        l.set_authorized(addr, true);
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(2_000);
+    let (mac_a, mac_b) = (mac_of(&l.sim, a, nwid), mac_of(&l.sim, b, nwid));
+    assert_eq!(l.sim.nodes[b].network_config(nwid).unwrap().rules.len(), 6);
+
+    // An IPv4/TCP packet to port 22, and one to port 80.
+    let tcp_to = |port: u16| {
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 4, 0, 1, 10, 4, 0, 2,
+        ];
+        p.extend_from_slice(&40000u16.to_be_bytes());
+        p.extend_from_slice(&port.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0]);
+        p
+    };
+    let (ev_b, ev_c) = (l.sim.events[b].len(), l.sim.events[c].len());
+    let now = l.sim.now;
+    assert_eq!(
+        l.sim.nodes[a].send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, &tcp_to(22)),
+        Err(FrameError::Filtered)
+    );
+    let web = tcp_to(80);
+    l.sim.nodes[a]
+        .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, &web)
+        .unwrap();
+    l.run(1_000);
+    assert_eq!(
+        frames(&l.sim, b, ev_b),
+        vec![(mac_a, mac_b, ETHERTYPE_IPV4, web.clone())]
+    );
+    // Both ends evaluate the TEE (A outbound, B inbound), so C gets a copy from each, as
+    // with the reference (EXT_FRAME subtypes 0x02 and 0x08).
+    let copy = (mac_a, mac_b, ETHERTYPE_IPV4, web[..20].to_vec());
+    assert_eq!(frames(&l.sim, c, ev_c), vec![copy.clone(), copy]);
+    assert_eq!(l.sim.nodes[a].stats().vl2.frames_filtered, 1);
 }

@@ -14,14 +14,17 @@
 //! - `switch`: frames from the tap ([`Node::send_frame`]) and from peers, multicast
 //!   (LIKE, GATHER, MULTICAST_FRAME, §6.9) and bridging (§6.11).
 //!
-//! Not implemented (documented gaps): the rules engine (rules are carried in the config but
-//! not evaluated: every frame that passes the gate is accepted), multicast replication as a
-//! designated replicator (flag 0x08 is ignored), and IPv6 NDP emulation (§6.10; the tap's own
-//! neighbour discovery over the solicited-node groups works instead).
+//! - `rules`: the rules engine (network rules, then capabilities; TEE/WATCH/REDIRECT copies).
+//!
+//! Not implemented (documented gaps): multicast replication as a designated replicator
+//! (flag 0x08 is ignored), IPv6 NDP emulation (§6.10; the tap's own neighbour discovery over
+//! the solicited-node groups works instead), and the sender-IP/MAC-authenticated (COO)
+//! characteristics bits, which never match.
 
 mod config;
 mod credentials;
 mod network;
+mod rules;
 mod switch;
 
 pub(crate) use network::Network;
@@ -99,6 +102,8 @@ pub struct Vl2Stats {
     /// Frames and gathers refused by the membership gate (answered with
     /// NEED_MEMBERSHIP_CERTIFICATE).
     pub frames_gated: u64,
+    /// Frames dropped by the network's rules (both directions).
+    pub frames_filtered: u64,
     /// Frames dropped by the bridging, MAC, size or multicast checks.
     pub frames_dropped: u64,
     pub frames_received: u64,
@@ -148,6 +153,8 @@ pub enum FrameError {
     ToSelf,
     #[error("no member or bridge owns the destination MAC")]
     NoRoute,
+    #[error("dropped by the network's rules")]
+    Filtered,
 }
 
 /// A NETWORK_CREDENTIALS packet waiting for its controller's identity.

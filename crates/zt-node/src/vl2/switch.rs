@@ -4,12 +4,13 @@
 //! the gate and bridging checks, and multicast subscriptions (LIKE, GATHER) both ways.
 
 use super::network::PendingMulticast;
+use super::rules::{evaluate, FrameFacts, Outcome, Verdict};
 use super::{
     FrameError, HeldPacket, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_FRAME_LEN,
     MAX_GATHER_RECIPIENTS, MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
 };
 use crate::node::{Event, Inbound, Node};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use zt_crypto::Address;
 use zt_wire::com::CertificateOfMembership;
 use zt_wire::header::{Verb, MAX_PAYLOAD_LEN};
@@ -37,6 +38,15 @@ fn arp_request_target(ethertype: u16, payload: &[u8]) -> Option<u32> {
     let is_request =
         payload[2..4] == [0x08, 0x00] && payload[4] == 6 && payload[5] == 4 && payload[7] == 1;
     is_request.then(|| u32::from_be_bytes([payload[24], payload[25], payload[26], payload[27]]))
+}
+
+/// A TEE/WATCH copy carries at most `length` bytes of the frame (0 = all of it).
+fn truncated(payload: &[u8], length: u16) -> &[u8] {
+    if length == 0 {
+        payload
+    } else {
+        &payload[..payload.len().min(usize::from(length))]
+    }
 }
 
 impl Node {
@@ -107,6 +117,15 @@ impl Node {
             if config.multicast_limit == 0 {
                 return Err(FrameError::MulticastDisabled);
             }
+            let zero = Address::default();
+            let outcome = self.run_rules(
+                nwid, false, zero, me, zero, src_mac, dst_mac, ethertype, payload,
+            );
+            if !self
+                .apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)?
+            {
+                return Ok(());
+            }
             self.send_multicast(now, nwid, group, src_mac, ethertype, payload);
             return Ok(());
         }
@@ -117,9 +136,16 @@ impl Node {
             if owner == me {
                 return Err(FrameError::ToSelf);
             }
-            self.send_unicast(
-                now, nwid, owner, src_mac, dst_mac, ethertype, payload, bridging,
+            let outcome = self.run_rules(
+                nwid, false, owner, me, owner, src_mac, dst_mac, ethertype, payload,
             );
+            if self
+                .apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)?
+            {
+                self.send_unicast(
+                    now, nwid, owner, src_mac, dst_mac, ethertype, payload, bridging,
+                );
+            }
             return Ok(());
         }
         // Behind a bridge: the learned one, else every active bridge (up to 32).
@@ -130,6 +156,13 @@ impl Node {
         if bridges.is_empty() {
             return Err(FrameError::NoRoute);
         }
+        let zero = Address::default();
+        let outcome = self.run_rules(
+            nwid, false, zero, me, zero, src_mac, dst_mac, ethertype, payload,
+        );
+        if !self.apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)? {
+            return Ok(());
+        }
         self.shuffle(&mut bridges);
         bridges.truncate(MAX_BRIDGE_BROADCAST);
         for bridge in bridges {
@@ -138,6 +171,198 @@ impl Node {
             );
         }
         Ok(())
+    }
+
+    /// Runs the rules of `nwid` on a frame. `peer` is the other member (for its tags and,
+    /// inbound, its capabilities); zero for multicast. `None` without a config.
+    #[allow(clippy::too_many_arguments)]
+    fn run_rules(
+        &mut self,
+        nwid: NetworkId,
+        inbound: bool,
+        peer: Address,
+        zt_source: Address,
+        zt_dest: Address,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) -> Option<Outcome> {
+        let random = self.rng.next_u32();
+        let us = self.address();
+        let network = self.vl2.networks.get(&nwid)?;
+        let config = network.config.as_ref()?;
+        let ours: HashMap<u32, u32> = config.tags.iter().map(|t| (t.id, t.value)).collect();
+        let member = network.members.get(&peer);
+        let theirs: HashMap<u32, u32> = member
+            .map(|m| m.tags.values().map(|t| (t.id, t.value)).collect())
+            .unwrap_or_default();
+        let (sender_tags, receiver_tags) = if inbound {
+            (&theirs, &ours)
+        } else {
+            (&ours, &theirs)
+        };
+        let facts = FrameFacts {
+            inbound,
+            us,
+            zt_source,
+            zt_dest,
+            src_mac,
+            dst_mac,
+            ethertype,
+            payload,
+            sender_tags,
+            receiver_tags,
+            unsupported_match_result: config.flags
+                & zt_wire::netconf::FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH
+                != 0,
+            random,
+        };
+        let outcome = if inbound {
+            let caps = member
+                .into_iter()
+                .flat_map(|m| m.capabilities.values())
+                .map(|c| c.rules.as_slice());
+            evaluate(&facts, &config.rules, caps)
+        } else {
+            let caps = config.capabilities.iter().map(|c| c.rules.as_slice());
+            evaluate(&facts, &config.rules, caps)
+        };
+        Some(outcome)
+    }
+
+    /// Makes an outbound verdict's copies and redirection. `Ok(true)`: send the frame as
+    /// addressed; `Ok(false)`: it went elsewhere (REDIRECT).
+    #[allow(clippy::too_many_arguments)]
+    fn apply_outbound_outcome(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        outcome: Option<Outcome>,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) -> Result<bool, FrameError> {
+        let Some(outcome) = outcome else {
+            return Err(FrameError::NoConfig);
+        };
+        for (forward, watch) in &outcome.copies {
+            let flags = if *watch { 0x16 } else { 0x02 };
+            let copy = truncated(payload, forward.length);
+            self.send_rule_copy(
+                now,
+                nwid,
+                forward.address,
+                flags,
+                src_mac,
+                dst_mac,
+                ethertype,
+                copy,
+            );
+        }
+        match outcome.verdict {
+            Verdict::Drop => {
+                self.stats.vl2.frames_filtered += 1;
+                Err(FrameError::Filtered)
+            }
+            Verdict::Redirect(forward) => {
+                self.send_rule_copy(
+                    now,
+                    nwid,
+                    forward.address,
+                    0x04,
+                    src_mac,
+                    dst_mac,
+                    ethertype,
+                    payload,
+                );
+                Ok(false)
+            }
+            Verdict::Accept { .. } => Ok(true),
+        }
+    }
+
+    /// Inbound verdict: copies and redirection done; `Some(super_accept)` if the frame is to
+    /// be delivered.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_inbound_outcome(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        outcome: Option<Outcome>,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) -> Option<bool> {
+        let outcome = outcome?;
+        for (forward, watch) in &outcome.copies {
+            let flags = if *watch { 0x1c } else { 0x08 };
+            let copy = truncated(payload, forward.length);
+            self.send_rule_copy(
+                now,
+                nwid,
+                forward.address,
+                flags,
+                src_mac,
+                dst_mac,
+                ethertype,
+                copy,
+            );
+        }
+        match outcome.verdict {
+            Verdict::Drop => {
+                self.stats.vl2.frames_filtered += 1;
+                None
+            }
+            Verdict::Redirect(forward) => {
+                self.send_rule_copy(
+                    now,
+                    nwid,
+                    forward.address,
+                    0x0a,
+                    src_mac,
+                    dst_mac,
+                    ethertype,
+                    payload,
+                );
+                None
+            }
+            Verdict::Accept { super_accept } => Some(super_accept),
+        }
+    }
+
+    /// A TEE/WATCH/REDIRECT copy as EXT_FRAME with the reference's subtype flags.
+    #[allow(clippy::too_many_arguments)]
+    fn send_rule_copy(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        to: Address,
+        flags: u8,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        if to == self.address() {
+            return;
+        }
+        self.push_credentials_if_needed(now, nwid, to);
+        let mut body = Vec::with_capacity(30 + payload.len());
+        ExtFrame {
+            nwid,
+            flags,
+            com: None,
+            destination: dst_mac,
+            source: src_mac,
+            ethertype,
+            payload,
+        }
+        .write(&mut body);
+        self.stats.vl2.frames_sent += 1;
+        let _ = self.send_to_peer(now, to, Verb::ExtFrame, &body);
     }
 
     /// FRAME to `to` (EXT_FRAME if `ext`: bridged source or a MAC behind a bridge), after our
@@ -602,9 +827,34 @@ impl Node {
         if !self.joined_config_check(nwid) || !self.gate_or_hold(from, Verb::Frame, nwid, payload) {
             return;
         }
-        let own_mac = Mac::from_address(self.address(), nwid);
+        let me = self.address();
+        let own_mac = Mac::from_address(me, nwid);
         let src = Mac::from_address(from.source, nwid);
-        self.deliver(nwid, src, own_mac, frame.ethertype, frame.payload);
+        let outcome = self.run_rules(
+            nwid,
+            true,
+            from.source,
+            from.source,
+            me,
+            src,
+            own_mac,
+            frame.ethertype,
+            frame.payload,
+        );
+        if self
+            .apply_inbound_outcome(
+                from.now,
+                nwid,
+                outcome,
+                src,
+                own_mac,
+                frame.ethertype,
+                frame.payload,
+            )
+            .is_some()
+        {
+            self.deliver(nwid, src, own_mac, frame.ethertype, frame.payload);
+        }
     }
 
     pub(crate) fn handle_ext_frame(&mut self, from: &Inbound, payload: &[u8]) {
@@ -626,11 +876,34 @@ impl Node {
             self.stats.vl2.frames_dropped += 1;
             return;
         }
-        if !self.bridging_allowed(from, nwid, frame.source) {
+        let outcome = self.run_rules(
+            nwid,
+            true,
+            from.source,
+            from.source,
+            me,
+            frame.source,
+            frame.destination,
+            frame.ethertype,
+            frame.payload,
+        );
+        let Some(super_accept) = self.apply_inbound_outcome(
+            from.now,
+            nwid,
+            outcome,
+            frame.source,
+            frame.destination,
+            frame.ethertype,
+            frame.payload,
+        ) else {
+            self.ack_ext_frame(from, &frame);
+            return;
+        };
+        if !super_accept && !self.bridging_allowed(from, nwid, frame.source) {
             self.stats.vl2.frames_dropped += 1;
             return;
         }
-        if frame.destination != own_mac {
+        if !super_accept && frame.destination != own_mac {
             let Some(config) = self.vl2.networks.get(&nwid).and_then(|n| n.config.as_ref()) else {
                 return;
             };
@@ -644,16 +917,7 @@ impl Node {
                 return;
             }
         }
-        if frame.ack_requested() {
-            let mut body = Vec::with_capacity(17);
-            OkPayload {
-                in_re_verb: Verb::ExtFrame,
-                in_re_packet_id: from.packet_id,
-                body: OkBody::ExtFrame(nwid),
-            }
-            .write(&mut body);
-            self.vl2_reply(from, Verb::Ok, &body);
-        }
+        self.ack_ext_frame(from, &frame);
         self.deliver(
             nwid,
             frame.source,
@@ -661,6 +925,21 @@ impl Node {
             frame.ethertype,
             frame.payload,
         );
+    }
+
+    /// OK(EXT_FRAME) when the sender asked (a WATCH copy), once the frame got past the early
+    /// checks, delivered or filtered.
+    fn ack_ext_frame(&mut self, from: &Inbound, frame: &ExtFrame<'_>) {
+        if frame.ack_requested() {
+            let mut body = Vec::with_capacity(17);
+            OkPayload {
+                in_re_verb: Verb::ExtFrame,
+                in_re_packet_id: from.packet_id,
+                body: OkBody::ExtFrame(frame.nwid),
+            }
+            .write(&mut body);
+            self.vl2_reply(from, Verb::Ok, &body);
+        }
     }
 
     pub(crate) fn handle_multicast_frame(&mut self, from: &Inbound, payload: &[u8]) {
@@ -701,7 +980,32 @@ impl Node {
             return;
         }
         self.stats.vl2.multicast_frames_received += 1;
-        self.deliver(nwid, src, frame.group.mac, frame.ethertype, frame.payload);
+        let zero = Address::default();
+        let outcome = self.run_rules(
+            nwid,
+            true,
+            from.source,
+            from.source,
+            zero,
+            src,
+            frame.group.mac,
+            frame.ethertype,
+            frame.payload,
+        );
+        if self
+            .apply_inbound_outcome(
+                from.now,
+                nwid,
+                outcome,
+                src,
+                frame.group.mac,
+                frame.ethertype,
+                frame.payload,
+            )
+            .is_some()
+        {
+            self.deliver(nwid, src, frame.group.mac, frame.ethertype, frame.payload);
+        }
         if let Some(limit) = frame.gather_limit.filter(|l| *l > 0) {
             let gathered = self.gather_members(nwid, frame.group, limit, from.source);
             if gathered.members.is_empty() {
