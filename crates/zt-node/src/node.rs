@@ -520,6 +520,7 @@ impl Node {
             .virtual_prefixes
             .iter()
             .any(|(p, bits)| crate::path::prefix_contains(*p, *bits, ip))
+            && !self.vl2_assigned_prefix_contains(ip)
     }
 
     /// The best upstream with a usable path (lowest latency, then most recent), excluding

@@ -850,3 +850,48 @@ fn rules_drop_and_tee() {
     assert_eq!(frames(&l.sim, c, ev_c), vec![copy.clone(), copy]);
     assert_eq!(l.sim.nodes[a].stats().vl2.frames_filtered, 1);
 }
+
+/// Addresses assigned to us on a network are never used as physical paths (that would tunnel
+/// ZeroTier through itself): with 10.0.2.0/24 assigned, A keeps reaching B (at 10.0.2.1)
+/// through the root only, while without it the two go direct.
+#[test]
+fn assigned_prefixes_are_not_physical_paths() {
+    let direct_to_b = |assign: bool| {
+        let (mut sim, leaves) = lab(10, &[1, 2]);
+        let (a, b) = (leaves[0], leaves[1]);
+        let addr_a = sim.nodes[a].address();
+        let addr_b = sim.nodes[b].address();
+        if assign {
+            let nwid = NetworkId(0x0123_4567_89ab_cdef);
+            let mut config = NetworkConfig::new(nwid, addr_a);
+            config.static_ips = vec![zt_wire::inet::InetAddress::new(
+                std::net::IpAddr::V4(Ipv4Addr::new(10, 0, 2, 0)),
+                24,
+            )];
+            let now = sim.now;
+            sim.nodes[a]
+                .restore_network_config(now, nwid, config)
+                .unwrap();
+        }
+        for _ in 0..5 {
+            let now = sim.now;
+            let mut message = 0x1_0000u64.to_be_bytes().to_vec();
+            message.extend_from_slice(b"hi");
+            sim.nodes[a]
+                .send_to_peer(now, addr_b, zt_node::Verb::UserMessage, &message)
+                .unwrap();
+            sim.run_for(3_000, STEPS);
+        }
+        let reached = sim.events[b]
+            .iter()
+            .filter(|e| matches!(e, Event::UserMessage { .. }))
+            .count();
+        assert_eq!(reached, 5);
+        sim.nodes[a]
+            .peers()
+            .iter()
+            .any(|p| p.address == addr_b && p.direct)
+    };
+    assert!(direct_to_b(false));
+    assert!(!direct_to_b(true));
+}

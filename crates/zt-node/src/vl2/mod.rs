@@ -297,6 +297,23 @@ impl Node {
         }
     }
 
+    /// Whether `ip` is inside an address/prefix assigned to us on a joined network: such an
+    /// address is never a physical path (`shouldUsePathForZeroTierTraffic`), whatever the
+    /// daemon passed to [`Node::set_virtual_prefixes`].
+    pub(crate) fn vl2_assigned_prefix_contains(&self, ip: std::net::IpAddr) -> bool {
+        self.vl2
+            .networks
+            .values()
+            .filter_map(|n| n.config.as_ref())
+            .flat_map(|c| c.static_ips.iter())
+            .any(|a| {
+                a.ip().is_some_and(|net| {
+                    let bits = u8::try_from(a.bits()).unwrap_or(u8::MAX);
+                    crate::path::prefix_contains(net, bits, ip)
+                })
+            })
+    }
+
     /// Sends a reply on the path the request came in on (relayed if it was relayed).
     pub(crate) fn vl2_reply(&mut self, from: &Inbound, verb: Verb, body: &[u8]) {
         self.send_on(
