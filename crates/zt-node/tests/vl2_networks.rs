@@ -895,3 +895,76 @@ fn assigned_prefixes_are_not_physical_paths() {
     assert!(direct_to_b(false));
     assert!(!direct_to_b(true));
 }
+
+/// NDP emulation (§6.10): on the port-range ad-hoc network (flag 0x04, 6plane addresses) a
+/// neighbour solicitation for another member's 6plane address is answered locally with its
+/// MAC, and nothing goes on the wire.
+#[test]
+fn neighbour_solicitation_for_a_6plane_member_is_answered_locally() {
+    let (mut sim, leaves) = lab(11, &[1, 2]);
+    let (a, b) = (leaves[0], leaves[1]);
+    let nwid = NetworkId::adhoc_port_range(0, 65535);
+    let now = sim.now;
+    sim.nodes[a].join(now, nwid, JoinSettings::default());
+    sim.run_for(500, STEPS);
+    let (mac_a, mac_b) = (mac_of(&sim, a, nwid), mac_of(&sim, b, nwid));
+    let ip_a = nwid.sixplane_address(sim.nodes[a].address());
+    let ip_b = nwid.sixplane_address(sim.nodes[b].address());
+    let t = ip_b.octets();
+    let solicited_node: std::net::Ipv6Addr =
+        format!("ff02::1:ff{:02x}:{:02x}{:02x}", t[13], t[14], t[15])
+            .parse()
+            .unwrap();
+    let mut ns = vec![0x60, 0, 0, 0, 0, 32, 58, 255];
+    ns.extend_from_slice(&ip_a.octets());
+    ns.extend_from_slice(&solicited_node.octets());
+    ns.extend_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]);
+    ns.extend_from_slice(&ip_b.octets());
+    ns.extend_from_slice(&[1, 1]);
+    ns.extend_from_slice(&mac_a.0);
+    let group_mac = Mac([0x33, 0x33, 0xff, t[13], t[14], t[15]]);
+
+    let (ev_a, sent) = (sim.events[a].len(), sim.nodes[a].stats().tx_datagrams);
+    let now = sim.now;
+    sim.nodes[a]
+        .send_frame(now, nwid, mac_a, group_mac, 0x86dd, &ns)
+        .unwrap();
+    assert_eq!(
+        sim.nodes[a].stats().tx_datagrams,
+        sent,
+        "nothing on the wire"
+    );
+    let got = frames(&sim, a, ev_a);
+    sim.run_for(10, STEPS);
+    let got = if got.is_empty() {
+        frames(&sim, a, ev_a)
+    } else {
+        got
+    };
+    assert_eq!(got.len(), 1);
+    let (src, dst, ethertype, na) = &got[0];
+    assert_eq!((*src, *dst, *ethertype), (mac_b, mac_a, 0x86dd));
+    assert_eq!(na.len(), 72);
+    assert_eq!(&na[8..24], &ip_b.octets()); // from the target
+    assert_eq!(&na[24..40], &ip_a.octets()); // to the asker
+    assert_eq!((na[6], na[7], na[40]), (58, 255, 136));
+    assert_eq!(na[44], 0x60); // solicited + override
+    assert_eq!(&na[48..64], &ip_b.octets());
+    assert_eq!(&na[64..66], &[2, 1]);
+    assert_eq!(&na[66..72], &mac_b.0);
+    // The ICMPv6 checksum verifies (the one's-complement sum over pseudo-header and message
+    // is all ones).
+    let mut sum: u32 = 0;
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&na[8..40]);
+    pseudo.extend_from_slice(&32u32.to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&na[40..]);
+    for w in pseudo.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    assert_eq!(sum, 0xffff);
+}

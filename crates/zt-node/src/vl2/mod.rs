@@ -16,13 +16,15 @@
 //!
 //! - `rules`: the rules engine (network rules, then capabilities; TEE/WATCH/REDIRECT copies).
 //!
+//! - `ndp`: IPv6 neighbour discovery emulation for RFC 4193 / 6plane addresses.
+//!
 //! Not implemented (documented gaps): multicast replication as a designated replicator
-//! (flag 0x08 is ignored), IPv6 NDP emulation (§6.10; the tap's own neighbour discovery over
-//! the solicited-node groups works instead), and the sender-IP/MAC-authenticated (COO)
-//! characteristics bits, which never match.
+//! (flag 0x08 is ignored), and the sender-IP/MAC-authenticated (COO) characteristics bits of
+//! the rules engine, which never match.
 
 mod config;
 mod credentials;
+mod ndp;
 mod network;
 mod rules;
 mod switch;

@@ -92,6 +92,15 @@ impl Node {
         if bridging && !config.active_bridges().any(|b| b == me) {
             return Err(FrameError::NotBridge);
         }
+        if let Some((member, target, asker)) =
+            super::ndp::solicited_member(nwid, config, me, ethertype, payload)
+        {
+            // Answered here; the solicitation never goes on the wire.
+            let member_mac = Mac::from_address(member, nwid);
+            let advert = super::ndp::advertisement(target, member_mac, asker);
+            self.deliver(nwid, member_mac, src_mac, ethertype, &advert);
+            return Ok(());
+        }
         if dst_mac.is_multicast() {
             let group = if dst_mac.is_broadcast() {
                 match arp_request_target(ethertype, payload) {
