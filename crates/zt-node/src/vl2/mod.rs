@@ -12,10 +12,8 @@
 //! - `credentials`: NETWORK_CREDENTIALS both ways, revocations, and the membership gate
 //!   (§6.5, §6.8);
 //! - `switch`: frames from the tap ([`Node::send_frame`]) and from peers, multicast
-//!   (LIKE, GATHER, MULTICAST_FRAME, §6.9) and bridging (§6.11).
-//!
-//! - `rules`: the rules engine (network rules, then capabilities; TEE/WATCH/REDIRECT copies).
-//!
+//!   (LIKE, GATHER, MULTICAST_FRAME, §6.9) and bridging (§6.11);
+//! - `rules`: the rules engine (network rules, then capabilities; TEE/WATCH/REDIRECT copies);
 //! - `ndp`: IPv6 neighbour discovery emulation for RFC 4193 / 6plane addresses.
 //!
 //! Not implemented (documented gaps): multicast replication as a designated replicator
