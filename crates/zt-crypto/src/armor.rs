@@ -5,6 +5,8 @@
 //!
 //! Everything runs on the caller's buffer and the stack: no heap allocation per packet.
 #[cfg(target_arch = "x86_64")]
+use crate::aes_ctr_vaes::CtrKey;
+#[cfg(target_arch = "x86_64")]
 use crate::ghash_clmul::GhashKey;
 use crate::poly1305;
 use crate::salsa::Salsa12;
@@ -79,6 +81,9 @@ pub struct PeerKey {
     /// the tag mask E(J0)) and the GHASH key powers. `None` falls back to `gmac`.
     #[cfg(target_arch = "x86_64")]
     gmac_clmul: Option<(Aes256, GhashKey)>,
+    /// The fast CTR keystream (K1), when the CPU has VAES; `None` falls back to `siv`.
+    #[cfg(target_arch = "x86_64")]
+    ctr_vaes: Option<CtrKey>,
 }
 
 impl PeerKey {
@@ -98,6 +103,14 @@ impl PeerKey {
             h_bytes.zeroize();
             ghash.map(|ghash| (gmac_block, ghash))
         };
+        #[cfg(target_arch = "x86_64")]
+        let ctr_vaes = {
+            let mut k1_aes = [0u8; 32];
+            k1_aes.copy_from_slice(&k1[..32]);
+            let ctr = CtrKey::new(&k1_aes);
+            k1_aes.zeroize();
+            ctr
+        };
         k0.zeroize();
         k1.zeroize();
         PeerKey {
@@ -106,6 +119,8 @@ impl PeerKey {
             siv,
             #[cfg(target_arch = "x86_64")]
             gmac_clmul,
+            #[cfg(target_arch = "x86_64")]
+            ctr_vaes,
         }
     }
     pub fn raw(&self) -> &[u8; 48] {
@@ -317,6 +332,11 @@ fn gmac_clmul(
 
 /// AES-256-CTR with key K1 over `data`; the counter is the last 32 bits of `iv`, big-endian.
 fn aes_ctr(key: &PeerKey, iv: &[u8; 16], data: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(ctr) = &key.ctr_vaes {
+        ctr.apply_keystream(iv, data);
+        return;
+    }
     /// Blocks encrypted per batch, enough for the AES-NI backend's 8-way pipelining.
     const BATCH: usize = 16;
     let prefix = &iv[..12];

@@ -9,7 +9,11 @@
 pub mod address;
 pub mod armor;
 pub mod c25519;
-// The one module with `unsafe`: calls into runtime-detected PCLMULQDQ code (see its docs).
+// The only modules with `unsafe`: calls into runtime-detected PCLMULQDQ and VAES code, and
+// (VAES) unaligned vector loads and stores; see their docs.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod aes_ctr_vaes;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod ghash_clmul;
