@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use crate::menu::Menu;
 
+pub mod peer;
 pub mod zerotier;
 
 /// Every menu, in registration order.
 pub fn all() -> Vec<Arc<dyn Menu>> {
-    vec![Arc::new(zerotier::ZerotierMenu)]
+    vec![Arc::new(zerotier::ZerotierMenu), Arc::new(peer::PeerMenu)]
 }

@@ -97,10 +97,7 @@ struct Api {
 /// The daemon's HTTP API: the zerotier-one service paths ([`crate::service_api`]) and the
 /// RouterOS REST API under `/rest`.
 pub fn router(daemon: Arc<Daemon>, registry: MenuRegistry) -> axum::Router {
-    let service = axum::Router::new()
-        .route("/health", axum::routing::get(crate::service_api::health))
-        .route("/status", axum::routing::get(crate::service_api::status))
-        .with_state(daemon.clone());
+    let service = crate::service_api::router(daemon.clone());
     let rest = axum::Router::new()
         .fallback(handle)
         .with_state(Arc::new(Api { daemon, registry }));

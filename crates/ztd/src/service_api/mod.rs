@@ -1,0 +1,151 @@
+//! The zerotier-one service API (PROTOCOL.md §9.2) beside `/rest`, so zerotier-cli-style
+//! tools (`zt info`, `zt peers`, `zt orbit`) work against ztd.
+//!
+//! zerotier-one runs one node per service; ztd runs several instances, and this API answers
+//! for the default instance (`zt1`, the factory item).
+//!
+//! One module per resource; every route is registered in [`router`] (add yours there).
+pub mod controller;
+pub mod moon;
+pub mod peer;
+pub mod status;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::daemon::Daemon;
+use crate::runtime::engine::PortRole;
+
+/// The ZeroTier One version ztd reports (the one zt-node speaks).
+pub const VERSION: (u32, u32, u32) = (1, 14, 1);
+
+pub(crate) fn version_fields(object: &mut serde_json::Map<String, Value>) {
+    let (major, minor, rev) = VERSION;
+    object.insert("versionMajor".into(), json!(major));
+    object.insert("versionMinor".into(), json!(minor));
+    object.insert("versionRev".into(), json!(rev));
+    object.insert("versionBuild".into(), json!(0));
+    object.insert("version".into(), json!(format!("{major}.{minor}.{rev}")));
+}
+
+pub(crate) fn clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What the service API reports about the default instance.
+pub(crate) struct DefaultInstance {
+    pub(crate) address: Option<String>,
+    pub(crate) public: Option<String>,
+    pub(crate) online: bool,
+    pub(crate) primary_port: u16,
+    pub(crate) secondary_port: Option<u16>,
+    pub(crate) listening_on: Vec<String>,
+}
+
+pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance> {
+    let model = daemon.lock().await;
+    let (id, config) = model.instances.iter().find(|(_, c)| c.default)?;
+    let shown = model.identities.get(&id);
+    let runtime = model.runtime(id);
+    let mut online = false;
+    let mut listening_on = Vec::new();
+    let mut secondary_port = config.secondary_port;
+    if let Some(runtime) = runtime {
+        for socket in runtime.sockets() {
+            listening_on.push(format!("{}/{}", socket.bound.ip(), socket.bound.port()));
+            if socket.role == PortRole::Secondary {
+                secondary_port = Some(socket.bound.port());
+            }
+        }
+        let status = runtime.with_engine(|engine, _| engine.status().online);
+        online = matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), status).await,
+            Ok(Ok(true))
+        );
+    }
+    Some(DefaultInstance {
+        address: shown.map(|s| s.address.clone()),
+        public: shown.map(|s| s.public.clone()),
+        online,
+        primary_port: config.port,
+        secondary_port,
+        listening_on,
+    })
+}
+
+/// Every zerotier-one service path, on one router (the REST layer merges it beside `/rest`).
+pub fn router(daemon: Arc<Daemon>) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/health", get(status::health))
+        .route("/status", get(status::status))
+        .route("/peer", get(peer::list))
+        .route("/peer/{address}", get(peer::one))
+        .route("/moon", get(moon::list))
+        .route(
+            "/moon/{id}",
+            get(moon::one).post(moon::orbit).delete(moon::deorbit),
+        )
+        .with_state(daemon.clone())
+        .merge(controller::routes(daemon))
+}
+
+/// The token check every path but `/health` starts with: `Err` is the 401 to send.
+pub(crate) fn require_auth(
+    daemon: &Daemon,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(), Response> {
+    if authorized(headers, query, daemon.authtoken()) {
+        Ok(())
+    } else {
+        Err((StatusCode::UNAUTHORIZED, axum::Json(json!({}))).into_response())
+    }
+}
+
+/// The default instance's running runtime, or the response to send when there is none.
+pub(crate) async fn with_default_node<R, F>(daemon: &Daemon, f: F) -> Result<R, Response>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut zt_node::Node, u64) -> R + Send + 'static,
+{
+    let model = daemon.lock().await;
+    let not_running = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": "the default instance is not running"})),
+        )
+            .into_response()
+    };
+    let Some((id, _)) = model.instances.iter().find(|(_, c)| c.default) else {
+        return Err(not_running());
+    };
+    let Some(runtime) = model.runtime(id) else {
+        return Err(not_running());
+    };
+    match tokio::time::timeout(ENGINE_TIMEOUT, runtime.with_node(f)).await {
+        Ok(Ok(r)) => Ok(r),
+        _ => Err(not_running()),
+    }
+}
+
+/// How long an API call waits for the instance's engine.
+const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// zerotier-one's token forms: the REST ones plus `?auth=<token>`.
+pub(crate) fn authorized(headers: &HeaderMap, query: Option<&str>, token: &str) -> bool {
+    if crate::rest::authorized(headers, token) {
+        return true;
+    }
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("auth="))
+        .any(|given| crate::rest::constant_time_eq(given, token))
+}
