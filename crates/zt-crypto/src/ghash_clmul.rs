@@ -15,14 +15,20 @@
 //! cancels: every product is directly a·Hʲ. Multiplying by x moves bits towards bit 0, so
 //! the field's reduction (x¹²⁸ = x⁷ + x² + x + 1) becomes right shifts by 1, 2 and 7.
 //!
-//! Safety: the only `unsafe` is the call into the `#[target_feature]` functions, which is
-//! sound because a [`GhashKey`] is only ever constructed after runtime detection of the CPU
-//! features those functions enable. Everything inside uses safe intrinsics on values; there
-//! are no raw pointers.
+//! Where the CPU has VPCLMULQDQ with AVX-512, whole runs of sixteen blocks go through a wide
+//! path instead: four blocks per 512-bit vector, multiplied by H¹⁶…H¹ lane by lane, the four
+//! lanes summed, then the same single reduction.
+//!
+//! Safety: the `unsafe` blocks are the calls into the `#[target_feature]` functions, sound
+//! because a [`GhashKey`] (and its wide part) is only ever constructed after runtime
+//! detection of the CPU features those functions enable, and the unaligned 64-byte vector
+//! loads of the wide path, each from a slice of exactly 64 bytes.
 use std::arch::x86_64::{
-    __m128i, _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set_epi64x, _mm_setzero_si128,
-    _mm_slli_epi64, _mm_slli_si128, _mm_srli_epi64, _mm_srli_si128, _mm_unpackhi_epi64,
-    _mm_xor_si128,
+    __m128i, __m512i, _mm512_clmulepi64_epi128, _mm512_extracti32x4_epi32, _mm512_loadu_si512,
+    _mm512_set_epi64, _mm512_shuffle_epi8, _mm512_unpackhi_epi64, _mm512_xor_si512,
+    _mm512_zextsi128_si512, _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_set_epi64x,
+    _mm_setzero_si128, _mm_slli_epi64, _mm_slli_si128, _mm_srli_epi64, _mm_srli_si128,
+    _mm_unpackhi_epi64, _mm_xor_si128,
 };
 use zeroize::Zeroize;
 
@@ -30,6 +36,12 @@ use zeroize::Zeroize;
 const AGGREGATE: usize = 8;
 /// Bytes consumed per reduction.
 const GROUP_BYTES: usize = AGGREGATE * 16;
+/// Blocks multiplied per reduction on the wide path.
+const WIDE_BLOCKS: usize = 16;
+/// Bytes consumed per reduction on the wide path.
+const WIDE_BYTES: usize = WIDE_BLOCKS * 16;
+/// 512-bit vectors per wide group.
+const WIDE_VECTORS: usize = WIDE_BLOCKS / 4;
 
 /// The powers of the hash key H needed for aggregation.
 #[derive(Clone)]
@@ -38,34 +50,82 @@ pub(crate) struct GhashKey {
     powers: [u128; AGGREGATE],
     /// High half XOR low half of each power: the second factor of Karatsuba's middle product.
     karatsuba: [u64; AGGREGATE],
+    /// The wide path's key, if the CPU has it.
+    wide: Option<WidePowers>,
+}
+
+/// H¹⁶…H¹ (times x⁻¹) laid out as the wide path loads them: vector k, lane j holds the power
+/// for block 4k + j of a sixteen-block group, H^(16−4k−j), as the little-endian bytes of
+/// the reflected value; `karatsuba` likewise holds each power's halves XORed (low 64 bits).
+#[derive(Clone)]
+struct WidePowers {
+    powers: [[u8; 64]; WIDE_VECTORS],
+    karatsuba: [[u8; 64]; WIDE_VECTORS],
+}
+
+impl WidePowers {
+    /// From `all[j]` = H^(j+1)·x⁻¹, j < 16.
+    fn new(all: &[u128; WIDE_BLOCKS]) -> WidePowers {
+        let mut powers = [[0u8; 64]; WIDE_VECTORS];
+        let mut karatsuba = [[0u8; 64]; WIDE_VECTORS];
+        for block in 0..WIDE_BLOCKS {
+            let power = all[WIDE_BLOCKS - 1 - block];
+            let lane = 16 * (block % 4)..16 * (block % 4 + 1);
+            powers[block / 4][lane.clone()].copy_from_slice(&power.to_le_bytes());
+            let halves = u128::from((power >> 64) as u64 ^ power as u64);
+            karatsuba[block / 4][lane].copy_from_slice(&halves.to_le_bytes());
+        }
+        WidePowers { powers, karatsuba }
+    }
 }
 
 impl GhashKey {
     /// The key for hash subkey `h` (= AES_K(0¹²⁸)), or `None` if this CPU has no PCLMULQDQ,
     /// in which case the caller uses its portable path.
     pub(crate) fn new(h: &[u8; 16]) -> Option<GhashKey> {
+        GhashKey::with_wide_path(h, true)
+    }
+
+    /// As [`GhashKey::new`]; `allow_wide` false keeps to the 128-bit path (for its tests).
+    fn with_wide_path(h: &[u8; 16], allow_wide: bool) -> Option<GhashKey> {
         if !clmul_supported() {
             return None;
         }
         let h_over_x = times_x_inverse(u128::from_be_bytes(*h));
-        let mut powers = [0u128; AGGREGATE];
-        powers[0] = h_over_x;
-        for j in 1..AGGREGATE {
+        let mut all = [0u128; WIDE_BLOCKS];
+        all[0] = h_over_x;
+        for j in 1..WIDE_BLOCKS {
             // SAFETY: `clmul_supported()` returned true above, so the CPU has every feature
             // `multiply` is compiled for.
             // (Hʲ·x⁻¹)·(H·x⁻¹)·x = H^(j+1)·x⁻¹.
-            powers[j] = unsafe { multiply(powers[j - 1], h_over_x) };
+            all[j] = unsafe { multiply(all[j - 1], h_over_x) };
         }
+        let mut powers = [0u128; AGGREGATE];
+        powers.copy_from_slice(&all[..AGGREGATE]);
         let karatsuba = powers.map(|p| (p >> 64) as u64 ^ p as u64);
-        Some(GhashKey { powers, karatsuba })
+        let wide = (allow_wide && wide_supported()).then(|| WidePowers::new(&all));
+        all.zeroize();
+        Some(GhashKey {
+            powers,
+            karatsuba,
+            wide,
+        })
     }
 
     /// Absorb `data` into the running GHASH value `y`, zero-padding a final partial block
     /// (GCM pads the AAD and the ciphertext separately, so each is one call). Returns the new
     /// value; as bytes, `y.to_be_bytes()` is the GHASH output block.
     pub(crate) fn absorb(&self, y: u128, data: &[u8]) -> u128 {
+        let mut y = y;
+        let mut rest = data;
+        if let Some(wide) = &self.wide {
+            let whole = data.len() / WIDE_BYTES * WIDE_BYTES;
+            // SAFETY: `wide` is only set when `wide_supported()` returned true.
+            y = unsafe { absorb_wide(wide, y, &data[..whole]) };
+            rest = &data[whole..];
+        }
         // SAFETY: a `GhashKey` exists only if `new` saw `clmul_supported()` return true.
-        unsafe { absorb(self, y, data) }
+        unsafe { absorb(self, y, rest) }
     }
 }
 
@@ -73,7 +133,19 @@ impl Drop for GhashKey {
     fn drop(&mut self) {
         self.powers.zeroize();
         self.karatsuba.zeroize();
+        if let Some(wide) = &mut self.wide {
+            wide.powers.zeroize();
+            wide.karatsuba.zeroize();
+        }
     }
+}
+
+/// Whether the features of the wide path are present.
+fn wide_supported() -> bool {
+    std::arch::is_x86_feature_detected!("vpclmulqdq")
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && clmul_supported()
 }
 
 /// Whether the features of the `#[target_feature]` functions below are present.
@@ -215,6 +287,75 @@ fn absorb(key: &GhashKey, y: u128, data: &[u8]) -> u128 {
     to_u128(y)
 }
 
+/// 64 bytes as a vector, in memory order.
+#[target_feature(enable = "avx512f")]
+fn load_vector(bytes: &[u8; 64]) -> __m512i {
+    // SAFETY: `bytes` is 64 readable bytes; the load is the unaligned variant.
+    unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
+}
+
+/// XOR of the four 128-bit lanes.
+#[target_feature(enable = "avx512f")]
+fn sum_lanes(v: __m512i) -> __m128i {
+    _mm_xor_si128(
+        _mm_xor_si128(
+            _mm512_extracti32x4_epi32(v, 0),
+            _mm512_extracti32x4_epi32(v, 1),
+        ),
+        _mm_xor_si128(
+            _mm512_extracti32x4_epi32(v, 2),
+            _mm512_extracti32x4_epi32(v, 3),
+        ),
+    )
+}
+
+/// Absorb whole sixteen-block groups (`data.len()` a multiple of `WIDE_BYTES`).
+#[target_feature(enable = "vpclmulqdq,avx512f,avx512bw,pclmulqdq,sse2")]
+fn absorb_wide(wide: &WidePowers, y: u128, data: &[u8]) -> u128 {
+    // Byte reversal within each 128-bit lane: blocks become big-endian (reflected) values.
+    let reverse = _mm512_set_epi64(
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+        0x0001_0203_0405_0607,
+        0x0809_0a0b_0c0d_0e0f,
+    );
+    let powers = wide.powers.each_ref().map(|p| load_vector(p));
+    let karatsuba = wide.karatsuba.each_ref().map(|p| load_vector(p));
+    let mut y = to_vector(y);
+    for group in data.chunks_exact(WIDE_BYTES) {
+        let mut low = _mm512_zextsi128_si512(_mm_setzero_si128());
+        let mut high = low;
+        let mut middle = low;
+        for (k, bytes) in group.chunks_exact(64).enumerate() {
+            let mut raw = [0u8; 64];
+            raw.copy_from_slice(bytes);
+            let mut x = _mm512_shuffle_epi8(load_vector(&raw), reverse);
+            if k == 0 {
+                // Horner: the running value joins the group's first block (lane 0).
+                x = _mm512_xor_si512(x, _mm512_zextsi128_si512(y));
+            }
+            low = _mm512_xor_si512(low, _mm512_clmulepi64_epi128(x, powers[k], 0x00));
+            high = _mm512_xor_si512(high, _mm512_clmulepi64_epi128(x, powers[k], 0x11));
+            let x_karatsuba = _mm512_xor_si512(x, _mm512_unpackhi_epi64(x, x));
+            middle = _mm512_xor_si512(
+                middle,
+                _mm512_clmulepi64_epi128(x_karatsuba, karatsuba[k], 0x00),
+            );
+        }
+        y = Accumulator {
+            low: sum_lanes(low),
+            high: sum_lanes(high),
+            middle: sum_lanes(middle),
+        }
+        .reduce();
+    }
+    to_u128(y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,8 +363,9 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngCore, SeedableRng};
 
-    /// Every length 0..2000 (all remainders of the 8-block grouping, partial final blocks)
-    /// against the `ghash` crate, with a fresh random key and starting state each time.
+    /// Every length 0..2000 (all remainders of the 8- and 16-block groupings, partial final
+    /// blocks) against the `ghash` crate, with a fresh random key and starting state each
+    /// time, on the 128-bit path and (where the CPU has it) the wide path.
     #[test]
     fn matches_ghash_crate_for_all_lengths() {
         let mut rng = StdRng::seed_from_u64(0x6a5);
@@ -234,16 +376,17 @@ mod tests {
             let mut prefix = [0u8; 16];
             rng.fill_bytes(&mut prefix);
             rng.fill_bytes(&mut data[..len]);
-            let Some(key) = GhashKey::new(&h) else {
-                panic!("this test needs a CPU with PCLMULQDQ");
-            };
-            let y = key.absorb(key.absorb(0, &prefix), &data[..len]);
-
             let mut reference = ghash::GHash::new(&h.into());
             reference.update_padded(&prefix);
             reference.update_padded(&data[..len]);
             let expected: [u8; 16] = reference.finalize().into();
-            assert_eq!(y.to_be_bytes(), expected, "length {len}");
+            for allow_wide in [false, true] {
+                let Some(key) = GhashKey::with_wide_path(&h, allow_wide) else {
+                    panic!("this test needs a CPU with PCLMULQDQ");
+                };
+                let y = key.absorb(key.absorb(0, &prefix), &data[..len]);
+                assert_eq!(y.to_be_bytes(), expected, "length {len}, wide {allow_wide}");
+            }
         }
     }
 
