@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod console;
 mod idtool;
+mod lab;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         command: idtool::IdtoolCommand,
     },
+    /// Run the manual's Home/Office controller example in network namespaces (needs root).
+    Lab(lab::LabArgs),
     #[command(flatten)]
     Service(console::ServiceCommand),
     /// A console command line, e.g. `/zerotier/print`.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Idtool { command }) => idtool::main(command),
+        Some(Command::Lab(args)) => lab::main(args),
         Some(Command::Service(command)) => console::service_command(&cli.console, &command),
         Some(Command::Console(words)) => console::one_command(&cli.console, &words),
         None => console::session(&cli.console),
