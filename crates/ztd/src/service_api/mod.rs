@@ -8,6 +8,7 @@
 pub mod controller;
 pub mod moon;
 pub mod peer;
+pub mod stats;
 pub mod status;
 
 use std::sync::Arc;
@@ -87,6 +88,7 @@ pub fn router(daemon: Arc<Daemon>) -> axum::Router {
         .route("/status", get(status::status))
         .route("/peer", get(peer::list))
         .route("/peer/{address}", get(peer::one))
+        .route("/stats", get(stats::get))
         .route("/moon", get(moon::list))
         .route(
             "/moon/{id}",

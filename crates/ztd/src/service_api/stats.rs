@@ -1,0 +1,58 @@
+//! `GET /stats` (our addition): the default instance's engine counters, so dropped input
+//! (runts, bad MACs, malformed packets) and protocol work (relays, RENDEZVOUS) are visible.
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{require_auth, with_default_node};
+use crate::daemon::Daemon;
+
+/// The counters as one flat JSON object (names as in `zt_node::Stats`).
+pub fn stats_json(s: &zt_node::Stats) -> serde_json::Value {
+    json!({
+        "rx_datagrams": s.rx_datagrams,
+        "rx_bytes": s.rx_bytes,
+        "tx_datagrams": s.tx_datagrams,
+        "tx_bytes": s.tx_bytes,
+        "rx_packets": s.rx_packets,
+        "dropped_runt": s.dropped_runt,
+        "dropped_bad_fragment": s.dropped_bad_fragment,
+        "dropped_bad_source": s.dropped_bad_source,
+        "dropped_unsupported_cipher": s.dropped_unsupported_cipher,
+        "dropped_bad_mac": s.dropped_bad_mac,
+        "dropped_replay": s.dropped_replay,
+        "dropped_decompress": s.dropped_decompress,
+        "dropped_malformed": s.dropped_malformed,
+        "dropped_unexpected_reply": s.dropped_unexpected_reply,
+        "dropped_invalid_identity": s.dropped_invalid_identity,
+        "relayed": s.relayed,
+        "dropped_relay_not_allowed": s.dropped_relay_not_allowed,
+        "rendezvous_sent": s.rendezvous_sent,
+        "rendezvous_received": s.rendezvous_received,
+        "hello_sent": s.hello_sent,
+        "echo_sent": s.echo_sent,
+        "whois_sent": s.whois_sent,
+        "whois_answered": s.whois_answered,
+        "direct_path_pushes_sent": s.direct_path_pushes_sent,
+        "world_updates_accepted": s.world_updates_accepted,
+        "peers_expired": s.peers_expired,
+    })
+}
+
+/// `GET /stats`.
+pub async fn get(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(r) = require_auth(&daemon, &headers, query.as_deref()) {
+        return r;
+    }
+    match with_default_node(&daemon, |node, _| node.stats().clone()).await {
+        Ok(stats) => axum::Json(stats_json(&stats)).into_response(),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,279 @@
+//! ztd as a ZeroTier root for real nodes: a planet lists only our ztd instance; two real
+//! ZeroTier 1.8.4 leaves (`ztpeer run`) in their own namespaces come online through it,
+//! join the ad-hoc network ff0000ffff000000 and exchange a TCP message over 6plane. Our
+//! root's `/peer` and `/rest/zerotier/peer` list both as LEAF with paths, and its counters
+//! show it introduced them (RENDEZVOUS sent) so they could talk directly.
+//!
+//! Needs root, `ip netns` and `ztpeer`; otherwise each test prints why and passes.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zt_crypto::Identity;
+use zt_testnet::{event_of, json_line, skip_unless, Lab};
+
+const API: &str = "127.0.0.1:18093";
+const ADHOC: &str = "ff0000ffff000000";
+
+fn identity() -> Identity {
+    Identity::generate(&mut rand::rngs::OsRng)
+}
+
+fn write_identity(home: &Path, id: &Identity) {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(home.join("identity.secret"), id.to_secret_string().unwrap()).unwrap();
+    std::fs::write(home.join("identity.public"), id.to_public_string()).unwrap();
+}
+
+/// A planet signed by ztpeer listing `roots` (identity, endpoint).
+fn make_planet(out: &Path, roots: &[(&Identity, String)]) {
+    let out_s = out.display().to_string();
+    let mut args: Vec<String> = vec!["mkroots".into()];
+    for (id, endpoint) in roots {
+        args.extend(["--identity".into(), id.to_public_string()]);
+        args.extend(["--endpoint".into(), endpoint.clone()]);
+    }
+    args.extend(["--out".into(), out_s]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output =
+        zt_testnet::run_with_deadline(zt_testnet::ztpeer(&refs).unwrap(), Duration::from_secs(30));
+    assert!(output.status.success(), "mkroots failed: {output:?}");
+}
+
+/// The 6plane address of `node` on the ad-hoc network.
+fn sixplane(node: &Identity) -> String {
+    let output = zt_testnet::run_with_deadline(
+        zt_testnet::ztpeer(&["addr", ADHOC, &node.address().to_string()]).unwrap(),
+        Duration::from_secs(30),
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).expect("addr JSON");
+    v["6plane"]
+        .as_str()
+        .expect("6plane")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The ztd API inside namespace `ns`, through curl run in that namespace.
+struct Api<'a> {
+    lab: &'a Lab,
+    ns: usize,
+    token: String,
+}
+
+impl Api<'_> {
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Option<Value> {
+        let url = format!("http://{API}{path}");
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let mut args = vec![
+            "-s",
+            "-m",
+            "5",
+            "-X",
+            method,
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+        ];
+        if let Some(b) = body {
+            args.extend(["-d", b]);
+        }
+        args.push(&url);
+        let out = self.lab.run(
+            self.ns,
+            Path::new("/usr/bin/curl"),
+            &args,
+            Duration::from_secs(10),
+        );
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}
+
+/// Poll `f` until it returns `Some`, or the deadline passes.
+fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    None
+}
+
+/// Start ztd in namespace `ns` with `home`, wait for its API, return the API client.
+fn start_ztd<'a>(lab: &'a Lab, ns: usize, home: &Path) -> (zt_testnet::NsProcess, Api<'a>) {
+    let ztd = Path::new(env!("CARGO_BIN_EXE_ztd"));
+    let home_s = home.display().to_string();
+    let proc = lab.spawn(ns, ztd, &["--home", &home_s, "--api-listen", API]);
+    let token = poll(Duration::from_secs(15), || {
+        std::fs::read_to_string(home.join("authtoken.secret")).ok()
+    })
+    .expect("ztd wrote its token");
+    let api = Api {
+        lab,
+        ns,
+        token: token.trim().to_string(),
+    };
+    poll(Duration::from_secs(15), || api.call("GET", "/health", None)).expect("ztd API up");
+    (proc, api)
+}
+
+/// Enable the default instance `zt1` with this identity (its planet must already be in
+/// `<home>/zt1/planet`).
+fn enable_with_identity(api: &Api, id: &Identity) {
+    let body = serde_json::json!({
+        "identity": id.to_secret_string().unwrap(),
+        "disabled": "no",
+    })
+    .to_string();
+    let reply = api.call("PATCH", "/rest/zerotier/zt1", Some(&body));
+    assert!(reply.is_some(), "enable zt1 failed");
+}
+
+#[test]
+fn ztd_root_serves_real_leaves_and_introduces_them() {
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let ztpeer = zt_testnet::ztpeer_path().unwrap();
+    let lab = Lab::new(3);
+    let dir = tempfile::tempdir().unwrap();
+    let root_id = identity();
+    let (a_id, b_id) = (identity(), identity());
+    let planet = dir.path().join("planet");
+    make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
+
+    // Our root: the planet is in place before the instance first starts.
+    let home = dir.path().join("ztd");
+    std::fs::create_dir_all(home.join("zt1")).unwrap();
+    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+    let (mut ztd, api) = start_ztd(&lab, 0, &home);
+    let started = Instant::now();
+    enable_with_identity(&api, &root_id);
+    let online = poll(Duration::from_secs(10), || {
+        api.call("GET", "/status", None)
+            .filter(|s| s["online"] == true)
+    });
+    assert!(
+        online.is_some(),
+        "a root is online at once\n{}",
+        ztd.report()
+    );
+    assert_eq!(
+        online.unwrap()["address"].as_str(),
+        Some(root_id.address().to_string().as_str())
+    );
+    eprintln!("root online after {:?}", started.elapsed());
+
+    // Two real leaves.
+    let (home_a, home_b) = (dir.path().join("a"), dir.path().join("b"));
+    write_identity(&home_a, &a_id);
+    write_identity(&home_b, &b_id);
+    let planet_s = planet.display().to_string();
+    let (ha, hb) = (home_a.display().to_string(), home_b.display().to_string());
+    let mut server = lab.spawn(
+        1,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            &ha,
+            "--roots",
+            &planet_s,
+            "--join",
+            ADHOC,
+            "--tcp-echo-server",
+            "7777",
+            "--expect",
+            "hello-through-ztd",
+            "--until-done",
+            "--for",
+            "100",
+            "--status-every",
+            "2",
+        ],
+    );
+    let target = format!("[{}]:7777", sixplane(&a_id));
+    let leaves_started = Instant::now();
+    let mut client = lab.spawn(
+        2,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            &hb,
+            "--roots",
+            &planet_s,
+            "--join",
+            ADHOC,
+            "--tcp-connect",
+            &target,
+            "--send",
+            "hello-through-ztd",
+            "--until-done",
+            "--for",
+            "100",
+            "--status-every",
+            "2",
+        ],
+    );
+    let client_exit = client.wait(Duration::from_secs(110));
+    let server_exit = server.wait(Duration::from_secs(30));
+    let elapsed = leaves_started.elapsed();
+    assert!(
+        client_exit.is_some_and(|s| s.success()),
+        "client goals not met\n{}\n{}",
+        client.report(),
+        ztd.report()
+    );
+    assert!(
+        server_exit.is_some_and(|s| s.success()),
+        "server goals not met\n{}",
+        server.report()
+    );
+    eprintln!("leaves started → TCP echo done: {elapsed:?}");
+
+    // Our root saw both leaves.
+    let peers = api.call("GET", "/peer", None).expect("/peer");
+    let peers = peers.as_array().expect("array");
+    for leaf in [&a_id, &b_id] {
+        let addr = leaf.address().to_string();
+        let p = peers
+            .iter()
+            .find(|p| p["address"] == addr.as_str())
+            .unwrap_or_else(|| panic!("{addr} missing from /peer: {peers:?}"));
+        assert_eq!(p["role"], "LEAF");
+        assert!(!p["paths"].as_array().unwrap().is_empty(), "{p}");
+        assert_eq!(p["versionMajor"], 1, "{p}");
+    }
+    let menu = api.call("GET", "/rest/zerotier/peer", None).expect("menu");
+    let menu = menu.as_array().expect("array");
+    for leaf in [&a_id, &b_id] {
+        let addr = leaf.address().to_string();
+        let r = menu
+            .iter()
+            .find(|r| r["zt-address"] == addr.as_str())
+            .unwrap_or_else(|| panic!("{addr} missing from /zerotier/peer: {menu:?}"));
+        assert_eq!(r["instance"], "zt1");
+        assert_eq!(r["role"], "LEAF");
+        assert!(r["path"].as_str().unwrap().contains("/"), "{r}");
+    }
+
+    // The introduction: our root sent RENDEZVOUS, and the leaves ended with a direct path.
+    let stats = api.call("GET", "/stats", None).expect("/stats");
+    eprintln!("root stats: {stats}");
+    assert!(
+        stats["rendezvous_sent"].as_u64().unwrap_or(0) >= 1,
+        "{stats}"
+    );
+    assert!(stats["relayed"].as_u64().unwrap_or(0) >= 1, "{stats}");
+    let direct_seen = client.seen().iter().any(|line| {
+        event_of(line).as_deref() == Some("PEER_DIRECT")
+            && json_line(line).is_some_and(|v| v["peer_id"] == a_id.address().to_string().as_str())
+    });
+    eprintln!("client reported PEER_DIRECT to the server: {direct_seen}");
+    ztd.wait(Duration::from_millis(10));
+}
