@@ -1,8 +1,14 @@
-//! ztd as a ZeroTier root for real nodes: a planet lists only our ztd instance; two real
+//! ztd on a real ZeroTier network (root and leaf).
+//!
+//! As a root for real nodes: a planet lists only our ztd instance; two real
 //! ZeroTier 1.8.4 leaves (`ztpeer run`) in their own namespaces come online through it,
 //! join the ad-hoc network ff0000ffff000000 and exchange a TCP message over 6plane. Our
 //! root's `/peer` and `/rest/zerotier/peer` list both as LEAF with paths, and its counters
 //! show it introduced them (RENDEZVOUS sent) so they could talk directly.
+//!
+//! As a leaf: our instance comes online through a real root, lists it as PLANET with a
+//! latency, drops and counts junk datagrams (runts, forged MACs) while staying online, and
+//! keeps its identity across a restart.
 //!
 //! Needs root, `ip netns` and `ztpeer`; otherwise each test prints why and passes.
 use std::path::Path;
@@ -276,4 +282,162 @@ fn ztd_root_serves_real_leaves_and_introduces_them() {
     });
     eprintln!("client reported PEER_DIRECT to the server: {direct_seen}");
     ztd.wait(Duration::from_millis(10));
+}
+
+/// Datagrams an attacker on the path could send: empty, runts, random bytes, a truncated
+/// fragment, and well-formed headers from a known peer (the root) with a wrong MAC.
+fn junk_datagrams(ours: &Identity, known: &Identity) -> Vec<Vec<u8>> {
+    let mut out = vec![vec![], vec![0u8; 1], vec![0xffu8; 15], vec![0u8; 27]];
+    for n in [28usize, 64, 200, 1400] {
+        out.push((0..n).map(|i| (i * 7 + n) as u8).collect());
+    }
+    // A fragment header (0xff at byte 13) cut short.
+    let mut fragment = vec![0x11u8; 16];
+    fragment[13] = 0xff;
+    out.push(fragment);
+    for suite in [0u8, 1] {
+        let mut p = Vec::new();
+        p.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
+        p.extend_from_slice(&ours.address().to_u64().to_be_bytes()[3..]);
+        p.extend_from_slice(&known.address().to_u64().to_be_bytes()[3..]);
+        p.push(suite << 3);
+        p.extend_from_slice(&[0xa5; 8]); // not the MAC
+        p.push(0x08); // ECHO
+        p.extend_from_slice(b"forged payload");
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn ztd_leaf_through_a_real_root_drops_junk_and_keeps_its_identity() {
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let ztpeer = zt_testnet::ztpeer_path().unwrap();
+    let lab = Lab::new(3);
+    let dir = tempfile::tempdir().unwrap();
+    let (root_id, leaf_id, ours) = (identity(), identity(), identity());
+    let planet = dir.path().join("planet");
+    make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
+    let planet_s = planet.display().to_string();
+
+    // A real root and a real leaf.
+    let (home_r, home_l) = (dir.path().join("r"), dir.path().join("l"));
+    write_identity(&home_r, &root_id);
+    write_identity(&home_l, &leaf_id);
+    let (hr, hl) = (home_r.display().to_string(), home_l.display().to_string());
+    let mut root = lab.spawn(
+        0,
+        &ztpeer,
+        &[
+            "run", "--home", &hr, "--port", "9993", "--roots", &planet_s, "--for", "100",
+        ],
+    );
+    let mut leaf = lab.spawn(
+        2,
+        &ztpeer,
+        &["run", "--home", &hl, "--roots", &planet_s, "--for", "100"],
+    );
+
+    // Our leaf.
+    let home = dir.path().join("ztd");
+    std::fs::create_dir_all(home.join("zt1")).unwrap();
+    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+    let (ztd, api) = start_ztd(&lab, 1, &home);
+    let enabled = Instant::now();
+    enable_with_identity(&api, &ours);
+    let online = poll(Duration::from_secs(30), || {
+        api.call("GET", "/status", None)
+            .filter(|s| s["online"] == true)
+    });
+    let mut ztd = ztd;
+    assert!(
+        online.is_some(),
+        "our leaf online through the real root\n{}\n{}",
+        ztd.report(),
+        root.report()
+    );
+    eprintln!("ztd enable → online (real root): {:?}", enabled.elapsed());
+
+    // The real root is our PLANET peer, with a measured latency and a path.
+    let root_addr = root_id.address().to_string();
+    let peer = poll(Duration::from_secs(20), || {
+        api.call("GET", &format!("/peer/{root_addr}"), None)
+            .filter(|p| p["latency"].as_i64().unwrap_or(-1) >= 0)
+    })
+    .unwrap_or_else(|| panic!("root peer with latency\n{}", ztd.report()));
+    assert_eq!(peer["role"], "PLANET");
+    assert!(!peer["paths"].as_array().unwrap().is_empty());
+    let menu = api.call("GET", "/rest/zerotier/peer", None).expect("menu");
+    let row = menu
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["zt-address"] == root_addr.as_str())
+        .cloned()
+        .expect("root in /zerotier/peer");
+    assert_eq!(row["role"], "PLANET");
+    assert!(
+        row["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("active,preferred,10.77.0.1/9993"),
+        "{row}"
+    );
+
+    // Junk from the real leaf's namespace to our UDP port: dropped and counted.
+    let before = api.call("GET", "/stats", None).expect("stats");
+    let junk = junk_datagrams(&ours, &root_id);
+    let hex: Vec<String> = junk
+        .iter()
+        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor h in {hex:?}:\n    s.sendto(bytes.fromhex(h),('{}',9993))\n",
+        lab.ip(1)
+    );
+    let out = lab.run(
+        2,
+        Path::new("/usr/bin/env"),
+        &["python3", "-c", &script],
+        Duration::from_secs(10),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let after = poll(Duration::from_secs(5), || {
+        api.call("GET", "/stats", None).filter(|s| {
+            s["rx_datagrams"].as_u64()
+                >= Some(before["rx_datagrams"].as_u64().unwrap() + junk.len() as u64)
+        })
+    })
+    .expect("every junk datagram was received");
+    let delta = |k: &str| after[k].as_u64().unwrap_or(0) - before[k].as_u64().unwrap_or(0);
+    eprintln!(
+        "junk: runt +{} bad_mac +{} bad_fragment +{} malformed +{} unsupported_cipher +{}",
+        delta("dropped_runt"),
+        delta("dropped_bad_mac"),
+        delta("dropped_bad_fragment"),
+        delta("dropped_malformed"),
+        delta("dropped_unsupported_cipher")
+    );
+    assert!(delta("dropped_runt") >= 4, "{after}");
+    assert!(delta("dropped_bad_mac") >= 1, "{after}");
+    // Still serving, still online.
+    assert_eq!(
+        api.call("GET", "/status", None).expect("status")["online"],
+        true
+    );
+
+    // Restart: same identity.
+    drop(ztd);
+    let (_ztd, api) = start_ztd(&lab, 1, &home);
+    let status = poll(Duration::from_secs(30), || {
+        api.call("GET", "/status", None)
+            .filter(|s| s["online"] == true)
+    })
+    .expect("online again after restart");
+    assert_eq!(
+        status["address"].as_str(),
+        Some(ours.address().to_string().as_str())
+    );
+    let _ = leaf.wait(Duration::from_millis(1));
 }

@@ -74,7 +74,7 @@ pub fn push_addresses(
     let all = allowed.iter().any(|a| a == "all");
     let mut out = Vec::new();
     for a in host {
-        if !all && !allowed.iter().any(|name| *name == a.interface) {
+        if !all && !allowed.contains(&a.interface) {
             continue;
         }
         if VIRTUAL_PREFIXES.iter().any(|p| a.interface.starts_with(p)) || !usable(&a.ip) {
