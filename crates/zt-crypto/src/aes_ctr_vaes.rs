@@ -10,12 +10,12 @@
 //!
 //! Safety: calls into the `#[target_feature]` functions happen only through a [`CtrKey`],
 //! which exists only after runtime detection of those features. Inside, the unsafe calls are
-//! the unaligned 64-byte loads and stores, each on a slice of exactly 64 bytes.
+//! the unaligned loads and stores, each on an array or a slice of exactly the vector's size.
 use std::arch::x86_64::{
     __m128i, __m512i, _mm512_aesenc_epi128, _mm512_aesenclast_epi128, _mm512_broadcast_i32x4,
     _mm512_loadu_si512, _mm512_set_epi32, _mm512_setzero_si512, _mm512_storeu_si512,
-    _mm512_xor_si512, _mm_aeskeygenassist_si128, _mm_cvtsi128_si64, _mm_set_epi64x,
-    _mm_shuffle_epi32, _mm_slli_si128, _mm_unpackhi_epi64, _mm_xor_si128,
+    _mm512_xor_si512, _mm_aeskeygenassist_si128, _mm_cvtsi128_si64, _mm_loadu_si128,
+    _mm_set_epi64x, _mm_shuffle_epi32, _mm_slli_si128, _mm_unpackhi_epi64, _mm_xor_si128,
 };
 use zeroize::Zeroize;
 
@@ -31,8 +31,8 @@ const STEP_BYTES: usize = VECTOR_BYTES * PARALLEL;
 /// The expanded AES-256 encryption key.
 #[derive(Clone)]
 pub(crate) struct CtrKey {
-    /// Round keys as the 128-bit little-endian loads of their 16 bytes.
-    round_keys: [u128; ROUND_KEYS],
+    /// Round keys, each as the 16 bytes an AES-NI instruction takes (FIPS-197 byte order).
+    round_keys: [[u8; 16]; ROUND_KEYS],
 }
 
 impl CtrKey {
@@ -42,7 +42,9 @@ impl CtrKey {
             return None;
         }
         // SAFETY: `vaes_supported()` returned true, which includes AES-NI and SSE2.
-        let round_keys = unsafe { expand_key(key) };
+        let mut expanded = unsafe { expand_key(key) };
+        let round_keys = expanded.map(u128::to_le_bytes);
+        expanded.zeroize();
         Some(CtrKey { round_keys })
     }
 
@@ -164,15 +166,15 @@ fn counter_blocks(prefix: [i32; 3], counter: u32) -> __m512i {
     )
 }
 
-/// XOR one `STEP_BYTES` chunk with the keystream from `counter` on.
+/// XOR one chunk of `VECTORS` × 64 bytes with the keystream from `counter` on.
 #[target_feature(enable = "vaes,avx512f")]
-fn crypt_step(
+fn crypt_step<const VECTORS: usize>(
     round_keys: &[__m512i; ROUND_KEYS],
     prefix: [i32; 3],
     counter: u32,
     chunk: &mut [u8],
 ) {
-    let mut blocks = [_mm512_setzero_si512(); PARALLEL];
+    let mut blocks = [_mm512_setzero_si512(); VECTORS];
     for (k, block) in blocks.iter_mut().enumerate() {
         let first = counter.wrapping_add((4 * k) as u32);
         *block = _mm512_xor_si512(counter_blocks(prefix, first), round_keys[0]);
@@ -196,24 +198,35 @@ fn crypt_step(
 
 #[target_feature(enable = "vaes,avx512f,aes,sse2")]
 fn apply_keystream(key: &CtrKey, iv: &[u8; 16], data: &mut [u8]) {
-    let round_keys = key.round_keys.map(|k| _mm512_broadcast_i32x4(from_u128(k)));
+    let round_keys = key.round_keys.each_ref().map(|k| {
+        // SAFETY: `k` is 16 readable bytes; the load is the unaligned variant.
+        _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(k.as_ptr().cast()) })
+    });
     let word = |i: usize| i32::from_le_bytes([iv[i], iv[i + 1], iv[i + 2], iv[i + 3]]);
     let prefix = [word(0), word(4), word(8)];
     let mut counter = u32::from_be_bytes([iv[12], iv[13], iv[14], iv[15]]);
 
     let mut steps = data.chunks_exact_mut(STEP_BYTES);
     for chunk in &mut steps {
-        crypt_step(&round_keys, prefix, counter, chunk);
+        crypt_step::<PARALLEL>(&round_keys, prefix, counter, chunk);
         counter = counter.wrapping_add((STEP_BYTES / 16) as u32);
     }
     let rest = steps.into_remainder();
     if !rest.is_empty() {
-        // The keystream past the data is computed and thrown away.
+        // Only as many vectors as the rest needs; the keystream past the data is thrown away.
+        // (Keystream of counters no data uses reveals nothing: AES is a pseudorandom
+        // permutation, and the CTR IV is never reused.)
         let mut padded = [0u8; STEP_BYTES];
         padded[..rest.len()].copy_from_slice(rest);
-        crypt_step(&round_keys, prefix, counter, &mut padded);
+        let vectors = rest.len().div_ceil(VECTOR_BYTES);
+        let used = &mut padded[..vectors * VECTOR_BYTES];
+        match vectors {
+            1 => crypt_step::<1>(&round_keys, prefix, counter, used),
+            2 => crypt_step::<2>(&round_keys, prefix, counter, used),
+            3 => crypt_step::<3>(&round_keys, prefix, counter, used),
+            _ => crypt_step::<PARALLEL>(&round_keys, prefix, counter, used),
+        }
         rest.copy_from_slice(&padded[..rest.len()]);
-        padded.zeroize();
     }
 }
 

@@ -255,8 +255,6 @@ fn multiply(a: u128, b: u128) -> u128 {
 
 #[target_feature(enable = "pclmulqdq,sse2")]
 fn absorb(key: &GhashKey, y: u128, data: &[u8]) -> u128 {
-    let powers = key.powers.map(|p| to_vector(p));
-    let karatsuba = key.karatsuba.map(|k| to_vector(u128::from(k)));
     let mut y = to_vector(y);
 
     // Horner's rule over groups: y ← (y ⊕ b₀)·Hⁿ ⊕ b₁·Hⁿ⁻¹ ⊕ … ⊕ bₙ₋₁·H¹.
@@ -269,7 +267,11 @@ fn absorb(key: &GhashKey, y: u128, data: &[u8]) -> u128 {
                 x = _mm_xor_si128(x, y);
             }
             let power = blocks - 1 - i;
-            sum.add_product(x, powers[power], karatsuba[power]);
+            sum.add_product(
+                x,
+                to_vector(key.powers[power]),
+                to_vector(u128::from(key.karatsuba[power])),
+            );
         }
         y = sum.reduce();
     };
