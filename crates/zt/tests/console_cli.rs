@@ -56,6 +56,7 @@ impl Ztd {
         let api = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
         let log = fs::File::create(dir.path().join("ztd.log")).unwrap();
         let child = Command::new(ztd_binary())
+            .env("ZTD_NO_DEFAULT_PLANET", "1")
             .arg("--home")
             .arg(&home)
             .arg("--api-listen")

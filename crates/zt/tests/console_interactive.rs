@@ -52,6 +52,7 @@ fn start_ztd(home: &Path, log: &Path) -> (Reaped, SocketAddr) {
         .port();
     let api = SocketAddr::from(([127, 0, 0, 1], port));
     let child = Command::new(ztd_binary())
+        .env("ZTD_NO_DEFAULT_PLANET", "1")
         .arg("--home")
         .arg(home)
         .arg("--api-listen")

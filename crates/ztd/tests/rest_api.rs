@@ -49,6 +49,7 @@ impl Ztd {
             .open(home.with_extension("log"))
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ztd"))
+            .env("ZTD_NO_DEFAULT_PLANET", "1")
             .arg("--home")
             .arg(home)
             .arg("--api-listen")
@@ -737,6 +738,7 @@ fn a_second_daemon_on_the_same_home_refuses_to_start() {
     let mut first = Ztd::start(&home);
     let second_log = tmp.path().join("second.log");
     let mut second = Command::new(env!("CARGO_BIN_EXE_ztd"))
+        .env("ZTD_NO_DEFAULT_PLANET", "1")
         .arg("--home")
         .arg(&home)
         .arg("--api-listen")

@@ -25,6 +25,23 @@ use crate::state_dir::write_atomic;
 /// zerotier-one's `node/Topology.cpp`, used when the instance has no `planet` file.
 pub const DEFAULT_PLANET: &[u8] = include_bytes!("default_planet.bin");
 
+/// When set (to anything), an instance without a `planet` file gets a planet with no roots
+/// instead of ZeroTier's public one: for tests that enable instances on a host with a route
+/// to the Internet, so they never contact the public roots.
+pub const NO_DEFAULT_PLANET_ENV: &str = "ZTD_NO_DEFAULT_PLANET";
+
+/// A planet with no roots (world id 0): the node contacts no one until given a planet.
+fn empty_planet() -> World {
+    World {
+        world_type: WorldType::Planet,
+        id: 0,
+        timestamp: 0,
+        updates_must_be_signed_by: [0u8; 64],
+        signature: [0u8; zt_crypto::identity::SIGNATURE_LEN],
+        roots: Vec::new(),
+    }
+}
+
 /// File names inside the instance directory.
 pub const PLANET_FILE: &str = "planet";
 pub const MOONS_DIR: &str = "moons.d";
