@@ -97,13 +97,26 @@ impl<const ROUNDS: usize> Salsa<ROUNDS> {
             quarter(&mut x, 15, 12, 13, 14);
         }
 
-        for (w, (lanes, initial)) in x.iter().zip(start.iter()).enumerate() {
-            let words = (*lanes + *initial).to_array();
-            for (lane, v) in words.iter().enumerate() {
-                let at = lane * BLOCK + 4 * w;
-                let d = &mut data[at..at + 4];
-                let mixed = u32::from_le_bytes([d[0], d[1], d[2], d[3]]) ^ v;
-                d.copy_from_slice(&mixed.to_le_bytes());
+        // x[w] holds word w of all four blocks; a 4×4 transpose of words 4q..4q+3 gives each
+        // block's 16 contiguous keystream bytes at 16q, XORed into the data as one vector
+        // instead of word by word.
+        for quad in 0..4 {
+            let words: [u32x4; 4] = core::array::from_fn(|j| x[4 * quad + j] + start[4 * quad + j]);
+            for (lane, keystream) in u32x4::transpose(words).iter().enumerate() {
+                let at = lane * BLOCK + 16 * quad;
+                let bytes = &mut data[at..at + 16];
+                let d: [u32; 4] = core::array::from_fn(|i| {
+                    u32::from_le_bytes([
+                        bytes[4 * i],
+                        bytes[4 * i + 1],
+                        bytes[4 * i + 2],
+                        bytes[4 * i + 3],
+                    ])
+                });
+                let mixed = (u32x4::new(d) ^ *keystream).to_array();
+                for (chunk, word) in bytes.chunks_exact_mut(4).zip(mixed) {
+                    chunk.copy_from_slice(&word.to_le_bytes());
+                }
             }
         }
     }
