@@ -130,10 +130,13 @@ fn vl2_driver_process() {
                 payload,
             } = &event
             {
-                if let Some(echo) = udp6_echo(*ethertype, payload) {
-                    let sent = node.send_frame(now, *nwid, *dst_mac, *src_mac, *ethertype, &echo);
+                let _ = dst_mac;
+                let us = identity.address();
+                if let Some((what, echo)) = echo_reply(*nwid, us, *src_mac, *ethertype, payload) {
+                    let own = zt_wire::mac::Mac::from_address(us, *nwid);
+                    let sent = node.send_frame(now, *nwid, own, *src_mac, *ethertype, &echo);
                     println!(
-                        "{{\"event\":\"udp_echoed\",\"bytes\":{},\"ok\":{}}}",
+                        "{{\"event\":\"{what}\",\"bytes\":{},\"ok\":{}}}",
                         payload.len(),
                         sent.is_ok()
                     );
@@ -190,18 +193,52 @@ fn vl2_driver_process() {
     );
 }
 
-/// A UDP-over-IPv6 frame turned around: addresses and ports swapped (the checksum, a sum
-/// over both, stays valid).
-fn udp6_echo(ethertype: u16, frame: &[u8]) -> Option<Vec<u8>> {
-    if ethertype != 0x86dd || frame.len() < 48 || frame[0] >> 4 != 6 || frame[6] != 17 {
-        return None;
+/// What our member answers on the echo networks: ARP requests for its ad-hoc IPv4 address,
+/// and UDP over IPv4 or IPv6 turned around (addresses and ports swapped; the checksums, sums
+/// over both, stay valid).
+fn echo_reply(
+    nwid: NetworkId,
+    us: zt_node::Address,
+    asker: zt_wire::mac::Mac,
+    ethertype: u16,
+    frame: &[u8],
+) -> Option<(&'static str, Vec<u8>)> {
+    match ethertype {
+        0x0806 if frame.len() >= 28 && frame[7] == 1 => {
+            let ours = nwid.adhoc_ipv4_address(us)?;
+            if frame[24..28] != ours.octets() {
+                return None;
+            }
+            let mut reply = frame[..8].to_vec();
+            reply[7] = 2;
+            reply.extend_from_slice(&zt_wire::mac::Mac::from_address(us, nwid).0);
+            reply.extend_from_slice(&ours.octets());
+            reply.extend_from_slice(&asker.0);
+            reply.extend_from_slice(&frame[14..18]);
+            Some(("arp_answered", reply))
+        }
+        0x0800 if frame.len() >= 28 && frame[0] >> 4 == 4 && frame[9] == 17 => {
+            let ihl = usize::from(frame[0] & 0x0f) * 4;
+            if frame.len() < ihl + 8 {
+                return None;
+            }
+            let mut echo = frame.to_vec();
+            echo[12..16].copy_from_slice(&frame[16..20]);
+            echo[16..20].copy_from_slice(&frame[12..16]);
+            echo[ihl..ihl + 2].copy_from_slice(&frame[ihl + 2..ihl + 4]);
+            echo[ihl + 2..ihl + 4].copy_from_slice(&frame[ihl..ihl + 2]);
+            Some(("udp_echoed", echo))
+        }
+        0x86dd if frame.len() >= 48 && frame[0] >> 4 == 6 && frame[6] == 17 => {
+            let mut echo = frame.to_vec();
+            echo[8..24].copy_from_slice(&frame[24..40]);
+            echo[24..40].copy_from_slice(&frame[8..24]);
+            echo[40..42].copy_from_slice(&frame[42..44]);
+            echo[42..44].copy_from_slice(&frame[40..42]);
+            Some(("udp_echoed", echo))
+        }
+        _ => None,
     }
-    let mut echo = frame.to_vec();
-    echo[8..24].copy_from_slice(&frame[24..40]);
-    echo[24..40].copy_from_slice(&frame[8..24]);
-    echo[40..42].copy_from_slice(&frame[42..44]);
-    echo[42..44].copy_from_slice(&frame[40..42]);
-    Some(echo)
 }
 
 fn write_identity(home: &Path, identity: &Identity) {
@@ -324,21 +361,16 @@ fn real_nodes_join_our_network_and_talk() {
     );
 }
 
-/// Our node as a member: a real node on an ad-hoc network sends UDP to our 6plane address
-/// (its NDP emulation names our MAC) and must get our echo back: FRAMEs both ways between
-/// our switch and ZeroTier's.
-#[test]
-fn a_real_node_exchanges_frames_with_our_member() {
-    let ztpeer: PathBuf = skip_unless!(zt_testnet::ztpeer_path());
-    skip_unless!(zt_testnet::netns_available());
+/// Our node as a member of an ad-hoc network with a real node, which sends UDP to `target`
+/// (an address of ours) and must get our echo back.
+fn real_node_gets_our_echo(adhoc: NetworkId, target: String, text: &str) -> Option<Vec<String>> {
+    let ztpeer: PathBuf = zt_testnet::ztpeer_path().ok()?;
+    zt_testnet::netns_available().ok()?;
     let lab = Lab::new(2);
     let root_ep = SocketAddr::new(lab.ip(0).into(), 9993);
     let dir = tempfile::tempdir().unwrap();
     let planet = dir.path().join("planet");
     std::fs::write(&planet, planet_for(root_ep).to_bytes()).unwrap();
-    let adhoc = NetworkId::adhoc_port_range(0, 65535);
-    let ours = adhoc.sixplane_address(test_identity(ROOT_INDEX).address());
-
     let exe = std::env::current_exe().unwrap();
     let mut cmd = lab.command(
         0,
@@ -353,10 +385,8 @@ fn a_real_node_exchanges_frames_with_our_member() {
         event_of(l).as_deref() == Some("driver_up")
     });
     assert!(up.is_some(), "driver: {}", driver.report());
-
     let home = dir.path().join("real");
     write_identity(&home, &test_identity(MEMBER_INDICES[0]));
-    let target = format!("[{ours}]:7777");
     let mut real = lab.spawn(
         1,
         &ztpeer,
@@ -371,7 +401,7 @@ fn a_real_node_exchanges_frames_with_our_member() {
             "--udp-send",
             &target,
             "--send",
-            "echo me",
+            text,
             "--until-done",
             "--for",
             "45",
@@ -388,4 +418,39 @@ fn a_real_node_exchanges_frames_with_our_member() {
         event_of(l).as_deref() == Some("udp_echoed")
     });
     assert!(echoed.is_some(), "{}", driver.report());
+    driver.report();
+    Some(driver.seen().to_vec())
+}
+
+/// Our node as a member: a real node on the port-range ad-hoc network sends UDP to our
+/// 6plane address (its NDP emulation names our MAC) and gets our echo back: FRAMEs both ways
+/// between our switch and ZeroTier's, through both rule engines.
+#[test]
+fn a_real_node_exchanges_frames_with_our_member() {
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let adhoc = NetworkId::adhoc_port_range(0, 65535);
+    let ours = adhoc.sixplane_address(test_identity(ROOT_INDEX).address());
+    assert!(real_node_gets_our_echo(adhoc, format!("[{ours}]:7777"), "echo me").is_some());
+}
+
+/// The same over IPv4 on an `ffAA…01` ad-hoc network: the real node ARPs for our address
+/// (a MULTICAST_FRAME to the ARP group, found through our root's gather answer), we answer,
+/// then UDP goes both ways.
+#[test]
+fn a_real_node_arps_for_our_member_and_gets_an_ipv4_echo() {
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    // 28.0.0.0/8: an assigned prefix must not cover the lab's physical 10.77.0.0/24, or no
+    // node (ours or the reference) would use those addresses as paths.
+    let adhoc = NetworkId(0xff1c_0000_0000_0001);
+    let ours = adhoc
+        .adhoc_ipv4_address(test_identity(ROOT_INDEX).address())
+        .unwrap();
+    let seen = real_node_gets_our_echo(adhoc, format!("{ours}:7777"), "echo me v4").unwrap();
+    assert!(
+        seen.iter()
+            .any(|l| event_of(l).as_deref() == Some("arp_answered")),
+        "{seen:?}"
+    );
 }
