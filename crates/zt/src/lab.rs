@@ -87,13 +87,13 @@ fn require_root(what: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{what} needs root (it creates network namespaces); run it with sudo"
+            "{what} needs root (network namespaces); run it as root, e.g. with sudo"
         ))
     }
 }
 
 fn up(options: &UpOptions) -> Result<(), String> {
-    require_root("zt lab")?;
+    require_root("the lab")?;
     let tools = Tools::locate(options)?;
     process::catch_signals();
     let step_limit = Duration::from_secs(options.step_timeout.max(1));
@@ -174,7 +174,7 @@ fn work_dir_for(pid: u32) -> PathBuf {
 /// processes in its namespaces, delete the namespaces and its state directory. A lab whose
 /// owner still runs is left alone (it removes itself).
 fn down() -> Result<(), String> {
-    require_root("zt lab down")?;
+    require_root("`zt lab down`")?;
     let mut removed = 0;
     for ns in netns::existing()? {
         let owner = owner_pid(&ns);
