@@ -69,6 +69,12 @@ pub const MAX_BRIDGE_BROADCAST: usize = 32;
 pub const MAX_FRAME_LEN: usize = 10_000;
 /// Credential packets waiting for the controller's identity.
 pub const PENDING_CREDENTIALS_LIMIT: usize = 64;
+/// Multicast groups with known subscribers, over all networks (roots cache any network's).
+pub const MAX_MULTICAST_GROUPS: usize = 65_536;
+/// Multicasts from the tap waiting for gather answers, per network.
+pub const MAX_PENDING_MULTICASTS: usize = 256;
+/// MACs learned behind active bridges, per network.
+pub const MAX_BRIDGE_ROUTES: usize = 65_536;
 /// Packets held after failing the gate, waiting for the sender's credentials (each for
 /// `QUEUE_TIMEOUT`, like the reference's receive queue).
 pub const HELD_PACKETS_LIMIT: usize = 64;

@@ -6,8 +6,9 @@
 use super::network::PendingMulticast;
 use super::rules::{evaluate, FrameFacts, Outcome, Verdict};
 use super::{
-    FrameError, HeldPacket, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_FRAME_LEN,
-    MAX_GATHER_RECIPIENTS, MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
+    FrameError, HeldPacket, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_BRIDGE_ROUTES,
+    MAX_FRAME_LEN, MAX_GATHER_RECIPIENTS, MAX_MULTICAST_GROUPS, MAX_PENDING_MULTICASTS,
+    MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
 };
 use crate::node::{Event, Inbound, Node};
 use std::collections::{HashMap, HashSet};
@@ -478,6 +479,9 @@ impl Node {
         }
         if !enough {
             if let Some(network) = self.vl2.networks.get_mut(&nwid) {
+                if network.pending_multicasts.len() >= MAX_PENDING_MULTICASTS {
+                    network.pending_multicasts.remove(0);
+                }
                 network.pending_multicasts.push(PendingMulticast {
                     created: now,
                     group,
@@ -576,9 +580,10 @@ impl Node {
         if !self.vl2.networks.contains_key(&nwid) {
             return;
         }
-        let table = self.vl2.subscribers.entry((nwid, group)).or_default();
-        for m in members.iter().filter(|m| **m != me) {
-            table.insert(*m, now);
+        if let Some(table) = self.subscriber_table(nwid, group) {
+            for m in members.iter().filter(|m| **m != me) {
+                table.insert(*m, now);
+            }
         }
         let mut sends = Vec::new();
         if let Some(network) = self.vl2.networks.get_mut(&nwid) {
@@ -803,7 +808,9 @@ impl Node {
             .config
             .as_ref()
             .is_some_and(|c| c.active_bridges().any(|b| b == from.source));
-        if is_bridge {
+        let room = network.bridge_routes.len() < MAX_BRIDGE_ROUTES
+            || network.bridge_routes.contains_key(&src);
+        if is_bridge && room {
             network.bridge_routes.insert(src, from.source);
         }
         is_bridge
@@ -1062,12 +1069,8 @@ impl Node {
             self.stats.vl2.likes_accepted += 1;
             if self.vl2.networks.contains_key(&nwid) {
                 self.learn_members(from.now, nwid, group, &[from.source]);
-            } else {
-                self.vl2
-                    .subscribers
-                    .entry((nwid, group))
-                    .or_default()
-                    .insert(from.source, from.now);
+            } else if let Some(table) = self.subscriber_table(nwid, group) {
+                table.insert(from.source, from.now);
             }
         }
     }
@@ -1143,6 +1146,23 @@ impl Node {
             total_known,
             members,
         }
+    }
+
+    /// The subscriber table of a group, created if there is room (a root caches LIKEs for
+    /// any network, so the number of groups is bounded).
+    fn subscriber_table(
+        &mut self,
+        nwid: NetworkId,
+        group: MulticastGroup,
+    ) -> Option<&mut HashMap<Address, u64>> {
+        let key = (nwid, group);
+        if !self.vl2.subscribers.contains_key(&key)
+            && self.vl2.subscribers.len() >= MAX_MULTICAST_GROUPS
+        {
+            self.stats.vl2.likes_refused += 1;
+            return None;
+        }
+        Some(self.vl2.subscribers.entry(key).or_default())
     }
 
     /// Fisher–Yates with the node's RNG.
