@@ -218,6 +218,7 @@ pub fn send_reply(
     let sent = match reply {
         Reply::Nothing => Ok(()),
         Reply::Error(code) => {
+            tracing::debug!(member = %dest, network = %format_network_id(nwid), ?code, "config request refused");
             node.send_network_error(now, dest, wire_nwid, request_packet_id, code)
         }
         Reply::Config(config) => {

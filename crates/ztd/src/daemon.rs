@@ -36,6 +36,8 @@ pub struct Model {
     pub(crate) runtime_errors: HashMap<ItemId, String>,
     /// Identities known per instance (from `identity.public`), for display.
     pub(crate) identities: HashMap<ItemId, PublicIdentityText>,
+    /// `/zerotier/controller`: the instances' network controllers and their menu ids.
+    pub(crate) controllers: crate::controller::Controllers,
 }
 
 impl Model {
@@ -74,6 +76,7 @@ impl Daemon {
             runtimes: HashMap::new(),
             runtime_errors: HashMap::new(),
             identities,
+            controllers: crate::controller::Controllers::load(&state)?,
         };
         Ok(Daemon {
             state,

@@ -9,12 +9,14 @@
 //! ```
 //! - [`state_dir`]: the home directory and atomic writes; [`identity_store`]: identities.
 //! - [`model`]: tables of items with RouterOS internal ids, persisted as JSON.
+//! - [`controller`]: the instances' network controllers (config requests, pushes);
 //! - [`daemon`]: the shared state; [`instances`]: the `/zerotier` logic.
 //! - [`menu`] / [`menus`]: the command model; [`rest`]: its HTTP transport.
 //! - [`service_api`]: the zerotier-one service API (`/status`, `/health`).
 //! - [`runtime`]: sockets and the driver loop around an [`runtime::engine::Engine`].
 #![deny(unsafe_code)]
 
+pub mod controller;
 pub mod daemon;
 pub mod identity_store;
 pub mod instances;

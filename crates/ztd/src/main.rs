@@ -61,6 +61,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     let engines = NodeEngineFactory::new();
     let daemon =
         Arc::new(Daemon::open(state, Arc::new(engines.clone())).map_err(|e| e.to_string())?);
+    // The network controller answers config requests for the networks each instance owns.
+    engines
+        .subsystems()
+        .add(daemon.controller_subsystem().await);
     let listener = tokio::net::TcpListener::bind(cli.api_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.api_listen))?;

@@ -18,10 +18,17 @@ use std::sync::Arc;
 
 use crate::menu::Menu;
 
+pub mod controller;
+pub mod member;
 pub mod peer;
 pub mod zerotier;
 
 /// Every menu, in registration order.
 pub fn all() -> Vec<Arc<dyn Menu>> {
-    vec![Arc::new(zerotier::ZerotierMenu), Arc::new(peer::PeerMenu)]
+    vec![
+        Arc::new(zerotier::ZerotierMenu),
+        Arc::new(controller::ControllerMenu),
+        Arc::new(member::MemberMenu),
+        Arc::new(peer::PeerMenu),
+    ]
 }
