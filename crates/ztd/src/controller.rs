@@ -281,7 +281,8 @@ impl ControllerRegistry {
     pub fn open(&self, dir: &Path, identity: &Identity) -> Result<Arc<InstanceController>, String> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = open.get(dir) {
-            if existing.address() == identity.address() {
+            // A removed and re-created instance directory needs a new database file.
+            if existing.address() == identity.address() && dir.join(DB_FILE).exists() {
                 return Ok(existing.clone());
             }
         }
@@ -293,7 +294,9 @@ impl ControllerRegistry {
     /// The controller of `dir` if it is open.
     pub fn get(&self, dir: &Path) -> Option<Arc<InstanceController>> {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(dir).cloned()
+        open.get(dir)
+            .filter(|_| dir.join(DB_FILE).exists())
+            .cloned()
     }
 
     /// Close the controller of `dir` (the instance was removed or renamed).
@@ -390,10 +393,12 @@ impl Controllers {
 
     /// Bring the id tables in step with the databases of `open` (instance id → controller):
     /// rows for networks and members that appeared (joins, the JSON API) are added, rows for
-    /// vanished ones dropped. Rows of instances not in `open` are kept.
+    /// vanished ones dropped. Rows of instances not in `open` are kept while the instance
+    /// exists (`instances`).
     pub(crate) fn sync(
         &mut self,
         state: &StateDir,
+        instances: &[ItemId],
         open: &[(ItemId, Arc<InstanceController>)],
     ) -> Result<(), CommandError> {
         let mut networks_now: Vec<(ItemId, String)> = Vec::new();
@@ -408,13 +413,16 @@ impl Controllers {
                 networks_now.push((*instance, network));
             }
         }
-        let is_open = |instance: ItemId| open.iter().any(|(i, _)| *i == instance);
+        // Rows of an open controller must match its database; rows of a removed instance go.
+        let authoritative = |instance: ItemId| {
+            open.iter().any(|(i, _)| *i == instance) || !instances.contains(&instance)
+        };
         let mut changed = false;
         for id in self.networks.ids() {
             let Some(row) = self.networks.get(id) else {
                 continue;
             };
-            if is_open(row.instance)
+            if authoritative(row.instance)
                 && !networks_now
                     .iter()
                     .any(|(i, n)| *i == row.instance && *n == row.network)
@@ -437,7 +445,7 @@ impl Controllers {
             let Some(row) = self.members.get(id) else {
                 continue;
             };
-            if is_open(row.instance)
+            if authoritative(row.instance)
                 && !members_now
                     .iter()
                     .any(|(i, n, a)| *i == row.instance && *n == row.network && *a == row.address)
@@ -526,7 +534,8 @@ impl Daemon {
             }
             open.push((id, self.controller_for(model, id).await?));
         }
-        model.controllers.sync(&self.state, &open)?;
+        let instances = model.instances.ids();
+        model.controllers.sync(&self.state, &instances, &open)?;
         Ok(open)
     }
 

@@ -60,6 +60,8 @@ impl Ztd {
             .arg("--api-listen")
             .arg(api.to_string())
             .env("RUST_LOG", "debug")
+            // Never the public roots, should a test enable an instance.
+            .env("ZTD_NO_DEFAULT_PLANET", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -227,6 +229,15 @@ fn networks_from_the_menu_and_the_json_api_are_one_list() {
             .0,
         404
     );
+
+    // Removed through the menu: gone from the API.
+    let (status, _) = ztd.request(
+        "DELETE",
+        &format!("/rest/zerotier/controller/{}", field(&given, ".id")),
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(ztd.get("/controller/network"), json!([nwid]));
 }
 
 #[test]
