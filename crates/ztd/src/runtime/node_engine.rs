@@ -73,6 +73,9 @@ pub fn load_planet(instance_dir: &Path) -> Result<World, StartError> {
             reason: e.to_string(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::env::var_os(NO_DEFAULT_PLANET_ENV).is_some() {
+                return Ok(empty_planet());
+            }
             World::parse(DEFAULT_PLANET).map_err(|e| StartError::BadDefaultPlanet(e.to_string()))
         }
         Err(source) => Err(StartError::Io { path, source }),
