@@ -567,3 +567,117 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
+
+    /// identities[0] of `shared/interop/vectors.json`.
+    const KNOWN_SECRET: &str = "3dd3377c70:0:b536662c7b3d61b5440d8dfc5f6e65b101ca3b6c32e8d3cafef52fd71786a264cf3ac90ce863a85a22ae6e93f2795e33f6af6731a126a5a7fdadd05808ca5533:18d7f229860de6a3220c19d51def3433e4e029c16760efdaf9f0c87437ffbf3149527de5d528174a6b64de837233cc4f5f123a3e809603c82096609c7a5e73fd";
+    const NWID: u64 = 0x3dd3377c70a99e4b;
+
+    fn controller(dir: &Path) -> Arc<InstanceController> {
+        let identity = Identity::from_string(KNOWN_SECRET).unwrap();
+        Arc::new(InstanceController::open(dir, identity).unwrap())
+    }
+
+    fn private_network(ctl: &InstanceController) {
+        let patch = network_patch_from_properties(&[
+            ("name", "ZT-private"),
+            ("ip-range", "172.27.27.10-172.27.27.20"),
+            ("routes", "172.27.27.0/24"),
+        ])
+        .unwrap();
+        ctl.lock().create_network(0, NWID, &patch).unwrap();
+    }
+
+    #[test]
+    fn answers_follow_the_controller_decision() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctl = controller(tmp.path());
+        let member = Identity::generate(&mut rand_core::OsRng);
+        let none = Dictionary::default();
+        assert!(matches!(
+            ctl.answer(1_000, &member, NWID, &none),
+            Reply::Error(ErrorCode::ObjNotFound)
+        ));
+        private_network(&ctl);
+        assert!(matches!(
+            ctl.answer(3_000, &member, NWID, &none),
+            Reply::Error(ErrorCode::NetworkAccessDenied)
+        ));
+        let authorize = member_patch_from_properties(&[("authorized", "yes")]).unwrap();
+        let (_, pushes) = ctl
+            .lock()
+            .update_member(4_000, NWID, member.address(), &authorize)
+            .unwrap();
+        // The member asked a second ago: it is online and gets its config pushed, signed.
+        let out = ctl.outgoing(4_000, NWID, &pushes, 7);
+        let [Outgoing::Config { dest, config, .. }] = out.as_slice() else {
+            panic!("expected one config push, got {out:?}");
+        };
+        assert_eq!(*dest, member.address());
+        assert_eq!(config.static_ips.len(), 1);
+        let Reply::Config(config) = ctl.answer(6_000, &member, NWID, &none) else {
+            panic!("authorized member refused");
+        };
+        assert_eq!(config.issued_to, member.address());
+
+        // Deauthorized: a revocation goes to every online member (here the member itself).
+        let deauthorize = member_patch_from_properties(&[("authorized", "no")]).unwrap();
+        let (_, pushes) = ctl
+            .lock()
+            .update_member(7_000, NWID, member.address(), &deauthorize)
+            .unwrap();
+        let out = ctl.outgoing(7_000, NWID, &pushes, 9);
+        let [Outgoing::Revocation { dest, revocation }] = out.as_slice() else {
+            panic!("expected one revocation, got {out:?}");
+        };
+        assert_eq!(*dest, member.address());
+        assert_eq!(revocation.target, member.address());
+        assert_eq!(revocation.id, 9);
+    }
+
+    #[test]
+    fn menu_ids_are_stable_and_follow_the_databases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&tmp.path().join("home")).unwrap();
+        std::fs::create_dir(tmp.path().join("zt1")).unwrap();
+        let ctl = controller(&tmp.path().join("zt1"));
+        let zt1 = ItemId(1);
+        let open = vec![(zt1, ctl.clone())];
+        let mut ids = Controllers::load(&state).unwrap();
+        private_network(&ctl);
+        let patch = member_patch_from_properties(&[]).unwrap();
+        for address in [0x1111111111, 0x2222222222] {
+            let address = Address::new(address).unwrap();
+            ctl.lock().update_member(0, NWID, address, &patch).unwrap();
+        }
+        ids.sync(&state, &[zt1], &open).unwrap();
+        let members: Vec<ItemId> = ids.members.ids();
+        assert_eq!(members, [ItemId(1), ItemId(2)]);
+        assert_eq!(ids.networks.ids(), [ItemId(1)]);
+
+        // A member removed in the database loses its row; the other keeps its id, also
+        // after a reload from disk.
+        ctl.lock()
+            .delete_member(0, NWID, Address::new(0x1111111111).unwrap())
+            .unwrap();
+        ids.sync(&state, &[zt1], &open).unwrap();
+        let mut reloaded = Controllers::load(&state).unwrap();
+        reloaded.sync(&state, &[zt1], &open).unwrap();
+        assert_eq!(reloaded.members.ids(), [ItemId(2)]);
+        assert_eq!(
+            reloaded.members.get(ItemId(2)).unwrap().address,
+            "2222222222"
+        );
+
+        // Rows of an existing instance whose controller is not open stay; rows of a removed
+        // instance go.
+        reloaded.sync(&state, &[zt1], &[]).unwrap();
+        assert_eq!(reloaded.networks.ids(), [ItemId(1)]);
+        reloaded.sync(&state, &[], &[]).unwrap();
+        assert!(reloaded.networks.is_empty() && reloaded.members.is_empty());
+    }
+}
