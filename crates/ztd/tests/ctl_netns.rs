@@ -409,3 +409,148 @@ fn seed_walkthrough_with_a_real_client() {
     let (_, networks_after) = ztd.request("GET", "/rest/zerotier/controller", None);
     assert_eq!(networks_after, networks_before);
 }
+
+/// The controller host is also a member: ztd's own zt1 joins its network through
+/// `/zerotier/interface` (its config comes from its own controller, no packet involved), gets
+/// an address on its TAP, and the real client reaches a TCP echo server on that address.
+/// Skipped when ztd has no `/zerotier/interface` menu.
+#[test]
+fn the_controller_host_is_a_member_too() {
+    let ztpeer = skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::new(2);
+    let planet = tmp.path().join("planet");
+    let endpoint = format!("{}/{ZT_PORT}", lab.ip(0));
+    let out = run_with_deadline(
+        zt_testnet::ztpeer(&[
+            "mkroots",
+            "--identity",
+            KNOWN_PUBLIC,
+            "--endpoint",
+            &endpoint,
+            "--out",
+            planet.to_str().unwrap(),
+        ])
+        .unwrap(),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    let home = tmp.path().join("ztd");
+    std::fs::create_dir_all(home.join("zt1")).unwrap();
+    std::fs::write(home.join("zt1/identity.secret"), KNOWN_SECRET).unwrap();
+    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+    let mut ztd = NsZtd::start(&lab, &home);
+    let (status, _) = ztd.request(
+        "PATCH",
+        "/rest/zerotier/zt1",
+        Some(&json!({"disabled": "no", "port": ZT_PORT.to_string()})),
+    );
+    assert_eq!(status, 200);
+    let (status, net) = ztd.request(
+        "PUT",
+        "/rest/zerotier/controller",
+        Some(&json!({"name": "ZT-private", "ip-range": "172.27.27.10-172.27.27.20", "routes": "172.27.27.0/24"})),
+    );
+    assert_eq!(status, 201, "{net}");
+    let nwid = field(&net, "network");
+    let (status, body) = ztd.request(
+        "PUT",
+        "/rest/zerotier/interface",
+        Some(&json!({"network": nwid, "instance": "zt1"})),
+    );
+    if status == 404 || (status == 400 && body.to_string().contains("no such command")) {
+        eprintln!("SKIPPED the_controller_host_is_a_member_too: no /zerotier/interface ({body})");
+        return;
+    }
+    assert_eq!(status, 201, "{body}");
+
+    // Our own node asked our own controller: authorize it like any member.
+    let own = "3dd3377c70";
+    let member = wait_until(Duration::from_secs(30), || ztd.member(own))
+        .unwrap_or_else(|| panic!("own member never appeared: {}", ztd.report()));
+    let (status, _) = ztd.request(
+        "POST",
+        "/rest/zerotier/controller/member/set",
+        Some(&json!({".id": field(&member, ".id"), "authorized": "yes"})),
+    );
+    assert_eq!(status, 200);
+    let own_ip = wait_until(Duration::from_secs(30), || {
+        let ip = field(&ztd.member(own)?, "ip-address");
+        let out = Command::new("ip")
+            .args(["-n", lab.ns(0), "-4", "addr", "show"])
+            .output()
+            .ok()?;
+        (!ip.is_empty() && String::from_utf8_lossy(&out.stdout).contains(&format!("{ip}/24")))
+            .then_some(ip)
+    })
+    .unwrap_or_else(|| panic!("own address never on the TAP: {}", ztd.report()));
+
+    // A TCP echo server on the controller host's ZeroTier address.
+    let server_code = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{own_ip}',7777))\ns.listen(1)\nprint('listening',flush=True)\nc,_=s.accept()\nd=c.recv(100)\nc.sendall(d)\nprint('got',d.decode(),flush=True)\n"
+    );
+    let mut server = lab.spawn(0, Path::new("python3"), &["-c", &server_code]);
+    assert!(
+        server
+            .wait_line(Duration::from_secs(10), |l| l == "listening")
+            .is_some(),
+        "{}",
+        server.report()
+    );
+
+    let peer_home = tmp.path().join("peer");
+    std::fs::create_dir_all(&peer_home).unwrap();
+    let target = format!("{own_ip}:7777");
+    let mut peer = lab.spawn(
+        1,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            peer_home.to_str().unwrap(),
+            "--roots",
+            planet.to_str().unwrap(),
+            "--join",
+            &nwid,
+            "--tcp-connect",
+            &target,
+            "--send",
+            "hello",
+            "--until-done",
+            "--for",
+            "120",
+        ],
+    );
+    let started = peer
+        .wait_line(Duration::from_secs(60), |l| {
+            json_line(l).is_some_and(|v| v["event"] == json!("node_started"))
+        })
+        .unwrap_or_else(|| panic!("ztpeer did not start: {}", peer.report()));
+    let peer_id = json_line(&started).unwrap()["node_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let member = wait_until(Duration::from_secs(60), || ztd.member(&peer_id))
+        .unwrap_or_else(|| panic!("member never appeared: {}", peer.report()));
+    let (status, _) = ztd.request(
+        "POST",
+        "/rest/zerotier/controller/member/set",
+        Some(&json!({".id": field(&member, ".id"), "authorized": "yes"})),
+    );
+    assert_eq!(status, 200);
+    let exit = peer.wait(Duration::from_secs(130));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "client: {}\nztd: {}",
+        peer.report(),
+        ztd.report()
+    );
+    assert!(
+        server
+            .wait_line(Duration::from_secs(5), |l| l == "got hello")
+            .is_some(),
+        "{}",
+        server.report()
+    );
+}
