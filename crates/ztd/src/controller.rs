@@ -642,7 +642,7 @@ mod tests {
     #[test]
     fn menu_ids_are_stable_and_follow_the_databases() {
         let tmp = tempfile::tempdir().unwrap();
-        let state = StateDir::open(&tmp.path().join("home")).unwrap();
+        let state = StateDir::open(tmp.path().join("home")).unwrap();
         std::fs::create_dir(tmp.path().join("zt1")).unwrap();
         let ctl = controller(&tmp.path().join("zt1"));
         let zt1 = ItemId(1);
