@@ -38,6 +38,8 @@ pub struct Model {
     pub(crate) identities: HashMap<ItemId, PublicIdentityText>,
     /// `/zerotier/controller`: the instances' network controllers and their menu ids.
     pub(crate) controllers: crate::controller::Controllers,
+    /// `/zerotier/interface`: joined networks and their TAP ports.
+    pub(crate) interfaces: crate::menus::interface::Interfaces,
 }
 
 impl Model {
@@ -77,6 +79,7 @@ impl Daemon {
             runtime_errors: HashMap::new(),
             identities,
             controllers: crate::controller::Controllers::load(&state)?,
+            interfaces: crate::menus::interface::Interfaces::load(&state)?,
         };
         Ok(Daemon {
             state,

@@ -23,6 +23,8 @@ pub mod instances;
 pub mod menu;
 pub mod menus;
 pub mod model;
+pub mod networks;
+pub mod os;
 pub mod rest;
 pub mod runtime;
 pub mod service_api;

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use crate::menu::Menu;
 
 pub mod controller;
+pub mod interface;
+pub mod ip;
 pub mod member;
 pub mod peer;
 pub mod zerotier;
@@ -30,5 +32,8 @@ pub fn all() -> Vec<Arc<dyn Menu>> {
         Arc::new(controller::ControllerMenu),
         Arc::new(member::MemberMenu),
         Arc::new(peer::PeerMenu),
+        Arc::new(interface::InterfaceMenu),
+        Arc::new(ip::AddressMenu),
+        Arc::new(ip::RouteMenu),
     ]
 }

@@ -1,0 +1,870 @@
+//! Joined networks as TAP interfaces (`/zerotier/interface`): what the daemon does between a
+//! network of the protocol engine and its TAP device.
+//!
+//! ```text
+//!   TAP read ──> (NDP emulation answers locally) ──> Node::send_frame
+//!   Event::Frame ──────────────────────────────────> TAP write
+//!   Event::NetworkConfigChanged ──> plan (allow-managed/global/default) ──> ip address/route
+//!                               └─> <instance>/networks.d/<nwid>.conf (restored at start)
+//! ```
+//!
+//! The pure parts live here and are unit-tested: which managed addresses and routes a config
+//! leads to ([`plan_managed`]), the NDP emulation of PROTOCOL.md §6.10 ([`ndp_emulation`]),
+//! Ethernet framing, and the saved config files. The OS calls are in [`crate::os`].
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use zt_crypto::Address;
+use zt_node::path::{ip_scope, IpScope};
+use zt_wire::mac::Mac;
+use zt_wire::netconf::NetworkConfig;
+use zt_wire::network_id::NetworkId;
+
+use crate::os::iproute::Prefix;
+use crate::state_dir::{read_optional, write_atomic, StateError, SECRET_MODE};
+
+/// What the operator allows a network's controller to configure (zerotier-one's
+/// `allowManaged`, `allowGlobal`, `allowDefault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllowSettings {
+    /// Apply managed addresses and routes at all.
+    pub managed: bool,
+    /// Also addresses and routes of global scope.
+    pub global: bool,
+    /// Also default routes (`0.0.0.0/0`, `::/0`).
+    pub default_route: bool,
+}
+
+impl Default for AllowSettings {
+    /// zerotier-one's defaults: managed yes, global no, default no.
+    fn default() -> Self {
+        AllowSettings {
+            managed: true,
+            global: false,
+            default_route: false,
+        }
+    }
+}
+
+/// One managed route to install on the TAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManagedRoute {
+    pub target: Prefix,
+    /// `None`: on-link through the TAP.
+    pub gateway: Option<IpAddr>,
+    pub metric: u16,
+}
+
+/// The addresses and routes a config leads to under some [`AllowSettings`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagedPlan {
+    pub addresses: Vec<Prefix>,
+    pub routes: Vec<ManagedRoute>,
+}
+
+/// Which managed addresses and routes of `config` to apply (zerotier-one's
+/// `OneServiceImpl::syncManagedStuff` rules):
+/// - nothing unless `managed`;
+/// - global-scope addresses and route targets only with `global`;
+/// - default routes only with `default_route`;
+/// - a route through one of our own addresses is skipped (we are that gateway), and an
+///   on-link route to the subnet of an assigned address is the kernel's connected route
+///   already.
+pub fn plan_managed(config: &NetworkConfig, allow: AllowSettings) -> ManagedPlan {
+    let mut plan = ManagedPlan::default();
+    if !allow.managed {
+        return plan;
+    }
+    let allowed_scope = |ip: IpAddr| allow.global || ip_scope(ip) != IpScope::Global;
+    for assigned in &config.static_ips {
+        let Some(ip) = assigned.ip() else { continue };
+        let Some(prefix) = Prefix::new(ip, assigned.port()) else {
+            continue;
+        };
+        if ip.is_unspecified() || !allowed_scope(ip) || plan.addresses.contains(&prefix) {
+            continue;
+        }
+        plan.addresses.push(prefix);
+    }
+    for route in &config.routes {
+        let Some(target_ip) = route.target.ip() else {
+            continue;
+        };
+        let Some(target) = Prefix::new(target_ip, route.target.port()) else {
+            continue;
+        };
+        let target = Prefix {
+            ip: target.network(),
+            bits: target.bits,
+        };
+        let gateway = route.via.ip().filter(|g| !g.is_unspecified());
+        if target.is_default() {
+            if !allow.default_route {
+                continue;
+            }
+        } else if !allowed_scope(target.ip) {
+            continue;
+        }
+        if let Some(g) = gateway {
+            if g.is_ipv4() != target.ip.is_ipv4() || plan.addresses.iter().any(|a| a.ip == g) {
+                continue;
+            }
+        } else if plan.addresses.iter().any(|a| {
+            a.bits == target.bits
+                && a.network() == target.ip
+                && a.ip.is_ipv4() == target.ip.is_ipv4()
+        }) {
+            continue;
+        }
+        let managed = ManagedRoute {
+            target,
+            gateway,
+            metric: route.metric,
+        };
+        if !plan.routes.contains(&managed) {
+            plan.routes.push(managed);
+        }
+    }
+    plan
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ethernet
+
+pub const ETHERNET_HEADER_LEN: usize = 14;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+/// An Ethernet frame as the engine takes it: destination, source, type and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthernetFrame<'a> {
+    pub dst: Mac,
+    pub src: Mac,
+    pub ethertype: u16,
+    pub payload: &'a [u8],
+}
+
+impl<'a> EthernetFrame<'a> {
+    /// Split a frame read from the TAP; `None` if it is shorter than a header.
+    pub fn parse(frame: &'a [u8]) -> Option<EthernetFrame<'a>> {
+        if frame.len() < ETHERNET_HEADER_LEN {
+            return None;
+        }
+        let mac = |at: usize| {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&frame[at..at + 6]);
+            Mac(m)
+        };
+        Some(EthernetFrame {
+            dst: mac(0),
+            src: mac(6),
+            ethertype: u16::from_be_bytes([frame[12], frame[13]]),
+            payload: &frame[ETHERNET_HEADER_LEN..],
+        })
+    }
+}
+
+/// Build a frame to write to the TAP into `out` (cleared first).
+pub fn write_ethernet(out: &mut Vec<u8>, dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&dst.0);
+    out.extend_from_slice(&src.0);
+    out.extend_from_slice(&ethertype.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NDP emulation (PROTOCOL.md §6.10)
+
+const ICMPV6: u8 = 58;
+const NEIGHBOR_SOLICITATION: u8 = 135;
+const NEIGHBOR_ADVERTISEMENT: u8 = 136;
+const RFC4193_BITS: u8 = 88;
+const SIXPLANE_BITS: u8 = 40;
+
+/// The member behind `target` if it falls under our own rfc4193 (/88) or 6plane (/40)
+/// prefix on `nwid`.
+fn emulated_neighbor(nwid: NetworkId, own: Address, target: &Ipv6Addr) -> Option<Address> {
+    let t = target.octets();
+    let own_rfc = nwid.rfc4193_address(own).octets();
+    if t[..usize::from(RFC4193_BITS / 8)] == own_rfc[..usize::from(RFC4193_BITS / 8)] {
+        return Address::new(u64::from_be_bytes([
+            0, 0, 0, t[11], t[12], t[13], t[14], t[15],
+        ]));
+    }
+    let own_6plane = nwid.sixplane_address(own).octets();
+    if t[..usize::from(SIXPLANE_BITS / 8)] == own_6plane[..usize::from(SIXPLANE_BITS / 8)] {
+        return Address::new(u64::from_be_bytes([0, 0, 0, t[5], t[6], t[7], t[8], t[9]]));
+    }
+    None
+}
+
+/// With NDP emulation on, a neighbour solicitation from our TAP for an address under our
+/// own rfc4193 or 6plane prefix is answered here: the answer (a complete Ethernet frame for
+/// the TAP) names the MAC derived from the target's ZeroTier address, and nothing goes on
+/// the wire. `None` for every other frame.
+pub fn ndp_emulation(nwid: NetworkId, own: Address, frame: &EthernetFrame<'_>) -> Option<Vec<u8>> {
+    let ip = frame.payload;
+    if frame.ethertype != ETHERTYPE_IPV6 || ip.len() < 40 + 24 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let payload_len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    if ip[6] != ICMPV6 || payload_len < 24 || ip.len() < 40 + payload_len {
+        return None;
+    }
+    let icmp = &ip[40..40 + payload_len];
+    if icmp[0] != NEIGHBOR_SOLICITATION || icmp[1] != 0 {
+        return None;
+    }
+    let mut target = [0u8; 16];
+    target.copy_from_slice(&icmp[8..24]);
+    let target = Ipv6Addr::from(target);
+    let member = emulated_neighbor(nwid, own, &target)?;
+    if member == own {
+        return None;
+    }
+    let target_mac = Mac::from_address(member, nwid);
+    let mut solicitor = [0u8; 16];
+    solicitor.copy_from_slice(&ip[8..24]);
+    let solicitor = Ipv6Addr::from(solicitor);
+    // An unspecified source (DAD) is answered to all-nodes, as RFC 4861 §7.2.4 says.
+    let (dst_ip, solicited) = if solicitor.is_unspecified() {
+        (Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), false)
+    } else {
+        (solicitor, true)
+    };
+    let mut advert = Vec::with_capacity(32);
+    advert.extend_from_slice(&[NEIGHBOR_ADVERTISEMENT, 0, 0, 0]);
+    advert.extend_from_slice(&[if solicited { 0x60 } else { 0x20 }, 0, 0, 0]);
+    advert.extend_from_slice(&target.octets());
+    // Option 2: target link-layer address.
+    advert.extend_from_slice(&[2, 1]);
+    advert.extend_from_slice(&target_mac.0);
+    let checksum = icmpv6_checksum(&target, &dst_ip, &advert);
+    advert[2..4].copy_from_slice(&checksum.to_be_bytes());
+
+    let mut packet = Vec::with_capacity(40 + advert.len());
+    packet.extend_from_slice(&[0x60, 0, 0, 0]);
+    packet.extend_from_slice(&(advert.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&[ICMPV6, 255]);
+    packet.extend_from_slice(&target.octets());
+    packet.extend_from_slice(&dst_ip.octets());
+    packet.extend_from_slice(&advert);
+    let mut out = Vec::new();
+    write_ethernet(&mut out, frame.src, target_mac, ETHERTYPE_IPV6, &packet);
+    Some(out)
+}
+
+/// The ICMPv6 checksum over the pseudo-header and `message` (checksum field zero).
+fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, message: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut add = |bytes: &[u8]| {
+        for chunk in bytes.chunks(2) {
+            let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+            sum += u32::from(word);
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&(message.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, ICMPV6]);
+    add(message);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved configs
+
+/// `<instance dir>/networks.d/<nwid>.conf`.
+pub fn saved_config_path(instance_dir: &Path, nwid: NetworkId) -> PathBuf {
+    instance_dir
+        .join("networks.d")
+        .join(format!("{:016x}.conf", nwid.0))
+}
+
+/// Save a config (its dictionary bytes, as zerotier-one keeps them) atomically.
+pub fn save_config(instance_dir: &Path, config: &NetworkConfig) -> Result<(), StateError> {
+    let path = saved_config_path(instance_dir, config.network_id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| StateError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let bytes = config.to_bytes().map_err(|e| StateError {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    })?;
+    // Configs carry certificates and rules; keep them private like zerotier-one.
+    write_atomic(&path, &bytes, SECRET_MODE)
+}
+
+/// The saved config of `nwid`, if one exists and parses (a damaged file is ignored: the
+/// controller will send a fresh one).
+pub fn load_config(instance_dir: &Path, nwid: NetworkId) -> Option<NetworkConfig> {
+    let bytes = read_optional(&saved_config_path(instance_dir, nwid)).ok()??;
+    NetworkConfig::parse(&bytes)
+        .ok()
+        .filter(|c| c.network_id == nwid)
+}
+
+/// Forget the saved config of a network we left.
+pub fn remove_saved_config(instance_dir: &Path, nwid: NetworkId) {
+    let _ = std::fs::remove_file(saved_config_path(instance_dir, nwid));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports: one TAP per joined network
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use zt_node::{Event, JoinSettings, NetworkStatus, Node};
+use zt_wire::netconf::NetworkType;
+
+use crate::os::iproute;
+use crate::os::tap::TapDevice;
+use crate::runtime::driver::{InstanceHandle, InstanceRuntime};
+use crate::runtime::events::EventHandler;
+
+/// Largest frame a TAP hands us (MTU up to 10000 plus the Ethernet header).
+const MAX_TAP_FRAME: usize = 10_000 + ETHERNET_HEADER_LEN;
+/// Configs waiting to be applied; a newer one supersedes older ones anyway.
+const CONFIG_QUEUE: usize = 8;
+
+/// What `print` shows about a port (updated by its tasks and the event handler).
+#[derive(Debug, Clone, Default)]
+pub struct PortView {
+    pub status: Option<NetworkStatus>,
+    pub network_name: String,
+    pub network_type: Option<NetworkType>,
+    pub mtu: u16,
+    pub mac: Mac,
+    /// What we applied to the kernel.
+    pub applied: ManagedPlan,
+    /// Route metric (`distance`) of the applied routes.
+    pub route_distance: u8,
+    /// The last failure configuring the interface.
+    pub error: Option<String>,
+}
+
+/// One joined network's TAP and the tasks serving it. Dropping the last reference (after
+/// [`Port::close`]) closes the TAP, which deletes the interface with its addresses and routes.
+pub struct Port {
+    pub nwid: NetworkId,
+    pub interface: String,
+    view: Mutex<PortView>,
+    allow: Mutex<AllowSettings>,
+    ndp_emulation: AtomicBool,
+    closed: AtomicBool,
+    tap: Arc<TapDevice>,
+    configs: mpsc::Sender<Box<NetworkConfig>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What a port is created with.
+pub struct PortSettings {
+    pub nwid: NetworkId,
+    pub interface: String,
+    pub allow: AllowSettings,
+    /// Neighbour reachable time (`arp-timeout`), `None` for the kernel default (`auto`).
+    pub arp_timeout_ms: Option<u64>,
+    pub route_distance: u8,
+    pub instance_dir: PathBuf,
+    pub own: Address,
+}
+
+impl Port {
+    /// Create the TAP (named as the interface), give it our MAC on the network and bring it
+    /// up, attach to the instance's node events, restore the saved config and join.
+    /// On a TAP failure the network is still joined, with status PORT_ERROR, and the error is
+    /// returned for display.
+    pub async fn open(
+        runtime: &InstanceRuntime,
+        settings: PortSettings,
+    ) -> (Option<Arc<Port>>, Option<String>) {
+        let nwid = settings.nwid;
+        let saved = load_config(&settings.instance_dir, nwid);
+        let port = match Port::create(runtime.handle(), &settings).await {
+            Ok(port) => port,
+            Err(e) => {
+                let _ = runtime
+                    .with_node(move |node, now| {
+                        node.join(now, nwid, JoinSettings::default());
+                        node.set_network_port_error(nwid, true);
+                    })
+                    .await;
+                return (None, Some(e));
+            }
+        };
+        let handler = PortEvents {
+            port: Arc::downgrade(&port),
+        };
+        if runtime.add_event_handler(Box::new(handler)).await.is_err() {
+            port.close();
+            return (None, Some("instance is not running".into()));
+        }
+        let joined = runtime
+            .with_node(move |node, now| {
+                if let Some(config) = saved {
+                    // A stale or foreign file is only a missed head start.
+                    let _ = node.restore_network_config(now, nwid, config);
+                }
+                node.join(now, nwid, JoinSettings::default());
+                node.set_network_port_error(nwid, false);
+                node.networks().into_iter().find(|n| n.nwid == nwid)
+            })
+            .await;
+        if let Ok(Some(info)) = joined {
+            let mut view = port.lock_view();
+            view.status = Some(info.status);
+        }
+        (Some(port), None)
+    }
+
+    async fn create(handle: InstanceHandle, settings: &PortSettings) -> Result<Arc<Port>, String> {
+        let name = settings.interface.clone();
+        // A TAP left behind by a crashed daemon would refuse our MAC/MTU; start clean.
+        if iproute::link_exists(&name) {
+            let _ = iproute::delete_link(&name).await;
+        }
+        let tap = Arc::new(TapDevice::create(&name).map_err(|e| format!("tap {name}: {e}"))?);
+        let mac = Mac::from_address(settings.own, settings.nwid);
+        let mtu = zt_wire::netconf::DEFAULT_MTU;
+        iproute::configure_link(&name, mac, mtu)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ms) = settings.arp_timeout_ms {
+            iproute::set_neighbour_reachable_time(&name, ms)
+                .map_err(|e| format!("arp-timeout on {name}: {e}"))?;
+        }
+        let (configs, config_rx) = mpsc::channel(CONFIG_QUEUE);
+        let port = Arc::new(Port {
+            nwid: settings.nwid,
+            interface: name,
+            view: Mutex::new(PortView {
+                mtu,
+                mac,
+                route_distance: settings.route_distance,
+                ..PortView::default()
+            }),
+            allow: Mutex::new(settings.allow),
+            ndp_emulation: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            tap,
+            configs,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let reader = tokio::spawn(read_tap(port.clone(), handle, settings.own));
+        let applier = tokio::spawn(apply_configs(
+            port.clone(),
+            config_rx,
+            settings.instance_dir.clone(),
+        ));
+        port.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([reader, applier]);
+        Ok(port)
+    }
+
+    fn lock_view(&self) -> std::sync::MutexGuard<'_, PortView> {
+        self.view.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A snapshot for `print` and the APIs.
+    pub fn view(&self) -> PortView {
+        self.lock_view().clone()
+    }
+
+    /// Whether the TAP is up with a carrier (flag `R`).
+    pub fn running(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && iproute::link_running(&self.interface)
+    }
+
+    /// Change what the controller may configure; the current config is re-applied.
+    pub async fn set_allow(&self, runtime: &InstanceRuntime, allow: AllowSettings) {
+        *self.allow.lock().unwrap_or_else(|e| e.into_inner()) = allow;
+        let nwid = self.nwid;
+        let config = runtime
+            .with_node(move |node, _| node.network_config(nwid).cloned())
+            .await;
+        if let Ok(Some(config)) = config {
+            let _ = self.configs.send(Box::new(config)).await;
+        }
+    }
+
+    /// Stop the tasks; the TAP (and with it the interface, its addresses and routes) goes
+    /// when the last reference is dropped, which the tasks' end makes this one.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    /// Leave the network and remove the interface.
+    pub async fn leave(self: Arc<Port>, runtime: Option<&InstanceRuntime>, instance_dir: &Path) {
+        self.close();
+        let nwid = self.nwid;
+        if let Some(runtime) = runtime {
+            let _ = runtime.with_node(move |node, _| node.leave(nwid)).await;
+        }
+        remove_saved_config(instance_dir, nwid);
+        let name = self.interface.clone();
+        drop(self);
+        // The TAP closes with its last reference; make sure the link is gone even if a
+        // late event handler call still held one.
+        if iproute::link_exists(&name) {
+            let _ = iproute::delete_link(&name).await;
+        }
+    }
+}
+
+/// TAP → node: each frame goes to `Node::send_frame`, except neighbour solicitations that
+/// NDP emulation answers locally.
+async fn read_tap(port: Arc<Port>, handle: InstanceHandle, own: Address) {
+    let mut buf = vec![0u8; MAX_TAP_FRAME];
+    let src_mac = port.lock_view().mac;
+    loop {
+        let len = match port.tap.read_frame(&mut buf).await {
+            Ok(len) => len,
+            Err(e) => {
+                tracing::warn!(interface = %port.interface, error = %e, "tap read failed");
+                port.lock_view().error = Some(format!("tap read: {e}"));
+                return;
+            }
+        };
+        let Some(frame) = EthernetFrame::parse(&buf[..len]) else {
+            continue;
+        };
+        if port.ndp_emulation.load(Ordering::Relaxed) {
+            if let Some(answer) = ndp_emulation(port.nwid, own, &frame) {
+                let _ = port.tap.try_write_frame(&answer);
+                continue;
+            }
+        }
+        // Frames the host sends from other MACs (bridging) keep their source; ours is
+        // checked by the node.
+        let _ = src_mac;
+        let nwid = port.nwid;
+        let (src, dst, ethertype) = (frame.src, frame.dst, frame.ethertype);
+        let payload = frame.payload.to_vec();
+        let sent = handle
+            .with_node(move |node: &mut Node, now| {
+                let _ = node.send_frame(now, nwid, src, dst, ethertype, &payload);
+            })
+            .await;
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Configs → kernel: MTU, managed addresses and routes (diffed against what we applied),
+/// and the saved file.
+async fn apply_configs(
+    port: Arc<Port>,
+    mut configs: mpsc::Receiver<Box<NetworkConfig>>,
+    instance_dir: PathBuf,
+) {
+    while let Some(mut config) = configs.recv().await {
+        // Only the newest queued config matters.
+        while let Ok(newer) = configs.try_recv() {
+            config = newer;
+        }
+        if let Err(e) = save_config(&instance_dir, &config) {
+            tracing::warn!(error = %e, "network config not saved");
+        }
+        port.ndp_emulation
+            .store(config.ndp_emulation(), Ordering::Relaxed);
+        let allow = *port.allow.lock().unwrap_or_else(|e| e.into_inner());
+        let plan = plan_managed(&config, allow);
+        let (old, old_mtu, distance) = {
+            let mut view = port.lock_view();
+            view.network_name = config.name.clone();
+            view.network_type = Some(config.network_type);
+            (view.applied.clone(), view.mtu, view.route_distance)
+        };
+        let name = port.interface.as_str();
+        let mut errors = Vec::new();
+        if config.mtu != old_mtu {
+            if let Err(e) = iproute::set_mtu(name, config.mtu).await {
+                errors.push(e.to_string());
+            }
+        }
+        let metric = u32::from(distance);
+        for route in old.routes.iter().filter(|r| !plan.routes.contains(r)) {
+            let _ = iproute::remove_route(name, route.target, route.gateway, metric).await;
+        }
+        for address in old.addresses.iter().filter(|a| !plan.addresses.contains(a)) {
+            let _ = iproute::remove_address(name, *address).await;
+        }
+        let mut applied = ManagedPlan::default();
+        for address in &plan.addresses {
+            match iproute::add_address(name, *address).await {
+                Ok(()) => applied.addresses.push(*address),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for route in &plan.routes {
+            match iproute::add_route(name, route.target, route.gateway, metric).await {
+                Ok(()) => applied.routes.push(*route),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let mut view = port.lock_view();
+        view.mtu = config.mtu;
+        view.applied = applied;
+        view.error = errors.into_iter().next();
+        if let Some(e) = &view.error {
+            tracing::warn!(interface = %port.interface, error = %e, "managed configuration");
+        }
+    }
+}
+
+/// Node events for one port, inside the instance's driver task.
+struct PortEvents {
+    /// Weak: the handler stays attached to the engine after a leave, and must not keep the
+    /// TAP open.
+    port: std::sync::Weak<Port>,
+}
+
+impl EventHandler for PortEvents {
+    fn on_event(&mut self, _node: &mut Node, _now: u64, event: &Event) {
+        let Some(port) = self.port.upgrade() else {
+            return;
+        };
+        if port.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        match event {
+            Event::Frame {
+                nwid,
+                src_mac,
+                dst_mac,
+                ethertype,
+                payload,
+            } if *nwid == port.nwid => {
+                let mut frame = Vec::with_capacity(ETHERNET_HEADER_LEN + payload.len());
+                write_ethernet(&mut frame, *dst_mac, *src_mac, *ethertype, payload);
+                // Non-blocking: a full TAP queue drops the frame like a congested port.
+                let _ = port.tap.try_write_frame(&frame);
+            }
+            Event::NetworkConfigChanged { nwid, config }
+                if *nwid == port.nwid && port.configs.try_send(config.clone()).is_err() =>
+            {
+                tracing::warn!(interface = %port.interface, "config queue full");
+            }
+            Event::NetworkStatusChanged { nwid, status } if *nwid == port.nwid => {
+                port.lock_view().status = Some(*status);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zt_wire::inet::InetAddress;
+    use zt_wire::netconf::Route;
+
+    fn nwid() -> NetworkId {
+        NetworkId(0x8056_c2e2_1c00_0001)
+    }
+    fn own() -> Address {
+        Address::new(0x0011_2233_4455).unwrap()
+    }
+    fn inet(text: &str, bits: u16) -> InetAddress {
+        InetAddress::new(text.parse().unwrap(), bits)
+    }
+    fn route(target: &str, bits: u16, via: Option<&str>) -> Route {
+        Route {
+            target: inet(target, bits),
+            via: via.map_or(InetAddress::default(), |v| inet(v, 0)),
+            flags: 0,
+            metric: 0,
+        }
+    }
+    fn config() -> NetworkConfig {
+        let mut c = NetworkConfig::new(nwid(), own());
+        c.static_ips = vec![inet("10.147.17.5", 24), inet("8.8.4.4", 32)];
+        c.routes = vec![
+            route("10.147.17.0", 24, None),
+            route("192.168.50.0", 24, Some("10.147.17.1")),
+            route("0.0.0.0", 0, Some("10.147.17.1")),
+            route("1.2.3.0", 24, Some("10.147.17.1")),
+            route("10.147.99.0", 24, Some("10.147.17.5")),
+        ];
+        c
+    }
+    fn p(text: &str, bits: u16) -> Prefix {
+        Prefix::new(text.parse().unwrap(), bits).unwrap()
+    }
+
+    #[test]
+    fn defaults_apply_private_addresses_and_routes_only() {
+        let plan = plan_managed(&config(), AllowSettings::default());
+        assert_eq!(plan.addresses, vec![p("10.147.17.5", 24)]);
+        // The on-link /24 is the connected route; the one via ourselves is skipped.
+        assert_eq!(
+            plan.routes,
+            vec![ManagedRoute {
+                target: p("192.168.50.0", 24),
+                gateway: Some("10.147.17.1".parse().unwrap()),
+                metric: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn allow_global_and_default_widen_the_plan() {
+        let allow = AllowSettings {
+            managed: true,
+            global: true,
+            default_route: true,
+        };
+        let plan = plan_managed(&config(), allow);
+        assert_eq!(plan.addresses, vec![p("10.147.17.5", 24), p("8.8.4.4", 32)]);
+        let targets: Vec<Prefix> = plan.routes.iter().map(|r| r.target).collect();
+        assert_eq!(
+            targets,
+            vec![p("192.168.50.0", 24), p("0.0.0.0", 0), p("1.2.3.0", 24)]
+        );
+        let only_default = AllowSettings {
+            global: false,
+            ..allow
+        };
+        let targets: Vec<Prefix> = plan_managed(&config(), only_default)
+            .routes
+            .iter()
+            .map(|r| r.target)
+            .collect();
+        assert_eq!(targets, vec![p("192.168.50.0", 24), p("0.0.0.0", 0)]);
+    }
+
+    #[test]
+    fn allow_managed_off_applies_nothing() {
+        let allow = AllowSettings {
+            managed: false,
+            global: true,
+            default_route: true,
+        };
+        assert_eq!(plan_managed(&config(), allow), ManagedPlan::default());
+    }
+
+    /// A neighbour solicitation as Linux sends it for `target` from `src`.
+    fn solicitation(src_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+        let t = target.octets();
+        let dst = Ipv6Addr::new(
+            0xff02,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0xff00 | u16::from(t[13]),
+            u16::from_be_bytes([t[14], t[15]]),
+        );
+        let mut icmp = vec![NEIGHBOR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&t);
+        icmp.extend_from_slice(&[1, 1]);
+        icmp.extend_from_slice(&src_mac.0);
+        let sum = icmpv6_checksum(&src, &dst, &icmp);
+        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+        ip.extend_from_slice(&[ICMPV6, 255]);
+        ip.extend_from_slice(&src.octets());
+        ip.extend_from_slice(&dst.octets());
+        ip.extend_from_slice(&icmp);
+        let mut frame = Vec::new();
+        let dst_mac = Mac([0x33, 0x33, 0xff, t[13], t[14], t[15]]);
+        write_ethernet(&mut frame, dst_mac, src_mac, ETHERTYPE_IPV6, &ip);
+        frame
+    }
+
+    #[test]
+    fn ndp_emulation_answers_for_6plane_and_rfc4193_members() {
+        let peer = Address::new(0x00de_adbe_ef01).unwrap();
+        let our_mac = Mac::from_address(own(), nwid());
+        for (ours, target) in [
+            (
+                nwid().sixplane_address(own()),
+                nwid().sixplane_address(peer),
+            ),
+            (nwid().rfc4193_address(own()), nwid().rfc4193_address(peer)),
+        ] {
+            let ns = solicitation(our_mac, ours, target);
+            let frame = EthernetFrame::parse(&ns).unwrap();
+            let answer = ndp_emulation(nwid(), own(), &frame).expect("answered");
+            let na = EthernetFrame::parse(&answer).unwrap();
+            let peer_mac = Mac::from_address(peer, nwid());
+            assert_eq!(
+                (na.dst, na.src, na.ethertype),
+                (our_mac, peer_mac, ETHERTYPE_IPV6)
+            );
+            let ip = na.payload;
+            assert_eq!(&ip[8..24], &target.octets());
+            assert_eq!(&ip[24..40], &ours.octets());
+            let icmp = &ip[40..];
+            assert_eq!(icmp[0], NEIGHBOR_ADVERTISEMENT);
+            assert_eq!(icmp[4], 0x60, "solicited + override");
+            assert_eq!(&icmp[8..24], &target.octets());
+            assert_eq!(&icmp[24..26], &[2, 1]);
+            assert_eq!(&icmp[26..32], &peer_mac.0);
+            // A correct checksum sums (with the pseudo-header) to zero.
+            assert_eq!(icmpv6_checksum(&target, &ours, icmp), 0);
+        }
+    }
+
+    #[test]
+    fn ndp_emulation_leaves_other_targets_to_the_network() {
+        let our_mac = Mac::from_address(own(), nwid());
+        let ours = nwid().sixplane_address(own());
+        let other_net =
+            NetworkId(0x1234_5678_9abc_def0).sixplane_address(Address::new(0x99).unwrap());
+        let link_local: Ipv6Addr = "fe80::1".parse().unwrap();
+        for target in [other_net, link_local, ours] {
+            let ns = solicitation(our_mac, ours, target);
+            let frame = EthernetFrame::parse(&ns).unwrap();
+            assert_eq!(ndp_emulation(nwid(), own(), &frame), None, "{target}");
+        }
+        // Not an NS at all.
+        let frame = EthernetFrame {
+            dst: Mac::BROADCAST,
+            src: our_mac,
+            ethertype: 0x0806,
+            payload: &[0u8; 28],
+        };
+        assert_eq!(ndp_emulation(nwid(), own(), &frame), None);
+        assert!(EthernetFrame::parse(&[0u8; 13]).is_none());
+    }
+
+    #[test]
+    fn saved_configs_round_trip_and_damage_is_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = NetworkConfig::adhoc(NetworkId(0xff00_00ff_ff00_0000), own(), 1_700_000_000_000)
+            .unwrap();
+        save_config(tmp.path(), &c).unwrap();
+        let path = saved_config_path(tmp.path(), c.network_id);
+        assert!(path.ends_with("networks.d/ff0000ffff000000.conf"));
+        assert_eq!(load_config(tmp.path(), c.network_id), Some(c.clone()));
+        // A file for another network under this name is not restored.
+        assert_eq!(load_config(tmp.path(), nwid()), None);
+        std::fs::write(&path, b"garbage").unwrap();
+        assert_eq!(load_config(tmp.path(), c.network_id), None);
+        remove_saved_config(tmp.path(), c.network_id);
+        assert!(!path.exists());
+    }
+}
