@@ -10,6 +10,10 @@
 //! latency, drops and counts junk datagrams (runts, forged MACs) while staying online, and
 //! keeps its identity across a restart.
 //!
+//! Moons: a ztd instance serves a moon listing itself; another ztd orbits it by seed through
+//! `POST /moon/<id>` (fetched, saved to `moons.d/`, root shown as MOON, deorbited by
+//! `DELETE`), and a real node orbits the same moon.
+//!
 //! Needs root, `ip netns` and `ztpeer`; otherwise each test prints why and passes.
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -614,4 +618,163 @@ fn without_a_planet_file_the_guard_keeps_the_node_silent() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+/// A moon whose only root is `root` at `endpoint`, id = the root's address (as `initmoon`).
+fn make_moon(root: &Identity, endpoint: std::net::SocketAddr) -> zt_wire::world::World {
+    use zt_wire::world::{Root, World, WorldType};
+    let signer = zt_crypto::c25519::KeyPair::generate(&mut rand::rngs::OsRng);
+    World::new_signed(
+        WorldType::Moon,
+        root.address().to_u64(),
+        1_700_000_000_000,
+        signer.public,
+        vec![Root {
+            identity: root.clone(),
+            stable_endpoints: vec![endpoint.into()],
+        }],
+        &signer,
+    )
+    .unwrap()
+}
+
+#[test]
+fn moons_are_orbited_saved_and_deorbited_through_the_api() {
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let ztpeer = zt_testnet::ztpeer_path().unwrap();
+    let lab = Lab::new(4);
+    let dir = tempfile::tempdir().unwrap();
+    let (root_id, moon_id, leaf_id, real_leaf_id) =
+        (identity(), identity(), identity(), identity());
+    let planet = dir.path().join("planet");
+    make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
+    let planet_s = planet.display().to_string();
+    let home_r = dir.path().join("r");
+    write_identity(&home_r, &root_id);
+    let hr = home_r.display().to_string();
+    let _root = lab.spawn(
+        0,
+        &ztpeer,
+        &[
+            "run", "--home", &hr, "--port", "9993", "--roots", &planet_s, "--for", "100",
+        ],
+    );
+
+    // ztd M serves a moon listing itself.
+    let moon = make_moon(&moon_id, format!("{}:9993", lab.ip(1)).parse().unwrap());
+    let moon_hex = format!("{:016x}", moon.id);
+    let home_m = dir.path().join("m");
+    std::fs::create_dir_all(home_m.join("zt1/moons.d")).unwrap();
+    std::fs::copy(&planet, home_m.join("zt1/planet")).unwrap();
+    std::fs::write(
+        home_m.join(format!("zt1/moons.d/{moon_hex}.moon")),
+        moon.to_bytes(),
+    )
+    .unwrap();
+    let (mut m_proc, m_api) = start_ztd(&lab, 1, &home_m);
+    enable_with_identity(&m_api, &moon_id);
+    let listed = poll(Duration::from_secs(10), || {
+        m_api
+            .call("GET", "/moon", None)
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    })
+    .unwrap_or_else(|| panic!("moon server lists its moon\n{}", m_proc.report()));
+    assert_eq!(listed[0]["id"], moon_hex.as_str());
+    assert_eq!(listed[0]["waiting"], false);
+
+    // ztd leaf L orbits it by seed.
+    let home_l = dir.path().join("l");
+    std::fs::create_dir_all(home_l.join("zt1")).unwrap();
+    std::fs::copy(&planet, home_l.join("zt1/planet")).unwrap();
+    let (mut l_proc, l_api) = start_ztd(&lab, 2, &home_l);
+    enable_with_identity(&l_api, &leaf_id);
+    poll(Duration::from_secs(30), || {
+        l_api
+            .call("GET", "/status", None)
+            .filter(|s| s["online"] == true)
+    })
+    .expect("leaf online");
+    let body = format!("{{\"seed\":\"{}\"}}", moon_id.address());
+    let first = l_api
+        .call("POST", &format!("/moon/{moon_hex}"), Some(&body))
+        .expect("orbit reply");
+    assert_eq!(first["id"], moon_hex.as_str());
+    let got = poll(Duration::from_secs(30), || {
+        l_api
+            .call("GET", &format!("/moon/{moon_hex}"), None)
+            .filter(|m| m["waiting"] == false)
+    })
+    .unwrap_or_else(|| panic!("moon fetched from its seed\n{}", l_proc.report()));
+    assert_eq!(
+        got["roots"][0]["identity"],
+        moon_id.to_public_string().as_str()
+    );
+    let saved = home_l.join(format!("zt1/moons.d/{moon_hex}.moon"));
+    assert!(
+        poll(Duration::from_secs(5), || saved.exists().then_some(())).is_some(),
+        "moon saved"
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), moon.to_bytes());
+    let m_peer = poll(Duration::from_secs(20), || {
+        l_api
+            .call("GET", &format!("/peer/{}", moon_id.address()), None)
+            .filter(|p| p["role"] == "MOON")
+    });
+    assert!(
+        m_peer.is_some(),
+        "the moon's root is a MOON peer\n{}",
+        l_proc.report()
+    );
+
+    // A real node orbits our ztd's moon too.
+    let home_x = dir.path().join("x");
+    write_identity(&home_x, &real_leaf_id);
+    let hx = home_x.display().to_string();
+    let orbit = format!("{moon_hex}:{}", moon_id.address());
+    let mut real = lab.spawn(
+        3,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            &hx,
+            "--roots",
+            &planet_s,
+            "--orbit",
+            &orbit,
+            "--for",
+            "100",
+            "--status-every",
+            "2",
+        ],
+    );
+    let moon_addr = moon_id.address().to_string();
+    let is_moon_peer = |v: &Value| v["peer_id"] == moon_addr.as_str() && v["role"] == "MOON";
+    // libzt reports peers in PEER_* events and in ztpeer's periodic status lines.
+    let real_sees_moon = real.wait_line(Duration::from_secs(60), |l| {
+        json_line(l).is_some_and(|v| {
+            is_moon_peer(&v)
+                || v["peers"]
+                    .as_array()
+                    .is_some_and(|peers| peers.iter().any(is_moon_peer))
+        })
+    });
+    assert!(
+        real_sees_moon.is_some(),
+        "the real node orbits our moon\n{}\n{}",
+        real.report(),
+        m_proc.report()
+    );
+
+    // Deorbit: gone from the node and from disk.
+    let gone = l_api
+        .call("DELETE", &format!("/moon/{moon_hex}"), None)
+        .expect("deorbit");
+    assert_eq!(gone["result"], true);
+    assert!(!saved.exists());
+    assert_eq!(
+        l_api.call("GET", "/moon", None).expect("moons"),
+        serde_json::json!([])
+    );
 }
