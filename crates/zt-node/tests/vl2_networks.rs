@@ -201,6 +201,8 @@ struct ControllerLab {
     revocation_id: u32,
     /// Rules put into every config issued (zt-controller's RouterOS props have none).
     rules: Option<Vec<Rule>>,
+    /// Specialist entries added to every config issued.
+    specialists: Vec<u64>,
 }
 
 impl ControllerLab {
@@ -226,6 +228,7 @@ impl ControllerLab {
             seen_events: 0,
             revocation_id: 1,
             rules: None,
+            specialists: Vec::new(),
         };
         (lab, ids[1..].to_vec())
     }
@@ -235,6 +238,7 @@ impl ControllerLab {
         if let Some(rules) = &self.rules {
             config.rules = rules.clone();
         }
+        config.specialists.extend(&self.specialists);
         config
     }
 
@@ -1034,4 +1038,69 @@ fn random_vl2_payloads_from_a_peer_are_survived() {
         .iter()
         .any(|f| f.3 == b"after the noise".to_vec()));
     assert!(sim.nodes[a].stats().dropped_malformed > 0);
+}
+
+/// With a multicast replicator on the network, a member hands its multicast to the
+/// replicator alone (flags 0x0c), which sends it on to the subscribers.
+#[test]
+fn multicast_goes_through_the_replicator() {
+    let props = [
+        ("name", "rep"),
+        ("private", "no"),
+        ("ip-range", "10.3.0.10-10.3.0.50"),
+        ("routes", "10.3.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(13, &[4, 5, 6, 7], &props);
+    let (sender, replicator, subscribers) = (leaves[0], leaves[1], &leaves[2..]);
+    let nwid = l.nwid;
+    // Replicated frames keep the sender's MAC, which members accept only from an active
+    // bridge (as the reference does), so the replicator is one too.
+    l.specialists = vec![
+        zt_wire::netconf::SPECIALIST_MULTICAST_REPLICATOR
+            | zt_wire::netconf::SPECIALIST_ACTIVE_BRIDGE
+            | l.sim.nodes[replicator].address().to_u64(),
+    ];
+    for &n in &leaves {
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(3_000);
+    let group_mac: Mac = "01:00:5e:00:00:fc".parse().unwrap();
+    for &n in subscribers {
+        let now = l.sim.now;
+        l.sim.nodes[n].multicast_subscribe(now, nwid, group_mac, 0);
+    }
+    l.run(1_000);
+    // The sender needs a live path to the replicator: any unicast opens one.
+    let (mac_s, mac_r) = (
+        mac_of(&l.sim, sender, nwid),
+        mac_of(&l.sim, replicator, nwid),
+    );
+    let now = l.sim.now;
+    l.sim.nodes[sender]
+        .send_frame(now, nwid, mac_s, mac_r, ETHERTYPE_IPV4, b"hello replicator")
+        .unwrap();
+    l.run(3_000);
+
+    let before: Vec<usize> = subscribers.iter().map(|&n| l.sim.events[n].len()).collect();
+    let sent_before = l.sim.nodes[sender].stats().vl2.multicast_frames_sent;
+    let relayed_before = l.sim.nodes[replicator].stats().vl2.multicast_frames_sent;
+    let now = l.sim.now;
+    l.sim.nodes[sender]
+        .send_frame(now, nwid, mac_s, group_mac, 0x0800, b"to the group")
+        .unwrap();
+    l.run(2_000);
+    assert_eq!(
+        l.sim.nodes[sender].stats().vl2.multicast_frames_sent,
+        sent_before + 1
+    );
+    assert!(l.sim.nodes[replicator].stats().vl2.multicast_frames_sent >= relayed_before + 2);
+    for (&n, &since) in subscribers.iter().zip(&before) {
+        assert!(
+            frames(&l.sim, n, since)
+                .iter()
+                .any(|f| f.0 == mac_s && f.1 == group_mac && f.3 == b"to the group".to_vec()),
+            "subscriber {n}"
+        );
+    }
 }

@@ -16,9 +16,10 @@
 //! - `rules`: the rules engine (network rules, then capabilities; TEE/WATCH/REDIRECT copies);
 //! - `ndp`: IPv6 neighbour discovery emulation for RFC 4193 / 6plane addresses.
 //!
-//! Not implemented (documented gaps): multicast replication as a designated replicator
-//! (flag 0x08 is ignored), and the sender-IP/MAC-authenticated (COO) characteristics bits of
-//! the rules engine, which never match.
+//! Not implemented (documented gaps): the sender-IP/MAC-authenticated (COO) characteristics
+//! bits of the rules engine, which never match. Replicated multicasts keep the original
+//! source MAC, which members accept only from active bridges (as the reference does), so a
+//! multicast replicator must also be an active bridge.
 
 mod config;
 mod credentials;

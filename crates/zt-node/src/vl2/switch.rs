@@ -22,6 +22,7 @@ use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
 use zt_wire::verbs::frame::{ExtFrame, Frame};
 use zt_wire::verbs::multicast::{
     GatherMembers, MulticastFrame, MulticastGather, MulticastGroup, MulticastLike,
+    MULTICAST_FRAME_FLAG_REPLICATE,
 };
 use zt_wire::verbs::ok::{OkBody, OkMulticastFrame, OkMulticastGather, OkPayload};
 
@@ -136,7 +137,7 @@ impl Node {
             {
                 return Ok(());
             }
-            self.send_multicast(now, nwid, group, src_mac, ethertype, payload);
+            self.send_multicast(now, nwid, group, src_mac, ethertype, payload, None);
             return Ok(());
         }
         if dst_mac == network.mac {
@@ -418,6 +419,7 @@ impl Node {
 
     /// `Multicaster::send`: to `limit` recipients when enough are known (bridges first), else
     /// to those known plus a gather, keeping the frame for members the gather turns up.
+    #[allow(clippy::too_many_arguments)]
     fn send_multicast(
         &mut self,
         now: u64,
@@ -426,18 +428,61 @@ impl Node {
         src_mac: Mac,
         ethertype: u16,
         payload: &[u8],
+        origin: Option<Address>,
     ) {
         let me = self.address();
         let Some(config) = self.vl2.networks.get(&nwid).and_then(|n| n.config.as_ref()) else {
             return;
         };
         let limit = config.multicast_limit as usize;
-        let bridges: Vec<Address> = config.active_bridges().filter(|b| *b != me).collect();
+        let bridges: Vec<Address> = config
+            .active_bridges()
+            .filter(|b| *b != me && Some(*b) != origin)
+            .collect();
+        // With replicators on the network, members hand multicasts to the nearest one.
+        let replicators: Vec<Address> = config
+            .specialists_with(SPECIALIST_MULTICAST_REPLICATOR)
+            .collect();
+        let we_bridge = config.active_bridges().any(|b| b == me);
+        let replicating = origin.is_some() || replicators.contains(&me) || we_bridge;
+        if !replicators.is_empty() && !replicating {
+            let nearest = replicators
+                .iter()
+                .filter_map(|r| {
+                    let p = self.peers.get(r)?;
+                    p.has_alive_path(now)
+                        .then(|| (p.latency_ms.unwrap_or(u32::MAX), *r))
+                })
+                .min();
+            if let Some((_, replicator)) = nearest {
+                self.push_credentials_if_needed(now, nwid, replicator);
+                let mut body = Vec::with_capacity(40 + payload.len());
+                MulticastFrame {
+                    nwid,
+                    flags: MULTICAST_FRAME_FLAG_REPLICATE,
+                    com: None,
+                    gather_limit: None,
+                    source: Some(src_mac),
+                    group,
+                    ethertype,
+                    payload,
+                }
+                .write(&mut body);
+                self.stats.vl2.multicast_frames_sent += 1;
+                let _ = self.send_to_peer(now, replicator, Verb::MulticastFrame, &body);
+                return;
+            }
+        }
         let mut known: Vec<Address> = self
             .vl2
             .subscribers
             .get(&(nwid, group))
-            .map(|m| m.keys().copied().filter(|a| *a != me).collect())
+            .map(|m| {
+                m.keys()
+                    .copied()
+                    .filter(|a| *a != me && Some(*a) != origin)
+                    .collect()
+            })
             .unwrap_or_default();
         self.shuffle(&mut known);
         let mut recipients = bridges.clone();
@@ -991,7 +1036,27 @@ impl Node {
             && src != Mac::default()
             && !src.is_multicast()
             && src != own_mac;
-        if !valid || !self.bridging_allowed(from, nwid, src) {
+        if !valid {
+            self.stats.vl2.frames_dropped += 1;
+            return;
+        }
+        let replicate = frame.flags & MULTICAST_FRAME_FLAG_REPLICATE != 0
+            && config
+                .specialists_with(SPECIALIST_MULTICAST_REPLICATOR)
+                .any(|r| r == me);
+        if replicate {
+            let (group, ethertype) = (frame.group, frame.ethertype);
+            self.send_multicast(
+                from.now,
+                nwid,
+                group,
+                src,
+                ethertype,
+                frame.payload,
+                Some(from.source),
+            );
+        }
+        if !self.bridging_allowed(from, nwid, src) {
             self.stats.vl2.frames_dropped += 1;
             return;
         }
