@@ -223,6 +223,11 @@ fn seed_walkthrough_with_a_real_client() {
         Some(&json!({"name": "ZT-private", "private": "yes", "ip-range": "172.27.27.10-172.27.27.20", "routes": "172.27.27.0/24"})),
     );
     assert_eq!(status, 201, "{net}");
+    assert_eq!(
+        field(&net, "inactive"),
+        "false",
+        "zt1 runs and owns the network"
+    );
     let nwid = field(&net, "network");
     let net_id = field(&net, ".id");
 

@@ -159,6 +159,8 @@ fn networks_from_the_menu_and_the_json_api_are_one_list() {
     assert_eq!(field(&created, "ip6-6plane"), "false");
     assert_eq!(field(&created, "ip-range"), "172.27.27.10-172.27.27.20");
     assert_eq!(field(&created, "routes"), "172.27.27.0/24");
+    // zt1 is not running here: nothing answers for the network.
+    assert_eq!(field(&created, "inactive"), "true");
     let nwid = field(&created, "network").to_string();
     assert_eq!(nwid.len(), 16);
     assert!(nwid.starts_with(KNOWN_ADDRESS), "{nwid}");
@@ -229,6 +231,24 @@ fn networks_from_the_menu_and_the_json_api_are_one_list() {
             .0,
         404
     );
+
+    // copy-from starts from another item's settings; given properties win.
+    let (status, copy) = ztd.request(
+        "PUT",
+        "/rest/zerotier/controller",
+        Some(&json!({"name": "copy", "copy-from": "ZT-private", "mtu": "1400"})),
+    );
+    assert_eq!(status, 201, "{copy}");
+    assert_eq!(field(&copy, "ip-range"), "172.27.27.10-172.27.27.20");
+    assert_eq!(field(&copy, "routes"), "172.27.27.0/24");
+    assert_eq!(field(&copy, "mtu"), "1400");
+    assert_ne!(field(&copy, "network"), nwid);
+    let (status, _) = ztd.request(
+        "DELETE",
+        &format!("/rest/zerotier/controller/{}", field(&copy, ".id")),
+        None,
+    );
+    assert_eq!(status, 204);
 
     // Removed through the menu: gone from the API.
     let (status, _) = ztd.request(
