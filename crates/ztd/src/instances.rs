@@ -384,6 +384,17 @@ impl Daemon {
             }
             return Err(e);
         }
+        // A running instance picks up a new `interfaces` list without a restart.
+        if running && must_run && !rebind && new.interfaces != old.interfaces {
+            if let Some(runtime) = model.runtimes.get(&id) {
+                let list = new.interfaces.clone();
+                let applied =
+                    runtime.with_engine(move |engine, now| engine.set_interfaces(list, now));
+                if applied.await.is_err() {
+                    tracing::warn!(instance = %new.name, "interfaces not applied: instance stopped");
+                }
+            }
+        }
         if let Some(slot) = model.instances.get_mut(id) {
             *slot = new;
         }

@@ -388,6 +388,8 @@ fn ztd_leaf_through_a_real_root_drops_junk_and_keeps_its_identity() {
         root.report()
     );
     eprintln!("ztd enable → online (real root): {:?}", enabled.elapsed());
+    // ztpeer mkroots' default world id.
+    assert_eq!(online.unwrap()["planetWorldId"], 0x5a7e57);
 
     // The real root is our PLANET peer, with a measured latency and a path.
     let root_addr = root_id.address().to_string();

@@ -87,6 +87,8 @@ pub trait Engine: Send + 'static {
     /// Hand the node's pending events to the attached handlers ([`super::events`]). The
     /// driver calls it after every `receive`, `tick` and call, before sending.
     fn dispatch_events(&mut self, _now: u64) {}
+    /// The instance's `interfaces` property changed (addresses for direct paths).
+    fn set_interfaces(&mut self, _interfaces: Vec<String>, _now: u64) {}
     /// Attach one more event handler to a running engine; an engine without events hands it
     /// back.
     fn add_event_handler(

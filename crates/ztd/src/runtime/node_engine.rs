@@ -308,6 +308,11 @@ impl Engine for NodeEngine {
         }
     }
 
+    fn set_interfaces(&mut self, interfaces: Vec<String>, now: u64) {
+        self.interfaces = interfaces;
+        self.refresh_local_addresses(now);
+    }
+
     fn add_event_handler(
         &mut self,
         handler: Box<dyn EventHandler>,

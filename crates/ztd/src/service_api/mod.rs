@@ -50,6 +50,8 @@ pub(crate) struct DefaultInstance {
     pub(crate) primary_port: u16,
     pub(crate) secondary_port: Option<u16>,
     pub(crate) listening_on: Vec<String>,
+    /// (world id, timestamp) of the planet the node uses.
+    pub(crate) planet: Option<(u64, u64)>,
 }
 
 pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance> {
@@ -58,6 +60,7 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
     let shown = model.identities.get(&id);
     let runtime = model.runtime(id);
     let mut online = false;
+    let mut planet = None;
     let mut listening_on = Vec::new();
     let mut secondary_port = config.secondary_port;
     if let Some(runtime) = runtime {
@@ -67,11 +70,16 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
                 secondary_port = Some(socket.bound.port());
             }
         }
-        let status = runtime.with_engine(|engine, _| engine.status().online);
-        online = matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(2), status).await,
-            Ok(Ok(true))
-        );
+        let status = runtime.with_engine(|engine, _| {
+            let planet = engine.node().map(|n| (n.planet().id, n.planet().timestamp));
+            (engine.status().online, planet)
+        });
+        if let Ok(Ok((is_online, planet_of_node))) =
+            tokio::time::timeout(ENGINE_TIMEOUT, status).await
+        {
+            online = is_online;
+            planet = planet_of_node;
+        }
     }
     Some(DefaultInstance {
         address: shown.map(|s| s.address.clone()),
@@ -80,6 +88,7 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
         primary_port: config.port,
         secondary_port,
         listening_on,
+        planet,
     })
 }
 

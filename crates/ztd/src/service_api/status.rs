@@ -36,6 +36,10 @@ pub async fn status(
     body.insert("publicIdentity".into(), json!(instance.public));
     body.insert("online".into(), json!(instance.online));
     body.insert("tcpFallbackActive".into(), json!(false));
+    if let Some((id, timestamp)) = instance.planet {
+        body.insert("planetWorldId".into(), json!(id));
+        body.insert("planetWorldTimestamp".into(), json!(timestamp));
+    }
     version_fields(&mut body);
     body.insert("clock".into(), json!(clock_ms()));
     body.insert(
