@@ -1,0 +1,380 @@
+//! ztd networks as TAP interfaces, in network namespaces, against a real ZeroTier node.
+//!
+//! A ztd root (namespace 0) serves a planet; our ztd leaf (namespace 1) adds
+//! `/zerotier/interface network=ff0000ffff000000` and gets a TAP `zerotier1` with its MAC,
+//! MTU and 6plane address; a real ZeroTier 1.8.4 node (`ztpeer`, namespace 2) joins the same
+//! ad-hoc network and runs a TCP echo server. Plain kernel sockets in namespace 1 then reach
+//! the real node over 6plane: `ping -6` answers (NDP emulated by ztd), a TCP message comes
+//! back. Removing the interface deletes the TAP with its addresses and the saved config; a
+//! re-added interface comes back after a daemon restart with its last config.
+//!
+//! Needs root, `ip netns`, `ztpeer`, `curl`, `python3`; otherwise each test prints why and
+//! passes.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zt_crypto::Identity;
+use zt_testnet::{skip_unless, Lab};
+
+const API: &str = "127.0.0.1:18094";
+const ADHOC: &str = "ff0000ffff000000";
+
+fn identity() -> Identity {
+    Identity::generate(&mut rand::rngs::OsRng)
+}
+
+fn write_identity(home: &Path, id: &Identity) {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(home.join("identity.secret"), id.to_secret_string().unwrap()).unwrap();
+    std::fs::write(home.join("identity.public"), id.to_public_string()).unwrap();
+}
+
+fn make_planet(out: &Path, roots: &[(&Identity, String)]) {
+    let out_s = out.display().to_string();
+    let mut args: Vec<String> = vec!["mkroots".into()];
+    for (id, endpoint) in roots {
+        args.extend(["--identity".into(), id.to_public_string()]);
+        args.extend(["--endpoint".into(), endpoint.clone()]);
+    }
+    args.extend(["--out".into(), out_s]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output =
+        zt_testnet::run_with_deadline(zt_testnet::ztpeer(&refs).unwrap(), Duration::from_secs(30));
+    assert!(output.status.success(), "mkroots failed: {output:?}");
+}
+
+/// The 6plane address of `node` on the ad-hoc network, as the real implementation says.
+fn sixplane(node: &Identity) -> String {
+    let output = zt_testnet::run_with_deadline(
+        zt_testnet::ztpeer(&["addr", ADHOC, &node.address().to_string()]).unwrap(),
+        Duration::from_secs(30),
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).expect("addr JSON");
+    v["6plane"]
+        .as_str()
+        .expect("6plane")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+struct Api<'a> {
+    lab: &'a Lab,
+    ns: usize,
+    token: String,
+}
+
+impl Api<'_> {
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Option<Value> {
+        let url = format!("http://{API}{path}");
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let mut args = vec![
+            "-s",
+            "-m",
+            "8",
+            "-X",
+            method,
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+        ];
+        if let Some(b) = body {
+            args.extend(["-d", b]);
+        }
+        args.push(&url);
+        let out = self.lab.run(
+            self.ns,
+            Path::new("/usr/bin/curl"),
+            &args,
+            Duration::from_secs(12),
+        );
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}
+
+fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    None
+}
+
+fn start_ztd<'a>(lab: &'a Lab, ns: usize, home: &Path) -> (zt_testnet::NsProcess, Api<'a>) {
+    let ztd = Path::new(env!("CARGO_BIN_EXE_ztd"));
+    let home_s = home.display().to_string();
+    let mut command = lab.command(ns, ztd, &["--home", &home_s, "--api-listen", API]);
+    command.env("ZTD_NO_DEFAULT_PLANET", "1");
+    let proc = zt_testnet::NsProcess::spawn(command);
+    let token = poll(Duration::from_secs(15), || {
+        std::fs::read_to_string(home.join("authtoken.secret")).ok()
+    })
+    .expect("ztd wrote its token");
+    let api = Api {
+        lab,
+        ns,
+        token: token.trim().to_string(),
+    };
+    poll(Duration::from_secs(15), || api.call("GET", "/health", None)).expect("ztd API up");
+    (proc, api)
+}
+
+fn enable_with_identity(api: &Api, id: &Identity) {
+    let body = serde_json::json!({
+        "identity": id.to_secret_string().unwrap(),
+        "disabled": "no",
+    })
+    .to_string();
+    assert!(
+        api.call("PATCH", "/rest/zerotier/zt1", Some(&body))
+            .is_some(),
+        "enable zt1 failed"
+    );
+}
+
+/// The `/zerotier/interface` item named `name`.
+fn interface(api: &Api, name: &str) -> Option<Value> {
+    let list = api.call("GET", "/rest/zerotier/interface", None)?;
+    list.as_array()?.iter().find(|r| r["name"] == name).cloned()
+}
+
+/// `ip -j` output in namespace `ns`.
+fn ip_json(lab: &Lab, ns: usize, args: &[&str]) -> Option<Value> {
+    let mut all = vec!["-j"];
+    all.extend_from_slice(args);
+    let out = lab.run(ns, Path::new("/usr/sbin/ip"), &all, Duration::from_secs(10));
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn link_has_address(lab: &Lab, ns: usize, device: &str, address: &str) -> bool {
+    let wanted: std::net::IpAddr = address.parse().expect("an IP");
+    ip_json(lab, ns, &["address", "show", "dev", device]).is_some_and(|v| {
+        v.as_array().into_iter().flatten().any(|link| {
+            link["addr_info"].as_array().into_iter().flatten().any(|a| {
+                a["local"]
+                    .as_str()
+                    .and_then(|l| l.parse::<std::net::IpAddr>().ok())
+                    == Some(wanted)
+            })
+        })
+    })
+}
+
+/// A TCP round trip from namespace `ns` to `[ip]:port` with python3: send `message`, expect
+/// it back (the echo server answers with what it got).
+fn tcp_echo(lab: &Lab, ns: usize, python: &Path, ip: &str, port: u16, message: &str) -> String {
+    let script = format!(
+        "import socket,sys\n\
+         s=socket.create_connection(('{ip}',{port}),timeout=10)\n\
+         s.sendall(b'{message}')\n\
+         got=b''\n\
+         s.settimeout(10)\n\
+         while len(got)<{len}:\n    d=s.recv(4096)\n    if not d: break\n    got+=d\n\
+         sys.stdout.write(got.decode(errors='replace'))\n",
+        len = message.len()
+    );
+    let out = lab.run(ns, python, &["-c", &script], Duration::from_secs(30));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        if out.status.success() {
+            String::new()
+        } else {
+            format!(" (error: {})", String::from_utf8_lossy(&out.stderr))
+        }
+    )
+}
+
+#[test]
+fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    skip_unless!(which("python3").ok_or("python3 not found"));
+    let python = which("python3").unwrap();
+    let ztpeer = zt_testnet::ztpeer_path().unwrap();
+    let lab = Lab::new(3);
+    let dir = tempfile::tempdir().unwrap();
+    let (root_id, ours_id, real_id) = (identity(), identity(), identity());
+    let planet = dir.path().join("planet");
+    make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
+
+    // The root (our ztd).
+    let root_home = dir.path().join("root");
+    std::fs::create_dir_all(root_home.join("zt1")).unwrap();
+    std::fs::copy(&planet, root_home.join("zt1/planet")).unwrap();
+    let (mut root, root_api) = start_ztd(&lab, 0, &root_home);
+    enable_with_identity(&root_api, &root_id);
+
+    // Our leaf with a TAP on the ad-hoc network.
+    let home = dir.path().join("ours");
+    std::fs::create_dir_all(home.join("zt1")).unwrap();
+    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+    let (mut ours, api) = start_ztd(&lab, 1, &home);
+    enable_with_identity(&api, &ours_id);
+    let added = api.call(
+        "PUT",
+        "/rest/zerotier/interface",
+        Some(&serde_json::json!({ "network": ADHOC }).to_string()),
+    );
+    assert!(added.is_some(), "interface add failed\n{}", ours.report());
+    let ok = poll(Duration::from_secs(15), || {
+        interface(&api, "zerotier1").filter(|r| r["status"] == "OK" && r["running"] == "true")
+    });
+    let item = ok.unwrap_or_else(|| {
+        panic!(
+            "interface not OK/running: {:?}\n{}",
+            interface(&api, "zerotier1"),
+            ours.report()
+        )
+    });
+    assert_eq!(item["network"], ADHOC);
+    assert_eq!(item["type"], "PUBLIC");
+    assert_eq!(item["network-name"], "adhoc-0000-ffff");
+    assert_eq!(item["mtu"], "2800");
+    let our_6plane = sixplane(&ours_id);
+    assert!(
+        poll(Duration::from_secs(10), || link_has_address(
+            &lab,
+            1,
+            "zerotier1",
+            &our_6plane
+        )
+        .then_some(()))
+        .is_some(),
+        "6plane {our_6plane} not on zerotier1: {:?}",
+        ip_json(&lab, 1, &["address", "show"])
+    );
+    let link = ip_json(&lab, 1, &["link", "show", "dev", "zerotier1"]).expect("link");
+    assert_eq!(link[0]["mtu"], 2800);
+    assert_eq!(
+        link[0]["address"].as_str().unwrap().to_uppercase(),
+        item["mac-address"].as_str().unwrap()
+    );
+    assert!(home.join(format!("zt1/networks.d/{ADHOC}.conf")).is_file());
+
+    // The real node: an echo server on 6plane port 7777.
+    let real_home = dir.path().join("real");
+    write_identity(&real_home, &real_id);
+    let (planet_s, real_s) = (
+        planet.display().to_string(),
+        real_home.display().to_string(),
+    );
+    let mut real = lab.spawn(
+        2,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            &real_s,
+            "--roots",
+            &planet_s,
+            "--join",
+            ADHOC,
+            "--tcp-echo-server",
+            "7777",
+            "--for",
+            "90",
+            "--status-every",
+            "2",
+        ],
+    );
+    let real_6plane = sixplane(&real_id);
+    let ping = Path::new("/usr/bin/ping");
+    let pinged = poll(Duration::from_secs(60), || {
+        let out = lab.run(
+            1,
+            ping,
+            &["-6", "-c", "1", "-W", "2", &real_6plane],
+            Duration::from_secs(5),
+        );
+        out.status.success().then_some(())
+    });
+    assert!(
+        pinged.is_some(),
+        "ping -6 {real_6plane} failed\n{}\n{}",
+        real.report(),
+        ours.report()
+    );
+    let echoed = tcp_echo(&lab, 1, &python, &real_6plane, 7777, "hello-over-tap");
+    assert_eq!(echoed, "hello-over-tap", "\n{}", real.report());
+
+    // Remove: TAP, address and saved config go.
+    let id = item[".id"].as_str().unwrap().to_string();
+    api.call("DELETE", &format!("/rest/zerotier/interface/{id}"), None);
+    assert!(
+        poll(Duration::from_secs(10), || ip_json(
+            &lab,
+            1,
+            &["link", "show", "dev", "zerotier1"]
+        )
+        .is_none()
+        .then_some(()))
+        .is_some(),
+        "zerotier1 still exists after remove"
+    );
+    assert!(!home.join(format!("zt1/networks.d/{ADHOC}.conf")).exists());
+    assert!(interface(&api, "zerotier1").is_none());
+
+    // Re-add, restart the daemon: the interface comes back with its address.
+    api.call(
+        "PUT",
+        "/rest/zerotier/interface",
+        Some(&serde_json::json!({ "network": ADHOC, "name": "ztback" }).to_string()),
+    )
+    .expect("re-add");
+    assert!(poll(Duration::from_secs(15), || link_has_address(
+        &lab,
+        1,
+        "ztback",
+        &our_6plane
+    )
+    .then_some(()))
+    .is_some());
+    drop(ours);
+    assert!(
+        poll(Duration::from_secs(10), || ip_json(
+            &lab,
+            1,
+            &["link", "show", "dev", "ztback"]
+        )
+        .is_none()
+        .then_some(()))
+        .is_some(),
+        "the TAP goes with the daemon"
+    );
+    let (mut again, api) = start_ztd(&lab, 1, &home);
+    assert!(
+        poll(Duration::from_secs(15), || link_has_address(
+            &lab,
+            1,
+            "ztback",
+            &our_6plane
+        )
+        .then_some(()))
+        .is_some(),
+        "ztback not restored\n{}",
+        again.report()
+    );
+    let item = interface(&api, "ztback").expect("ztback listed");
+    assert_eq!(item["network"], ADHOC);
+    let echoed = tcp_echo(&lab, 1, &python, &real_6plane, 7777, "after-restart");
+    assert_eq!(echoed, "after-restart", "\n{}", real.report());
+    root.wait(Duration::from_millis(10));
+}
