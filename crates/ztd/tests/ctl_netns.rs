@@ -277,6 +277,7 @@ fn seed_walkthrough_with_a_real_client() {
     );
 
     // /zerotier/controller/member/set … authorized=yes → OK within seconds, address and route.
+    let authorized_at = Instant::now();
     let (status, body) = ztd.request(
         "POST",
         "/rest/zerotier/controller/member/set",
@@ -287,6 +288,11 @@ fn seed_walkthrough_with_a_real_client() {
         v["status"] == json!("OK") && v["event"] == json!("network")
     })
     .unwrap_or_else(|| panic!("network never OK: {}", peer.report()));
+    // A figure for the record (ztpeer polls its status every 0.25 s), not a timed assert.
+    eprintln!(
+        "authorization to network OK on the client: {:?}",
+        authorized_at.elapsed()
+    );
     let ip4 = ok["ip4"].to_string();
     let listed = ztd.member(&peer_id).unwrap();
     let ip = field(&listed, "ip-address");
@@ -377,6 +383,10 @@ fn seed_walkthrough_with_a_real_client() {
         })
         .is_some();
     }
+    eprintln!(
+        "deauthorization seen as: client status {client_lost}, refusals sent {}",
+        refusals(&home, &peer_id) - refused_before
+    );
     assert!(
         client_lost || refusals(&home, &peer_id) > refused_before,
         "no refusal after deauthorization: {}",
