@@ -92,10 +92,16 @@ fn vl2_driver_process() {
     )
     .unwrap();
     let yes = member_patch_from_properties(&[("authorized", "yes")]).unwrap();
-    for i in MEMBER_INDICES {
-        ctl.update_member(start as i64, nwid.0, test_identity(i).address(), &yes)
+    let authorized = MEMBER_INDICES.map(|i| test_identity(i).address());
+    for member in authorized.into_iter().chain([identity.address()]) {
+        ctl.update_member(start as i64, nwid.0, member, &yes)
             .unwrap();
     }
+    // Member mode: our node joins the private network it controls (configured locally).
+    if std::env::var("ZT_VL2_JOIN_OWN").is_ok() {
+        node.join(start, nwid, zt_node::JoinSettings::default());
+    }
+    let mut own_ip_told = false;
     // Echo mode: also be a member of an ad-hoc network and bounce UDP/IPv6 datagrams.
     let echo_net = std::env::var("ZT_VL2_ECHO_NWID")
         .ok()
@@ -121,6 +127,12 @@ fn vl2_driver_process() {
         if node.poll_timeout().is_some_and(|t| t <= now) {
             node.handle_timeout(now);
         }
+        if !own_ip_told {
+            if let Some(ip) = node.network_config(nwid).and_then(first_ipv4) {
+                own_ip_told = true;
+                println!("{{\"event\":\"own_ip\",\"ip\":\"{ip}\"}}");
+            }
+        }
         while let Some(event) = node.poll_event() {
             if let Event::Frame {
                 nwid,
@@ -132,7 +144,10 @@ fn vl2_driver_process() {
             {
                 let _ = dst_mac;
                 let us = identity.address();
-                if let Some((what, echo)) = echo_reply(*nwid, us, *src_mac, *ethertype, payload) {
+                let own_v4 = node.network_config(*nwid).and_then(first_ipv4);
+                if let Some((what, echo)) =
+                    echo_reply(*nwid, us, own_v4, *src_mac, *ethertype, payload)
+                {
                     let own = zt_wire::mac::Mac::from_address(us, *nwid);
                     let sent = node.send_frame(now, *nwid, own, *src_mac, *ethertype, &echo);
                     println!(
@@ -199,13 +214,14 @@ fn vl2_driver_process() {
 fn echo_reply(
     nwid: NetworkId,
     us: zt_node::Address,
+    own_v4: Option<std::net::Ipv4Addr>,
     asker: zt_wire::mac::Mac,
     ethertype: u16,
     frame: &[u8],
 ) -> Option<(&'static str, Vec<u8>)> {
     match ethertype {
         0x0806 if frame.len() >= 28 && frame[7] == 1 => {
-            let ours = nwid.adhoc_ipv4_address(us)?;
+            let ours = own_v4?;
             if frame[24..28] != ours.octets() {
                 return None;
             }
@@ -239,6 +255,13 @@ fn echo_reply(
         }
         _ => None,
     }
+}
+
+fn first_ipv4(config: &zt_wire::netconf::NetworkConfig) -> Option<std::net::Ipv4Addr> {
+    config.static_ips.iter().find_map(|a| match a.ip() {
+        Some(std::net::IpAddr::V4(v4)) => Some(v4),
+        _ => None,
+    })
 }
 
 fn write_identity(home: &Path, identity: &Identity) {
@@ -453,4 +476,70 @@ fn a_real_node_arps_for_our_member_and_gets_an_ipv4_echo() {
             .any(|l| event_of(l).as_deref() == Some("arp_answered")),
         "{seen:?}"
     );
+}
+
+/// Our node as a member of its own private network, with a real member: the real node ARPs
+/// for our address and sends UDP, we answer. Both sides' gates must accept the other's
+/// credentials (our NETWORK_CREDENTIALS push, the real node's COM), all issued by our
+/// controller.
+#[test]
+fn a_real_member_and_our_member_pass_each_others_gate() {
+    let ztpeer: PathBuf = skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let lab = Lab::new(2);
+    let root_ep = SocketAddr::new(lab.ip(0).into(), 9993);
+    let dir = tempfile::tempdir().unwrap();
+    let planet = dir.path().join("planet");
+    std::fs::write(&planet, planet_for(root_ep).to_bytes()).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = lab.command(
+        0,
+        &exe,
+        &["--ignored", "--exact", "vl2_driver_process", "--nocapture"],
+    );
+    cmd.env("ZT_VL2_DRIVER", root_ep.to_string())
+        .env("ZT_VL2_FOR", "60")
+        .env("ZT_VL2_JOIN_OWN", "1");
+    let mut driver = zt_testnet::NsProcess::spawn(cmd);
+    let own = driver.wait_line(Duration::from_secs(20), |l| {
+        event_of(l).as_deref() == Some("own_ip")
+    });
+    let own = own.unwrap_or_else(|| panic!("driver: {}", driver.report()));
+    let ip = json_line(&own).unwrap()["ip"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.99.0."), "{own}");
+
+    let home = dir.path().join("real");
+    write_identity(&home, &test_identity(MEMBER_INDICES[0]));
+    let target = format!("{ip}:7777");
+    let mut real = lab.spawn(
+        1,
+        &ztpeer,
+        &[
+            "run",
+            "--home",
+            home.to_str().unwrap(),
+            "--roots",
+            planet.to_str().unwrap(),
+            "--join",
+            &nwid().to_string(),
+            "--udp-send",
+            &target,
+            "--send",
+            "private echo",
+            "--until-done",
+            "--for",
+            "45",
+        ],
+    );
+    let status = real.wait(Duration::from_secs(55));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "no UDP echo from our private member: {}\ndriver: {}",
+        real.report(),
+        driver.report()
+    );
+    let echoed = driver.wait_line(Duration::from_secs(5), |l| {
+        event_of(l).as_deref() == Some("udp_echoed")
+    });
+    assert!(echoed.is_some(), "{}", driver.report());
 }
