@@ -420,8 +420,10 @@ impl Port {
             })
             .await;
         if let Ok(Some(info)) = joined {
-            let mut view = port.lock_view();
-            view.status = Some(info.status);
+            // Only if no status event came first: a controller on this node answers the join
+            // at once, and its event (say ACCESS_DENIED) is newer than this snapshot; later
+            // identical answers change nothing and raise no event to correct it.
+            port.lock_view().status.get_or_insert(info.status);
         }
         (Some(port), None)
     }
