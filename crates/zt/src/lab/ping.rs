@@ -55,13 +55,17 @@ impl PingResult {
             .to_string();
         for seq in 0..self.sent {
             match self.replies.iter().find(|r| r.seq == seq) {
-                Some(r) => out.push_str(&format!(
-                    "{seq:>5} {:<40} {:>4} {:>3} {:<10}\n",
-                    self.host,
-                    r.size,
-                    r.ttl,
-                    duration_text(r.time_us)
-                )),
+                Some(r) => {
+                    let row = format!(
+                        "{seq:>5} {:<40} {:>4} {:>3} {}",
+                        self.host,
+                        r.size,
+                        r.ttl,
+                        duration_text(r.time_us)
+                    );
+                    out.push_str(&row);
+                    out.push('\n');
+                }
                 None => out.push_str(&format!(
                     "{seq:>5} {:<40} {:>4} {:>3} {:<10} timeout\n",
                     self.host, "", "", ""

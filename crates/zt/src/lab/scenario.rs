@@ -144,7 +144,7 @@ impl Lab<'_> {
 
         heading("RouterOS Home");
         self.typed(HOME, &format!("enable {INSTANCE}"))?;
-        self.typed(HOME, "print")?;
+        self.typed_until(HOME, "print", "Home comes online through the root", online)?;
         self.typed(
             HOME,
             &format!(
@@ -183,6 +183,12 @@ impl Lab<'_> {
 
         heading("RouterOS Office");
         self.typed(OFFICE, &format!("enable {INSTANCE}"))?;
+        self.typed_until(
+            OFFICE,
+            "print",
+            "Office comes online through the root",
+            online,
+        )?;
         self.typed(
             OFFICE,
             &format!("interface/add network={network} instance={INSTANCE} name=ZT-interface"),
@@ -579,6 +585,18 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
+/// Whether `/zerotier/print` flags the instance `R` (online: it has heard from a root). The
+/// lab joins networks only then, as someone following the manual would after `print`.
+fn online(print: &str) -> bool {
+    print.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.len() >= 3
+            && words[0].parse::<u32>().is_ok()
+            && words[1].contains('R')
+            && words[2] == INSTANCE
+    })
+}
+
 /// The 16-hex-digit network id in the `controller/print` row that names `name`.
 fn network_id(print: &str, name: &str) -> Option<String> {
     print
@@ -644,5 +662,11 @@ Columns: ADDRESS, NETWORK, INTERFACE
         assert_eq!(row_of(MEMBER_PRINT, "0000000000"), None);
         assert_eq!(zerotier_ip(ADDRESS_PRINT).as_deref(), Some("172.27.27.13"));
         assert_eq!(zerotier_ip("0 D 10.0.0.1/24 10.0.0.0 ether1"), None);
+        assert!(online(
+            "Flags: R - ONLINE\n#   NAME  PORT\n0 R zt1   9993  5ea7eca745:0:26\n"
+        ));
+        assert!(!online(
+            "Columns: NAME\n# NAME  PORT\n0 zt1   9993  5ea7eca745:0:26\n"
+        ));
     }
 }
