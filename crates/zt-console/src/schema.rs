@@ -463,9 +463,12 @@ static ZEROTIER_PEER: Menu = Menu {
     properties: &[
         read_only("instance", TEXT),
         read_only("zt-address", ValueType::Hex(10)),
+        read_only("version", TEXT),
         read_only("latency", ValueType::Time),
         read_only("role", TEXT),
         read_only("path", ValueType::WordList),
+        // yes: an active direct path; no: traffic goes through a root (RELAY).
+        read_only("direct", YES_NO),
         read_only("bonded", YES_NO),
     ],
     commands: READ_ONLY_COMMANDS,
