@@ -378,3 +378,178 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
     assert_eq!(echoed, "after-restart", "\n{}", real.report());
     root.wait(Duration::from_millis(10));
 }
+
+/// Two of our nodes on the ad-hoc IPv4 network `ff0a000000000001` (each member gets
+/// `10.x.y.z/8` from its address, shown in `/ip/address`): IPv4 ping answers and 100 MB
+/// cross over TCP with their SHA-256 intact. (ARP is bypassed for now, see below.)
+#[test]
+#[ignore = "known failure: frames between two ztd (zt-node) members of ff0a000000000001 never reach the other TAP (rx 0), even with static neighbours; run with --ignored"]
+fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
+    const ADHOC_V4: &str = "ff0a000000000001";
+    skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    skip_unless!(which("python3").ok_or("python3 not found"));
+    let python = which("python3").unwrap();
+    let lab = Lab::new(3);
+    let dir = tempfile::tempdir().unwrap();
+    let (root_id, a_id, b_id) = (identity(), identity(), identity());
+    let planet = dir.path().join("planet");
+    make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
+    // The root is a real ZeroTier node: roots keep the members' multicast subscriptions
+    // (LIKE) and answer gathers for networks they are not in, which ARP needs.
+    let ztpeer = zt_testnet::ztpeer_path().unwrap();
+    let root_home = dir.path().join("root");
+    write_identity(&root_home, &root_id);
+    let (planet_s, root_s) = (
+        planet.display().to_string(),
+        root_home.display().to_string(),
+    );
+    let mut root = lab.spawn(
+        0,
+        &ztpeer,
+        &[
+            "run", "--home", &root_s, "--port", "9993", "--roots", &planet_s, "--for", "170",
+        ],
+    );
+    let mut daemons = Vec::new();
+    let mut apis = Vec::new();
+    for (ns, id) in [(1, &a_id), (2, &b_id)] {
+        let home = dir.path().join(format!("n{ns}"));
+        std::fs::create_dir_all(home.join("zt1")).unwrap();
+        std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+        let (proc, api) = start_ztd(&lab, ns, &home);
+        enable_with_identity(&api, id);
+        daemons.push(proc);
+        apis.push(api);
+    }
+    let nwid = zt_wire::network_id::NetworkId(u64::from_str_radix(ADHOC_V4, 16).unwrap());
+    let v4 = |id: &Identity| nwid.adhoc_ipv4_address(id.address()).unwrap().to_string();
+    for api in &apis {
+        api.call(
+            "PUT",
+            "/rest/zerotier/interface",
+            Some(&serde_json::json!({ "network": ADHOC_V4 }).to_string()),
+        )
+        .expect("interface add");
+    }
+    for (ns, id) in [(1, &a_id), (2, &b_id)] {
+        assert!(
+            poll(Duration::from_secs(15), || link_has_address(
+                &lab,
+                ns,
+                "zerotier1",
+                &v4(id)
+            )
+            .then_some(()))
+            .is_some(),
+            "no {} on zerotier1 in ns {ns}",
+            v4(id)
+        );
+    }
+    // /ip/address shows the managed IPv4 as dynamic.
+    let addresses = apis[0]
+        .call("GET", "/rest/ip/address", None)
+        .expect("ip/address");
+    let mine = format!("{}/8", v4(&a_id));
+    assert!(
+        addresses
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["address"] == mine.as_str()
+                && r["interface"] == "zerotier1"
+                && r["network"] == "10.0.0.0"
+                && r["dynamic"] == "true"),
+        "{addresses}"
+    );
+
+    let b_ip = v4(&b_id);
+    let a_ip = v4(&a_id);
+    // KNOWN GAP: ARP between two zt-node members does not resolve yet (the broadcast ARP
+    // request never reaches the other TAP: the multicast path of zt-node through a root
+    // delivers nothing, see the report). Until it does, the neighbours are set by hand
+    // (each other's ZeroTier MAC, as ARP would have found) so the unicast path is tested.
+    let ip_cmd = Path::new("/usr/sbin/ip");
+    for (ns, ip, id) in [(1, &b_ip, &b_id), (2, &a_ip, &a_id)] {
+        let mac = zt_wire::mac::Mac::from_address(id.address(), nwid).to_string();
+        let out = lab.run(
+            ns,
+            ip_cmd,
+            &[
+                "neigh",
+                "replace",
+                ip,
+                "lladdr",
+                &mac,
+                "dev",
+                "zerotier1",
+                "nud",
+                "permanent",
+            ],
+            Duration::from_secs(5),
+        );
+        assert!(out.status.success(), "{out:?}");
+    }
+    let ping = Path::new("/usr/bin/ping");
+    let pinged = poll(Duration::from_secs(60), || {
+        let out = lab.run(
+            1,
+            ping,
+            &["-c", "1", "-W", "2", &b_ip],
+            Duration::from_secs(5),
+        );
+        out.status.success().then_some(())
+    });
+    assert!(
+        pinged.is_some(),
+        "ping {b_ip} failed\nA link: {:?}\nB link: {:?}\n{}",
+        ip_json(&lab, 1, &["-s", "link", "show", "dev", "zerotier1"])
+            .map(|v| v[0]["stats64"].clone()),
+        ip_json(&lab, 2, &["-s", "link", "show", "dev", "zerotier1"])
+            .map(|v| v[0]["stats64"].clone()),
+        root.report(),
+    );
+
+    // 100 MB over TCP, checked end to end.
+    let receiver = format!(
+        "import socket,hashlib,sys\n\
+         l=socket.socket(); l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         l.bind(('{b_ip}',9000)); l.listen(1); l.settimeout(60)\n\
+         c,_=l.accept(); c.settimeout(60); h=hashlib.sha256(); n=0\n\
+         while True:\n    d=c.recv(1<<16)\n    if not d: break\n    h.update(d); n+=len(d)\n\
+         print(n, h.hexdigest())\n"
+    );
+    let sender = format!(
+        "import socket,hashlib,os,time\n\
+         data=os.urandom(1<<20); h=hashlib.sha256()\n\
+         for i in range(50):\n\
+         \x20   try:\n        s=socket.create_connection(('{b_ip}',9000),timeout=5); break\n\
+         \x20   except OSError: time.sleep(0.2)\n\
+         s.settimeout(60); t=time.time()\n\
+         for i in range(100):\n    s.sendall(data); h.update(data)\n\
+         s.shutdown(socket.SHUT_WR); s.recv(1); s.close()\n\
+         print(100<<20, h.hexdigest(), '%.2f' % (time.time()-t))\n"
+    );
+    let rx = lab.spawn(2, &python, &["-c", &receiver]);
+    let tx = lab.run(1, &python, &["-c", &sender], Duration::from_secs(180));
+    let mut rx = rx;
+    let rx_exit = rx.wait(Duration::from_secs(30));
+    let sent = String::from_utf8_lossy(&tx.stdout).to_string();
+    assert!(tx.status.success(), "sender failed: {tx:?}");
+    assert!(rx_exit.is_some_and(|s| s.success()), "{}", rx.report());
+    let got = rx.seen().join("\n");
+    let mut sent_fields = sent.split_whitespace();
+    let (bytes, digest, seconds) = (
+        sent_fields.next().unwrap_or_default(),
+        sent_fields.next().unwrap_or_default(),
+        sent_fields.next().unwrap_or_default(),
+    );
+    assert_eq!(
+        got.trim(),
+        format!("{bytes} {digest}"),
+        "receiver vs sender"
+    );
+    eprintln!("100 MiB over the TAPs in {seconds} s (debug build)");
+    drop(daemons);
+    root.wait(Duration::from_millis(10));
+}
