@@ -316,8 +316,10 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
     assert_eq!(echoed, "hello-over-tap", "\n{}", real.report());
 
     // Remove: TAP, address and saved config go.
-    let id = item[".id"].as_str().unwrap().to_string();
-    api.call("DELETE", &format!("/rest/zerotier/interface/{id}"), None);
+    let left = api
+        .call("DELETE", &format!("/network/{ADHOC}"), None)
+        .expect("leave");
+    assert_eq!(left["result"], true);
     assert!(
         poll(Duration::from_secs(10), || ip_json(
             &lab,
@@ -339,6 +341,11 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
         Some(&serde_json::json!({ "network": ADHOC, "name": "ztback" }).to_string()),
     )
     .expect("re-add");
+    assert_eq!(
+        api.call("GET", "/rest/zerotier/interface", None)
+            .and_then(|l| l.as_array().map(Vec::len)),
+        Some(1)
+    );
     assert!(poll(Duration::from_secs(15), || link_has_address(
         &lab,
         1,
@@ -374,8 +381,18 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
     );
     let item = interface(&api, "ztback").expect("ztback listed");
     assert_eq!(item["network"], ADHOC);
-    let echoed = tcp_echo(&lab, 1, &python, &real_6plane, 7777, "after-restart");
-    assert_eq!(echoed, "after-restart", "\n{}", real.report());
+    // The restarted node first has to find the real one again: retry within a deadline.
+    let mut last = String::new();
+    let echoed = poll(Duration::from_secs(40), || {
+        last = tcp_echo(&lab, 1, &python, &real_6plane, 7777, "after-restart");
+        (last == "after-restart").then_some(())
+    });
+    assert!(
+        echoed.is_some(),
+        "{last}\n{}\n{}",
+        real.report(),
+        again.report()
+    );
     root.wait(Duration::from_millis(10));
 }
 

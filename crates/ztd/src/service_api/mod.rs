@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 pub mod controller;
 pub mod moon;
+pub mod network;
 pub mod peer;
 pub mod stats;
 pub mod status;
@@ -102,6 +103,14 @@ pub fn router(daemon: Arc<Daemon>) -> axum::Router {
         .route("/peer/{address}", get(peer::one))
         .route("/stats", get(stats::get))
         .route("/moon", get(moon::list))
+        .route("/network", get(network::list))
+        .route(
+            "/network/{nwid}",
+            get(network::one)
+                .post(network::join)
+                .put(network::join)
+                .delete(network::leave),
+        )
         .route(
             "/moon/{id}",
             get(moon::one).post(moon::orbit).delete(moon::deorbit),
