@@ -168,6 +168,50 @@ fn home_authorizes_office_and_they_ping_over_zerotier() {
 }
 
 #[test]
+fn a_real_zerotier_laptop_joins_and_answers_home() {
+    skip_unless!(netns_available());
+    let ztpeer = skip_unless!(ztpeer_path());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ztpeer = ztpeer.to_string_lossy().into_owned();
+    let mut lab = start_lab(
+        dir.path(),
+        &["--with-ztpeer", "--ztpeer", &ztpeer, "--step-timeout", "60"],
+    );
+    let status = wait_deadline(&mut lab, Duration::from_secs(900));
+    if status.is_none() {
+        let _ = lab.kill();
+        let _ = lab.wait();
+    }
+    let transcript = read(dir.path(), "stdout");
+    let context = format!(
+        "transcript:\n{transcript}\nstderr:\n{}",
+        read(dir.path(), "stderr")
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "zt lab --with-ztpeer failed ({status:?})\n{context}"
+    );
+    let laptop = transcript
+        .split("### Laptop")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no laptop section\n{context}"));
+    assert!(laptop.contains("status=OK ip4=172.27.27."), "{context}");
+    // Home authorized three members: itself, Office and the laptop.
+    let steps = steps(&transcript);
+    assert_eq!(
+        find(&steps, "Home", "controller/member/set ").len(),
+        3,
+        "{context}"
+    );
+    let pings = find(&steps, "Home", "/ping 172.27.27.");
+    assert_eq!(pings.len(), 1, "{context}");
+    assert!(
+        pings[0].output.contains("sent=3 received=3 packet-loss=0%"),
+        "{context}"
+    );
+}
+
+#[test]
 fn ctrl_c_removes_a_half_built_lab() {
     skip_unless!(netns_available());
     let dir = tempfile::tempdir().expect("tempdir");

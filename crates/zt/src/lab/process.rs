@@ -1,7 +1,7 @@
 //! Child processes of the lab: short commands run to completion within a deadline, and the
 //! long-running nodes (`ztd`, `ztpeer`), stopped when the lab ends. Every wait also ends
 //! early on Ctrl-C / SIGTERM, so the lab can tear down instead of dying half-built.
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -139,11 +139,17 @@ impl Background {
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", describe(&cmd)))?;
+        let mut copy = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let lines = child.stdout.take().map(|stdout| {
             let (tx, rx) = mpsc::channel();
             thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
+                    // The log keeps every line too, for a failure's post-mortem.
+                    let _ = writeln!(copy, "{line}");
                     if tx.send(line).is_err() {
                         break;
                     }
