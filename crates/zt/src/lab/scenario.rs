@@ -315,7 +315,9 @@ impl Lab<'_> {
             format!("/zerotier/{line}")
         };
         let mut cmd = in_namespace(&node.ns, &self.tools.zt);
-        cmd.arg("--home").arg(&node.home);
+        // The node's ztd listens on its namespace's loopback at the default port; a ZT_API
+        // from the user's shell would send the command elsewhere.
+        cmd.env_remove("ZT_API").arg("--home").arg(&node.home);
         cmd.args(absolute.split_whitespace());
         process::run(cmd, COMMAND_LIMIT)
     }
