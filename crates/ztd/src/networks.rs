@@ -2,16 +2,15 @@
 //! network of the protocol engine and its TAP device.
 //!
 //! ```text
-//!   TAP read ──> (NDP emulation answers locally) ──> Node::send_frame
+//!   TAP read ──────────────────────────────────────> Node::send_frame (which also emulates NDP)
 //!   Event::Frame ──────────────────────────────────> TAP write
 //!   Event::NetworkConfigChanged ──> plan (allow-managed/global/default) ──> ip address/route
 //!                               └─> <instance>/networks.d/<nwid>.conf (restored at start)
 //! ```
 //!
 //! The pure parts live here and are unit-tested: which managed addresses and routes a config
-//! leads to ([`plan_managed`]), the NDP emulation of PROTOCOL.md §6.10 ([`ndp_emulation`]),
-//! Ethernet framing, and the saved config files. The OS calls are in [`crate::os`].
-use std::net::{IpAddr, Ipv6Addr};
+//! leads to ([`plan_managed`]), Ethernet framing, and the saved config files. The OS calls are in [`crate::os`].
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use zt_crypto::Address;
@@ -132,7 +131,6 @@ pub fn plan_managed(config: &NetworkConfig, allow: AllowSettings) -> ManagedPlan
 // Ethernet
 
 pub const ETHERNET_HEADER_LEN: usize = 14;
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// An Ethernet frame as the engine takes it: destination, source, type and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,108 +168,6 @@ pub fn write_ethernet(out: &mut Vec<u8>, dst: Mac, src: Mac, ethertype: u16, pay
     out.extend_from_slice(&src.0);
     out.extend_from_slice(&ethertype.to_be_bytes());
     out.extend_from_slice(payload);
-}
-
-// ---------------------------------------------------------------------------------------------
-// NDP emulation (PROTOCOL.md §6.10)
-
-const ICMPV6: u8 = 58;
-const NEIGHBOR_SOLICITATION: u8 = 135;
-const NEIGHBOR_ADVERTISEMENT: u8 = 136;
-const RFC4193_BITS: u8 = 88;
-const SIXPLANE_BITS: u8 = 40;
-
-/// The member behind `target` if it falls under our own rfc4193 (/88) or 6plane (/40)
-/// prefix on `nwid`.
-fn emulated_neighbor(nwid: NetworkId, own: Address, target: &Ipv6Addr) -> Option<Address> {
-    let t = target.octets();
-    let own_rfc = nwid.rfc4193_address(own).octets();
-    if t[..usize::from(RFC4193_BITS / 8)] == own_rfc[..usize::from(RFC4193_BITS / 8)] {
-        return Address::new(u64::from_be_bytes([
-            0, 0, 0, t[11], t[12], t[13], t[14], t[15],
-        ]));
-    }
-    let own_6plane = nwid.sixplane_address(own).octets();
-    if t[..usize::from(SIXPLANE_BITS / 8)] == own_6plane[..usize::from(SIXPLANE_BITS / 8)] {
-        return Address::new(u64::from_be_bytes([0, 0, 0, t[5], t[6], t[7], t[8], t[9]]));
-    }
-    None
-}
-
-/// With NDP emulation on, a neighbour solicitation from our TAP for an address under our
-/// own rfc4193 or 6plane prefix is answered here: the answer (a complete Ethernet frame for
-/// the TAP) names the MAC derived from the target's ZeroTier address, and nothing goes on
-/// the wire. `None` for every other frame.
-pub fn ndp_emulation(nwid: NetworkId, own: Address, frame: &EthernetFrame<'_>) -> Option<Vec<u8>> {
-    let ip = frame.payload;
-    if frame.ethertype != ETHERTYPE_IPV6 || ip.len() < 40 + 24 || ip[0] >> 4 != 6 {
-        return None;
-    }
-    let payload_len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-    if ip[6] != ICMPV6 || payload_len < 24 || ip.len() < 40 + payload_len {
-        return None;
-    }
-    let icmp = &ip[40..40 + payload_len];
-    if icmp[0] != NEIGHBOR_SOLICITATION || icmp[1] != 0 {
-        return None;
-    }
-    let mut target = [0u8; 16];
-    target.copy_from_slice(&icmp[8..24]);
-    let target = Ipv6Addr::from(target);
-    let member = emulated_neighbor(nwid, own, &target)?;
-    if member == own {
-        return None;
-    }
-    let target_mac = Mac::from_address(member, nwid);
-    let mut solicitor = [0u8; 16];
-    solicitor.copy_from_slice(&ip[8..24]);
-    let solicitor = Ipv6Addr::from(solicitor);
-    // An unspecified source (DAD) is answered to all-nodes, as RFC 4861 §7.2.4 says.
-    let (dst_ip, solicited) = if solicitor.is_unspecified() {
-        (Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), false)
-    } else {
-        (solicitor, true)
-    };
-    let mut advert = Vec::with_capacity(32);
-    advert.extend_from_slice(&[NEIGHBOR_ADVERTISEMENT, 0, 0, 0]);
-    advert.extend_from_slice(&[if solicited { 0x60 } else { 0x20 }, 0, 0, 0]);
-    advert.extend_from_slice(&target.octets());
-    // Option 2: target link-layer address.
-    advert.extend_from_slice(&[2, 1]);
-    advert.extend_from_slice(&target_mac.0);
-    let checksum = icmpv6_checksum(&target, &dst_ip, &advert);
-    advert[2..4].copy_from_slice(&checksum.to_be_bytes());
-
-    let mut packet = Vec::with_capacity(40 + advert.len());
-    packet.extend_from_slice(&[0x60, 0, 0, 0]);
-    packet.extend_from_slice(&(advert.len() as u16).to_be_bytes());
-    packet.extend_from_slice(&[ICMPV6, 255]);
-    packet.extend_from_slice(&target.octets());
-    packet.extend_from_slice(&dst_ip.octets());
-    packet.extend_from_slice(&advert);
-    let mut out = Vec::new();
-    write_ethernet(&mut out, frame.src, target_mac, ETHERTYPE_IPV6, &packet);
-    Some(out)
-}
-
-/// The ICMPv6 checksum over the pseudo-header and `message` (checksum field zero).
-fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, message: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for chunk in bytes.chunks(2) {
-            let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
-            sum += u32::from(word);
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(message.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, ICMPV6]);
-    add(message);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,7 +255,6 @@ pub struct Port {
     pub interface: String,
     view: Mutex<PortView>,
     allow: Mutex<AllowSettings>,
-    ndp_emulation: AtomicBool,
     closed: AtomicBool,
     tap: Arc<TapDevice>,
     configs: mpsc::Sender<Box<NetworkConfig>>,
@@ -455,13 +350,12 @@ impl Port {
                 ..PortView::default()
             }),
             allow: Mutex::new(settings.allow),
-            ndp_emulation: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             tap,
             configs,
             tasks: Mutex::new(Vec::new()),
         });
-        let reader = tokio::spawn(read_tap(port.clone(), handle, settings.own));
+        let reader = tokio::spawn(read_tap(port.clone(), handle));
         let applier = tokio::spawn(apply_configs(
             port.clone(),
             config_rx,
@@ -532,11 +426,10 @@ impl Port {
     }
 }
 
-/// TAP → node: each frame goes to `Node::send_frame`, except neighbour solicitations that
-/// NDP emulation answers locally.
-async fn read_tap(port: Arc<Port>, handle: InstanceHandle, own: Address) {
+/// TAP → node: each frame goes to `Node::send_frame` (which answers emulated neighbour
+/// solicitations itself, through an `Event::Frame` back to the TAP).
+async fn read_tap(port: Arc<Port>, handle: InstanceHandle) {
     let mut buf = vec![0u8; MAX_TAP_FRAME];
-    let src_mac = port.lock_view().mac;
     loop {
         let len = match port.tap.read_frame(&mut buf).await {
             Ok(len) => len,
@@ -549,15 +442,6 @@ async fn read_tap(port: Arc<Port>, handle: InstanceHandle, own: Address) {
         let Some(frame) = EthernetFrame::parse(&buf[..len]) else {
             continue;
         };
-        if port.ndp_emulation.load(Ordering::Relaxed) {
-            if let Some(answer) = ndp_emulation(port.nwid, own, &frame) {
-                let _ = port.tap.try_write_frame(&answer);
-                continue;
-            }
-        }
-        // Frames the host sends from other MACs (bridging) keep their source; ours is
-        // checked by the node.
-        let _ = src_mac;
         let nwid = port.nwid;
         let (src, dst, ethertype) = (frame.src, frame.dst, frame.ethertype);
         let payload = frame.payload.to_vec();
@@ -587,8 +471,6 @@ async fn apply_configs(
         if let Err(e) = save_config(&instance_dir, &config) {
             tracing::warn!(error = %e, "network config not saved");
         }
-        port.ndp_emulation
-            .store(config.ndp_emulation(), Ordering::Relaxed);
         let allow = *port.allow.lock().unwrap_or_else(|e| e.into_inner());
         let plan = plan_managed(&config, allow);
         let (old, old_mtu, distance) = {
@@ -763,94 +645,6 @@ mod tests {
             default_route: true,
         };
         assert_eq!(plan_managed(&config(), allow), ManagedPlan::default());
-    }
-
-    /// A neighbour solicitation as Linux sends it for `target` from `src`.
-    fn solicitation(src_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
-        let t = target.octets();
-        let dst = Ipv6Addr::new(
-            0xff02,
-            0,
-            0,
-            0,
-            0,
-            1,
-            0xff00 | u16::from(t[13]),
-            u16::from_be_bytes([t[14], t[15]]),
-        );
-        let mut icmp = vec![NEIGHBOR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0];
-        icmp.extend_from_slice(&t);
-        icmp.extend_from_slice(&[1, 1]);
-        icmp.extend_from_slice(&src_mac.0);
-        let sum = icmpv6_checksum(&src, &dst, &icmp);
-        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-        let mut ip = vec![0x60, 0, 0, 0];
-        ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-        ip.extend_from_slice(&[ICMPV6, 255]);
-        ip.extend_from_slice(&src.octets());
-        ip.extend_from_slice(&dst.octets());
-        ip.extend_from_slice(&icmp);
-        let mut frame = Vec::new();
-        let dst_mac = Mac([0x33, 0x33, 0xff, t[13], t[14], t[15]]);
-        write_ethernet(&mut frame, dst_mac, src_mac, ETHERTYPE_IPV6, &ip);
-        frame
-    }
-
-    #[test]
-    fn ndp_emulation_answers_for_6plane_and_rfc4193_members() {
-        let peer = Address::new(0x00de_adbe_ef01).unwrap();
-        let our_mac = Mac::from_address(own(), nwid());
-        for (ours, target) in [
-            (
-                nwid().sixplane_address(own()),
-                nwid().sixplane_address(peer),
-            ),
-            (nwid().rfc4193_address(own()), nwid().rfc4193_address(peer)),
-        ] {
-            let ns = solicitation(our_mac, ours, target);
-            let frame = EthernetFrame::parse(&ns).unwrap();
-            let answer = ndp_emulation(nwid(), own(), &frame).expect("answered");
-            let na = EthernetFrame::parse(&answer).unwrap();
-            let peer_mac = Mac::from_address(peer, nwid());
-            assert_eq!(
-                (na.dst, na.src, na.ethertype),
-                (our_mac, peer_mac, ETHERTYPE_IPV6)
-            );
-            let ip = na.payload;
-            assert_eq!(&ip[8..24], &target.octets());
-            assert_eq!(&ip[24..40], &ours.octets());
-            let icmp = &ip[40..];
-            assert_eq!(icmp[0], NEIGHBOR_ADVERTISEMENT);
-            assert_eq!(icmp[4], 0x60, "solicited + override");
-            assert_eq!(&icmp[8..24], &target.octets());
-            assert_eq!(&icmp[24..26], &[2, 1]);
-            assert_eq!(&icmp[26..32], &peer_mac.0);
-            // A correct checksum sums (with the pseudo-header) to zero.
-            assert_eq!(icmpv6_checksum(&target, &ours, icmp), 0);
-        }
-    }
-
-    #[test]
-    fn ndp_emulation_leaves_other_targets_to_the_network() {
-        let our_mac = Mac::from_address(own(), nwid());
-        let ours = nwid().sixplane_address(own());
-        let other_net =
-            NetworkId(0x1234_5678_9abc_def0).sixplane_address(Address::new(0x99).unwrap());
-        let link_local: Ipv6Addr = "fe80::1".parse().unwrap();
-        for target in [other_net, link_local, ours] {
-            let ns = solicitation(our_mac, ours, target);
-            let frame = EthernetFrame::parse(&ns).unwrap();
-            assert_eq!(ndp_emulation(nwid(), own(), &frame), None, "{target}");
-        }
-        // Not an NS at all.
-        let frame = EthernetFrame {
-            dst: Mac::BROADCAST,
-            src: our_mac,
-            ethertype: 0x0806,
-            payload: &[0u8; 28],
-        };
-        assert_eq!(ndp_emulation(nwid(), own(), &frame), None);
-        assert!(EthernetFrame::parse(&[0u8; 13]).is_none());
     }
 
     #[test]
