@@ -396,13 +396,13 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
     root.wait(Duration::from_millis(10));
 }
 
-/// Two of our nodes on the ad-hoc IPv4 network `ff0a000000000001` (each member gets
-/// `10.x.y.z/8` from its address, shown in `/ip/address`): IPv4 ping answers and 100 MB
-/// cross over TCP with their SHA-256 intact. (ARP is bypassed for now, see below.)
+/// Two of our nodes on the ad-hoc IPv4 network `ff0b000000000001` (each member gets
+/// `11.x.y.z/8` from its address, shown in `/ip/address`; not 10/8, which would overlap the
+/// lab's underlay): IPv4 ping answers and 100 MB cross over TCP with their SHA-256 intact.
+/// (ARP is bypassed, see the known gap below.)
 #[test]
-#[ignore = "known failure: frames between two ztd (zt-node) members of ff0a000000000001 never reach the other TAP (rx 0), even with static neighbours; run with --ignored"]
 fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
-    const ADHOC_V4: &str = "ff0a000000000001";
+    const ADHOC_V4: &str = "ff0b000000000001";
     skip_unless!(zt_testnet::ztpeer_path());
     skip_unless!(zt_testnet::netns_available());
     skip_unless!(which("python3").ok_or("python3 not found"));
@@ -412,25 +412,11 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
     let (root_id, a_id, b_id) = (identity(), identity(), identity());
     let planet = dir.path().join("planet");
     make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
-    // The root is a real ZeroTier node: roots keep the members' multicast subscriptions
-    // (LIKE) and answer gathers for networks they are not in, which ARP needs.
-    let ztpeer = zt_testnet::ztpeer_path().unwrap();
-    let root_home = dir.path().join("root");
-    write_identity(&root_home, &root_id);
-    let (planet_s, root_s) = (
-        planet.display().to_string(),
-        root_home.display().to_string(),
-    );
-    let mut root = lab.spawn(
-        0,
-        &ztpeer,
-        &[
-            "run", "--home", &root_s, "--port", "9993", "--roots", &planet_s, "--for", "170",
-        ],
-    );
     let mut daemons = Vec::new();
     let mut apis = Vec::new();
-    for (ns, id) in [(1, &a_id), (2, &b_id)] {
+    // All three are ztd: the root in namespace 0 keeps the members' multicast
+    // subscriptions, which ARP needs.
+    for (ns, id) in [(0, &root_id), (1, &a_id), (2, &b_id)] {
         let home = dir.path().join(format!("n{ns}"));
         std::fs::create_dir_all(home.join("zt1")).unwrap();
         std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
@@ -441,7 +427,7 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
     }
     let nwid = zt_wire::network_id::NetworkId(u64::from_str_radix(ADHOC_V4, 16).unwrap());
     let v4 = |id: &Identity| nwid.adhoc_ipv4_address(id.address()).unwrap().to_string();
-    for api in &apis {
+    for api in &apis[1..] {
         api.call(
             "PUT",
             "/rest/zerotier/interface",
@@ -464,7 +450,7 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
         );
     }
     // /ip/address shows the managed IPv4 as dynamic.
-    let addresses = apis[0]
+    let addresses = apis[1]
         .call("GET", "/rest/ip/address", None)
         .expect("ip/address");
     let mine = format!("{}/8", v4(&a_id));
@@ -475,36 +461,33 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
             .iter()
             .any(|r| r["address"] == mine.as_str()
                 && r["interface"] == "zerotier1"
-                && r["network"] == "10.0.0.0"
+                && r["network"] == "11.0.0.0"
                 && r["dynamic"] == "true"),
         "{addresses}"
     );
 
     let b_ip = v4(&b_id);
     let a_ip = v4(&a_id);
-    // KNOWN GAP: ARP between two zt-node members does not resolve yet (the broadcast ARP
-    // request never reaches the other TAP: the multicast path of zt-node through a root
-    // delivers nothing, see the report). Until it does, the neighbours are set by hand
-    // (each other's ZeroTier MAC, as ARP would have found) so the unicast path is tested.
+    // KNOWN GAP: in this three-namespace lab the broadcast ARP request never reaches the
+    // other TAP (its rx stays 0), with a ztd root and with a real 1.8.4 root alike, while
+    // unicast works; in the overlay bench (root in the server's namespace) ARP resolves.
+    // Until the multicast path is found, the neighbours are set by hand to each other's
+    // ZeroTier MAC (what ARP would find) so the unicast path is tested end to end.
     let ip_cmd = Path::new("/usr/sbin/ip");
     for (ns, ip, id) in [(1, &b_ip, &b_id), (2, &a_ip, &a_id)] {
         let mac = zt_wire::mac::Mac::from_address(id.address(), nwid).to_string();
-        let out = lab.run(
-            ns,
-            ip_cmd,
-            &[
-                "neigh",
-                "replace",
-                ip,
-                "lladdr",
-                &mac,
-                "dev",
-                "zerotier1",
-                "nud",
-                "permanent",
-            ],
-            Duration::from_secs(5),
-        );
+        let args = [
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            &mac,
+            "dev",
+            "zerotier1",
+            "nud",
+            "permanent",
+        ];
+        let out = lab.run(ns, ip_cmd, &args, Duration::from_secs(5));
         assert!(out.status.success(), "{out:?}");
     }
     let ping = Path::new("/usr/bin/ping");
@@ -519,12 +502,13 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
     });
     assert!(
         pinged.is_some(),
-        "ping {b_ip} failed\nA link: {:?}\nB link: {:?}\n{}",
+        "ping {b_ip} failed\nA link: {:?}\nB link: {:?}\n{}\n{}",
         ip_json(&lab, 1, &["-s", "link", "show", "dev", "zerotier1"])
             .map(|v| v[0]["stats64"].clone()),
         ip_json(&lab, 2, &["-s", "link", "show", "dev", "zerotier1"])
             .map(|v| v[0]["stats64"].clone()),
-        root.report(),
+        daemons[1].report(),
+        daemons[2].report(),
     );
 
     // 100 MB over TCP, checked end to end.
@@ -568,5 +552,4 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
     );
     eprintln!("100 MiB over the TAPs in {seconds} s (debug build)");
     drop(daemons);
-    root.wait(Duration::from_millis(10));
 }
