@@ -21,6 +21,9 @@ pub enum WireError {
 
 impl WireError {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> WireError {
-        WireError::Invalid { field, reason: reason.into() }
+        WireError::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
 }
