@@ -101,6 +101,46 @@ fn arp_reply(sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
     p
 }
 
+/// Members that join before their first contact with the root (a daemon adding the
+/// interface as it starts) still get their ARP groups to the root well within one announce
+/// period: a LIKE that found no route to an upstream is retried at the next tick.
+#[test]
+fn adhoc_join_before_reaching_the_root_still_resolves_arp() {
+    let mut sim = Sim::new(7, 5, 0.0);
+    let root_addr = sa("10.0.0.1:9993");
+    let (planet, _) = make_planet(1, 1, &[(test_identity(0), root_addr)], 7);
+    sim.add_node(test_identity(0), NodeConfig::new(planet.clone()), root_addr);
+    let nwid = NetworkId(0xff1c_0000_0000_0001);
+    let mut leaves = Vec::new();
+    for i in [1, 2] {
+        let ep = sa(&format!("10.0.{i}.1:9993"));
+        let n = sim.add_node(test_identity(i), NodeConfig::new(planet.clone()), ep);
+        let now = sim.now;
+        assert!(sim.nodes[n].join(now, nwid, JoinSettings::default()));
+        leaves.push(n);
+    }
+    // Less than the 60 s announce period.
+    sim.run_for(20_000, STEPS);
+    let (a, b) = (leaves[0], leaves[1]);
+    let (ip_a, ip_b) = (first_ipv4(&sim, a, nwid), first_ipv4(&sim, b, nwid));
+    let (mac_a, mac_b) = (mac_of(&sim, a, nwid), mac_of(&sim, b, nwid));
+    for (from, to, mac_from, ip_from, ip_to) in
+        [(b, a, mac_b, ip_b, ip_a), (a, b, mac_a, ip_a, ip_b)]
+    {
+        let request = arp_request(mac_from, ip_from, ip_to);
+        let seen = sim.events[to].len();
+        let now = sim.now;
+        sim.nodes[from]
+            .send_frame(now, nwid, mac_from, Mac::BROADCAST, ETHERTYPE_ARP, &request)
+            .unwrap();
+        sim.run_for(2_000, STEPS);
+        assert_eq!(
+            frames(&sim, to, seen),
+            vec![(mac_from, Mac::BROADCAST, ETHERTYPE_ARP, request)]
+        );
+    }
+}
+
 #[test]
 fn adhoc_network_via_root_arp_and_ipv4_both_ways() {
     let (mut sim, leaves) = lab(1, &[1, 2]);

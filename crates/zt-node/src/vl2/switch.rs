@@ -720,12 +720,13 @@ impl Node {
         }
         recipients
             .extend(config.specialists_with(SPECIALIST_ANCHOR | SPECIALIST_MULTICAST_REPLICATOR));
-        recipients.extend(
-            self.topology
-                .upstreams()
-                .iter()
-                .map(|u| u.identity.address()),
-        );
+        let upstreams: Vec<Address> = self
+            .topology
+            .upstreams()
+            .iter()
+            .map(|u| u.identity.address())
+            .collect();
+        recipients.extend(upstreams.iter().copied());
         let members: Vec<Address> = network.members.keys().copied().collect();
         for m in members {
             if self.gate(nwid, m) {
@@ -744,26 +745,38 @@ impl Node {
                 }
             }
         }
+        let mut upstream_missed = false;
         for to in recipients {
-            self.announce_to(now, nwid, to, only);
+            let delivered = self.announce_to(now, nwid, to, only);
+            upstream_missed |= !delivered && upstreams.contains(&to);
+        }
+        // An upstream we could not reach yet (a join right after start, before the first
+        // path to the root) would otherwise not hear of our groups for a whole period, and
+        // no gather would find us: retry at the next tick instead.
+        if upstream_missed && only.is_none() {
+            if let Some(network) = self.vl2.networks.get_mut(&nwid) {
+                network.last_announce = None;
+            }
         }
     }
 
-    /// Our subscriptions on `nwid` (or just `only`) to one peer.
+    /// Our subscriptions on `nwid` (or just `only`) to one peer; whether every LIKE left
+    /// (or waits for the peer's identity).
     pub(crate) fn announce_to(
         &mut self,
         now: u64,
         nwid: NetworkId,
         to: Address,
         only: Option<MulticastGroup>,
-    ) {
+    ) -> bool {
         let groups: Vec<MulticastGroup> = match only {
             Some(g) => vec![g],
             None => match self.vl2.networks.get(&nwid) {
                 Some(n) => n.announced_groups().into_iter().collect(),
-                None => return,
+                None => return false,
             },
         };
+        let mut delivered = true;
         for batch in groups.chunks(LIKES_PER_PACKET) {
             let like = MulticastLike {
                 entries: batch.iter().map(|g| (nwid, *g)).collect(),
@@ -771,8 +784,11 @@ impl Node {
             let mut body = Vec::with_capacity(batch.len() * 18);
             like.write(&mut body);
             self.stats.vl2.likes_sent += 1;
-            let _ = self.send_to_peer(now, to, Verb::MulticastLike, &body);
+            delivered &= self
+                .send_to_peer(now, to, Verb::MulticastLike, &body)
+                .is_ok();
         }
+        delivered
     }
 
     // -----------------------------------------------------------------------------------------
