@@ -1,0 +1,138 @@
+//! What the namespace tests of ztd share: identities and planets made with the real node
+//! (`ztpeer`), ztd started inside a namespace, and its API called with curl from inside that
+//! namespace (ztd's API listens on the namespace's own loopback).
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zt_crypto::Identity;
+use zt_testnet::Lab;
+
+/// ztd's API address inside each test namespace.
+pub const API: &str = "127.0.0.1:18093";
+/// The ad-hoc network every node can join without a controller.
+pub const ADHOC: &str = "ff0000ffff000000";
+
+pub fn identity() -> Identity {
+    Identity::generate(&mut rand::rngs::OsRng)
+}
+
+pub fn write_identity(home: &Path, id: &Identity) {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(home.join("identity.secret"), id.to_secret_string().unwrap()).unwrap();
+    std::fs::write(home.join("identity.public"), id.to_public_string()).unwrap();
+}
+
+/// A planet signed by ztpeer listing `roots` (identity, endpoint).
+pub fn make_planet(out: &Path, roots: &[(&Identity, String)]) {
+    let out_s = out.display().to_string();
+    let mut args: Vec<String> = vec!["mkroots".into()];
+    for (id, endpoint) in roots {
+        args.extend(["--identity".into(), id.to_public_string()]);
+        args.extend(["--endpoint".into(), endpoint.clone()]);
+    }
+    args.extend(["--out".into(), out_s]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output =
+        zt_testnet::run_with_deadline(zt_testnet::ztpeer(&refs).unwrap(), Duration::from_secs(30));
+    assert!(output.status.success(), "mkroots failed: {output:?}");
+}
+
+/// The 6plane address of `node` on the ad-hoc network.
+pub fn sixplane(node: &Identity) -> String {
+    let output = zt_testnet::run_with_deadline(
+        zt_testnet::ztpeer(&["addr", ADHOC, &node.address().to_string()]).unwrap(),
+        Duration::from_secs(30),
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).expect("addr JSON");
+    v["6plane"]
+        .as_str()
+        .expect("6plane")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The ztd API inside namespace `ns`, through curl run in that namespace.
+pub struct Api<'a> {
+    pub lab: &'a Lab,
+    pub ns: usize,
+    pub token: String,
+}
+
+impl Api<'_> {
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Option<Value> {
+        let url = format!("http://{API}{path}");
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let mut args = vec![
+            "-s",
+            "-m",
+            "8",
+            "-X",
+            method,
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+        ];
+        if let Some(b) = body {
+            args.extend(["-d", b]);
+        }
+        args.push(&url);
+        let out = self.lab.run(
+            self.ns,
+            Path::new("/usr/bin/curl"),
+            &args,
+            Duration::from_secs(12),
+        );
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}
+
+/// Poll `f` until it returns `Some`, or the deadline passes.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    None
+}
+
+/// Start ztd in namespace `ns` with `home`, wait for its API, return the API client.
+pub fn start_ztd<'a>(lab: &'a Lab, ns: usize, home: &Path) -> (zt_testnet::NsProcess, Api<'a>) {
+    let ztd = Path::new(env!("CARGO_BIN_EXE_ztd"));
+    let home_s = home.display().to_string();
+    let mut command = lab.command(ns, ztd, &["--home", &home_s, "--api-listen", API]);
+    // Safety net: an instance that somehow has no planet file never uses the public planet.
+    command.env("ZTD_NO_DEFAULT_PLANET", "1");
+    let proc = zt_testnet::NsProcess::spawn(command);
+    let token = poll(Duration::from_secs(15), || {
+        std::fs::read_to_string(home.join("authtoken.secret")).ok()
+    })
+    .expect("ztd wrote its token");
+    let api = Api {
+        lab,
+        ns,
+        token: token.trim().to_string(),
+    };
+    poll(Duration::from_secs(15), || api.call("GET", "/health", None)).expect("ztd API up");
+    (proc, api)
+}
+
+/// Enable the default instance `zt1` with this identity (its planet must already be in
+/// `<home>/zt1/planet`).
+pub fn enable_with_identity(api: &Api, id: &Identity) {
+    let body = serde_json::json!({
+        "identity": id.to_secret_string().unwrap(),
+        "disabled": "no",
+    })
+    .to_string();
+    let reply = api.call("PATCH", "/rest/zerotier/zt1", Some(&body));
+    assert!(reply.is_some(), "enable zt1 failed");
+}
