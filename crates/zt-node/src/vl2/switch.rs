@@ -51,6 +51,25 @@ fn truncated(payload: &[u8], length: u16) -> &[u8] {
     }
 }
 
+/// The EXT_FRAME subtype flags the reference puts on rule copies (PROTOCOL.md §4.8), which
+/// differ by the direction whose rules made the copy.
+struct CopyFlags {
+    tee: u8,
+    watch: u8,
+    redirect: u8,
+}
+
+const OUTBOUND_COPY_FLAGS: CopyFlags = CopyFlags {
+    tee: 0x02,
+    watch: 0x16,
+    redirect: 0x04,
+};
+const INBOUND_COPY_FLAGS: CopyFlags = CopyFlags {
+    tee: 0x08,
+    watch: 0x1c,
+    redirect: 0x0a,
+};
+
 impl Node {
     // -----------------------------------------------------------------------------------------
     // From the tap
@@ -258,38 +277,22 @@ impl Node {
         let Some(outcome) = outcome else {
             return Err(FrameError::NoConfig);
         };
-        for (forward, watch) in &outcome.copies {
-            let flags = if *watch { 0x16 } else { 0x02 };
-            let copy = truncated(payload, forward.length);
-            self.send_rule_copy(
-                now,
-                nwid,
-                forward.address,
-                flags,
-                src_mac,
-                dst_mac,
-                ethertype,
-                copy,
-            );
-        }
+        self.send_rule_copies(
+            now,
+            nwid,
+            &outcome,
+            &OUTBOUND_COPY_FLAGS,
+            src_mac,
+            dst_mac,
+            ethertype,
+            payload,
+        );
         match outcome.verdict {
             Verdict::Drop => {
                 self.stats.vl2.frames_filtered += 1;
                 Err(FrameError::Filtered)
             }
-            Verdict::Redirect(forward) => {
-                self.send_rule_copy(
-                    now,
-                    nwid,
-                    forward.address,
-                    0x04,
-                    src_mac,
-                    dst_mac,
-                    ethertype,
-                    payload,
-                );
-                Ok(false)
-            }
+            Verdict::Redirect(_) => Ok(false),
             Verdict::Accept { .. } => Ok(true),
         }
     }
@@ -308,39 +311,65 @@ impl Node {
         payload: &[u8],
     ) -> Option<bool> {
         let outcome = outcome?;
+        self.send_rule_copies(
+            now,
+            nwid,
+            &outcome,
+            &INBOUND_COPY_FLAGS,
+            src_mac,
+            dst_mac,
+            ethertype,
+            payload,
+        );
+        match outcome.verdict {
+            Verdict::Drop => {
+                self.stats.vl2.frames_filtered += 1;
+                None
+            }
+            Verdict::Redirect(_) => None,
+            Verdict::Accept { super_accept } => Some(super_accept),
+        }
+    }
+
+    /// Every copy the rules asked for: the TEE/WATCH copies (truncated as asked) and, for a
+    /// REDIRECT verdict, the whole frame to its new destination.
+    #[allow(clippy::too_many_arguments)]
+    fn send_rule_copies(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        outcome: &Outcome,
+        flags: &CopyFlags,
+        src_mac: Mac,
+        dst_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) {
         for (forward, watch) in &outcome.copies {
-            let flags = if *watch { 0x1c } else { 0x08 };
+            let subtype = if *watch { flags.watch } else { flags.tee };
             let copy = truncated(payload, forward.length);
             self.send_rule_copy(
                 now,
                 nwid,
                 forward.address,
-                flags,
+                subtype,
                 src_mac,
                 dst_mac,
                 ethertype,
                 copy,
             );
         }
-        match outcome.verdict {
-            Verdict::Drop => {
-                self.stats.vl2.frames_filtered += 1;
-                None
-            }
-            Verdict::Redirect(forward) => {
-                self.send_rule_copy(
-                    now,
-                    nwid,
-                    forward.address,
-                    0x0a,
-                    src_mac,
-                    dst_mac,
-                    ethertype,
-                    payload,
-                );
-                None
-            }
-            Verdict::Accept { super_accept } => Some(super_accept),
+        if let Verdict::Redirect(forward) = &outcome.verdict {
+            self.send_rule_copy(
+                now,
+                nwid,
+                forward.address,
+                flags.redirect,
+                src_mac,
+                dst_mac,
+                ethertype,
+                payload,
+            );
         }
     }
 
