@@ -7,12 +7,13 @@
 use std::net::IpAddr;
 
 use zt_crypto::{Address, Identity};
+use zt_wire::rules::{Rule, MAX_NETWORK_RULES};
 
 use crate::assign::{self, PoolOutcome, RFC4193_PREFIX_BITS, SIXPLANE_PREFIX_BITS};
 use crate::error::{ControllerError, StorageError};
 use crate::model::{
     controller_of, network_id_for, AuthorizedBy, ClientVersion, Dns, IpPrefix, Member, Network,
-    NetworkId, Route, MAX_ASSIGNED_IPS, MAX_DNS_SERVERS,
+    NetworkId, Route, MAX_ASSIGNED_IPS, MAX_CAPABILITIES, MAX_DNS_SERVERS, MAX_TAGS,
 };
 use crate::patch::{MemberPatch, NetworkPatch};
 use crate::storage::Storage;
@@ -80,11 +81,12 @@ impl Decision {
     }
 }
 
-/// The rules a config carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rules {
-    /// A single ACCEPT rule: the default network rule set (the only one this controller issues).
-    AcceptAll,
+/// A capability to issue to the member: signed by [`crate::issue::build_config`] with the
+/// config's timestamp and a custody chain of one (controller → member).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedCapability {
+    pub id: u32,
+    pub rules: Vec<Rule>,
 }
 
 /// Something the administrator should know about an issued config.
@@ -133,8 +135,14 @@ pub struct NetworkConfigData {
     pub routes: Vec<Route>,
     /// [`I`]: address and the prefix length it is issued with, in issue order.
     pub static_ips: Vec<IpPrefix>,
-    /// [`R`]
-    pub rules: Rules,
+    /// [`R`]: the network's rules, or a single ACCEPT for a node without a rules engine.
+    pub rules: Vec<Rule>,
+    /// [`CAP`]: the network capabilities the member holds (none for a node without a rules
+    /// engine, which could not use them).
+    pub capabilities: Vec<IssuedCapability>,
+    /// [`TAG`]: the member's tag values `(id, value)`, ascending by ID, network defaults
+    /// included.
+    pub tags: Vec<(u32, u32)>,
     /// [`DNS`]
     pub dns: Dns,
     /// Not sent; for logs and the console.
@@ -321,17 +329,20 @@ impl<S: Storage> Controller<S> {
             member.rules_engine_revision = metadata.rules_engine_revision;
         }
 
-        let config = self.build_config_data(now_ms, &network, &mut member)?;
+        let new_member = stored.is_none();
+        let config = self.build_config_data(now_ms, &network, &mut member, new_member)?;
         self.save_member(stored.as_ref(), &mut member)?;
         Ok(Decision::Config(Box::new(config)))
     }
 
-    /// Steps 8 and 11–13: the config content, assigning pool addresses into `member`.
+    /// Steps 8–13: the config content, assigning pool addresses, default capabilities and
+    /// default tags into `member`.
     fn build_config_data(
         &self,
         now_ms: i64,
         network: &Network,
         member: &mut Member,
+        new_member: bool,
     ) -> Result<NetworkConfigData, StorageError> {
         let nwid = network.id;
         let mut static_ips: Vec<IpPrefix> = Vec::new();
@@ -354,6 +365,8 @@ impl<S: Storage> Controller<S> {
         static_ips.extend(self.routed_stored_ips(network, member));
         static_ips.truncate(MAX_ASSIGNED_IPS);
         self.assign_from_pools(network, member, &mut static_ips, &mut notes)?;
+
+        let (rules, capabilities, tags) = issued_rules(network, member, new_member);
 
         let mut active_bridges = self.storage.active_bridges(nwid)?;
         active_bridges.sort_unstable();
@@ -387,7 +400,9 @@ impl<S: Storage> Controller<S> {
             active_bridges,
             routes: network.routes.clone(),
             static_ips,
-            rules: Rules::AcceptAll,
+            rules,
+            capabilities,
+            tags,
             dns: Dns {
                 domain: network.dns.domain.clone(),
                 servers: network
@@ -694,6 +709,61 @@ impl<S: Storage> Controller<S> {
         self.storage
             .requested_since(nwid, now_ms.saturating_sub(ONLINE_WINDOW_MS - 1))
     }
+}
+
+/// Step 9–10: the rules, capabilities and tags a member gets.
+///
+/// A node whose request says it has no rules engine (`revr` 0) gets a single ACCEPT and no
+/// credentials: it could not evaluate anything else, and the members it talks to still enforce
+/// the network's rules on what they receive. Otherwise the network's rules; the capabilities the
+/// member holds (a new member first gets every capability marked `default`); its tag values,
+/// with the network's tag defaults added for the tags it has no value for. Defaults given here
+/// are written into the member record, so the API shows what the member holds.
+fn issued_rules(
+    network: &Network,
+    member: &mut Member,
+    new_member: bool,
+) -> (Vec<Rule>, Vec<IssuedCapability>, Vec<(u32, u32)>) {
+    if member.rules_engine_revision == 0 {
+        return (vec![Rule::accept()], Vec::new(), Vec::new());
+    }
+    if new_member {
+        for cap in network.capabilities.iter().filter(|c| c.default) {
+            if !member.capabilities.contains(&cap.id)
+                && member.capabilities.len() < MAX_CAPABILITIES
+            {
+                member.capabilities.push(cap.id);
+            }
+        }
+        member.capabilities.sort_unstable();
+    }
+    for tag in &network.tags {
+        if let Some(default) = tag.default {
+            if !member.tags.iter().any(|(id, _)| *id == tag.id) && member.tags.len() < MAX_TAGS {
+                member.tags.push((tag.id, default));
+            }
+        }
+    }
+    member.tags.sort_unstable();
+
+    let capabilities = member
+        .capabilities
+        .iter()
+        .filter_map(|id| network.capabilities.iter().find(|c| c.id == *id))
+        .take(MAX_CAPABILITIES)
+        .map(|c| IssuedCapability {
+            id: c.id,
+            rules: c.rules.clone(),
+        })
+        .collect();
+    let tags = member.tags.iter().copied().take(MAX_TAGS).collect();
+    let rules = network
+        .rules
+        .iter()
+        .take(MAX_NETWORK_RULES)
+        .cloned()
+        .collect();
+    (rules, capabilities, tags)
 }
 
 fn prefix(ip: IpAddr, bits: u8) -> IpPrefix {

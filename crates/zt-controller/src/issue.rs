@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use zt_crypto::Identity;
+use zt_wire::capability::Capability;
 use zt_wire::com::CertificateOfMembership;
 use zt_wire::coo::{self, CertificateOfOwnership, Thing};
 use zt_wire::credential::CredentialType;
@@ -19,10 +20,10 @@ use zt_wire::netconf::{
 };
 use zt_wire::network_id::NetworkId as WireNetworkId;
 use zt_wire::revocation::{Revocation, FLAG_FAST_PROPAGATE};
-use zt_wire::rules::Rule;
+use zt_wire::tag::Tag;
 use zt_wire::WireError;
 
-use crate::controller::{NetworkConfigData, RequestMetadata, RevocationPlan, Rules};
+use crate::controller::{NetworkConfigData, RequestMetadata, RevocationPlan};
 use crate::model::ClientVersion;
 
 /// The ID of the one certificate of ownership the controller issues per config.
@@ -122,9 +123,18 @@ pub fn build_config(
         .iter()
         .map(|p| InetAddress::new(p.addr(), u16::from(p.bits())))
         .collect();
-    config.rules = match data.rules {
-        Rules::AcceptAll => vec![Rule::accept()],
-    };
+    config.rules = data.rules.clone();
+    for issued in &data.capabilities {
+        // The controller hands each capability straight to the member: a chain of one.
+        let mut cap = Capability::new(nwid, timestamp, issued.id, issued.rules.clone(), 1)?;
+        cap.sign(controller, data.issued_to)?;
+        config.capabilities.push(cap);
+    }
+    for &(id, value) in &data.tags {
+        let mut tag = Tag::new(nwid, timestamp, id, value, data.issued_to);
+        tag.sign(controller)?;
+        config.tags.push(tag);
+    }
     config.dns = netconf::Dns {
         domain: data.dns.domain.clone(),
         servers: data

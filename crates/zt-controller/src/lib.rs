@@ -56,9 +56,11 @@ pub mod controller;
 pub mod error;
 pub mod issue;
 pub mod json;
+pub mod lenient;
 pub mod model;
 pub mod patch;
 pub mod props;
+pub mod rules_json;
 pub mod storage;
 
 pub use controller::{

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use zt_crypto::Address;
+use zt_wire::rules::{Rule, MAX_CAPABILITY_RULES, MAX_NETWORK_RULES};
 
 use crate::error::ModelError;
 
@@ -60,6 +61,12 @@ pub const MAX_DNS_SERVERS: usize = 4;
 pub const MAX_DNS_DOMAIN_LEN: usize = 127;
 /// The `n` key: short name of at most 127 characters.
 pub const MAX_NAME_LEN: usize = 127;
+/// Capabilities a network defines, and a member holds: at most what one config can carry
+/// (`ZT_MAX_NETWORK_CAPABILITIES`).
+pub const MAX_CAPABILITIES: usize = zt_wire::netconf::MAX_CAPABILITIES;
+/// Tags a network defines, and a member holds: at most what one config can carry
+/// (`ZT_MAX_NETWORK_TAGS`).
+pub const MAX_TAGS: usize = zt_wire::netconf::MAX_TAGS;
 /// Pools per network. The reference caps arrays at 16384; a pool list that long is a mistake,
 /// and every config request walks the list, so we keep it small.
 pub const MAX_POOLS: usize = 64;
@@ -245,7 +252,7 @@ impl IpPool {
             && ip_to_u128(ip) >= ip_to_u128(self.start)
             && ip_to_u128(ip) <= ip_to_u128(self.end)
     }
-    fn overlaps(&self, other: &IpPool) -> bool {
+    pub(crate) fn overlaps(&self, other: &IpPool) -> bool {
         self.is_ipv4() == other.is_ipv4()
             && ip_to_u128(self.start) <= ip_to_u128(other.end)
             && ip_to_u128(other.start) <= ip_to_u128(self.end)
@@ -328,6 +335,30 @@ pub struct ClientVersion {
     pub protocol: u32,
 }
 
+/// A capability the network defines (`capabilities: [{id, default, rules}]`): a set of rules a
+/// member holding it may also use, issued to it as a signed credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityDef {
+    pub id: u32,
+    /// Given to every member on its first config request.
+    pub default: bool,
+    #[serde(with = "rules_serde")]
+    pub rules: Vec<Rule>,
+}
+
+/// A tag the network defines (`tags: [{id, default}]`). With a default, every member that has
+/// no value of its own for this tag gets the default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagDef {
+    pub id: u32,
+    pub default: Option<u32>,
+}
+
+/// The rule set of a new network: accept everything (`DB::initNetwork`).
+pub fn default_rules() -> Vec<Rule> {
+    vec![Rule::accept()]
+}
+
 /// A virtual network served by this controller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -344,6 +375,19 @@ pub struct Network {
     pub pools: Vec<IpPool>,
     pub routes: Vec<Route>,
     pub dns: Dns,
+    /// Flow rules every member enforces, in order (`rules`).
+    #[serde(default = "default_rules", with = "rules_serde")]
+    pub rules: Vec<Rule>,
+    /// `rulesSource`: the rule-language text a UI compiled `rules` from. Kept and returned as
+    /// given; never interpreted (the rules are what is enforced).
+    #[serde(default)]
+    pub rules_source: String,
+    /// Capability definitions, ascending by ID.
+    #[serde(default)]
+    pub capabilities: Vec<CapabilityDef>,
+    /// Tag definitions, ascending by ID.
+    #[serde(default)]
+    pub tags: Vec<TagDef>,
     /// Tokens for automatic authorization (`authTokens`): token → expiry in ms, 0 = never.
     pub auth_tokens: Vec<(String, u64)>,
     /// `certificateTimeoutWindowSize` if set; the issued `ctmd` is this clamped to 5 min..2 h.
@@ -376,6 +420,10 @@ impl Network {
             pools: Vec::new(),
             routes: Vec::new(),
             dns: Dns::default(),
+            rules: default_rules(),
+            rules_source: String::new(),
+            capabilities: Vec::new(),
+            tags: Vec::new(),
             auth_tokens: Vec::new(),
             credential_window_ms: None,
             remote_trace_target: None,
@@ -441,6 +489,34 @@ impl Network {
         if self.dns.domain.contains('\0') {
             return Err(ModelError::ControlCharacter { what: "DNS domain" });
         }
+        if self.rules.len() > MAX_NETWORK_RULES {
+            return Err(ModelError::TooMany {
+                what: "rules",
+                max: MAX_NETWORK_RULES,
+            });
+        }
+        if self.capabilities.len() > MAX_CAPABILITIES {
+            return Err(ModelError::TooMany {
+                what: "capabilities",
+                max: MAX_CAPABILITIES,
+            });
+        }
+        if self
+            .capabilities
+            .iter()
+            .any(|c| c.rules.len() > MAX_CAPABILITY_RULES)
+        {
+            return Err(ModelError::TooMany {
+                what: "rules in one capability",
+                max: MAX_CAPABILITY_RULES,
+            });
+        }
+        if self.tags.len() > MAX_TAGS {
+            return Err(ModelError::TooMany {
+                what: "tags",
+                max: MAX_TAGS,
+            });
+        }
         Ok(())
     }
 
@@ -484,6 +560,12 @@ pub struct Member {
     pub no_auto_assign_ips: bool,
     /// Static and pool-assigned addresses, in assignment order. Kept across restarts.
     pub ip_assignments: Vec<IpAddr>,
+    /// Tag values `(id, value)`, ascending by ID (`tags: [[id, value]]`).
+    #[serde(default)]
+    pub tags: Vec<(u32, u32)>,
+    /// IDs of the network capabilities this member holds, ascending (`capabilities`).
+    #[serde(default)]
+    pub capabilities: Vec<u32>,
     pub name: String,
     /// RouterOS only.
     pub comment: String,
@@ -517,6 +599,8 @@ impl Member {
             active_bridge: false,
             no_auto_assign_ips: false,
             ip_assignments: Vec::new(),
+            tags: Vec::new(),
+            capabilities: Vec::new(),
             name: String::new(),
             comment: String::new(),
             disabled: false,
@@ -556,6 +640,18 @@ impl Member {
                 max: MAX_ASSIGNED_IPS,
             });
         }
+        if self.tags.len() > MAX_TAGS {
+            return Err(ModelError::TooMany {
+                what: "tags",
+                max: MAX_TAGS,
+            });
+        }
+        if self.capabilities.len() > MAX_CAPABILITIES {
+            return Err(ModelError::TooMany {
+                what: "capabilities",
+                max: MAX_CAPABILITIES,
+            });
+        }
         for (i, ip) in self.ip_assignments.iter().enumerate() {
             if ip.is_unspecified() || ip.is_multicast() {
                 return Err(ModelError::InvalidIp {
@@ -568,6 +664,24 @@ impl Member {
             }
         }
         Ok(())
+    }
+}
+
+/// Serde for rule lists in their canonical zerotier JSON form, so the stored record reads like
+/// the API's (and a rule type added later needs no storage change).
+pub(crate) mod rules_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+    use zt_wire::rules::Rule;
+
+    use crate::rules_json::{rules_from_json, rules_to_json};
+
+    pub fn serialize<S: Serializer>(rules: &[Rule], s: S) -> Result<S::Ok, S::Error> {
+        rules_to_json(rules).serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
+        let list = Vec::<Value>::deserialize(d)?;
+        rules_from_json(&list, "rules").map_err(serde::de::Error::custom)
     }
 }
 

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use zt_crypto::Address;
 
 use crate::error::ModelError;
-use crate::model::{Dns, IpPool, IpPrefix, Member, Network, Route};
+use zt_wire::rules::Rule;
+
+use crate::model::{CapabilityDef, Dns, IpPool, IpPrefix, Member, Network, Route, TagDef};
 
 /// Fields of a network an update may set. `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +31,10 @@ pub struct NetworkPatch {
     pub routes: Option<Vec<Route>>,
     pub dns: Option<Dns>,
     pub auth_tokens: Option<Vec<(String, u64)>>,
+    pub rules: Option<Vec<Rule>>,
+    pub rules_source: Option<String>,
+    pub capabilities: Option<Vec<CapabilityDef>>,
+    pub tags: Option<Vec<TagDef>>,
     pub remote_trace_target: Option<Option<Address>>,
     pub remote_trace_level: Option<u32>,
     pub comment: Option<String>,
@@ -70,6 +76,10 @@ impl NetworkPatch {
         set(&mut n.routes, &self.routes);
         set(&mut n.dns, &self.dns);
         set(&mut n.auth_tokens, &self.auth_tokens);
+        set(&mut n.rules, &self.rules);
+        set(&mut n.rules_source, &self.rules_source);
+        set(&mut n.capabilities, &self.capabilities);
+        set(&mut n.tags, &self.tags);
         set(&mut n.remote_trace_target, &self.remote_trace_target);
         set(&mut n.remote_trace_level, &self.remote_trace_level);
         set(&mut n.comment, &self.comment);
@@ -121,6 +131,10 @@ pub struct MemberPatch {
     pub no_auto_assign_ips: Option<bool>,
     /// Replaces the member's addresses (static assignment by hand).
     pub ip_assignments: Option<Vec<IpAddr>>,
+    /// Replaces the member's tag values, `(id, value)` ascending by ID.
+    pub tags: Option<Vec<(u32, u32)>>,
+    /// Replaces the capability IDs the member holds, ascending.
+    pub capabilities: Option<Vec<u32>>,
     pub name: Option<String>,
     pub comment: Option<String>,
     pub disabled: Option<bool>,
@@ -140,6 +154,8 @@ impl MemberPatch {
         set(&mut m.active_bridge, &self.active_bridge);
         set(&mut m.no_auto_assign_ips, &self.no_auto_assign_ips);
         set(&mut m.ip_assignments, &self.ip_assignments);
+        set(&mut m.tags, &self.tags);
+        set(&mut m.capabilities, &self.capabilities);
         set(&mut m.name, &self.name);
         set(&mut m.comment, &self.comment);
         set(&mut m.disabled, &self.disabled);

@@ -84,8 +84,12 @@ fn replay() -> (Controller<MemoryStorage>, Identity, Identity) {
     let mut ctl = Controller::new(controller_id.address(), MemoryStorage::new());
     let network = load("network.json");
     let creation = network["creationTime"].as_i64().unwrap();
-    ctl.create_network(creation, NWID, &network_patch_from_json(&network).unwrap())
-        .unwrap();
+    ctl.create_network(
+        creation,
+        NWID,
+        &network_patch_from_json(&network).unwrap().patch,
+    )
+    .unwrap();
 
     let v114 = RequestMetadata {
         version: Some(zt_controller::model::ClientVersion {

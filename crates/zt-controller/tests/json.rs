@@ -4,7 +4,7 @@ use zt_controller::json::{
     member_patch_from_json, member_to_json, network_patch_from_json, network_to_json,
 };
 use zt_controller::model::Network;
-use zt_controller::{Member, ModelError};
+use zt_controller::{Member, ModelError, NetworkPatch};
 
 const NWID: u64 = 0x51479cea31ccae5c;
 
@@ -31,7 +31,7 @@ fn partial_update_changes_only_what_it_names() {
     let mut n = Network::new(NWID, 5);
     n.name = "keep".into();
     n.mtu = 1500;
-    let patch = network_patch_from_json(&json!({"private": false, "multicastLimit": 8})).unwrap();
+    let patch = network_patch(json!({"private": false, "multicastLimit": 8}));
     let updated = patch.apply(&n).unwrap();
     assert_eq!(
         (
@@ -42,19 +42,18 @@ fn partial_update_changes_only_what_it_names() {
         ),
         ("keep", 1500, false, 8)
     );
-    // v6AssignMode object with one key leaves the others alone.
+    // A v6AssignMode object replaces the stored one, as in zerotier-one: a mode it leaves out
+    // is off.
     let mut six = updated.clone();
     six.v6_assign.rfc4193 = true;
-    let p = network_patch_from_json(&json!({"v6AssignMode": {"6plane": true}})).unwrap();
+    let p = network_patch(json!({"v6AssignMode": {"6plane": true}}));
     let six = p.apply(&six).unwrap();
-    assert!(six.v6_assign.rfc4193 && six.v6_assign.sixplane && !six.v6_assign.zt);
+    assert!(!six.v6_assign.rfc4193 && six.v6_assign.sixplane && !six.v6_assign.zt);
 }
 
 #[test]
 fn legacy_assign_mode_strings() {
-    let p =
-        network_patch_from_json(&json!({"v4AssignMode": "zt", "v6AssignMode": "rfc4193,6plane"}))
-            .unwrap();
+    let p = network_patch(json!({"v4AssignMode": "zt", "v6AssignMode": "rfc4193,6plane"}));
     let n = p.apply(&Network::new(NWID, 0)).unwrap();
     assert!(n.v4_assign && n.v6_assign.rfc4193 && n.v6_assign.sixplane && !n.v6_assign.zt);
 }
@@ -67,8 +66,7 @@ fn dns_routes_pools_and_tokens() {
         "dns": {"domain": "lab.zt", "servers": ["10.1.0.1", "fd00::53"]},
         "authTokens": {"secret": 0}
     });
-    let n = network_patch_from_json(&body)
-        .unwrap()
+    let n = network_patch(body.clone())
         .apply(&Network::new(NWID, 0))
         .unwrap();
     assert_eq!(n.routes[1].via, Some("10.1.0.1".parse().unwrap()));
@@ -80,69 +78,212 @@ fn dns_routes_pools_and_tokens() {
     assert_eq!(out["authTokens"], body["authTokens"]);
 }
 
+/// The patch of a body that must be read without leaving anything out.
+fn network_patch(body: serde_json::Value) -> NetworkPatch {
+    let input = network_patch_from_json(&body).unwrap();
+    assert_eq!(input.ignored, Vec::<String>::new(), "{body}");
+    input.patch
+}
+
 #[test]
-fn errors_name_the_field() {
+fn what_zerotier_one_takes_is_taken() {
+    // (body, what the network reads back) — each accepted by zerotier-one 1.14 with 200.
+    let cases = [
+        (json!({"private": "false"}), json!({"private": false})),
+        (json!({"private": 0}), json!({"private": false})),
+        (json!({"private": 1}), json!({"private": true})),
+        (json!({"private": "1"}), json!({"private": true})),
+        (
+            json!({"enableBroadcast": "true"}),
+            json!({"enableBroadcast": true}),
+        ),
+        (
+            json!({"v4AssignMode": {"zt": "true"}}),
+            json!({"v4AssignMode": {"zt": true}}),
+        ),
+        (
+            json!({"v4AssignMode": {"zt": "false"}}),
+            json!({"v4AssignMode": {"zt": false}}),
+        ),
+        (
+            json!({"v6AssignMode": {"6plane": "false", "rfc4193": "true", "zt": "false"}}),
+            json!({"v6AssignMode": {"6plane": false, "rfc4193": true, "zt": false}}),
+        ),
+        (json!({"mtu": "1500"}), json!({"mtu": 1500})),
+        // Out of range: clamped, not refused.
+        (json!({"mtu": 100}), json!({"mtu": 1280})),
+        (json!({"mtu": 65000}), json!({"mtu": 10000})),
+        (json!({"mtu": "big"}), json!({"mtu": 1280})),
+        (
+            json!({"multicastLimit": "64"}),
+            json!({"multicastLimit": 64}),
+        ),
+        (
+            json!({"multicastLimit": 1e12}),
+            json!({"multicastLimit": u32::MAX}),
+        ),
+        (json!({"name": 42}), json!({"name": "42"})),
+        (
+            json!({"rulesSource": "accept;"}),
+            json!({"rulesSource": "accept;"}),
+        ),
+        // Not an object: nothing changes (zerotier-one reads no field from it either).
+        (json!({"dns": []}), json!({"dns": []})),
+    ];
+    for (body, expected) in cases {
+        let input = network_patch_from_json(&body).unwrap();
+        let out = network_to_json(&input.patch.apply(&Network::new(NWID, 0)).unwrap());
+        for (k, v) in expected.as_object().unwrap() {
+            assert_eq!(&out[k], v, "{body} -> {k}");
+        }
+    }
+}
+
+#[test]
+fn unusable_array_entries_are_left_out_and_named() {
+    let body = json!({
+        "routes": [
+            {"target": "10.0.0.0/24", "via": null},
+            {"target": "10.0.0.0"},
+            {"target": "10.0.1.9/24"},
+            "x",
+            {"target": "10.0.2.0/24", "via": "fd00::1"}
+        ],
+        "ipAssignmentPools": [
+            {"ipRangeStart": "10.0.0.10", "ipRangeEnd": "10.0.0.20"},
+            {"ipRangeStart": "10.0.0.1"},
+            {"ipRangeStart": "10.0.0.9", "ipRangeEnd": "10.0.0.1"},
+            {"ipRangeStart": "10.0.0.15", "ipRangeEnd": "10.0.0.30"},
+            {"ipRangeStart": "10.0.0.1", "ipRangeEnd": "fd00::9"}
+        ],
+        "dns": {"domain": "lab", "servers": ["x", "10.0.0.53"]},
+        "authTokens": {"ok": 0, "bad": "soon"}
+    });
+    let input = network_patch_from_json(&body).unwrap();
+    let n = input.patch.apply(&Network::new(NWID, 0)).unwrap();
+    let out = network_to_json(&n);
+    assert_eq!(
+        out["routes"],
+        json!([{"target": "10.0.0.0/24", "via": null}, {"target": "10.0.2.0/24", "via": null}])
+    );
+    assert_eq!(
+        out["ipAssignmentPools"],
+        json!([{"ipRangeStart": "10.0.0.10", "ipRangeEnd": "10.0.0.20"}])
+    );
+    assert_eq!(
+        out["dns"],
+        json!({"domain": "lab", "servers": ["10.0.0.53"]})
+    );
+    assert_eq!(out["authTokens"], json!({"ok": 0}));
+    let ignored = input.ignored.join("\n");
+    for expected in [
+        "routes[1]: target \"10.0.0.0\" is not \"address/bits\"",
+        "routes[2]: 10.0.1.9/24 has host bits set; the network address is 10.0.1.0/24",
+        "routes[3]: target null is not",
+        "ipAssignmentPools[1]: expected",
+        "ipAssignmentPools[2] 10.0.0.9-10.0.0.1: the first address is above the last",
+        "ipAssignmentPools[3] 10.0.0.15-10.0.0.30: it overlaps 10.0.0.10-10.0.0.20",
+        "ipAssignmentPools[4] 10.0.0.1-fd00::9: first and last address are of different families",
+        "dns.servers[0]: \"x\" is not an address",
+        "authTokens.bad: \"soon\" is not an expiry time",
+    ] {
+        assert!(
+            ignored.contains(expected),
+            "{expected:?} not in:\n{ignored}"
+        );
+    }
+    assert_eq!(input.ignored.len(), 9, "{ignored}");
+}
+
+#[test]
+fn what_is_still_refused_says_why() {
     let cases = [
         (
-            json!({"mtu": "big"}),
-            "invalid JSON: mtu: expected a non-negative integer, got \"big\"",
-        ),
-        (json!({"mtu": 100}), "mtu 100 is out of range (1280..10000)"),
-        (
-            json!({"private": 1}),
-            "invalid JSON: private: expected true or false, got 1",
+            json!({"rules": [{"type": "MATCH_IPV4_SOURCE", "ip": "10.0.0.300/8"}, {"type": "ACTION_ACCEPT"}]}),
+            "invalid JSON: rules[0]: ip: \"10.0.0.300/8\" is not an address/bits",
         ),
         (
-            json!({"ipAssignmentPools": [{"ipRangeStart": "10.0.0.1", "ipRangeEnd": "10.0.0.9"}, {"ipRangeStart": "10.0.0.1"}]}),
-            "invalid JSON: ipAssignmentPools[1].ipRangeEnd: missing",
+            json!({"rules": [{"type": "ACTION_ACCEPT"}, {"type": "MATCH_NOTHING"}]}),
+            "invalid JSON: rules[1]: unknown rule type \"MATCH_NOTHING\"",
         ),
         (
-            json!({"routes": [{"target": "10.0.0.0"}]}),
-            "invalid JSON: routes[0].target: expected \"address/bits\", got \"10.0.0.0\"",
+            json!({"capabilities": [{"id": 1, "rules": [{"type": "MATCH_MAC_SOURCE", "mac": "zz"}]}]}),
+            "invalid JSON: capabilities[0].rules[0]: mac: \"zz\" is not a MAC address",
         ),
         (
-            json!({"routes": [{"target": "10.0.0.9/24"}]}),
-            "10.0.0.9/24 has host bits set; the network address is 10.0.0.0/24",
-        ),
-        (
-            json!({"dns": {"servers": ["x"]}}),
-            "invalid JSON: dns.servers[0]: invalid address \"x\": expected an IPv4 or IPv6 address",
-        ),
-        (
-            json!({"rules": [{"type": "ACTION_DROP", "not": false, "or": false}]}),
-            "not supported by this controller: rules other than the default single ACTION_ACCEPT",
-        ),
-        (
-            json!({"tags": [{"id": 1, "default": 0}]}),
-            "not supported by this controller: network tags",
+            json!({"name": "n".repeat(128)}),
+            "name is longer than 127 bytes",
         ),
         (
             json!({"ssoEnabled": true}),
             "not supported by this controller: single sign-on (ssoEnabled)",
         ),
-        (
-            json!([1]),
-            "invalid JSON: network: expected a JSON object, got [1]",
-        ),
     ];
     for (body, expected) in cases {
         let err: ModelError = network_patch_from_json(&body)
-            .and_then(|p| p.apply(&Network::new(NWID, 0)))
+            .and_then(|p| p.patch.apply(&Network::new(NWID, 0)))
             .expect_err(&body.to_string());
         assert_eq!(err.to_string(), expected, "{body}");
     }
 }
 
 #[test]
+fn rules_capabilities_and_tags_read_back_as_posted() {
+    // zero-ui's default flow rules, and what ZTNet posts for a tag and a capability.
+    let body = json!({
+        "rules": [
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2048},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2054},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 34525},
+            {"type": "ACTION_DROP"},
+            {"type": "ACTION_ACCEPT"}
+        ],
+        "capabilities": [
+            {"id": 1000, "default": false, "rules": [
+                {"type": "MATCH_IP_DEST_PORT_RANGE", "not": false, "or": false, "start": 22, "end": 22},
+                {"type": "ACTION_ACCEPT"}
+            ]},
+            {"id": 7, "default": true, "rules": []}
+        ],
+        "tags": [{"id": 2000, "default": 1}, {"id": 3, "default": null}],
+        "rulesSource": "drop not ethertype ipv4 and not ethertype arp and not ethertype ipv6;\naccept;"
+    });
+    let n = network_patch(body.clone())
+        .apply(&Network::new(NWID, 0))
+        .unwrap();
+    let out = network_to_json(&n);
+    assert_eq!(out["rules"], body["rules"]);
+    assert_eq!(out["rulesSource"], body["rulesSource"]);
+    // Ascending by ID, as zerotier-one keeps them.
+    assert_eq!(
+        out["capabilities"],
+        json!([body["capabilities"][1], body["capabilities"][0]])
+    );
+    assert_eq!(out["tags"], json!([body["tags"][1], body["tags"][0]]));
+    // Posting what was read back changes nothing.
+    let again = network_patch(out.clone()).apply(&n).unwrap();
+    assert_eq!(again, n);
+}
+
+#[test]
 fn member_post_body() {
     let net = Network::new(NWID, 0);
     let m = Member::new(NWID, "a6c5664b6f".parse().unwrap(), 7);
-    let p = member_patch_from_json(&json!({
-        "authorized": true, "activeBridge": true, "ipAssignments": ["10.0.0.5"], "name": "laptop",
-        "revision": 99, "identity": "ignored"
+    let input = member_patch_from_json(&json!({
+        "authorized": "true", "activeBridge": 1, "ipAssignments": ["10.0.0.5", "nope", "10.0.0.5"],
+        "name": "laptop", "revision": 99, "identity": "ignored",
+        "tags": [[2000, "5"], [3, 1], [2000, 6], [1]], "capabilities": [1000, 7, "7"]
     }))
     .unwrap();
-    let m = p.apply(&m, &net).unwrap();
+    assert_eq!(
+        input.ignored,
+        [
+            "ipAssignments[1]: \"nope\" is not an address",
+            "ipAssignments[2]: 10.0.0.5 is listed twice",
+            "tags[3]: expected [id, value], got [1]",
+        ]
+    );
+    let m = input.patch.apply(&m, &net).unwrap();
     assert!(m.authorized && m.active_bridge);
     assert_eq!(m.revision, 0, "revision is not settable");
     assert_eq!(m.identity, None, "identity is learned, not set");
@@ -150,9 +291,15 @@ fn member_post_body() {
     assert_eq!(v["ipAssignments"], json!(["10.0.0.5"]));
     assert_eq!(v["name"], json!("laptop"));
     assert_eq!(v["vMajor"], json!(-1));
-    let err = member_patch_from_json(&json!({"capabilities": [1]})).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "not supported by this controller: member capabilities"
-    );
+    assert_eq!(v["tags"], json!([[3, 1], [2000, 6]]));
+    assert_eq!(v["capabilities"], json!([7, 1000]));
+    for (body, authorized) in [
+        (json!({"authorized": "false"}), false),
+        (json!({"authorized": 0}), false),
+        (json!({"authorized": "True"}), true),
+        (json!({"authorized": null}), false),
+    ] {
+        let p = member_patch_from_json(&body).unwrap().patch;
+        assert_eq!(p.authorized, Some(authorized), "{body}");
+    }
 }

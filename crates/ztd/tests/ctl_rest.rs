@@ -288,17 +288,19 @@ fn refused_changes_write_nothing() {
     assert_eq!(status, 400);
     let (status, _) = add(json!({"name": "a", "instance": "nope"}));
     assert_eq!(status, 400);
-    // JSON API: a bad body is refused as a whole.
+    // JSON API: a body the controller refuses (a rule it cannot read, single sign-on) is
+    // refused as a whole. (An out-of-range MTU or an unusable route is not refused there: it is
+    // clamped or left out, as zerotier-one does.)
     let (status, reply) = ztd.request(
         "POST",
         &format!("/controller/network/{KNOWN_ADDRESS}000001"),
-        Some(&json!({"name": "b", "mtu": 99999})),
+        Some(&json!({"name": "b", "mtu": 1400, "rules": [{"type": "MATCH_NOTHING"}]})),
     );
     assert_eq!(status, 400, "{reply}");
     let (status, _) = ztd.request(
         "POST",
         &format!("/controller/network/{KNOWN_ADDRESS}000001"),
-        Some(&json!({"name": "b", "routes": [{"target": "not-an-ip"}]})),
+        Some(&json!({"name": "b", "ssoEnabled": true})),
     );
     assert_eq!(status, 400);
     assert_eq!(ztd.get("/rest/zerotier/controller"), json!([]));

@@ -11,7 +11,9 @@
 //! | GET/POST/DELETE | `/controller/network/<nwid>/member/<addr>` | member record |
 //!
 //! Records and bodies use zt-controller's [`zt_controller::json`] (the reference's field
-//! names). A body the controller refuses gives 400 `{"message": <why>}` and changes nothing;
+//! names), read as zerotier-one reads them (`"true"` and `1` are booleans, unusable array
+//! entries are left out with a warning in the log). A body the controller still refuses (a
+//! rule it cannot read, single sign-on) gives 400 `{"message": <why>}` and changes nothing;
 //! unknown network or member: 404 `{}`; no token: 401 `{}`. Changes reach online members at
 //! once, as from the console.
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use zt_controller::json::{
     network_patch_from_json, network_to_json,
 };
 use zt_controller::model::parse_network_id;
-use zt_controller::{ControllerError, NetworkId};
+use zt_controller::{ControllerError, MemberPatch, NetworkId, NetworkPatch};
 use zt_crypto::Address;
 
 use crate::controller::InstanceController;
@@ -108,6 +110,27 @@ fn body_json(body: &Bytes) -> Result<Value, Response> {
         return Ok(json!({}));
     }
     serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON: {e}")))
+}
+
+/// A network POST body as a patch. Entries zerotier-one would silently leave out are left out
+/// here too, with a warning in the log naming each (the answer stays 200, as zerotier-one's).
+fn network_patch(body: &Value) -> Result<NetworkPatch, Response> {
+    let input = network_patch_from_json(body).map_err(bad_request)?;
+    warn_ignored("network", &input.ignored);
+    Ok(input.patch)
+}
+
+/// A member POST body as a patch, like [`network_patch`].
+fn member_patch(body: &Value) -> Result<MemberPatch, Response> {
+    let input = member_patch_from_json(body).map_err(bad_request)?;
+    warn_ignored("member", &input.ignored);
+    Ok(input.patch)
+}
+
+fn warn_ignored(what: &str, ignored: &[String]) {
+    for entry in ignored {
+        tracing::warn!("controller API: {what} update: left out {entry}");
+    }
 }
 
 /// The default instance and its controller (the API answers for it, like `/status`).
@@ -224,10 +247,7 @@ async fn create_random(
     body: &Bytes,
 ) -> Response {
     let body = attempt!(body_json(body));
-    let patch = match network_patch_from_json(&body) {
-        Ok(p) => p,
-        Err(e) => return bad_request(e),
-    };
+    let patch = attempt!(network_patch(&body));
     let now = daemon.clock.now() as i64;
     let created = controller
         .lock()
@@ -267,10 +287,7 @@ async fn network_item(
         },
         Method::POST | Method::PUT => {
             let body = attempt!(body_json(&body));
-            let patch = match network_patch_from_json(&body) {
-                Ok(p) => p,
-                Err(e) => return bad_request(e),
-            };
+            let patch = attempt!(network_patch(&body));
             let result = {
                 let mut ctl = controller.lock();
                 match ctl.network(nwid) {
@@ -344,10 +361,7 @@ async fn member_item(
         },
         Method::POST | Method::PUT => {
             let body = attempt!(body_json(&body));
-            let patch = match member_patch_from_json(&body) {
-                Ok(p) => p,
-                Err(e) => return bad_request(e),
-            };
+            let patch = attempt!(member_patch(&body));
             let result = controller.lock().update_member(now, nwid, address, &patch);
             match result {
                 Ok((member, pushes)) => {
