@@ -426,3 +426,284 @@ fn ip_with_bits(v: &Value) -> Result<(IpAddr, u8), RuleJsonError> {
     };
     Ok((addr, bits))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn addr(text: &str) -> Address {
+        text.parse().unwrap()
+    }
+
+    /// Every rule type zerotier-one's JSON knows: (canonical JSON, wire rule). The JSON is what
+    /// zerotier-one renders, so it must also be what we render.
+    fn every_type() -> Vec<(Value, Rule)> {
+        let fwd = |length| Forward {
+            address: addr("51479cea31"),
+            flags: 3,
+            length,
+        };
+        let m = |kind| Rule::new(kind);
+        vec![
+            (json!({"type": "ACTION_DROP"}), Rule::drop()),
+            (json!({"type": "ACTION_ACCEPT"}), Rule::accept()),
+            (json!({"type": "ACTION_BREAK"}), m(RuleKind::Break)),
+            (
+                json!({"type": "ACTION_TEE", "address": "51479cea31", "flags": 3, "length": 64}),
+                m(RuleKind::Tee(fwd(64))),
+            ),
+            (
+                json!({"type": "ACTION_WATCH", "address": "51479cea31", "flags": 3, "length": 0}),
+                m(RuleKind::Watch(fwd(0))),
+            ),
+            (
+                json!({"type": "ACTION_REDIRECT", "address": "51479cea31", "flags": 3}),
+                m(RuleKind::Redirect(fwd(0))),
+            ),
+            (
+                json!({"type": "MATCH_SOURCE_ZEROTIER_ADDRESS", "zt": "deba5dc5b1", "not": false, "or": false}),
+                m(RuleKind::SourceZeroTierAddress(addr("deba5dc5b1"))),
+            ),
+            (
+                json!({"type": "MATCH_DEST_ZEROTIER_ADDRESS", "zt": "deba5dc5b1", "not": true, "or": false}),
+                m(RuleKind::DestZeroTierAddress(addr("deba5dc5b1"))).negated(),
+            ),
+            (
+                json!({"type": "MATCH_VLAN_ID", "vlanId": 42, "not": false, "or": true}),
+                m(RuleKind::VlanId(42)).or(),
+            ),
+            (
+                json!({"type": "MATCH_VLAN_PCP", "vlanPcp": 5, "not": true, "or": true}),
+                m(RuleKind::VlanPcp(5)).negated().or(),
+            ),
+            (
+                json!({"type": "MATCH_VLAN_DEI", "vlanDei": 1, "not": false, "or": false}),
+                m(RuleKind::VlanDei(1)),
+            ),
+            (
+                json!({"type": "MATCH_MAC_SOURCE", "mac": "02:aa:bb:cc:dd:ee", "not": false, "or": false}),
+                m(RuleKind::MacSource(Mac([2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee]))),
+            ),
+            (
+                json!({"type": "MATCH_MAC_DEST", "mac": "ff:ff:ff:ff:ff:ff", "not": false, "or": false}),
+                m(RuleKind::MacDest(Mac::BROADCAST)),
+            ),
+            (
+                json!({"type": "MATCH_IPV4_SOURCE", "ip": "10.0.0.0/8", "not": false, "or": false}),
+                m(RuleKind::Ipv4Source {
+                    ip: Ipv4Addr::new(10, 0, 0, 0),
+                    bits: 8,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IPV4_DEST", "ip": "172.27.27.5/32", "not": false, "or": false}),
+                m(RuleKind::Ipv4Dest {
+                    ip: Ipv4Addr::new(172, 27, 27, 5),
+                    bits: 32,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IPV6_SOURCE", "ip": "fd00::/8", "not": false, "or": false}),
+                m(RuleKind::Ipv6Source {
+                    ip: "fd00::".parse().unwrap(),
+                    bits: 8,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IPV6_DEST", "ip": "::1/128", "not": false, "or": false}),
+                m(RuleKind::Ipv6Dest {
+                    ip: Ipv6Addr::LOCALHOST,
+                    bits: 128,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IP_TOS", "mask": 252, "start": 8, "end": 16, "not": false, "or": false}),
+                m(RuleKind::IpTos {
+                    mask: 252,
+                    start: 8,
+                    end: 16,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IP_PROTOCOL", "ipProtocol": 6, "not": false, "or": false}),
+                m(RuleKind::IpProtocol(6)),
+            ),
+            (
+                json!({"type": "MATCH_ETHERTYPE", "etherType": 2048, "not": true, "or": false}),
+                m(RuleKind::Ethertype(0x0800)).negated(),
+            ),
+            (
+                json!({"type": "MATCH_ICMP", "icmpType": 8, "icmpCode": null, "not": false, "or": false}),
+                m(RuleKind::Icmp {
+                    icmp_type: 8,
+                    code: 0,
+                    flags: 0,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_ICMP", "icmpType": 3, "icmpCode": 4, "not": false, "or": false}),
+                m(RuleKind::Icmp {
+                    icmp_type: 3,
+                    code: 4,
+                    flags: 1,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IP_SOURCE_PORT_RANGE", "start": 1, "end": 1023, "not": false, "or": false}),
+                m(RuleKind::IpSourcePortRange {
+                    start: 1,
+                    end: 1023,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_IP_DEST_PORT_RANGE", "start": 22, "end": 22, "not": false, "or": false}),
+                m(RuleKind::IpDestPortRange { start: 22, end: 22 }),
+            ),
+            (
+                json!({"type": "MATCH_CHARACTERISTICS", "mask": "8000000000000002", "not": false, "or": false}),
+                m(RuleKind::Characteristics(0x8000_0000_0000_0002)),
+            ),
+            (
+                json!({"type": "MATCH_FRAME_SIZE_RANGE", "start": 64, "end": 1500, "not": false, "or": false}),
+                m(RuleKind::FrameSizeRange {
+                    start: 64,
+                    end: 1500,
+                }),
+            ),
+            (
+                json!({"type": "MATCH_RANDOM", "probability": 2147483648u32, "not": false, "or": false}),
+                m(RuleKind::Random(0x8000_0000)),
+            ),
+            (
+                json!({"type": "INTEGER_RANGE", "start": "0000000000000005", "end": "000000000000000a", "idx": 14, "little": true, "bits": 16, "not": false, "or": false}),
+                m(RuleKind::IntegerRange {
+                    start: 5,
+                    end: 10,
+                    index: 14,
+                    format: 0x8f,
+                }),
+            ),
+        ]
+        .into_iter()
+        .chain(TAG_TYPES.iter().enumerate().map(|(i, (name, op))| {
+            (
+                json!({"type": name, "id": 100 + i, "value": 7, "not": false, "or": i % 2 == 1}),
+                Rule {
+                    not: false,
+                    or: i % 2 == 1,
+                    kind: RuleKind::Tags {
+                        op: *op,
+                        id: 100 + i as u32,
+                        value: 7,
+                    },
+                },
+            )
+        }))
+        .collect()
+    }
+
+    #[test]
+    fn every_rule_type_reads_to_its_wire_rule_and_renders_back() {
+        let cases = every_type();
+        // Every wire type zerotier-one's JSON names is covered (PRIORITY has no JSON name).
+        let mut types: Vec<u8> = cases.iter().map(|(_, r)| r.rule_type()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let expected: Vec<u8> = [0, 1, 2, 3, 4, 5].into_iter().chain(24..=51).collect();
+        assert_eq!(types, expected);
+        for (text, wire) in cases {
+            assert_eq!(rule_from_json(&text).unwrap(), wire, "{text}");
+            assert_eq!(rule_to_json(&wire), text, "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn not_and_or_become_the_type_bits_on_the_wire() {
+        let rules = rules_from_json(
+            &[
+                json!({"type": "MATCH_ETHERTYPE", "etherType": 2048, "not": true}),
+                json!({"type": "MATCH_ETHERTYPE", "etherType": 2054, "or": "true"}),
+                json!({"type": "MATCH_ETHERTYPE", "etherType": 34525, "not": 1, "or": 1}),
+                json!({"type": "ACTION_DROP", "not": true, "or": true}),
+            ],
+            "rules",
+        )
+        .unwrap();
+        let mut wire = Vec::new();
+        zt_wire::rules::write_all(&rules, &mut wire);
+        // 0x25 is MATCH_ETHERTYPE; NOT is 0x80, OR is 0x40; the action keeps neither.
+        let text: String = wire.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(text, "a502080065020806e50286dd0000");
+    }
+
+    #[test]
+    fn numbers_are_read_as_zerotier_one_reads_them() {
+        let lenient = [
+            json!({"type": "MATCH_ETHERTYPE", "etherType": "2048"}),
+            json!({"type": "MATCH_IP_DEST_PORT_RANGE", "start": "22"}),
+            json!({"type": "MATCH_CHARACTERISTICS", "mask": 2}),
+            json!({"type": "MATCH_ICMP", "icmpType": 8}),
+        ];
+        let read: Vec<RuleKind> = lenient
+            .iter()
+            .map(|r| rule_from_json(r).unwrap().kind)
+            .collect();
+        assert_eq!(
+            read,
+            [
+                RuleKind::Ethertype(0x0800),
+                // An absent end is the start: a single port.
+                RuleKind::IpDestPortRange { start: 22, end: 22 },
+                RuleKind::Characteristics(2),
+                RuleKind::Icmp {
+                    icmp_type: 8,
+                    code: 0,
+                    flags: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_rules_are_errors_not_other_rules() {
+        let cases = [
+            (
+                json!("ACTION_DROP"),
+                "expected a rule object, got \"ACTION_DROP\"",
+            ),
+            (
+                json!({"type": "ACTION_PRIORITY"}),
+                "unknown rule type \"ACTION_PRIORITY\"",
+            ),
+            (json!({}), "unknown rule type \"\""),
+            (
+                json!({"type": "MATCH_IPV4_DEST", "ip": "fd00::/8"}),
+                "ip: expected an IPv4 address/bits",
+            ),
+            (
+                json!({"type": "MATCH_IPV6_DEST"}),
+                "ip: missing address/bits",
+            ),
+            (
+                json!({"type": "MATCH_SOURCE_ZEROTIER_ADDRESS", "zt": "xyz"}),
+                "zt: \"xyz\" is not a ZeroTier address (10 hex digits)",
+            ),
+            (
+                json!({"type": "ACTION_TEE", "address": "12345678901"}),
+                "address: \"12345678901\" is not a ZeroTier address (10 hex digits)",
+            ),
+            (
+                json!({"type": "MATCH_MAC_DEST", "mac": "02:00:00:00:00"}),
+                "mac: \"02:00:00:00:00\" is not a MAC address",
+            ),
+        ];
+        for (rule, expected) in cases {
+            assert_eq!(
+                rule_from_json(&rule).unwrap_err().to_string(),
+                expected,
+                "{rule}"
+            );
+        }
+    }
+}

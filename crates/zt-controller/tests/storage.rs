@@ -151,6 +151,52 @@ fn sqlite_reopens_with_everything() {
     assert_eq!(mode, "wal");
 }
 
+/// A database written before networks had rules, capabilities and tags (records without those
+/// fields) still opens and reads: the network gets the default accept-all rule set and no
+/// capabilities or tags, the member none either. New fields live in the JSON record, so no
+/// table changes and no schema bump were needed.
+#[test]
+fn sqlite_reads_records_written_before_flow_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    let a = member(NWID, 0x0a00000001, &["10.0.0.1"], false);
+    {
+        let mut s = SqliteStorage::open(&path).unwrap();
+        s.put_network(&network(NWID)).unwrap();
+        s.put_member(&a).unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for (table, fields) in [
+        (
+            "network",
+            &["rules", "rules_source", "capabilities", "tags"][..],
+        ),
+        ("member", &["capabilities", "tags"][..]),
+    ] {
+        let record: String = conn
+            .query_row(&format!("SELECT record FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&record).unwrap();
+        for field in fields {
+            assert!(
+                value.as_object_mut().unwrap().remove(*field).is_some(),
+                "{table}.{field} is stored"
+            );
+        }
+        conn.execute(
+            &format!("UPDATE {table} SET record = ?1"),
+            [value.to_string()],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let s = SqliteStorage::open(&path).unwrap();
+    let n = s.network(NWID).unwrap().unwrap();
+    assert_eq!(n, network(NWID));
+    assert_eq!(n.rules, zt_controller::model::default_rules());
+    assert_eq!(s.members(NWID).unwrap(), vec![a]);
+}
+
 #[test]
 fn sqlite_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
