@@ -757,12 +757,8 @@ fn issued_rules(
         })
         .collect();
     let tags = member.tags.iter().copied().take(MAX_TAGS).collect();
-    let rules = network
-        .rules
-        .iter()
-        .take(MAX_NETWORK_RULES)
-        .cloned()
-        .collect();
+    let mut rules = network.effective_rules();
+    rules.truncate(MAX_NETWORK_RULES);
     (rules, capabilities, tags)
 }
 

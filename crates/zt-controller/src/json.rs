@@ -29,9 +29,9 @@ use std::collections::BTreeMap;
 use crate::error::ModelError;
 use crate::lenient::{json_bool, json_int, json_string};
 use crate::model::{
-    default_rules, format_network_id, parse_network_id, AuthorizedBy, CapabilityDef, ClientVersion,
-    Dns, IpPool, IpPrefix, Member, Network, Route, TagDef, MAX_ASSIGNED_IPS, MAX_DNS_SERVERS,
-    MAX_MTU, MAX_POOLS, MAX_ROUTES, MIN_MTU,
+    format_network_id, parse_network_id, AuthorizedBy, CapabilityDef, ClientVersion, Dns, IpPool,
+    IpPrefix, Member, Network, Route, TagDef, MAX_ASSIGNED_IPS, MAX_DNS_SERVERS, MAX_MTU,
+    MAX_POOLS, MAX_ROUTES, MIN_MTU,
 };
 use crate::patch::{MemberPatch, NetworkPatch};
 use crate::rules_json::{rules_from_json, rules_to_json};
@@ -103,10 +103,9 @@ pub fn network_to_json(n: &Network) -> Value {
 /// The network's rules. The untouched default reads as `DB::initNetwork` writes it (with `not`
 /// and `or` on the ACCEPT); rules that were posted read back in the canonical form.
 fn network_rules_json(n: &Network) -> Value {
-    if n.rules == default_rules() {
-        json!([{"not": false, "or": false, "type": "ACTION_ACCEPT"}])
-    } else {
-        rules_to_json(&n.rules)
+    match &n.rules {
+        None => json!([{"not": false, "or": false, "type": "ACTION_ACCEPT"}]),
+        Some(rules) => rules_to_json(rules),
     }
 }
 
@@ -291,6 +290,11 @@ pub fn network_from_json(record: &Value) -> Result<Network, ModelError> {
     let mut network = network_patch_from_json(record)?
         .patch
         .apply(&Network::new(id, opt_i64(o, "creationTime")?.unwrap_or(0)))?;
+    // zerotier-one writes the default rule set into every record (`DB::initNetwork`); a record
+    // that still holds exactly that has never had rules set.
+    if o.get("rules") == Some(&json!([{"not": false, "or": false, "type": "ACTION_ACCEPT"}])) {
+        network.rules = None;
+    }
     network.revision = opt_u64(o, "revision")?.unwrap_or(0);
     network.credential_window_ms = opt_u64(o, "certificateTimeoutWindowSize")?;
     Ok(network)

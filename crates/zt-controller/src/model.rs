@@ -375,9 +375,12 @@ pub struct Network {
     pub pools: Vec<IpPool>,
     pub routes: Vec<Route>,
     pub dns: Dns,
-    /// Flow rules every member enforces, in order (`rules`).
-    #[serde(default = "default_rules", with = "rules_serde")]
-    pub rules: Vec<Rule>,
+    /// Flow rules every member enforces, in order (`rules`); `None` until rules are first set,
+    /// meaning the default accept-all set (see [`Network::effective_rules`]). The difference
+    /// only shows in the JSON: the default reads as `DB::initNetwork` writes it, posted rules
+    /// read back as posted.
+    #[serde(default, with = "opt_rules_serde")]
+    pub rules: Option<Vec<Rule>>,
     /// `rulesSource`: the rule-language text a UI compiled `rules` from. Kept and returned as
     /// given; never interpreted (the rules are what is enforced).
     #[serde(default)]
@@ -420,7 +423,7 @@ impl Network {
             pools: Vec::new(),
             routes: Vec::new(),
             dns: Dns::default(),
-            rules: default_rules(),
+            rules: None,
             rules_source: String::new(),
             capabilities: Vec::new(),
             tags: Vec::new(),
@@ -489,7 +492,11 @@ impl Network {
         if self.dns.domain.contains('\0') {
             return Err(ModelError::ControlCharacter { what: "DNS domain" });
         }
-        if self.rules.len() > MAX_NETWORK_RULES {
+        if self
+            .rules
+            .as_ref()
+            .is_some_and(|r| r.len() > MAX_NETWORK_RULES)
+        {
             return Err(ModelError::TooMany {
                 what: "rules",
                 max: MAX_NETWORK_RULES,
@@ -518,6 +525,11 @@ impl Network {
             });
         }
         Ok(())
+    }
+
+    /// The rules members enforce: those set, or the default accept-all.
+    pub fn effective_rules(&self) -> Vec<Rule> {
+        self.rules.clone().unwrap_or_else(default_rules)
     }
 
     /// The first route (in config order) whose target contains `ip`, the rule for IPv4 pool
@@ -682,6 +694,24 @@ pub(crate) mod rules_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
         let list = Vec::<Value>::deserialize(d)?;
         rules_from_json(&list, "rules").map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for `Option<Vec<Rule>>`: null (or absent, with `#[serde(default)]`) for unset.
+pub(crate) mod opt_rules_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+    use zt_wire::rules::Rule;
+
+    use crate::rules_json::{rules_from_json, rules_to_json};
+
+    pub fn serialize<S: Serializer>(rules: &Option<Vec<Rule>>, s: S) -> Result<S::Ok, S::Error> {
+        rules.as_deref().map(rules_to_json).serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Rule>>, D::Error> {
+        Option::<Vec<Value>>::deserialize(d)?
+            .map(|list| rules_from_json(&list, "rules").map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

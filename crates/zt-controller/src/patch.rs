@@ -76,7 +76,9 @@ impl NetworkPatch {
         set(&mut n.routes, &self.routes);
         set(&mut n.dns, &self.dns);
         set(&mut n.auth_tokens, &self.auth_tokens);
-        set(&mut n.rules, &self.rules);
+        if let Some(rules) = &self.rules {
+            n.rules = Some(rules.clone());
+        }
         set(&mut n.rules_source, &self.rules_source);
         set(&mut n.capabilities, &self.capabilities);
         set(&mut n.tags, &self.tags);

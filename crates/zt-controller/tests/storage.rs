@@ -193,7 +193,7 @@ fn sqlite_reads_records_written_before_flow_rules() {
     let s = SqliteStorage::open(&path).unwrap();
     let n = s.network(NWID).unwrap().unwrap();
     assert_eq!(n, network(NWID));
-    assert_eq!(n.rules, zt_controller::model::default_rules());
+    assert_eq!(n.effective_rules(), zt_controller::model::default_rules());
     assert_eq!(s.members(NWID).unwrap(), vec![a]);
 }
 
