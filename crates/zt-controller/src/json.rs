@@ -180,16 +180,11 @@ pub struct JsonInput<P> {
 /// `creationTime`, `revision`, `objtype`) are ignored, and so is a body that is not an object
 /// (zerotier-one changes nothing then either).
 pub fn network_patch_from_json(body: &Value) -> Result<JsonInput<NetworkPatch>, ModelError> {
-    let mut ignored = Vec::new();
-    let Value::Object(o) = body else {
-        ignored.push(format!(
-            "body: expected a JSON object, got {body}; nothing changed"
-        ));
-        return Ok(JsonInput {
-            patch: NetworkPatch::default(),
-            ignored,
-        });
+    let o = match body_object(body) {
+        Ok(o) => o,
+        Err(nothing) => return Ok(nothing),
     };
+    let mut ignored = Vec::new();
     let mut p = NetworkPatch::default();
     if let Some(v) = o.get("name") {
         p.name = Some(json_string(v).unwrap_or_default());
@@ -302,16 +297,11 @@ pub fn network_from_json(record: &Value) -> Result<Network, ModelError> {
 
 /// A POST body for `/controller/network/<nwid>/member/<addr>`, as a patch.
 pub fn member_patch_from_json(body: &Value) -> Result<JsonInput<MemberPatch>, ModelError> {
-    let mut ignored = Vec::new();
-    let Value::Object(o) = body else {
-        ignored.push(format!(
-            "body: expected a JSON object, got {body}; nothing changed"
-        ));
-        return Ok(JsonInput {
-            patch: MemberPatch::default(),
-            ignored,
-        });
+    let o = match body_object(body) {
+        Ok(o) => o,
+        Err(nothing) => return Ok(nothing),
     };
+    let mut ignored = Vec::new();
     let flag = |k: &str| o.get(k).map(|v| json_bool(v).unwrap_or(false));
     let mut p = MemberPatch {
         authorized: flag("authorized"),
@@ -409,6 +399,17 @@ pub fn member_from_json(record: &Value) -> Result<Member, ModelError> {
         _ => None,
     };
     Ok(m)
+}
+
+/// The body's fields, or (for a body that is not an object) an input that changes nothing and
+/// says so.
+fn body_object<P: Default>(body: &Value) -> Result<&Map<String, Value>, JsonInput<P>> {
+    body.as_object().ok_or_else(|| JsonInput {
+        patch: P::default(),
+        ignored: vec![format!(
+            "body: expected a JSON object, got {body}; nothing changed"
+        )],
+    })
 }
 
 /// `remoteTraceTarget`: 10 hex digits set it; anything else clears it (as the reference does).
