@@ -1,6 +1,7 @@
 //! VL2 in virtual time: ad-hoc networks through a root (ARP via the ADI group, IPv4 both
 //! ways, broadcast flag), a controller node driven by zt-controller (REQUESTING → ACCESS_DENIED
-//! → OK after authorization, deauthorization revokes), multicast limits, and refused configs.
+//! → OK after authorization, deauthorization revokes), multicast limits, refused configs, and
+//! flow rules and capabilities set through the zerotier JSON API and enforced by the members.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use zt_controller::controller::{Decision, RequestMetadata};
@@ -247,18 +248,21 @@ struct ControllerLab {
 
 impl ControllerLab {
     fn new(seed: u64, leaves: &[usize], props: &[(&str, &str)]) -> (ControllerLab, Vec<usize>) {
+        Self::with_network(seed, leaves, &network_patch_from_properties(props).unwrap())
+    }
+
+    fn with_network(
+        seed: u64,
+        leaves: &[usize],
+        patch: &zt_controller::NetworkPatch,
+    ) -> (ControllerLab, Vec<usize>) {
         let mut all = vec![3];
         all.extend_from_slice(leaves);
         let (sim, ids) = lab(seed, &all);
         let identity = test_identity(3);
         let mut ctl = Controller::new(identity.address(), MemoryStorage::new());
         let nwid = zt_controller::model::network_id_for(identity.address(), 0x00_0042);
-        ctl.create_network(
-            sim.now as i64,
-            nwid,
-            &network_patch_from_properties(props).unwrap(),
-        )
-        .unwrap();
+        ctl.create_network(sim.now as i64, nwid, patch).unwrap();
         let lab = ControllerLab {
             sim,
             ctl_node: ids[0],
@@ -348,11 +352,14 @@ impl ControllerLab {
 
     /// Changes a member through the API and sends the resulting pushes, as the daemon does.
     fn set_member(&mut self, member: Address, props: &[(&str, &str)]) {
+        self.update_member(member, &member_patch_from_properties(props).unwrap());
+    }
+
+    fn update_member(&mut self, member: Address, patch: &zt_controller::MemberPatch) {
         let now = self.sim.now;
-        let patch = member_patch_from_properties(props).unwrap();
         let (_, pushes) = self
             .ctl
-            .update_member(now as i64, self.nwid.0, member, &patch)
+            .update_member(now as i64, self.nwid.0, member, patch)
             .unwrap();
         for to in pushes.config_to {
             if let Some(data) = self.ctl.push_config(now as i64, self.nwid.0, to).unwrap() {
@@ -894,6 +901,101 @@ fn rules_drop_and_tee() {
     let copy = (mac_a, mac_b, ETHERTYPE_IPV4, web[..20].to_vec());
     assert_eq!(frames(&l.sim, c, ev_c), vec![copy.clone(), copy]);
     assert_eq!(l.sim.nodes[a].stats().vl2.frames_filtered, 1);
+}
+
+/// Rules and a capability set through the zerotier JSON API, as zero-ui and ZTNet post them, are
+/// issued by the controller and enforced by the members: zero-ui's default rules drop every
+/// ethertype but IPv4, ARP and IPv6; SSH falls through to the capabilities (BREAK), and only the
+/// member holding the SSH capability may open it (the receiver checks the sender's signed
+/// capability).
+#[test]
+fn rules_and_capabilities_from_the_json_api_are_enforced() {
+    let body = serde_json::json!({
+        "name": "flows",
+        "ipAssignmentPools": [{"ipRangeStart": "10.5.0.10", "ipRangeEnd": "10.5.0.50"}],
+        "routes": [{"target": "10.5.0.0/24", "via": null}],
+        "v4AssignMode": {"zt": "true"},
+        "rules": [
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2048},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2054},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 34525},
+            {"type": "ACTION_DROP"},
+            {"type": "MATCH_IP_PROTOCOL", "not": false, "or": false, "ipProtocol": 6},
+            {"type": "MATCH_IP_DEST_PORT_RANGE", "not": false, "or": false, "start": 22, "end": 22},
+            {"type": "ACTION_BREAK"},
+            {"type": "ACTION_ACCEPT"}
+        ],
+        "capabilities": [{"id": 22, "default": false, "rules": [
+            {"type": "MATCH_IP_DEST_PORT_RANGE", "not": false, "or": false, "start": 22, "end": 22},
+            {"type": "ACTION_ACCEPT"}
+        ]}]
+    });
+    let patch = zt_controller::json::network_patch_from_json(&body)
+        .unwrap()
+        .patch;
+    let (mut l, leaves) = ControllerLab::with_network(11, &[4, 5], &patch);
+    let (a, b) = (leaves[0], leaves[1]);
+    let nwid = l.nwid;
+    let admin = l.sim.nodes[a].address();
+    let ssh = zt_controller::json::member_patch_from_json(
+        &serde_json::json!({"authorized": "true", "capabilities": [22]}),
+    )
+    .unwrap()
+    .patch;
+    l.update_member(admin, &ssh);
+    let other = l.sim.nodes[b].address();
+    l.set_authorized(other, true);
+    for n in [a, b] {
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(2_000);
+    let (mac_a, mac_b) = (mac_of(&l.sim, a, nwid), mac_of(&l.sim, b, nwid));
+    let config_a = l.sim.nodes[a].network_config(nwid).unwrap();
+    assert_eq!(config_a.rules.len(), 8);
+    assert_eq!(config_a.capabilities.len(), 1);
+    assert!(l.sim.nodes[b]
+        .network_config(nwid)
+        .unwrap()
+        .capabilities
+        .is_empty());
+
+    let tcp_to = |port: u16| {
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 5, 0, 1, 10, 5, 0, 2,
+        ];
+        p.extend_from_slice(&40000u16.to_be_bytes());
+        p.extend_from_slice(&port.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0]);
+        p
+    };
+    let now = l.sim.now;
+    // Not IPv4, ARP or IPv6: dropped at the sender.
+    assert_eq!(
+        l.sim.nodes[a].send_frame(now, nwid, mac_a, mac_b, 0x88b5, &[0u8; 46]),
+        Err(FrameError::Filtered)
+    );
+    // SSH from the member without the capability: dropped at the sender.
+    assert_eq!(
+        l.sim.nodes[b].send_frame(now, nwid, mac_b, mac_a, ETHERTYPE_IPV4, &tcp_to(22)),
+        Err(FrameError::Filtered)
+    );
+    // Web and SSH from the member holding it: both delivered.
+    let ev_b = l.sim.events[b].len();
+    let (web, ssh) = (tcp_to(80), tcp_to(22));
+    for packet in [&web, &ssh] {
+        l.sim.nodes[a]
+            .send_frame(now, nwid, mac_a, mac_b, ETHERTYPE_IPV4, packet)
+            .unwrap();
+    }
+    l.run(1_000);
+    assert_eq!(
+        frames(&l.sim, b, ev_b),
+        vec![
+            (mac_a, mac_b, ETHERTYPE_IPV4, web),
+            (mac_a, mac_b, ETHERTYPE_IPV4, ssh)
+        ]
+    );
 }
 
 /// Addresses assigned to us on a network are never used as physical paths (that would tunnel
