@@ -292,6 +292,15 @@ fn zero_ui_flow_rules_read_back_exactly() {
         "{}",
     );
     assert_eq!(status, 200, "{created}");
+    // Creating on another controller's address: 400, as zerotier-one answers.
+    let (status, reply) = ztd.send(
+        "POST",
+        "/controller/network/0123456789______",
+        json_type,
+        "{}",
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(ztd.get("/controller/network").as_array().unwrap().len(), 1);
     let path = format!("/controller/network/{}", created["id"].as_str().unwrap());
     let posted = ZERO_UI
         .lines()

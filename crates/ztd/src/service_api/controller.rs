@@ -270,12 +270,17 @@ async fn network_item(
     let (id, controller) = attempt!(default_controller(&daemon).await);
     // `<controller address>______`: create with a random number (the reference's form).
     if let Some(prefix) = nwid_text.strip_suffix("______") {
-        if matches!(method, Method::POST | Method::PUT)
-            && prefix.eq_ignore_ascii_case(&controller.address().to_string())
-        {
+        if !matches!(method, Method::POST | Method::PUT) {
+            return not_found();
+        }
+        if prefix.eq_ignore_ascii_case(&controller.address().to_string()) {
             return create_random(&daemon, id, controller, &body).await;
         }
-        return not_found();
+        // zerotier-one answers 400 for another controller's address.
+        return bad_request(format!(
+            "{prefix} is not this controller's address ({})",
+            controller.address()
+        ));
     }
     let nwid = attempt!(parse_nwid(&nwid_text));
     let now = daemon.clock.now() as i64;
