@@ -327,3 +327,48 @@ fn zero_ui_flow_rules_read_back_exactly() {
     );
     assert_eq!(ztd.get(&path)["rules"], posted["rules"], "nothing changed");
 }
+
+/// An entry zerotier-one would silently leave out (a route with host bits set, an address that
+/// does not parse) is left out here too, and the daemon's log says which one; the rest of the
+/// body applies and the answer is 200.
+#[test]
+fn unusable_entries_are_left_out_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ztd = Ztd::seeded(&tmp.path().join("home"));
+    let body = json!({
+        "name": "partly",
+        "routes": [{"target": "10.9.0.0/24", "via": null}, {"target": "10.9.1.7/24", "via": null}],
+        "mtu": "1400"
+    });
+    let (status, created) = ztd.request(
+        "POST",
+        &format!("/controller/network/{KNOWN_ADDRESS}______"),
+        Some(&body),
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["name"], json!("partly"));
+    assert_eq!(created["mtu"], json!(1400));
+    assert_eq!(
+        created["routes"],
+        json!([{"target": "10.9.0.0/24", "via": null}])
+    );
+    let line = ztd
+        .log_line("left out routes[1]")
+        .expect("a warning naming the route left out");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("10.9.1.7/24 has host bits set; the network address is 10.9.1.0/24"),
+        "{line}"
+    );
+
+    let nwid = created["id"].as_str().unwrap();
+    let (status, member) = ztd.request(
+        "POST",
+        &format!("/controller/network/{nwid}/member/0a44444444"),
+        Some(&json!({"authorized": 1, "ipAssignments": ["10.9.0.5", "10.9.0.300"]})),
+    );
+    assert_eq!(status, 200, "{member}");
+    assert_eq!(member["authorized"], json!(true));
+    assert_eq!(member["ipAssignments"], json!(["10.9.0.5"]));
+    assert!(ztd.log_line("left out ipAssignments[1]").is_some());
+}

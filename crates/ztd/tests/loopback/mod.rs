@@ -6,7 +6,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,8 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Ztd {
     child: Option<Child>,
+    /// Where the daemon's log (its stderr) goes.
+    log: PathBuf,
     pub api: SocketAddr,
     pub token: String,
 }
@@ -69,6 +71,7 @@ impl Ztd {
             .expect("spawn ztd");
         let mut ztd = Ztd {
             child: Some(child),
+            log: home.with_extension("log"),
             api,
             token: String::new(),
         };
@@ -96,6 +99,21 @@ impl Ztd {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Waits (bounded) until the daemon's log has a line containing `text`, and returns it.
+    pub fn log_line(&self, text: &str) -> Option<String> {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let log = fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(line) = log.lines().find(|l| l.contains(text)) {
+                return Some(line.to_string());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
