@@ -84,6 +84,17 @@ fn first_ipv4(sim: &Sim, node: usize, nwid: NetworkId) -> Ipv4Addr {
 }
 
 /// An ARP request from (`sha`, `spa`) for `tpa`.
+/// An IPv4 TCP SYN from port 40000 to `port` (checksums left zero: nothing here checks them).
+fn tcp_syn(src: [u8; 4], dst: [u8; 4], port: u16) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&40000u16.to_be_bytes());
+    p.extend_from_slice(&port.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0]);
+    p
+}
+
 fn arp_request(sha: Mac, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     let mut p = vec![0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01];
     p.extend_from_slice(&sha.0);
@@ -343,6 +354,15 @@ impl ControllerLab {
             self.serve();
         }
         self.sim.run_for(50, STEPS);
+    }
+
+    /// Joins each node to the network and runs two seconds, long enough for every config.
+    fn join_and_settle(&mut self, nodes: &[usize]) {
+        for &n in nodes {
+            let now = self.sim.now;
+            self.sim.nodes[n].join(now, self.nwid, JoinSettings::default());
+        }
+        self.run(2_000);
     }
 
     /// Authorizes or deauthorizes a member and sends the resulting pushes.
@@ -789,11 +809,7 @@ fn active_bridge_carries_foreign_macs() {
     l.set_member(bridge_addr, &[("authorized", "yes"), ("bridge", "yes")]);
     let b_addr = l.sim.nodes[b].address();
     l.set_authorized(b_addr, true);
-    for n in [bridge, b] {
-        let now = l.sim.now;
-        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
-    }
-    l.run(2_000);
+    l.join_and_settle(&[bridge, b]);
     let config = l.sim.nodes[b].network_config(nwid).unwrap();
     assert_eq!(
         config.active_bridges().collect::<Vec<_>>(),
@@ -872,15 +888,7 @@ fn rules_drop_and_tee() {
     assert_eq!(l.sim.nodes[b].network_config(nwid).unwrap().rules.len(), 6);
 
     // An IPv4/TCP packet to port 22, and one to port 80.
-    let tcp_to = |port: u16| {
-        let mut p = vec![
-            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 4, 0, 1, 10, 4, 0, 2,
-        ];
-        p.extend_from_slice(&40000u16.to_be_bytes());
-        p.extend_from_slice(&port.to_be_bytes());
-        p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0]);
-        p
-    };
+    let tcp_to = |port| tcp_syn([10, 4, 0, 1], [10, 4, 0, 2], port);
     let (ev_b, ev_c) = (l.sim.events[b].len(), l.sim.events[c].len());
     let now = l.sim.now;
     assert_eq!(
@@ -945,11 +953,7 @@ fn rules_and_capabilities_from_the_json_api_are_enforced() {
     l.update_member(admin, &ssh);
     let other = l.sim.nodes[b].address();
     l.set_authorized(other, true);
-    for n in [a, b] {
-        let now = l.sim.now;
-        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
-    }
-    l.run(2_000);
+    l.join_and_settle(&[a, b]);
     let (mac_a, mac_b) = (mac_of(&l.sim, a, nwid), mac_of(&l.sim, b, nwid));
     let config_a = l.sim.nodes[a].network_config(nwid).unwrap();
     assert_eq!(config_a.rules.len(), 8);
@@ -960,15 +964,7 @@ fn rules_and_capabilities_from_the_json_api_are_enforced() {
         .capabilities
         .is_empty());
 
-    let tcp_to = |port: u16| {
-        let mut p = vec![
-            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 5, 0, 1, 10, 5, 0, 2,
-        ];
-        p.extend_from_slice(&40000u16.to_be_bytes());
-        p.extend_from_slice(&port.to_be_bytes());
-        p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0]);
-        p
-    };
+    let tcp_to = |port| tcp_syn([10, 5, 0, 1], [10, 5, 0, 2], port);
     let now = l.sim.now;
     // Not IPv4, ARP or IPv6: dropped at the sender.
     assert_eq!(
