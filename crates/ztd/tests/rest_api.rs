@@ -1,8 +1,9 @@
 //! End-to-end tests of the `ztd` binary: start it on a temporary home and a free loopback
 //! TCP port, talk RouterOS REST to it over raw HTTP/1.1, and check files, sockets and
 //! restarts. Only loopback traffic; every wait has a deadline.
+mod loopback;
+
 use std::fs;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,6 @@ const KNOWN_PUBLIC: &str = "3dd3377c70:0:b536662c7b3d61b5440d8dfc5f6e65b101ca3b6
 
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(15);
-/// Identity generation (memory-hard hash) can take a while in a debug build.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
 
 struct Ztd {
     child: Option<Child>,
@@ -177,30 +176,25 @@ fn http_raw(
     extra_headers: &str,
     body: Option<(&str, &str)>,
 ) -> Reply {
-    let mut stream = TcpStream::connect(api).unwrap();
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
     let body_text = body.map(|(_, t)| t).unwrap_or_default();
     let content_type = body
         .map(|(ct, _)| format!("Content-Type: {ct}\r\n"))
         .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n{extra_headers}{content_type}Content-Length: {}\r\n\r\n{body_text}",
-        body_text.len()
+    let (status, head, body) = loopback::http_exchange(
+        api,
+        method,
+        path,
+        &format!("{extra_headers}{content_type}"),
+        body_text,
     );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP reply");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     let body = if body.trim().is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(body).expect("JSON body")
+        serde_json::from_str(&body).expect("JSON body")
     };
     Reply {
         status,
-        headers: head.to_ascii_lowercase(),
+        headers: head,
         body,
     }
 }

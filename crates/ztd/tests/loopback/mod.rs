@@ -17,7 +17,8 @@ pub const KNOWN_SECRET: &str = "3dd3377c70:0:b536662c7b3d61b5440d8dfc5f6e65b101c
 pub const KNOWN_ADDRESS: &str = "3dd3377c70";
 
 const START_DEADLINE: Duration = Duration::from_secs(30);
-const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on one reply; identity generation (memory-hard hash) can take a while in a debug build.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Ztd {
     child: Option<Child>,
@@ -132,26 +133,21 @@ impl Ztd {
         content_type: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
-        let mut stream = TcpStream::connect(self.api).unwrap();
-        stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
         let content_type = content_type
             .map(|t| format!("Content-Type: {t}\r\n"))
             .unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-ZT1-Auth: {}\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
-            self.token,
-            body.len()
+        let auth = format!("X-ZT1-Auth: {}\r\n", self.token);
+        let (status, _, body) = http_exchange(
+            self.api,
+            method,
+            path,
+            &format!("{auth}{content_type}"),
+            body,
         );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let raw = String::from_utf8(raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP reply");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
         let body = if body.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()))
+            serde_json::from_str(&body).unwrap_or(Value::String(body))
         };
         (status, body)
     }
@@ -182,4 +178,28 @@ pub fn free_udp_port() -> u16 {
         }
     }
     panic!("no free UDP port");
+}
+
+/// One HTTP/1.1 exchange with `Connection: close`. `headers` are extra header lines, each ending
+/// in CRLF. Returns the status, the head (lowercased) and the body as text.
+pub fn http_exchange(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(api).unwrap();
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP reply");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_string())
 }
