@@ -489,7 +489,11 @@ mod tests {
         // Their new COM names another identity than the one the member has.
         let other = test_identity(4);
         let mut stolen = lab.com(later + 1, &other);
-        stolen.qualifiers[2].value = member.address().to_u64();
+        for q in stolen.qualifiers.iter_mut() {
+            if q.id == zt_wire::com::QUALIFIER_ISSUED_TO {
+                q.value = member.address().to_u64();
+            }
+        }
         stolen.sign(&lab.controller).unwrap();
         lab.receive_com(later, stolen);
         assert!(!lab.gate());
