@@ -201,7 +201,6 @@ impl Node {
     /// trust is established.
     fn peer_received(&mut self, from: &Inbound, verb: Verb) {
         let now = from.now;
-        let allowed = self.path_allowed(from.source, from.remote);
         let Some(peer) = self.peers.get_mut(&from.source) else {
             return;
         };
@@ -216,19 +215,16 @@ impl Node {
         ) {
             peer.last_nontrivial_receive = now;
         }
-        let mut contact = false;
-        let mut learned = false;
-        if from.hops == 0 {
-            if let Some(path) = peer.path_mut(from.local_socket, from.remote) {
-                path.last_receive = now;
-            } else if allowed {
-                if verb == Verb::Ok {
-                    learned = peer.learn_path(now, from.local_socket, from.remote);
-                } else {
-                    contact = peer.rate_gate_unknown_path(now, from.remote);
+        // A direct packet on a path the peer does not have yet; only such a path is checked
+        // against the path policy (a scan of prefixes, too much for every packet).
+        let unknown_path = from.hops == 0
+            && match peer.path_mut(from.local_socket, from.remote) {
+                Some(path) => {
+                    path.last_receive = now;
+                    false
                 }
-            }
-        }
+                None => true,
+            };
         let push_due = peer.trust_established(now) && {
             let interval = if from.hops == 0 {
                 DIRECT_PATH_PUSH_INTERVAL_HAVE_PATH
@@ -240,6 +236,17 @@ impl Node {
         };
         if push_due {
             peer.last_direct_path_push_sent = Some(now);
+        }
+        let mut contact = false;
+        let mut learned = false;
+        if unknown_path && self.path_allowed(from.source, from.remote) {
+            if let Some(peer) = self.peers.get_mut(&from.source) {
+                if verb == Verb::Ok {
+                    learned = peer.learn_path(now, from.local_socket, from.remote);
+                } else {
+                    contact = peer.rate_gate_unknown_path(now, from.remote);
+                }
+            }
         }
         if learned {
             self.events.push_back(Event::PathUp {

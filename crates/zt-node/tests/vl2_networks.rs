@@ -1,7 +1,8 @@
 //! VL2 in virtual time: ad-hoc networks through a root (ARP via the ADI group, IPv4 both
 //! ways, broadcast flag), a controller node driven by zt-controller (REQUESTING → ACCESS_DENIED
-//! → OK after authorization, deauthorization revokes), multicast limits, refused configs, and
-//! flow rules and capabilities set through the zerotier JSON API and enforced by the members.
+//! → OK after authorization, deauthorization revokes, the gate follows a config update),
+//! multicast limits, refused configs, and flow rules and capabilities set through the zerotier
+//! JSON API and enforced by the members.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use zt_controller::controller::{Decision, RequestMetadata};
@@ -10,6 +11,7 @@ use zt_controller::props::{member_patch_from_properties, network_patch_from_prop
 use zt_controller::{Controller, MemoryStorage};
 use zt_node::sim::{make_planet, test_identity, Sim};
 use zt_node::{Address, Event, FrameError, Identity, JoinSettings, NetworkStatus, NodeConfig};
+use zt_wire::com::CertificateOfMembership;
 use zt_wire::mac::Mac;
 use zt_wire::netconf::NetworkConfig;
 use zt_wire::network_id::NetworkId;
@@ -365,6 +367,33 @@ impl ControllerLab {
         self.run(2_000);
     }
 
+    /// Authorizes each of `nodes` and has it join.
+    fn authorize_and_join(&mut self, nodes: &[usize]) {
+        for &n in nodes {
+            let addr = self.sim.nodes[n].address();
+            self.set_authorized(addr, true);
+            let now = self.sim.now;
+            self.sim.nodes[n].join(now, self.nwid, JoinSettings::default());
+        }
+    }
+
+    /// Pushes `node` its current config, after `change`, and lets it arrive.
+    fn push_config_to(&mut self, node: usize, change: impl FnOnce(&mut NetworkConfig)) {
+        let now = self.sim.now;
+        let to = self.sim.nodes[node].address();
+        let data = self
+            .ctl
+            .push_config(now as i64, self.nwid.0, to)
+            .unwrap()
+            .expect("an authorized member gets a config");
+        let mut config = self.issue(&data);
+        change(&mut config);
+        self.sim.nodes[self.ctl_node]
+            .send_network_config(now, to, self.nwid, None, &config)
+            .unwrap();
+        self.run(500);
+    }
+
     /// Authorizes or deauthorizes a member and sends the resulting pushes.
     fn set_authorized(&mut self, member: Address, yes: bool) {
         self.set_member(member, &[("authorized", if yes { "yes" } else { "no" })]);
@@ -485,6 +514,52 @@ fn private_network_denied_then_authorized_then_revoked() {
     // A's refreshes are now refused.
     l.run(61_000);
     assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::AccessDenied));
+}
+
+/// Sends `payload` from `from` to `to` on the lab's network; true if `to`'s tap got it
+/// within a second.
+fn unicast_delivered(l: &mut ControllerLab, from: usize, to: usize, payload: &[u8]) -> bool {
+    let nwid = l.nwid;
+    let (src, dst) = (mac_of(&l.sim, from, nwid), mac_of(&l.sim, to, nwid));
+    let since = l.sim.events[to].len();
+    let now = l.sim.now;
+    l.sim.nodes[from]
+        .send_frame(now, nwid, src, dst, ETHERTYPE_IPV4, payload)
+        .unwrap();
+    l.run(1_000);
+    frames(&l.sim, to, since).contains(&(src, dst, ETHERTYPE_IPV4, payload.to_vec()))
+}
+
+/// B's gate keeps its yes for A's COM only while its own COM stays the same: a config update
+/// whose COM is far outside A's window shuts A out from the next frame on, and the next
+/// ordinary config lets it in again.
+#[test]
+fn gate_verdict_follows_our_config_update() {
+    let (mut l, leaves) = ControllerLab::new(12, &[4, 5], &[("name", "window")]);
+    let (a, b) = (leaves[0], leaves[1]);
+    l.authorize_and_join(&leaves);
+    l.run(2_000);
+    assert!(unicast_delivered(&mut l, a, b, b"first"));
+    assert!(unicast_delivered(&mut l, a, b, b"second"));
+
+    // The controller pushes B a config whose COM is dated far from A's.
+    let (nwid, signer) = (l.nwid, l.identity.clone());
+    let b_identity = l.sim.nodes[b].identity().to_public();
+    let far_from = l.sim.now;
+    l.push_config_to(b, |config| {
+        let window = config.credential_time_max_delta;
+        let mut far =
+            CertificateOfMembership::new(far_from + 10 * window, window, nwid, &b_identity);
+        far.sign(&signer).unwrap();
+        config.com = Some(far);
+    });
+    let gated = l.sim.nodes[b].stats().vl2.frames_gated;
+    assert!(!unicast_delivered(&mut l, a, b, b"outside the window"));
+    assert!(l.sim.nodes[b].stats().vl2.frames_gated > gated);
+
+    // An ordinary config brings B's COM back next to A's.
+    l.push_config_to(b, |_| {});
+    assert!(unicast_delivered(&mut l, a, b, b"back inside"));
 }
 
 #[test]
@@ -877,12 +952,7 @@ fn rules_drop_and_tee() {
         })),
         Rule::accept(),
     ]);
-    for n in [a, b, c] {
-        let addr = l.sim.nodes[n].address();
-        l.set_authorized(addr, true);
-        let now = l.sim.now;
-        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
-    }
+    l.authorize_and_join(&[a, b, c]);
     l.run(2_000);
     let (mac_a, mac_b) = (mac_of(&l.sim, a, nwid), mac_of(&l.sim, b, nwid));
     assert_eq!(l.sim.nodes[b].network_config(nwid).unwrap().rules.len(), 6);

@@ -35,16 +35,10 @@ impl Node {
         let Some(member) = network.members.get(&peer) else {
             return false;
         };
-        let Some(theirs) = &member.com else {
-            return false;
-        };
-        if theirs.timestamp().unwrap_or(0) <= member.com_revoked_below {
-            return false;
-        }
         let Some(identity) = self.peers.get(&peer).map(|p| &p.identity) else {
             return false;
         };
-        ours.agrees_with(theirs, identity)
+        member.com_admits(ours, identity)
     }
 
     /// A packet from `from` passed the gate of `nwid`: the path is trust-established, and the
@@ -332,5 +326,239 @@ impl Node {
                 let _ = self.send_to_peer(now, to, Verb::NetworkCredentials, &body);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Peer;
+    use crate::sim::{make_planet, test_identity};
+    use crate::vl2::network::JoinSettings;
+    use crate::vl2::FrameError;
+    use crate::{LocalSocketId, NodeConfig};
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use zt_crypto::armor::PeerKey;
+    use zt_wire::mac::Mac;
+    use zt_wire::netconf::NetworkConfig;
+    use zt_wire::revocation::Revocation;
+    use zt_wire::rules::{Rule, RuleKind, TagOp};
+    use zt_wire::tag::Tag;
+
+    const T0: u64 = 50_000_000;
+    /// The window within which two COM timestamps agree.
+    const MAX_DELTA: u64 = 7_200_000;
+
+    /// Us (test identity 1) in a private network of controller 3, with member 2 known as a
+    /// peer and the controller's identity at hand, and a config holding our COM of `T0`.
+    struct Lab {
+        node: Node,
+        nwid: NetworkId,
+        member: Identity,
+        controller: Identity,
+    }
+
+    impl Lab {
+        fn new() -> Lab {
+            let us = test_identity(1);
+            let member = test_identity(2);
+            let controller = test_identity(3);
+            let root = (test_identity(0), "10.0.0.1:9993".parse().unwrap());
+            let (planet, _) = make_planet(1, 1_000, &[root], 7);
+            let mut node = Node::new(
+                us.clone(),
+                NodeConfig::new(planet),
+                Box::new(StdRng::seed_from_u64(1)),
+                T0,
+            )
+            .unwrap();
+            for peer in [&member, &controller] {
+                let key = PeerKey::new(us.agree(peer).unwrap());
+                node.peers
+                    .insert(peer.address(), Peer::new(T0, peer.to_public(), key));
+            }
+            let nwid = NetworkId((controller.address().to_u64() << 24) | 0x42);
+            node.join(T0, nwid, JoinSettings::default());
+            let mut lab = Lab {
+                node,
+                nwid,
+                member,
+                controller,
+            };
+            lab.apply_config(T0, Vec::new(), Vec::new());
+            lab
+        }
+
+        fn com(&self, timestamp: u64, to: &Identity) -> CertificateOfMembership {
+            let mut com = CertificateOfMembership::new(timestamp, MAX_DELTA, self.nwid, to);
+            com.sign(&self.controller).unwrap();
+            com
+        }
+
+        /// A config update carrying our COM of `timestamp`, our tags and the rules.
+        fn apply_config(&mut self, timestamp: u64, tags: Vec<Tag>, rules: Vec<Rule>) {
+            let us = self.node.identity.to_public();
+            let mut config = NetworkConfig::new(self.nwid, us.address());
+            config.timestamp = timestamp;
+            config.credential_time_max_delta = MAX_DELTA;
+            config.com = Some(self.com(timestamp, &us));
+            config.tags = tags;
+            config.rules = rules;
+            self.node
+                .apply_config(timestamp, self.nwid, config)
+                .unwrap();
+        }
+
+        fn inbound_from_member(&self, now: u64) -> Inbound {
+            Inbound {
+                now,
+                local_socket: LocalSocketId(0),
+                remote: "10.0.0.2:9993".parse().unwrap(),
+                source: self.member.address(),
+                hops: 0,
+                packet_id: now,
+            }
+        }
+
+        /// A controller-signed credentials push as it arrives from the member.
+        fn receive(&mut self, now: u64, credentials: NetworkCredentials) {
+            let from = self.inbound_from_member(now);
+            self.node
+                .accept_credentials(&from, &credentials.to_bytes().unwrap());
+        }
+
+        fn receive_com(&mut self, now: u64, com: CertificateOfMembership) {
+            let coms = vec![com];
+            self.receive(
+                now,
+                NetworkCredentials {
+                    coms,
+                    ..Default::default()
+                },
+            );
+        }
+
+        /// The member's COM of `timestamp`, issued to `to`.
+        fn member_com(&mut self, now: u64, timestamp: u64, to: &Identity) {
+            let com = self.com(timestamp, to);
+            self.receive_com(now, com);
+        }
+
+        fn member_tag(&mut self, now: u64, timestamp: u64, id: u32, value: u32) {
+            let mut tag = Tag::new(self.nwid, timestamp, id, value, self.member.address());
+            tag.sign(&self.controller).unwrap();
+            self.receive(
+                now,
+                NetworkCredentials {
+                    tags: vec![tag],
+                    ..Default::default()
+                },
+            );
+        }
+
+        fn gate(&self) -> bool {
+            self.node.gate(self.nwid, self.member.address())
+        }
+
+        fn has_cached_verdict(&self) -> bool {
+            let network = &self.node.vl2.networks[&self.nwid];
+            network.members[&self.member.address()].has_com_agreement()
+        }
+    }
+
+    /// Each change a verdict depends on is seen by the very next gate after a cached yes.
+    #[test]
+    fn cached_membership_verdict_follows_every_credential_change() {
+        let mut lab = Lab::new();
+        let member = lab.member.clone();
+        assert!(!lab.gate(), "no COM from the member yet");
+        lab.member_com(T0, T0, &member);
+        assert!(lab.gate());
+        assert!(lab.has_cached_verdict());
+        assert!(lab.gate(), "the cached verdict is the same");
+
+        // Our config moves on by more than the window: their old COM no longer agrees.
+        let later = T0 + 3 * MAX_DELTA;
+        lab.apply_config(later, Vec::new(), Vec::new());
+        assert!(!lab.gate());
+        // Their renewed COM agrees again.
+        lab.member_com(later, later, &member);
+        assert!(lab.gate());
+
+        // Their new COM names another identity than the one the member has.
+        let other = test_identity(4);
+        let mut stolen = lab.com(later + 1, &other);
+        for q in stolen.qualifiers.iter_mut() {
+            if q.id == zt_wire::com::QUALIFIER_ISSUED_TO {
+                q.value = member.address().to_u64();
+            }
+        }
+        stolen.sign(&lab.controller).unwrap();
+        lab.receive_com(later, stolen);
+        assert!(!lab.gate());
+        lab.member_com(later, later + 2, &member);
+        assert!(lab.gate());
+
+        // A revocation of everything up to now takes effect at once...
+        let mut revocation = Revocation::new(
+            1,
+            lab.nwid,
+            0,
+            later + 2,
+            0,
+            member.address(),
+            CredentialType::CertificateOfMembership,
+        );
+        revocation.sign(&lab.controller).unwrap();
+        let revocations = vec![revocation];
+        let push = NetworkCredentials {
+            revocations,
+            ..Default::default()
+        };
+        lab.receive(later, push);
+        assert!(!lab.gate());
+        // ...and a COM issued after it is accepted again.
+        lab.member_com(later, later + 3, &member);
+        assert!(lab.gate());
+    }
+
+    /// Outbound rules see the member's tags as last accepted, not as first looked at.
+    #[test]
+    fn rules_see_a_member_tag_change_at_once() {
+        let mut lab = Lab::new();
+        let ours = {
+            let mut tag = Tag::new(lab.nwid, T0, 7, 5, lab.node.address());
+            tag.sign(&lab.controller).unwrap();
+            tag
+        };
+        // Accept only frames to a member whose tag 7 equals ours.
+        let rules = vec![
+            Rule::new(RuleKind::Tags {
+                op: TagOp::Equal,
+                id: 7,
+                value: 5,
+            }),
+            Rule::accept(),
+            Rule::drop(),
+        ];
+        lab.apply_config(T0, vec![ours], rules);
+        let (src, dst) = (
+            Mac::from_address(lab.node.address(), lab.nwid),
+            Mac::from_address(lab.member.address(), lab.nwid),
+        );
+        let send = |lab: &mut Lab, now: u64| {
+            lab.node
+                .send_frame(now, lab.nwid, src, dst, 0x0800, &[0x45; 40])
+        };
+        assert_eq!(send(&mut lab, T0), Err(FrameError::Filtered), "no tag yet");
+        lab.member_tag(T0, T0, 7, 5);
+        assert_eq!(send(&mut lab, T0 + 1), Ok(()));
+        assert_eq!(send(&mut lab, T0 + 2), Ok(()));
+        // A newer tag with another value, then the first value back.
+        lab.member_tag(T0 + 2_000, T0 + 1, 7, 6);
+        assert_eq!(send(&mut lab, T0 + 2_001), Err(FrameError::Filtered));
+        lab.member_tag(T0 + 4_000, T0 + 2, 7, 5);
+        assert_eq!(send(&mut lab, T0 + 4_001), Ok(()));
     }
 }

@@ -2,11 +2,12 @@
 //! member (credentials, pushes), bridge routes and multicasts waiting for gather answers.
 
 use super::MULTICAST_TRANSMIT_TIMEOUT;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
-use zt_crypto::Address;
+use zt_crypto::{Address, Identity};
 use zt_wire::capability::Capability;
-use zt_wire::com::CertificateOfMembership;
+use zt_wire::com::{CertificateOfMembership, Qualifier};
 use zt_wire::coo::CertificateOfOwnership;
 use zt_wire::inet::InetAddress;
 use zt_wire::mac::Mac;
@@ -86,6 +87,67 @@ pub(crate) struct Membership {
     pub last_announced: Option<u64>,
     /// Accepted revocation IDs (so a fast-propagated one is forwarded once).
     pub revocations_seen: HashSet<u32>,
+    /// The last COM agreement check for this member. The gate runs for every frame and the
+    /// check hashes the sender's identity, so its verdict is kept with the inputs it came
+    /// from; interior mutability lets the gate stay a read-only question of the node.
+    com_agreement: RefCell<Option<ComAgreement>>,
+}
+
+impl Membership {
+    /// The member's half of the private-network gate: it holds a COM that is not revoked and
+    /// agrees with `ours` when presented by `sender`. A changed COM on either side, another
+    /// sender identity or a raised revocation threshold is seen on the next call.
+    pub fn com_admits(&self, ours: &CertificateOfMembership, sender: &Identity) -> bool {
+        let Some(theirs) = &self.com else {
+            return false;
+        };
+        // Checked every time rather than cached: a revocation must apply to the next frame,
+        // and this is a plain comparison.
+        if theirs.timestamp().unwrap_or(0) <= self.com_revoked_below {
+            return false;
+        }
+        if let Some(known) = self.com_agreement.borrow().as_ref() {
+            if known.is_for(ours, theirs, sender) {
+                return known.agrees;
+            }
+        }
+        let agreement = ComAgreement {
+            ours: ours.qualifiers.clone(),
+            theirs: theirs.qualifiers.clone(),
+            sender: sender.clone(),
+            agrees: ours.agrees_with(theirs, sender),
+        };
+        let agrees = agreement.agrees;
+        *self.com_agreement.borrow_mut() = Some(agreement);
+        agrees
+    }
+
+    #[cfg(test)]
+    pub fn has_com_agreement(&self) -> bool {
+        self.com_agreement.borrow().is_some()
+    }
+}
+
+/// One verdict of [`CertificateOfMembership::agrees_with`] and everything it depends on: the
+/// qualifiers of both COMs (the signature and signer play no part in agreement) and the
+/// sender's identity (its hash is compared with their COM's identity qualifiers).
+#[derive(Debug, Clone)]
+struct ComAgreement {
+    ours: Vec<Qualifier>,
+    theirs: Vec<Qualifier>,
+    sender: Identity,
+    agrees: bool,
+}
+
+impl ComAgreement {
+    fn is_for(
+        &self,
+        ours: &CertificateOfMembership,
+        theirs: &CertificateOfMembership,
+        sender: &Identity,
+    ) -> bool {
+        self.ours == ours.qualifiers && self.theirs == theirs.qualifiers && self.sender == *sender
+    }
 }
 
 /// A multicast from the tap still collecting recipients from gather answers.

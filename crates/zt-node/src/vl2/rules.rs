@@ -12,6 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use zt_crypto::Address;
 use zt_wire::mac::Mac;
 use zt_wire::rules::{Forward, Rule, RuleKind, TagOp};
+use zt_wire::tag::Tag;
 
 /// Frame characteristic bits for the CHARACTERISTICS match (`ZT_RULE_PACKET_CHARACTERISTICS_*`).
 pub const CHARACTERISTIC_INBOUND: u64 = 0x8000_0000_0000_0000;
@@ -52,13 +53,37 @@ pub(crate) struct FrameFacts<'a> {
     pub dst_mac: Mac,
     pub ethertype: u16,
     pub payload: &'a [u8],
-    /// Tag values (id → value) of the sender and of the receiver, when known.
-    pub sender_tags: &'a HashMap<u32, u32>,
-    pub receiver_tags: &'a HashMap<u32, u32>,
+    /// Tags of the sender and of the receiver, when known.
+    pub sender_tags: TagValues<'a>,
+    pub receiver_tags: TagValues<'a>,
     /// The config's "result of an unsupported match" flag.
     pub unsupported_match_result: bool,
     /// A random draw for the RANDOM match.
     pub random: u32,
+}
+
+/// One side's tags, looked up where they are kept: a frame builds no table of its own, and
+/// only a TAGS match looks at them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TagValues<'a> {
+    /// No tags known (a multicast receiver, a member that sent none).
+    Unknown,
+    /// Ours, in the config's order.
+    Config(&'a [Tag]),
+    /// A member's, as accepted from its credentials, by ID.
+    Member(&'a HashMap<u32, Tag>),
+}
+
+impl TagValues<'_> {
+    /// The value of tag `id`. A repeated ID in a config list takes its last value, as a
+    /// table built from the list would.
+    pub fn value(&self, id: u32) -> Option<u32> {
+        match self {
+            TagValues::Unknown => None,
+            TagValues::Config(tags) => tags.iter().rev().find(|t| t.id == id).map(|t| t.value),
+            TagValues::Member(tags) => tags.get(&id).map(|t| t.value),
+        }
+    }
 }
 
 enum Walk {
@@ -252,8 +277,8 @@ fn integer_at(p: &[u8], index: u16, format: u8) -> Option<u64> {
 }
 
 fn tags_match(facts: &FrameFacts<'_>, op: TagOp, id: u32, value: u32) -> bool {
-    let sender = facts.sender_tags.get(&id).copied();
-    let receiver = facts.receiver_tags.get(&id).copied();
+    let sender = facts.sender_tags.value(id);
+    let receiver = facts.receiver_tags.value(id);
     match op {
         TagOp::Sender => sender == Some(value),
         TagOp::Receiver => receiver == Some(value),
@@ -362,11 +387,7 @@ mod tests {
     use zt_wire::netconf::NetworkConfig;
     use zt_wire::network_id::NetworkId;
 
-    fn facts<'a>(
-        ethertype: u16,
-        payload: &'a [u8],
-        empty: &'a HashMap<u32, u32>,
-    ) -> FrameFacts<'a> {
+    fn facts(ethertype: u16, payload: &[u8]) -> FrameFacts<'_> {
         FrameFacts {
             inbound: true,
             us: Address::new(0x1111111111).unwrap(),
@@ -376,8 +397,8 @@ mod tests {
             dst_mac: Mac::from_u64(0x0a00_0000_0001),
             ethertype,
             payload,
-            sender_tags: empty,
-            receiver_tags: empty,
+            sender_tags: TagValues::Unknown,
+            receiver_tags: TagValues::Unknown,
             unsupported_match_result: false,
             random: 0,
         }
@@ -407,10 +428,9 @@ mod tests {
     fn adhoc_port_range_rules() {
         let nwid = NetworkId::adhoc_port_range(7000, 7999);
         let config = NetworkConfig::adhoc(nwid, Address::new(0x1111111111).unwrap(), 1).unwrap();
-        let empty = HashMap::new();
         let verdict = |ethertype: u16, payload: &[u8]| {
             evaluate(
-                &facts(ethertype, payload, &empty),
+                &facts(ethertype, payload),
                 &config.rules,
                 std::iter::empty(),
             )
@@ -440,8 +460,7 @@ mod tests {
 
     #[test]
     fn no_rules_drop_and_capabilities_can_accept() {
-        let empty = HashMap::new();
-        let f = facts(0x0800, &[0x45; 40], &empty);
+        let f = facts(0x0800, &[0x45; 40]);
         assert_eq!(evaluate(&f, &[], std::iter::empty()).verdict, Verdict::Drop);
         let cap = vec![Rule::new(RuleKind::Ethertype(0x0800)), Rule::accept()];
         let caps = [cap.as_slice()];
@@ -461,8 +480,7 @@ mod tests {
             flags: 0,
             length: 64,
         };
-        let empty = HashMap::new();
-        let f = facts(0x0806, &[0; 28], &empty);
+        let f = facts(0x0806, &[0; 28]);
         let out = evaluate(
             &f,
             &[Rule::new(RuleKind::Tee(forward)), Rule::accept()],
@@ -476,12 +494,15 @@ mod tests {
         );
         assert_eq!(redirected.verdict, Verdict::Redirect(forward));
 
-        let sender: HashMap<u32, u32> = [(7, 10)].into();
-        let receiver: HashMap<u32, u32> = [(7, 12)].into();
+        let nwid = NetworkId(0x8056c2e21c000001);
+        let tag = |id: u32, value: u32| Tag::new(nwid, 1, id, value, target);
+        // Ours as a config lists them (a repeated ID takes its last value); theirs by ID.
+        let ours = [tag(7, 3), tag(9, 1), tag(7, 10)];
+        let theirs: HashMap<u32, Tag> = [(7, tag(7, 12))].into();
         let tagged = FrameFacts {
-            sender_tags: &sender,
-            receiver_tags: &receiver,
-            ..facts(0x0806, &[0; 28], &empty)
+            sender_tags: TagValues::Config(&ours),
+            receiver_tags: TagValues::Member(&theirs),
+            ..facts(0x0806, &[0; 28])
         };
         let rules = |op, value| {
             vec![

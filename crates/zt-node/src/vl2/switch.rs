@@ -222,15 +222,19 @@ impl Node {
         let us = self.address();
         let network = self.vl2.networks.get(&nwid)?;
         let config = network.config.as_ref()?;
-        let ours: HashMap<u32, u32> = config.tags.iter().map(|t| (t.id, t.value)).collect();
-        let member = network.members.get(&peer);
-        let theirs: HashMap<u32, u32> = member
-            .map(|m| m.tags.values().map(|t| (t.id, t.value)).collect())
-            .unwrap_or_default();
+        let ours = super::rules::TagValues::Config(&config.tags);
+        // A multicast has no one member on the other side: no lookup, no tags nor
+        // capabilities of whoever a zero-addressed credential was stored under.
+        let member = (peer != Address::default())
+            .then(|| network.members.get(&peer))
+            .flatten();
+        let theirs = member.map_or(super::rules::TagValues::Unknown, |m| {
+            super::rules::TagValues::Member(&m.tags)
+        });
         let (sender_tags, receiver_tags) = if inbound {
-            (&theirs, &ours)
+            (theirs, ours)
         } else {
-            (&ours, &theirs)
+            (ours, theirs)
         };
         let facts = FrameFacts {
             inbound,
