@@ -80,7 +80,11 @@ pub use node::{
 };
 pub use stats::Stats;
 pub use topology::Role;
-pub use vl2::{FrameError, JoinSettings, NetworkInfo, NetworkStatus, Vl2Error, Vl2Stats};
+pub use vl1::Received;
+pub use vl2::{
+    Datagrams, Encapsulated, FrameError, JoinSettings, NetworkInfo, NetworkStatus, Vl2Error,
+    Vl2Stats, DATAGRAMS_CAPACITY, FRAME_HEADROOM,
+};
 pub use zt_crypto::{Address, Identity};
 pub use zt_wire::header::Verb;
 pub use zt_wire::world::World;

@@ -232,6 +232,10 @@ pub struct Node {
     pub(crate) online: bool,
     /// VL2: joined networks, multicast subscribers, credentials.
     pub(crate) vl2: Vl2,
+    /// The packet being decapsulated in the caller's buffer, and the frame found in it.
+    pub(crate) in_place: crate::vl1::InPlaceReceive,
+    /// Reused by [`Node::handle_datagram`], the copying form of [`Node::decapsulate`].
+    pub(crate) rx_scratch: Vec<u8>,
 }
 
 impl Node {
@@ -275,6 +279,8 @@ impl Node {
             next_housekeeping: now + HOUSEKEEPING_PERIOD,
             online: false,
             vl2: Vl2::default(),
+            in_place: Default::default(),
+            rx_scratch: Vec::with_capacity(zt_wire::header::MAX_PACKET_LEN),
         };
         node.ensure_upstream_peers(now);
         node.update_online(now);
@@ -553,25 +559,27 @@ impl Node {
         payload: &[u8],
         compress: bool,
     ) -> Result<Sent, SendError> {
-        let direct = self
-            .peers
-            .get(&dest)
-            .and_then(|p| p.best_path(now))
-            .map(|p| (p.local_socket, p.remote));
-        let (ls, remote) = match direct {
-            Some(d) => d,
-            None => match self.best_upstream(now, &[dest]) {
-                Some((_, ls, r)) => (ls, r),
-                None => {
-                    self.stats.send_no_route += 1;
-                    return Err(SendError::NoRoute);
-                }
-            },
+        let Some((ls, remote)) = self.next_hop(now, dest) else {
+            self.stats.send_no_route += 1;
+            return Err(SendError::NoRoute);
         };
         match self.send_on(now, dest, Some(ls), remote, verb, payload, compress, None) {
             Some(id) => Ok(Sent::Now { packet_id: id }),
             None => Err(SendError::TooLarge),
         }
+    }
+
+    /// Where a packet to `dest` goes: its best direct path, else the best upstream.
+    pub(crate) fn next_hop(&self, now: u64, dest: Address) -> Option<(LocalSocketId, SocketAddr)> {
+        let direct = self
+            .peers
+            .get(&dest)
+            .and_then(|p| p.best_path(now))
+            .map(|p| (p.local_socket, p.remote));
+        direct.or_else(|| {
+            self.best_upstream(now, &[dest])
+                .map(|(_, ls, remote)| (ls, remote))
+        })
     }
 
     /// Builds, compresses, armors (with the destination's key and suite, or `suite` if
@@ -798,7 +806,7 @@ impl Node {
             let _ = self.route(now, p.dest, p.verb, &p.payload, p.compress);
         }
         for p in rx {
-            self.process_packet(now, p.local_socket, p.remote, p.packet);
+            self.process_queued_packet(now, p.local_socket, p.remote, p.packet);
         }
         for endpoint in self.whois.take_rendezvous(now, addr) {
             self.act_on_rendezvous(now, addr, endpoint);

@@ -230,3 +230,48 @@ impl Sim {
         self.collect();
     }
 }
+
+/// Two members of an ad-hoc network with a direct path to each other, for data-path tests
+/// and benchmarks: a root (test identity 0) and leaves 1 and 2 joined to network
+/// `0xff1c000000000001`, with a few frames already exchanged (so each knows the other's
+/// identity, key and direct path, and credentials were pushed). Returns the simulation and
+/// the indexes of the two leaves.
+pub fn two_members_on_an_adhoc_network(
+    seed: u64,
+) -> (Sim, usize, usize, zt_wire::network_id::NetworkId) {
+    use zt_wire::mac::Mac;
+    const STEPS: usize = 500_000;
+    let nwid = zt_wire::network_id::NetworkId(0xff1c_0000_0000_0001);
+    let mut sim = Sim::new(seed, 1, 0.0);
+    let root_addr: SocketAddr = "10.0.0.1:9993".parse().expect("address");
+    let (planet, _) = make_planet(1, 1, &[(test_identity(0), root_addr)], seed);
+    sim.add_node(test_identity(0), NodeConfig::new(planet.clone()), root_addr);
+    let a = sim.add_node(
+        test_identity(1),
+        NodeConfig::new(planet.clone()),
+        "10.0.1.1:9993".parse().expect("address"),
+    );
+    let b = sim.add_node(
+        test_identity(2),
+        NodeConfig::new(planet),
+        "10.0.2.1:9993".parse().expect("address"),
+    );
+    sim.run_for(6_000, STEPS);
+    for n in [a, b] {
+        let now = sim.now;
+        sim.nodes[n].join(now, nwid, crate::JoinSettings::default());
+    }
+    sim.run_for(1_000, STEPS);
+    // Traffic both ways until the root's introduction gives the two a direct path.
+    let (mac_a, mac_b) = (
+        Mac::from_address(sim.nodes[a].address(), nwid),
+        Mac::from_address(sim.nodes[b].address(), nwid),
+    );
+    for _ in 0..10 {
+        let now = sim.now;
+        let _ = sim.nodes[a].send_frame(now, nwid, mac_a, mac_b, 0x0800, b"warm-up");
+        let _ = sim.nodes[b].send_frame(now, nwid, mac_b, mac_a, 0x0800, b"warm-up");
+        sim.run_for(1_000, STEPS);
+    }
+    (sim, a, b, nwid)
+}

@@ -42,16 +42,62 @@ impl ExpectTable {
 /// 64-bit) packet ID, so a repeat is a replay or a duplicate and is dropped. IDs are recorded
 /// only after the MAC check, so forged packets cannot poison the window.
 pub struct ReplayFilter {
-    seen: HashSet<(u64, u64)>,
+    seen: HashSet<(u64, u64), ReplayHashing>,
     order: VecDeque<(u64, u64)>,
 }
 
 impl Default for ReplayFilter {
     fn default() -> Self {
         ReplayFilter {
-            seen: HashSet::with_capacity(REPLAY_WINDOW),
-            order: VecDeque::with_capacity(REPLAY_WINDOW),
+            seen: HashSet::with_capacity_and_hasher(REPLAY_WINDOW + 1, ReplayHashing::new()),
+            order: VecDeque::with_capacity(REPLAY_WINDOW + 1),
         }
+    }
+}
+
+/// The replay window is consulted for every packet, so SipHash's cost shows. Its keys are
+/// already random (packet IDs) except to a peer holding a valid key, so a keyed
+/// multiply-xor mix (the key random per process) is enough to keep buckets even.
+#[derive(Clone)]
+struct ReplayHashing {
+    key: u64,
+}
+
+impl ReplayHashing {
+    fn new() -> ReplayHashing {
+        use std::hash::BuildHasher;
+        ReplayHashing {
+            key: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1,
+        }
+    }
+}
+
+impl std::hash::BuildHasher for ReplayHashing {
+    type Hasher = ReplayHasher;
+    fn build_hasher(&self) -> ReplayHasher {
+        ReplayHasher { state: self.key }
+    }
+}
+
+struct ReplayHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for ReplayHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.state = (self.state ^ value)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(31);
+    }
+    fn finish(&self) -> u64 {
+        self.state.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (self.state >> 29)
     }
 }
 

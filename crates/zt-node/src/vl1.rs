@@ -10,14 +10,17 @@ use crate::topology::WorldUpdate;
 use crate::whois::PendingRx;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use zt_crypto::{Identity, PeerKey};
-use zt_wire::fragment::{Fragment, Reassembly};
-use zt_wire::header::{is_fragment, PacketHeader, Verb, LEGACY_BEACON_LEN};
+use zt_wire::ethernet::{EthernetHeader, ETHERNET_HEADER_LEN};
+use zt_wire::fragment::{Fragment, Offered};
+use zt_wire::header::{field, is_fragment, PacketHeader, Verb, LEGACY_BEACON_LEN};
 use zt_wire::inet::InetAddress;
+use zt_wire::network_id::NetworkId;
 use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
 use zt_wire::verbs::hello::{peek_identity, Hello, WORLD_TYPE_MOON};
 use zt_wire::verbs::ok::{OkBody, OkHello, OkPayload};
-use zt_wire::verbs::packet::{decode, DecodeError, DecodedPacket};
+use zt_wire::verbs::packet::{decode, decode_in_place, DecodeError};
 use zt_wire::verbs::push_direct_paths::{
     PathAddress, PushDirectPaths, PATH_FLAG_CLUSTER_REDIRECT, PATH_FLAG_FORGET,
 };
@@ -27,8 +30,41 @@ use zt_wire::verbs::whois::Whois;
 use zt_wire::world::World;
 use zt_wire::Reader;
 
+/// What [`Node::decapsulate`] leaves for the caller to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// An Ethernet frame for the TAP of `nwid`: `buffer[frame]`, header included, made in
+    /// place in the caller's buffer.
+    Frame {
+        nwid: NetworkId,
+        frame: Range<usize>,
+    },
+    /// Nothing for the TAP: control traffic (whose answers wait in `poll_transmit`), a piece
+    /// of a packet still being reassembled, or a drop (counted in [`crate::Stats`]).
+    Consumed,
+}
+
+/// A frame that arrived in the packet being decapsulated, to be made in place once the
+/// handlers are done with the packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InPlaceDelivery {
+    pub nwid: NetworkId,
+    pub header: EthernetHeader,
+    /// The Ethernet payload is the last `payload_len` bytes of the packet.
+    pub payload_len: usize,
+}
+
+/// The packet [`Node::decapsulate`] is dispatching: where its plaintext ends (an address,
+/// compared, never dereferenced) and the frame found in it.
+#[derive(Debug, Default)]
+pub(crate) struct InPlaceReceive {
+    pub packet_end: Option<usize>,
+    pub delivery: Option<InPlaceDelivery>,
+}
+
 impl Node {
-    /// One UDP datagram received on `local_socket` from `remote`.
+    /// One UDP datagram received on `local_socket` from `remote`. Frames for a TAP come out
+    /// as [`Event::Frame`]; the data path uses [`Node::decapsulate`] instead.
     pub fn handle_datagram(
         &mut self,
         now: u64,
@@ -36,111 +72,160 @@ impl Node {
         remote: SocketAddr,
         data: &[u8],
     ) {
-        let now = self.clock(now);
-        self.stats.rx_datagrams += 1;
-        self.stats.rx_bytes += data.len() as u64;
-        if data.len() == LEGACY_BEACON_LEN {
-            self.stats.legacy_beacons += 1;
-            return;
-        }
-        if data.len() < FRAGMENT_HEADER_LEN {
-            self.stats.dropped_runt += 1;
-            return;
-        }
-        if is_fragment(data) {
-            let Ok(fragment) = Fragment::new_checked(data) else {
-                self.stats.dropped_bad_fragment += 1;
-                return;
-            };
-            if fragment.destination() != self.address() {
-                self.relay(now, local_socket, remote, data.to_vec(), true);
-                return;
-            }
-            let r = self.reassembler.on_fragment(now, data);
-            self.reassembled(now, local_socket, remote, r);
-            return;
-        }
-        let Ok(head) = PacketHeader::new_checked(data) else {
-            self.stats.dropped_runt += 1;
-            return;
-        };
-        if head.destination() != self.address() {
-            self.relay(now, local_socket, remote, data.to_vec(), false);
-            return;
-        }
-        if head.is_fragmented() {
-            let r = self.reassembler.on_head(now, data);
-            self.reassembled(now, local_socket, remote, r);
-            return;
-        }
-        self.process_packet(now, local_socket, remote, data.to_vec());
+        let mut buffer = std::mem::take(&mut self.rx_scratch);
+        buffer.clear();
+        buffer.extend_from_slice(data);
+        let received = self.decapsulate(now, local_socket, remote, &mut buffer);
+        self.frame_to_event(&buffer, received);
+        self.rx_scratch = buffer;
     }
 
-    fn reassembled(
+    /// Turn a frame made in place into an [`Event::Frame`] (for callers of the event API).
+    fn frame_to_event(&mut self, buffer: &[u8], received: Received) {
+        let Received::Frame { nwid, frame } = received else {
+            return;
+        };
+        let Some(header) = buffer.get(frame.clone()).and_then(EthernetHeader::parse) else {
+            return;
+        };
+        self.events.push_back(Event::Frame {
+            nwid,
+            src_mac: header.source,
+            dst_mac: header.destination,
+            ethertype: header.ethertype,
+            payload: buffer[frame.start + ETHERNET_HEADER_LEN..frame.end].to_vec(),
+        });
+    }
+
+    /// The data path's receive: `buffer` holds one UDP datagram received on `local_socket`
+    /// from `remote`; it is reassembled, authenticated and decrypted in place, and a frame
+    /// for a TAP is made in place too (see [`Received`]). Give `buffer` a capacity of at
+    /// least [`zt_wire::header::MAX_PACKET_LEN`] so that reassembly never grows it: then a
+    /// unicast frame from a known member costs no allocation.
+    pub fn decapsulate(
         &mut self,
         now: u64,
         local_socket: LocalSocketId,
         remote: SocketAddr,
-        r: Result<Reassembly, zt_wire::WireError>,
-    ) {
-        match r {
-            Ok(Reassembly::Complete(p)) => self.process_packet(now, local_socket, remote, p),
-            Ok(Reassembly::Pending) => {}
-            Ok(Reassembly::Duplicate) => self.stats.fragments_duplicate += 1,
-            Err(_) => self.stats.dropped_bad_fragment += 1,
+        buffer: &mut Vec<u8>,
+    ) -> Received {
+        let now = self.clock(now);
+        self.stats.rx_datagrams += 1;
+        self.stats.rx_bytes += buffer.len() as u64;
+        if buffer.len() == LEGACY_BEACON_LEN {
+            self.stats.legacy_beacons += 1;
+            return Received::Consumed;
         }
+        if buffer.len() < FRAGMENT_HEADER_LEN {
+            self.stats.dropped_runt += 1;
+            return Received::Consumed;
+        }
+        let offered = if is_fragment(buffer) {
+            let Ok(fragment) = Fragment::new_checked(&buffer[..]) else {
+                self.stats.dropped_bad_fragment += 1;
+                return Received::Consumed;
+            };
+            if fragment.destination() != self.address() {
+                self.relay(now, local_socket, remote, buffer.to_vec(), true);
+                return Received::Consumed;
+            }
+            self.reassembler.offer_fragment(now, buffer)
+        } else {
+            let Ok(head) = PacketHeader::new_checked(&buffer[..]) else {
+                self.stats.dropped_runt += 1;
+                return Received::Consumed;
+            };
+            if head.destination() != self.address() {
+                self.relay(now, local_socket, remote, buffer.to_vec(), false);
+                return Received::Consumed;
+            }
+            if !head.is_fragmented() {
+                return self.process_packet(now, local_socket, remote, buffer);
+            }
+            self.reassembler.offer_head(now, buffer)
+        };
+        let whole = match offered {
+            Ok(Offered::Complete(whole)) => whole,
+            Ok(Offered::Pending) => return Received::Consumed,
+            Ok(Offered::Duplicate) => {
+                self.stats.fragments_duplicate += 1;
+                return Received::Consumed;
+            }
+            Err(_) => {
+                self.stats.dropped_bad_fragment += 1;
+                return Received::Consumed;
+            }
+        };
+        if self.reassembler.assemble_into(whole, buffer).is_err() {
+            self.stats.dropped_bad_fragment += 1;
+            return Received::Consumed;
+        }
+        self.process_packet(now, local_socket, remote, buffer)
     }
 
-    /// An assembled packet addressed to us: authenticate, decrypt, decompress, dispatch.
+    /// A packet that waited for its sender's identity, now known.
+    pub(crate) fn process_queued_packet(
+        &mut self,
+        now: u64,
+        local_socket: LocalSocketId,
+        remote: SocketAddr,
+        mut packet: Vec<u8>,
+    ) {
+        let received = self.process_packet(now, local_socket, remote, &mut packet);
+        self.frame_to_event(&packet, received);
+    }
+
+    /// An assembled packet addressed to us: authenticate, decrypt, decompress and dispatch,
+    /// all in `pkt`.
     pub(crate) fn process_packet(
         &mut self,
         now: u64,
         local_socket: LocalSocketId,
         remote: SocketAddr,
-        pkt: Vec<u8>,
-    ) {
+        pkt: &mut Vec<u8>,
+    ) -> Received {
         let Ok(head) = PacketHeader::new_checked(&pkt[..]) else {
             self.stats.dropped_runt += 1;
-            return;
+            return Received::Consumed;
         };
         let source = head.source();
         if source == self.address() || source.is_reserved() {
             self.stats.dropped_bad_source += 1;
-            return;
+            return Received::Consumed;
         }
         let suite = head.cipher_bits();
         if suite == 2 || suite > 3 {
             self.stats.dropped_unsupported_cipher += 1;
-            return;
+            return Received::Consumed;
         }
         if suite == 0 && Verb::from_verb_byte(head.verb_byte()) == Verb::Hello {
-            self.handle_hello(now, local_socket, remote, pkt);
-            return;
+            self.handle_hello(now, local_socket, remote, pkt.clone());
+            return Received::Consumed;
         }
         let Some(peer) = self.peers.get(&source) else {
             if self.whois.queue_rx(PendingRx {
                 source,
                 local_socket,
                 remote,
-                packet: pkt,
+                packet: pkt.clone(),
                 created: now,
             }) {
                 self.stats.rx_queue_dropped += 1;
             }
             self.request_whois(now, source);
-            return;
+            return Received::Consumed;
         };
-        let decoded = match decode(pkt, &peer.key) {
-            Ok(d) => d,
+        let header = match decode_in_place(pkt, &peer.key) {
+            Ok((header, _suite)) => header,
             Err(e) => {
                 self.count_decode_error(&e);
-                return;
+                return Received::Consumed;
             }
         };
-        let packet_id = decoded.header.packet_id;
+        let packet_id = header.packet_id;
         if !self.replay.check_and_insert(source.to_u64(), packet_id) {
             self.stats.dropped_replay += 1;
-            return;
+            return Received::Consumed;
         }
         self.stats.rx_packets += 1;
         let from = Inbound {
@@ -148,10 +233,36 @@ impl Node {
             local_socket,
             remote,
             source,
-            hops: decoded.header.flags.hops(),
+            hops: header.flags.hops(),
             packet_id,
         };
-        self.dispatch(&from, &decoded);
+        self.in_place = InPlaceReceive {
+            packet_end: Some(pkt.as_ptr_range().end as usize),
+            delivery: None,
+        };
+        self.dispatch(&from, header.verb, &pkt[field::PAYLOAD..]);
+        let delivery = std::mem::take(&mut self.in_place).delivery;
+        let Some(delivery) = delivery else {
+            return Received::Consumed;
+        };
+        // The payload is the packet's tail, behind at least the packet header, so the
+        // Ethernet header fits in front of it.
+        let Some(start) = pkt
+            .len()
+            .checked_sub(delivery.payload_len + ETHERNET_HEADER_LEN)
+        else {
+            return Received::Consumed;
+        };
+        let header_bytes: &mut [u8; ETHERNET_HEADER_LEN] =
+            match (&mut pkt[start..start + ETHERNET_HEADER_LEN]).try_into() {
+                Ok(bytes) => bytes,
+                Err(_) => return Received::Consumed,
+            };
+        delivery.header.emit(header_bytes);
+        Received::Frame {
+            nwid: delivery.nwid,
+            frame: start..pkt.len(),
+        }
     }
 
     fn count_decode_error(&mut self, e: &DecodeError) {
@@ -161,9 +272,7 @@ impl Node {
         }
     }
 
-    fn dispatch(&mut self, from: &Inbound, decoded: &DecodedPacket) {
-        let verb = decoded.verb();
-        let payload = decoded.payload();
+    fn dispatch(&mut self, from: &Inbound, verb: Verb, payload: &[u8]) {
         match verb {
             Verb::Ok => return self.handle_ok(from, payload),
             // A HELLO under suite 1/3 from a known peer is already authenticated.

@@ -143,11 +143,42 @@ pub fn piece_count(packet_len: usize, mtu: usize) -> Result<usize, WireError> {
     Ok(1 + rest.div_ceil(mtu - FRAGMENT_HEADER_LEN))
 }
 
-/// Split an armored packet into its head (the first `mtu` bytes) and fragments carrying up to
-/// `mtu − 16` bytes each (§3.8). A packet that fits is returned whole. Fails if the packet is
-/// not a valid head, if FRAGMENTED disagrees with the need to split (the MAC covers that
-/// bit), or if more than 7 pieces would be needed (receivers drop those).
-pub fn split(packet: &[u8], mtu: usize) -> Result<Vec<Vec<u8>>, WireError> {
+/// Where [`write_datagrams`] put the datagrams of one packet: back to back at the start of
+/// the output, each exactly `segment_size` bytes except the last, which is the layout UDP
+/// segmentation offload (`UDP_SEGMENT`) takes as one buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatagramLayout {
+    /// Datagrams (head included).
+    pub count: usize,
+    /// Bytes of output used.
+    pub len: usize,
+    /// Length of every datagram but the last (the path MTU when fragmented).
+    pub segment_size: usize,
+}
+
+impl DatagramLayout {
+    /// The datagrams as slices of the buffer they were written to.
+    pub fn datagrams<'a>(&self, out: &'a [u8]) -> std::slice::Chunks<'a, u8> {
+        out[..self.len].chunks(self.segment_size.max(1))
+    }
+}
+
+/// Output bytes [`write_datagrams`] needs for a packet of `packet_len` on a path of `mtu`.
+pub fn datagrams_len(packet_len: usize, mtu: usize) -> Result<usize, WireError> {
+    Ok(packet_len + (piece_count(packet_len, mtu)? - 1) * FRAGMENT_HEADER_LEN)
+}
+
+/// Lay out an armored packet as the datagrams that carry it (§3.8): its head (the first `mtu`
+/// bytes), then fragments of up to `mtu − 16` bytes of it behind a fragment header, back to
+/// back in `out` (see [`DatagramLayout`]). A packet that fits is copied whole. Fails if the
+/// packet is not a valid head, if FRAGMENTED disagrees with the need to split (the MAC covers
+/// that bit), if more than 7 pieces would be needed (receivers drop those), or if `out` is
+/// shorter than [`datagrams_len`].
+pub fn write_datagrams(
+    packet: &[u8],
+    mtu: usize,
+    out: &mut [u8],
+) -> Result<DatagramLayout, WireError> {
     let head = PacketHeader::new_checked(packet)?;
     if packet.len() > MAX_PACKET_LEN {
         return Err(WireError::TooLarge("packet"));
@@ -162,67 +193,93 @@ pub fn split(packet: &[u8], mtu: usize) -> Result<Vec<Vec<u8>>, WireError> {
     if pieces > MAX_PIECES {
         return Err(WireError::TooLarge("fragment count"));
     }
+    let len = datagrams_len(packet.len(), mtu)?;
+    if out.len() < len {
+        return Err(WireError::TooLarge("packet for the output buffer"));
+    }
     if pieces == 1 {
-        return Ok(vec![packet.to_vec()]);
+        out[..packet.len()].copy_from_slice(packet);
+        return Ok(DatagramLayout {
+            count: 1,
+            len,
+            segment_size: packet.len(),
+        });
     }
-    let mut out = Vec::with_capacity(pieces);
-    out.push(packet[..mtu].to_vec());
+    out[..mtu].copy_from_slice(&packet[..mtu]);
+    let mut at = mtu;
     for (i, chunk) in packet[mtu..].chunks(mtu - FRAGMENT_HEADER_LEN).enumerate() {
-        let mut d = Vec::with_capacity(FRAGMENT_HEADER_LEN + chunk.len());
-        FragmentRepr {
-            packet_id: head.packet_id(),
-            destination: head.destination(),
-            total: pieces as u8,
-            number: (i + 1) as u8,
-            hops: 0,
-            data: chunk,
-        }
-        .emit(&mut d);
-        out.push(d);
+        let header = &mut out[at..at + FRAGMENT_HEADER_LEN];
+        header[field::PACKET_ID].copy_from_slice(&head.packet_id_bytes());
+        header[field::DESTINATION].copy_from_slice(&head.destination().to_bytes());
+        header[FRAGMENT_INDICATOR_OFFSET] = FRAGMENT_INDICATOR;
+        header[TOTAL_AND_NUMBER] = ((pieces as u8 & 0x0f) << 4) | ((i + 1) as u8 & 0x0f);
+        header[HOPS] = 0;
+        at += FRAGMENT_HEADER_LEN;
+        out[at..at + chunk.len()].copy_from_slice(chunk);
+        at += chunk.len();
     }
-    Ok(out)
+    Ok(DatagramLayout {
+        count: pieces,
+        len: at,
+        segment_size: mtu,
+    })
 }
 
-#[derive(Debug)]
+/// [`write_datagrams`] into one `Vec` per datagram (for callers off the data path).
+pub fn split(packet: &[u8], mtu: usize) -> Result<Vec<Vec<u8>>, WireError> {
+    let mut out = vec![0u8; datagrams_len(packet.len(), mtu)?];
+    let layout = write_datagrams(packet, mtu, &mut out)?;
+    Ok(layout.datagrams(&out).map(<[u8]>::to_vec).collect())
+}
+
+/// One packet being reassembled. Entries and their piece buffers are reused, so a warm
+/// queue reassembles without allocating.
+#[derive(Debug, Default)]
 struct Entry {
+    in_use: bool,
     packet_id: u64,
     created_ms: u64,
     /// Total pieces, learned from the first fragment; 0 until then.
     total: u8,
-    head: Option<Vec<u8>>,
-    /// Fragment data by number (index 0 unused: that is the head).
-    fragments: [Option<Vec<u8>>; MAX_PIECES],
+    /// Bit n: piece n is here (bit 0: the head).
+    have: u8,
+    /// Piece data by number (0: the whole head datagram; n: fragment n's data).
+    pieces: [Vec<u8>; MAX_PIECES],
 }
 
 impl Entry {
-    fn new(packet_id: u64, now_ms: u64) -> Entry {
-        Entry {
-            packet_id,
-            created_ms: now_ms,
-            total: 0,
-            head: None,
-            fragments: Default::default(),
-        }
+    fn start(&mut self, packet_id: u64, now_ms: u64) {
+        self.in_use = true;
+        self.packet_id = packet_id;
+        self.created_ms = now_ms;
+        self.total = 0;
+        self.have = 0;
+    }
+
+    fn has(&self, piece: usize) -> bool {
+        self.have & (1 << piece) != 0
+    }
+
+    fn store(&mut self, piece: usize, data: &[u8]) {
+        self.pieces[piece].clear();
+        self.pieces[piece].extend_from_slice(data);
+        self.have |= 1 << piece;
     }
 
     fn is_complete(&self) -> bool {
-        self.total != 0
-            && self.head.is_some()
-            && (1..self.total as usize).all(|n| self.fragments[n].is_some())
+        self.total != 0 && (0..self.total as usize).all(|n| self.has(n))
     }
 
-    fn assemble(self) -> Result<Vec<u8>, WireError> {
-        let head = self.head.unwrap_or_default();
-        let len = head.len() + self.fragments.iter().flatten().map(Vec::len).sum::<usize>();
-        if len > MAX_PACKET_LEN {
+    fn assemble_into(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        let pieces = &self.pieces[..self.total as usize];
+        if pieces.iter().map(Vec::len).sum::<usize>() > MAX_PACKET_LEN {
             return Err(WireError::TooLarge("reassembled packet"));
         }
-        let mut out = head;
-        out.reserve(len - out.len());
-        for f in self.fragments.into_iter().flatten() {
-            out.extend_from_slice(&f);
+        out.clear();
+        for piece in pieces {
+            out.extend_from_slice(piece);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -237,15 +294,35 @@ pub enum Reassembly {
     Duplicate,
 }
 
+/// A whole packet waiting in the [`Reassembler`] for [`Reassembler::assemble_into`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whole(usize);
+
+/// What happened to a datagram given to [`Reassembler::offer_head`] or
+/// [`Reassembler::offer_fragment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// The packet is whole: fetch it with [`Reassembler::assemble_into`] before the next offer.
+    Complete(Whole),
+    /// Stored; more pieces are needed.
+    Pending,
+    /// Already had this piece (or the packet already completed); nothing changed.
+    Duplicate,
+}
+
 /// Reassembles fragmented packets keyed by packet ID (`Switch::onRemotePacket` RX queue).
 ///
 /// Holds at most [`RX_QUEUE_SIZE`] packets; when full, the oldest entry is replaced. Entries
 /// older than [`RX_QUEUE_TIMEOUT_MS`] are dropped whenever the queue is touched.
 #[derive(Debug, Default)]
 pub struct Reassembler {
+    /// At most [`RX_QUEUE_SIZE`]; free ones (`!in_use`) are reused with their buffers.
     entries: Vec<Entry>,
     /// IDs of recently completed packets, so a late duplicate does not start a new entry.
-    completed: Vec<(u64, u64)>,
+    completed: std::collections::VecDeque<(u64, u64)>,
+    /// When the oldest entry or completed ID times out ([`Reassembler::expire`] does
+    /// nothing before).
+    next_expiry_ms: u64,
 }
 
 impl Reassembler {
@@ -255,22 +332,72 @@ impl Reassembler {
 
     /// Packets currently being assembled.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().filter(|e| e.in_use).count()
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    /// Drop entries older than the timeout.
+    /// Drop entries older than the timeout. Cheap when nothing is due (every offer calls it).
     pub fn expire(&mut self, now_ms: u64) {
-        self.entries
-            .retain(|e| now_ms.saturating_sub(e.created_ms) < RX_QUEUE_TIMEOUT_MS);
+        if now_ms < self.next_expiry_ms {
+            return;
+        }
+        let mut oldest = u64::MAX;
+        for e in self.entries.iter_mut().filter(|e| e.in_use) {
+            if now_ms.saturating_sub(e.created_ms) >= RX_QUEUE_TIMEOUT_MS {
+                e.in_use = false;
+            } else {
+                oldest = oldest.min(e.created_ms);
+            }
+        }
         self.completed
             .retain(|&(_, t)| now_ms.saturating_sub(t) < RX_QUEUE_TIMEOUT_MS);
+        if let Some(&(_, t)) = self.completed.front() {
+            oldest = oldest.min(t);
+        }
+        self.next_expiry_ms = oldest.saturating_add(RX_QUEUE_TIMEOUT_MS);
     }
 
     /// Offer a packet head whose FRAGMENTED flag is set.
     pub fn on_head(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Reassembly, WireError> {
+        let offered = self.offer_head(now_ms, datagram)?;
+        self.owned(offered)
+    }
+
+    /// Offer a fragment datagram.
+    pub fn on_fragment(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Reassembly, WireError> {
+        let offered = self.offer_fragment(now_ms, datagram)?;
+        self.owned(offered)
+    }
+
+    fn owned(&mut self, offered: Offered) -> Result<Reassembly, WireError> {
+        Ok(match offered {
+            Offered::Complete(whole) => {
+                let mut packet = Vec::new();
+                self.assemble_into(whole, &mut packet)?;
+                Reassembly::Complete(packet)
+            }
+            Offered::Pending => Reassembly::Pending,
+            Offered::Duplicate => Reassembly::Duplicate,
+        })
+    }
+
+    /// Write a packet [`Offered::Complete`] named into `out` (replacing its contents; no
+    /// allocation when `out` has room for a whole packet) and free its entry.
+    pub fn assemble_into(&mut self, whole: Whole, out: &mut Vec<u8>) -> Result<(), WireError> {
+        let entry = self
+            .entries
+            .get_mut(whole.0)
+            .filter(|e| e.in_use && e.is_complete())
+            .ok_or_else(|| WireError::invalid("reassembly", "no such complete packet"))?;
+        entry.in_use = false;
+        entry.assemble_into(out)
+    }
+
+    /// Offer a packet head whose FRAGMENTED flag is set (copied in; the caller's buffer is
+    /// free again when this returns).
+    pub fn offer_head(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Offered, WireError> {
         let head = PacketHeader::new_checked(datagram)?;
         if !head.is_fragmented() {
             return Err(WireError::invalid("flags", "head is not marked FRAGMENTED"));
@@ -278,18 +405,18 @@ impl Reassembler {
         let id = head.packet_id();
         self.expire(now_ms);
         if self.was_completed(id) {
-            return Ok(Reassembly::Duplicate);
+            return Ok(Offered::Duplicate);
         }
         let i = self.entry_index(id, now_ms);
-        if self.entries[i].head.is_some() {
-            return Ok(Reassembly::Duplicate);
+        if self.entries[i].has(0) {
+            return Ok(Offered::Duplicate);
         }
-        self.entries[i].head = Some(datagram.to_vec());
+        self.entries[i].store(0, datagram);
         self.finish_if_complete(i, now_ms)
     }
 
-    /// Offer a fragment datagram.
-    pub fn on_fragment(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Reassembly, WireError> {
+    /// Offer a fragment datagram (copied in, as by [`Reassembler::offer_head`]).
+    pub fn offer_fragment(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Offered, WireError> {
         let frag = Fragment::new_checked(datagram)?;
         let (total, number) = (frag.total(), frag.number());
         if !(2..=MAX_PIECES as u8).contains(&total) {
@@ -304,7 +431,7 @@ impl Reassembler {
         let id = frag.packet_id();
         self.expire(now_ms);
         if self.was_completed(id) {
-            return Ok(Reassembly::Duplicate);
+            return Ok(Offered::Duplicate);
         }
         let i = self.entry_index(id, now_ms);
         let entry = &mut self.entries[i];
@@ -314,11 +441,11 @@ impl Reassembler {
                 "disagrees with earlier fragments",
             ));
         }
-        if entry.fragments[number as usize].is_some() {
-            return Ok(Reassembly::Duplicate);
+        if entry.has(number as usize) {
+            return Ok(Offered::Duplicate);
         }
         entry.total = total;
-        entry.fragments[number as usize] = Some(frag.data().to_vec());
+        entry.store(number as usize, frag.data());
         self.finish_if_complete(i, now_ms)
     }
 
@@ -326,35 +453,49 @@ impl Reassembler {
         self.completed.iter().any(|&(c, _)| c == id)
     }
 
-    /// Index of the entry for `id`, creating it (replacing the oldest if full).
+    /// Index of the entry for `id`, starting one (in a free slot, a new one while under the
+    /// limit, else the oldest's) if there is none.
     fn entry_index(&mut self, id: u64, now_ms: u64) -> usize {
-        if let Some(i) = self.entries.iter().position(|e| e.packet_id == id) {
-            return i;
-        }
-        if self.entries.len() < RX_QUEUE_SIZE {
-            self.entries.push(Entry::new(id, now_ms));
-            return self.entries.len() - 1;
-        }
-        let oldest = self
+        if let Some(i) = self
             .entries
             .iter()
-            .enumerate()
-            .min_by_key(|(_, e)| e.created_ms)
-            .map_or(0, |(i, _)| i);
-        self.entries[oldest] = Entry::new(id, now_ms);
-        oldest
+            .position(|e| e.in_use && e.packet_id == id)
+        {
+            return i;
+        }
+        let i = match self.entries.iter().position(|e| !e.in_use) {
+            Some(free) => free,
+            None if self.entries.len() < RX_QUEUE_SIZE => {
+                self.entries.push(Entry::default());
+                self.entries.len() - 1
+            }
+            None => self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.created_ms)
+                .map_or(0, |(i, _)| i),
+        };
+        self.entries[i].start(id, now_ms);
+        self.next_expiry_ms = self
+            .next_expiry_ms
+            .min(now_ms.saturating_add(RX_QUEUE_TIMEOUT_MS));
+        i
     }
 
-    fn finish_if_complete(&mut self, i: usize, now_ms: u64) -> Result<Reassembly, WireError> {
-        if !self.entries[i].is_complete() {
-            return Ok(Reassembly::Pending);
+    fn finish_if_complete(&mut self, i: usize, now_ms: u64) -> Result<Offered, WireError> {
+        let entry = &self.entries[i];
+        if !entry.is_complete() {
+            return Ok(Offered::Pending);
         }
-        let entry = self.entries.swap_remove(i);
         if self.completed.len() >= RX_QUEUE_SIZE {
-            self.completed.remove(0);
+            self.completed.pop_front();
         }
-        self.completed.push((entry.packet_id, now_ms));
-        entry.assemble().map(Reassembly::Complete)
+        self.completed.push_back((entry.packet_id, now_ms));
+        self.next_expiry_ms = self
+            .next_expiry_ms
+            .min(now_ms.saturating_add(RX_QUEUE_TIMEOUT_MS));
+        Ok(Offered::Complete(Whole(i)))
     }
 }
 

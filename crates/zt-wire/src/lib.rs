@@ -22,6 +22,7 @@ pub mod com;
 pub mod coo;
 pub mod credential;
 pub mod dictionary;
+pub mod ethernet;
 pub mod mac;
 pub mod netconf;
 pub mod network_id;

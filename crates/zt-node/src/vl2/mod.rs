@@ -162,6 +162,50 @@ pub enum FrameError {
     NoRoute,
     #[error("dropped by the network's rules")]
     Filtered,
+    #[error("shorter than an Ethernet header")]
+    Malformed,
+}
+
+/// Bytes of a FRAME packet before the Ethernet payload: the packet header (verb included)
+/// and the FRAME prefix (network ID, ethertype).
+pub const FRAME_PACKET_PREFIX: usize =
+    zt_wire::header::HEADER_LEN + zt_wire::verbs::frame::FRAME_PREFIX_LEN;
+
+/// Room [`Node::encapsulate_frame`] needs before an Ethernet frame to turn it into a FRAME
+/// packet in place (the Ethernet header itself is overwritten).
+pub const FRAME_HEADROOM: usize = FRAME_PACKET_PREFIX - zt_wire::ethernet::ETHERNET_HEADER_LEN;
+
+/// Output room [`Node::encapsulate_frame`] needs: the datagrams of the largest packet.
+pub const DATAGRAMS_CAPACITY: usize = zt_wire::header::MAX_PACKET_LEN
+    + (zt_wire::fragment::MAX_PIECES - 1) * zt_wire::fragment::FRAGMENT_HEADER_LEN;
+
+/// What [`Node::encapsulate_frame`] did with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encapsulated {
+    /// Send these datagrams, written to the caller's output buffer.
+    Send(Datagrams),
+    /// Handed to the general path: whatever it sends waits in `poll_transmit`.
+    Queued,
+    /// Not sent (counted).
+    Dropped(FrameError),
+}
+
+/// Datagrams of one packet in the caller's output buffer, all for one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagrams {
+    pub local_socket: crate::node::LocalSocketId,
+    pub remote: std::net::SocketAddr,
+    /// Where they are: back to back from the start of the output buffer.
+    pub layout: zt_wire::fragment::DatagramLayout,
+}
+
+/// Where a frame from the tap goes once checked and filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FramePlan {
+    /// FRAME (EXT_FRAME when `ext`: bridged source) to one member.
+    Unicast { to: zt_crypto::Address, ext: bool },
+    /// Sent already (multicast, bridges, an emulated answer) or redirected by the rules.
+    Done,
 }
 
 /// A NETWORK_CREDENTIALS packet waiting for its controller's identity.

@@ -6,25 +6,32 @@
 use super::network::PendingMulticast;
 use super::rules::{evaluate, FrameFacts, Outcome, Verdict};
 use super::{
-    FrameError, HeldPacket, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_BRIDGE_ROUTES,
+    Datagrams, Encapsulated, FrameError, FramePlan, HeldPacket, FRAME_HEADROOM,
+    FRAME_PACKET_PREFIX, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_BRIDGE_ROUTES,
     MAX_FRAME_LEN, MAX_GATHER_RECIPIENTS, MAX_MULTICAST_GROUPS, MAX_PENDING_MULTICASTS,
     MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
 };
+use crate::constants::DEFAULT_PHYSICAL_MTU;
 use crate::node::{Event, Inbound, Node};
+use crate::vl1::InPlaceDelivery;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use zt_crypto::Address;
 use zt_wire::com::CertificateOfMembership;
-use zt_wire::header::{Verb, MAX_PAYLOAD_LEN};
+use zt_wire::ethernet::{EthernetHeader, ETHERNET_HEADER_LEN};
+use zt_wire::fragment::write_datagrams;
+use zt_wire::header::{HeaderRepr, PacketFlags, PacketHeader, Verb, HEADER_LEN, MAX_PAYLOAD_LEN};
 use zt_wire::mac::Mac;
 use zt_wire::netconf::{SPECIALIST_ANCHOR, SPECIALIST_MULTICAST_REPLICATOR};
 use zt_wire::network_id::NetworkId;
 use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
-use zt_wire::verbs::frame::{ExtFrame, Frame};
+use zt_wire::verbs::frame::{ExtFrame, Frame, FRAME_PREFIX_LEN};
 use zt_wire::verbs::multicast::{
     GatherMembers, MulticastFrame, MulticastGather, MulticastGroup, MulticastLike,
     MULTICAST_FRAME_FLAG_REPLICATE,
 };
 use zt_wire::verbs::ok::{OkBody, OkMulticastFrame, OkMulticastGather, OkPayload};
+use zt_wire::verbs::packet::seal;
 
 const ETHERTYPE_ARP: u16 = 0x0806;
 /// LIKE tuples per packet (18 bytes each, well under the packet limit).
@@ -77,6 +84,8 @@ impl Node {
     /// An Ethernet frame from the tap of `nwid`. Unicast goes to the member owning the MAC
     /// (or the bridge behind it), multicast to the group's subscribers up to the network's
     /// limit; ARP requests go to their target's ARP group even with broadcast disabled.
+    /// Everything goes out through `poll_transmit`; the data path uses
+    /// [`Node::encapsulate_frame`] instead.
     pub fn send_frame(
         &mut self,
         now: u64,
@@ -87,14 +96,137 @@ impl Node {
         payload: &[u8],
     ) -> Result<(), FrameError> {
         let now = self.clock(now);
-        let result = self.route_frame(now, nwid, src_mac, dst_mac, ethertype, payload);
-        if result.is_err() {
-            self.stats.vl2.tap_frames_dropped += 1;
+        let planned = self.plan_frame(now, nwid, src_mac, dst_mac, ethertype, payload);
+        match planned {
+            Ok(FramePlan::Unicast { to, ext }) => {
+                self.send_unicast(now, nwid, to, src_mac, dst_mac, ethertype, payload, ext);
+                Ok(())
+            }
+            Ok(FramePlan::Done) => Ok(()),
+            Err(e) => {
+                self.stats.vl2.tap_frames_dropped += 1;
+                Err(e)
+            }
         }
-        result
     }
 
-    fn route_frame(
+    /// The data path's send: `buffer[frame]` is an Ethernet frame read from the tap of
+    /// `nwid`, with at least [`FRAME_HEADROOM`] bytes before it. A unicast frame to a member
+    /// we have a path to becomes a FRAME in place (header written into the headroom, sealed
+    /// there) and its datagrams are written back to back into `out` (at least
+    /// [`DATAGRAMS_CAPACITY`] bytes): no allocation. Anything else (multicast, bridging,
+    /// rule copies, a member not yet known) takes the general path through `poll_transmit`.
+    pub fn encapsulate_frame(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        buffer: &mut [u8],
+        frame: Range<usize>,
+        out: &mut [u8],
+    ) -> Encapsulated {
+        let now = self.clock(now);
+        let Some(header) = buffer.get(frame.clone()).and_then(EthernetHeader::parse) else {
+            self.stats.vl2.tap_frames_dropped += 1;
+            return Encapsulated::Dropped(FrameError::Malformed);
+        };
+        let payload = frame.start + ETHERNET_HEADER_LEN..frame.end;
+        let planned = self.plan_frame(
+            now,
+            nwid,
+            header.source,
+            header.destination,
+            header.ethertype,
+            &buffer[payload.clone()],
+        );
+        let (to, ext) = match planned {
+            Ok(FramePlan::Unicast { to, ext }) => (to, ext),
+            Ok(FramePlan::Done) => return Encapsulated::Queued,
+            Err(e) => {
+                self.stats.vl2.tap_frames_dropped += 1;
+                return Encapsulated::Dropped(e);
+            }
+        };
+        self.push_credentials_if_needed(now, nwid, to);
+        if !ext && frame.start >= FRAME_HEADROOM {
+            let packet = payload.start - FRAME_PACKET_PREFIX..payload.end;
+            if let Some(done) =
+                self.send_frame_in_place(now, nwid, to, header.ethertype, &mut buffer[packet], out)
+            {
+                return done;
+            }
+        }
+        self.send_unicast(
+            now,
+            nwid,
+            to,
+            header.source,
+            header.destination,
+            header.ethertype,
+            &buffer[payload],
+            ext,
+        );
+        Encapsulated::Queued
+    }
+
+    /// FRAME to `to` built around the Ethernet payload at the end of `packet` (the first
+    /// [`FRAME_PACKET_PREFIX`] bytes are for the packet header and the FRAME prefix), sealed
+    /// in place and laid out as datagrams in `out`. `None` (nothing sent, `packet`
+    /// untouched) when the general path must do it: the member's identity is unknown (WHOIS
+    /// first) or there is no path to it.
+    fn send_frame_in_place(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        to: Address,
+        ethertype: u16,
+        packet: &mut [u8],
+        out: &mut [u8],
+    ) -> Option<Encapsulated> {
+        let (local_socket, remote) = self.next_hop(now, to)?;
+        let packet_id = self.random_packet_id();
+        let source = self.address();
+        let peer = self.peers.get_mut(&to)?;
+        let suite = peer.cipher_suite();
+        let (header, rest) = packet.split_at_mut(HEADER_LEN);
+        HeaderRepr {
+            packet_id,
+            destination: to,
+            source,
+            flags: PacketFlags::for_sending(suite, false),
+            mac: [0; 8],
+            verb: Verb::Frame,
+            compressed: false,
+        }
+        .emit(&mut PacketHeader::new_unchecked(header));
+        let prefix: &mut [u8; FRAME_PREFIX_LEN] =
+            (&mut rest[..FRAME_PREFIX_LEN]).try_into().ok()?;
+        Frame::emit_prefix(nwid, ethertype, prefix);
+        let mtu = DEFAULT_PHYSICAL_MTU;
+        let sealed = seal(packet, suite, mtu, &peer.key)
+            .and_then(|wire_id| Ok((wire_id, write_datagrams(packet, mtu, out)?)));
+        let Ok((wire_id, layout)) = sealed else {
+            // Only a frame near the largest MTU makes a packet over ZeroTier's maximum.
+            self.stats.send_too_large += 1;
+            self.stats.vl2.tap_frames_dropped += 1;
+            return Some(Encapsulated::Dropped(FrameError::TooLarge));
+        };
+        if let Some(path) = peer.path_mut(local_socket, remote) {
+            path.last_send = now;
+        }
+        self.expect.expect(wire_id);
+        self.stats.tx_datagrams += layout.count as u64;
+        self.stats.tx_bytes += layout.len as u64;
+        self.stats.vl2.frames_sent += 1;
+        Some(Encapsulated::Send(Datagrams {
+            local_socket,
+            remote,
+            layout,
+        }))
+    }
+
+    /// Checks, rules and the frame's destination. Multicast, bridged and rule-redirected
+    /// frames are sent here; a frame to one member is left to the caller.
+    fn plan_frame(
         &mut self,
         now: u64,
         nwid: NetworkId,
@@ -102,7 +234,7 @@ impl Node {
         dst_mac: Mac,
         ethertype: u16,
         payload: &[u8],
-    ) -> Result<(), FrameError> {
+    ) -> Result<FramePlan, FrameError> {
         let me = self.address();
         let network = self.vl2.networks.get(&nwid).ok_or(FrameError::NotJoined)?;
         let config = network.config.as_ref().ok_or(FrameError::NoConfig)?;
@@ -120,7 +252,7 @@ impl Node {
             let member_mac = Mac::from_address(member, nwid);
             let advert = super::ndp::advertisement(target, member_mac, asker);
             self.deliver(nwid, member_mac, src_mac, ethertype, &advert);
-            return Ok(());
+            return Ok(FramePlan::Done);
         }
         if dst_mac.is_multicast() {
             let group = if dst_mac.is_broadcast() {
@@ -151,13 +283,12 @@ impl Node {
             let outcome = self.run_rules(
                 nwid, false, zero, me, zero, src_mac, dst_mac, ethertype, payload,
             );
-            if !self
+            if self
                 .apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)?
             {
-                return Ok(());
+                self.send_multicast(now, nwid, group, src_mac, ethertype, payload, None);
             }
-            self.send_multicast(now, nwid, group, src_mac, ethertype, payload, None);
-            return Ok(());
+            return Ok(FramePlan::Done);
         }
         if dst_mac == network.mac {
             return Err(FrameError::ToSelf);
@@ -169,14 +300,16 @@ impl Node {
             let outcome = self.run_rules(
                 nwid, false, owner, me, owner, src_mac, dst_mac, ethertype, payload,
             );
-            if self
-                .apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)?
-            {
-                self.send_unicast(
-                    now, nwid, owner, src_mac, dst_mac, ethertype, payload, bridging,
-                );
-            }
-            return Ok(());
+            let addressed = self
+                .apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)?;
+            return Ok(if addressed {
+                FramePlan::Unicast {
+                    to: owner,
+                    ext: bridging,
+                }
+            } else {
+                FramePlan::Done
+            });
         }
         // Behind a bridge: the learned one, else every active bridge (up to 32).
         let mut bridges: Vec<Address> = match network.bridge_routes.get(&dst_mac) {
@@ -191,7 +324,7 @@ impl Node {
             nwid, false, zero, me, zero, src_mac, dst_mac, ethertype, payload,
         );
         if !self.apply_outbound_outcome(now, nwid, outcome, src_mac, dst_mac, ethertype, payload)? {
-            return Ok(());
+            return Ok(FramePlan::Done);
         }
         self.shuffle(&mut bridges);
         bridges.truncate(MAX_BRIDGE_BROADCAST);
@@ -200,7 +333,7 @@ impl Node {
                 now, nwid, bridge, src_mac, dst_mac, ethertype, payload, true,
             );
         }
-        Ok(())
+        Ok(FramePlan::Done)
     }
 
     /// Runs the rules of `nwid` on a frame. `peer` is the other member (for its tags and,
@@ -910,6 +1043,9 @@ impl Node {
         is_bridge
     }
 
+    /// A frame for the tap. When it is the tail of the packet [`Node::decapsulate`] is
+    /// dispatching, it is made in place in the caller's buffer; otherwise (an emulated
+    /// neighbour advertisement, a held packet let through later) it becomes an event.
     fn deliver(
         &mut self,
         nwid: NetworkId,
@@ -919,6 +1055,20 @@ impl Node {
         payload: &[u8],
     ) {
         self.stats.vl2.frames_received += 1;
+        let header = EthernetHeader {
+            destination: dst_mac,
+            source: src_mac,
+            ethertype,
+        };
+        let packet_tail = self.in_place.packet_end == Some(payload.as_ptr_range().end as usize);
+        if packet_tail && self.in_place.delivery.is_none() {
+            self.in_place.delivery = Some(InPlaceDelivery {
+                nwid,
+                header,
+                payload_len: payload.len(),
+            });
+            return;
+        }
         self.events.push_back(Event::Frame {
             nwid,
             src_mac,

@@ -15,8 +15,19 @@ pub struct Frame<'a> {
     pub payload: &'a [u8],
 }
 
+/// Bytes of a FRAME payload before the Ethernet payload: network ID and ethertype.
+pub const FRAME_PREFIX_LEN: usize = 10;
+
 impl<'a> Frame<'a> {
     pub const VERB: Verb = Verb::Frame;
+
+    /// Write the network ID and ethertype into the [`FRAME_PREFIX_LEN`] bytes before an
+    /// Ethernet payload that is already in place (the data path builds FRAMEs around frames
+    /// read from a TAP without moving them).
+    pub fn emit_prefix(nwid: NetworkId, ethertype: u16, out: &mut [u8; FRAME_PREFIX_LEN]) {
+        out[..8].copy_from_slice(&nwid.0.to_be_bytes());
+        out[8..].copy_from_slice(&ethertype.to_be_bytes());
+    }
 
     pub fn read(payload: &'a [u8]) -> Result<Frame<'a>, WireError> {
         let mut r = Reader::new(payload);

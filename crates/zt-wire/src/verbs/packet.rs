@@ -63,22 +63,42 @@ pub fn build(p: &OutgoingPacket<'_>, key: &PeerKey) -> Result<BuiltPacket, WireE
     if p.compress && p.verb != Verb::Hello {
         compress_packet(&mut packet);
     }
-    if packet.len() > MAX_PACKET_LEN {
-        return Err(WireError::TooLarge("packet"));
-    }
-    let fragmented = needs_fragmentation(packet.len(), p.mtu);
-    PacketHeader::new_unchecked(&mut packet[..])
-        .set_flags(PacketFlags::for_sending(p.suite, fragmented));
-    if p.verb == Verb::Hello {
-        hello::crypt_moon_section(&mut packet, key)?;
-    }
-    armor(&mut packet, key, p.suite);
-    let wire_packet_id = PacketHeader::new_unchecked(&packet[..]).packet_id();
+    let wire_packet_id = seal(&mut packet, p.suite, p.mtu, key)?;
     let datagrams = split(&packet, p.mtu)?;
     Ok(BuiltPacket {
         wire_packet_id,
         datagrams,
     })
+}
+
+/// Finish a plaintext packet in place (header already emitted with its cipher bits, payload
+/// after it, compressed or not): set FRAGMENTED when it exceeds `mtu`, encrypt a HELLO's moon
+/// list, and armor it with `key` under `suite`. Returns the packet ID as on the wire (what
+/// replies name). This is the one place a packet is sealed, for [`build`] and for callers that
+/// assemble packets in their own buffers.
+pub fn seal(
+    packet: &mut [u8],
+    suite: CipherSuite,
+    mtu: usize,
+    key: &PeerKey,
+) -> Result<u64, WireError> {
+    if suite == CipherSuite::NoneTrustedPath {
+        return Err(WireError::invalid(
+            "cipher suite",
+            "trusted-path packets are not built here",
+        ));
+    }
+    if packet.len() > MAX_PACKET_LEN {
+        return Err(WireError::TooLarge("packet"));
+    }
+    let fragmented = needs_fragmentation(packet.len(), mtu);
+    let mut header = PacketHeader::new_checked(&mut packet[..])?;
+    header.set_flags(PacketFlags::for_sending(suite, fragmented));
+    if header.verb() == Verb::Hello {
+        hello::crypt_moon_section(packet, key)?;
+    }
+    armor(packet, key, suite);
+    Ok(PacketHeader::new_unchecked(&packet[..]).packet_id())
 }
 
 /// Why a packet could not be decoded.
@@ -116,11 +136,27 @@ impl DecodedPacket {
 /// Check and decrypt an assembled packet with the peer key, then decompress (never for HELLO)
 /// and, for HELLO, decrypt the moon list.
 pub fn decode(mut packet: Vec<u8>, key: &PeerKey) -> Result<DecodedPacket, DecodeError> {
+    let (header, suite) = decode_in_place(&mut packet, key)?;
+    Ok(DecodedPacket {
+        header,
+        suite,
+        plaintext: packet,
+    })
+}
+
+/// [`decode`] in the caller's buffer: `packet` becomes the plaintext (the payload after the
+/// header; a compressed payload is replaced by its decompressed form, which allocates, and is
+/// never the case for unicast frames). Returns the header as received, with `verb` and
+/// `compressed` from the decrypted verb byte, and the suite.
+pub fn decode_in_place(
+    packet: &mut Vec<u8>,
+    key: &PeerKey,
+) -> Result<(HeaderRepr, CipherSuite), DecodeError> {
     let received = HeaderRepr::parse(&PacketHeader::new_checked(&packet[..])?);
     if packet.len() > MAX_PACKET_LEN {
         return Err(WireError::TooLarge("packet").into());
     }
-    let suite = dearmor(&mut packet, key)?;
+    let suite = dearmor(packet, key)?;
     let verb = Verb::from_verb_byte(packet[field::VERB]);
     let header = HeaderRepr {
         verb,
@@ -128,13 +164,9 @@ pub fn decode(mut packet: Vec<u8>, key: &PeerKey) -> Result<DecodedPacket, Decod
         ..received
     };
     if verb == Verb::Hello {
-        hello::crypt_moon_section(&mut packet, key)?;
+        hello::crypt_moon_section(packet, key)?;
     } else {
-        decompress_packet(&mut packet)?;
+        decompress_packet(packet)?;
     }
-    Ok(DecodedPacket {
-        header,
-        suite,
-        plaintext: packet,
-    })
+    Ok((header, suite))
 }
