@@ -2,8 +2,9 @@
 //! network of the protocol engine and its TAP device.
 //!
 //! ```text
-//!   TAP read ──────────────────────────────────────> Node::send_frame (which also emulates NDP)
-//!   Event::Frame ──────────────────────────────────> TAP write
+//!   TAP read / write ──────────────────────────────> the instance's driver task (runtime::driver),
+//!                                                     which serves the TAP queue a port attaches
+//!   Event::Frame (emulated NDP answers, held frames) > TAP write
 //!   Event::NetworkConfigChanged ──> plan (allow-managed/global/default) ──> ip address/route
 //!                               └─> <instance>/networks.d/<nwid>.conf (restored at start)
 //! ```
@@ -128,49 +129,6 @@ pub fn plan_managed(config: &NetworkConfig, allow: AllowSettings) -> ManagedPlan
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ethernet
-
-pub const ETHERNET_HEADER_LEN: usize = 14;
-
-/// An Ethernet frame as the engine takes it: destination, source, type and payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EthernetFrame<'a> {
-    pub dst: Mac,
-    pub src: Mac,
-    pub ethertype: u16,
-    pub payload: &'a [u8],
-}
-
-impl<'a> EthernetFrame<'a> {
-    /// Split a frame read from the TAP; `None` if it is shorter than a header.
-    pub fn parse(frame: &'a [u8]) -> Option<EthernetFrame<'a>> {
-        if frame.len() < ETHERNET_HEADER_LEN {
-            return None;
-        }
-        let mac = |at: usize| {
-            let mut m = [0u8; 6];
-            m.copy_from_slice(&frame[at..at + 6]);
-            Mac(m)
-        };
-        Some(EthernetFrame {
-            dst: mac(0),
-            src: mac(6),
-            ethertype: u16::from_be_bytes([frame[12], frame[13]]),
-            payload: &frame[ETHERNET_HEADER_LEN..],
-        })
-    }
-}
-
-/// Build a frame to write to the TAP into `out` (cleared first).
-pub fn write_ethernet(out: &mut Vec<u8>, dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) {
-    out.clear();
-    out.extend_from_slice(&dst.0);
-    out.extend_from_slice(&src.0);
-    out.extend_from_slice(&ethertype.to_be_bytes());
-    out.extend_from_slice(payload);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Saved configs
 
 /// `<instance dir>/networks.d/<nwid>.conf`.
@@ -224,11 +182,10 @@ use zt_wire::netconf::NetworkType;
 
 use crate::os::iproute;
 use crate::os::tap::TapDevice;
-use crate::runtime::driver::{InstanceHandle, InstanceRuntime};
+use crate::runtime::driver::{DataCommand, InstanceHandle, InstanceRuntime};
 use crate::runtime::events::EventHandler;
+use zt_wire::ethernet::{EthernetHeader, ETHERNET_HEADER_LEN};
 
-/// Largest frame a TAP hands us (MTU up to 10000 plus the Ethernet header).
-const MAX_TAP_FRAME: usize = 10_000 + ETHERNET_HEADER_LEN;
 /// Configs waiting to be applied; a newer one supersedes older ones anyway.
 const CONFIG_QUEUE: usize = 8;
 
@@ -257,6 +214,8 @@ pub struct Port {
     allow: Mutex<AllowSettings>,
     closed: AtomicBool,
     tap: Arc<TapDevice>,
+    /// The instance, whose driver task reads and writes the TAP.
+    instance: InstanceHandle,
     configs: mpsc::Sender<Box<NetworkConfig>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -351,11 +310,17 @@ impl Port {
             }),
             allow: Mutex::new(settings.allow),
             closed: AtomicBool::new(false),
-            tap,
+            tap: tap.clone(),
+            instance: handle.clone(),
             configs,
             tasks: Mutex::new(Vec::new()),
         });
-        let reader = tokio::spawn(read_tap(port.clone(), handle));
+        handle
+            .data(DataCommand::AttachTap {
+                nwid: settings.nwid,
+                tap,
+            })
+            .map_err(|e| e.to_string())?;
         let applier = tokio::spawn(apply_configs(
             port.clone(),
             config_rx,
@@ -364,7 +329,7 @@ impl Port {
         port.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend([reader, applier]);
+            .push(applier);
         Ok(port)
     }
 
@@ -398,6 +363,10 @@ impl Port {
     /// when the last reference is dropped, which the tasks' end makes this one.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        // A stopped instance has no driver to detach from; that is fine.
+        let _ = self
+            .instance
+            .data(DataCommand::DetachTap { nwid: self.nwid });
         for task in self
             .tasks
             .lock()
@@ -422,36 +391,6 @@ impl Port {
         // late event handler call still held one.
         if iproute::link_exists(&name) {
             let _ = iproute::delete_link(&name).await;
-        }
-    }
-}
-
-/// TAP → node: each frame goes to `Node::send_frame` (which answers emulated neighbour
-/// solicitations itself, through an `Event::Frame` back to the TAP).
-async fn read_tap(port: Arc<Port>, handle: InstanceHandle) {
-    let mut buf = vec![0u8; MAX_TAP_FRAME];
-    loop {
-        let len = match port.tap.read_frame(&mut buf).await {
-            Ok(len) => len,
-            Err(e) => {
-                tracing::warn!(interface = %port.interface, error = %e, "tap read failed");
-                port.lock_view().error = Some(format!("tap read: {e}"));
-                return;
-            }
-        };
-        let Some(frame) = EthernetFrame::parse(&buf[..len]) else {
-            continue;
-        };
-        let nwid = port.nwid;
-        let (src, dst, ethertype) = (frame.src, frame.dst, frame.ethertype);
-        let payload = frame.payload.to_vec();
-        let sent = handle
-            .with_node(move |node: &mut Node, now| {
-                let _ = node.send_frame(now, nwid, src, dst, ethertype, &payload);
-            })
-            .await;
-        if sent.is_err() {
-            return;
         }
     }
 }
@@ -524,6 +463,12 @@ struct PortEvents {
 }
 
 impl EventHandler for PortEvents {
+    fn finished(&self) -> bool {
+        self.port
+            .upgrade()
+            .is_none_or(|port| port.closed.load(Ordering::Relaxed))
+    }
+
     fn on_event(&mut self, _node: &mut Node, _now: u64, event: &Event) {
         let Some(port) = self.port.upgrade() else {
             return;
@@ -539,8 +484,17 @@ impl EventHandler for PortEvents {
                 ethertype,
                 payload,
             } if *nwid == port.nwid => {
-                let mut frame = Vec::with_capacity(ETHERNET_HEADER_LEN + payload.len());
-                write_ethernet(&mut frame, *dst_mac, *src_mac, *ethertype, payload);
+                let mut frame = vec![0u8; ETHERNET_HEADER_LEN + payload.len()];
+                let (header, rest) = frame.split_at_mut(ETHERNET_HEADER_LEN);
+                if let Ok(header) = header.try_into() {
+                    EthernetHeader {
+                        destination: *dst_mac,
+                        source: *src_mac,
+                        ethertype: *ethertype,
+                    }
+                    .emit(header);
+                }
+                rest.copy_from_slice(payload);
                 // Non-blocking: a full TAP queue drops the frame like a congested port.
                 let _ = port.tap.try_write_frame(&frame);
             }

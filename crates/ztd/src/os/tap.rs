@@ -111,6 +111,36 @@ impl TapDevice {
         }
     }
 
+    /// Read one frame if one is ready, registering for readiness otherwise (for a task that
+    /// polls several sources in one future).
+    pub fn poll_read_frame(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        loop {
+            let mut guard = match self.file.poll_read_ready(cx) {
+                std::task::Poll::Ready(Ok(guard)) => guard,
+                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            };
+            match guard.try_io(|fd| fd.get_ref().read(buf)) {
+                Ok(result) => return std::task::Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Read one frame if the kernel has one now (`None` when the queue is empty), to drain a
+    /// ready TAP without going back to the scheduler for each frame.
+    pub fn try_read_frame(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.file.get_ref().read(buf) {
+            Ok(len) => Ok(Some(len)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Write one Ethernet frame. A frame the kernel cannot take right now (queue full) waits.
     pub async fn write_frame(&self, frame: &[u8]) -> io::Result<()> {
         loop {

@@ -1,12 +1,21 @@
-//! One running instance: the task that owns its UDP sockets and its [`Engine`], and the
-//! handle the rest of the daemon uses to talk to it.
+//! One running instance: the task that owns its UDP sockets, the TAP queues of its joined
+//! networks and its [`Engine`], and the handle the rest of the daemon uses to talk to it.
+//!
+//! ```text
+//!   UDP datagram ──> Engine::decapsulate (in place) ──> frame? ──> TAP write
+//!   TAP frame (read behind headroom) ──> Engine::encapsulate_frame (in place) ──> UDP send
+//!   management call (closure) / data command (typed) / timer ──> engine, then control flush
+//! ```
 //!
 //! The task is an actor: management code never touches the engine directly but sends it a
-//! closure ([`InstanceRuntime::with_engine`]) that runs between datagrams, so the engine needs
-//! no lock and sees one event at a time. Receiving is one task polling all of the instance's
-//! sockets with one buffer (no task or allocation per datagram).
+//! closure ([`InstanceRuntime::with_engine`]) that runs between packets, so the engine needs
+//! no lock and sees one event at a time. Frames do not travel through any queue: the task
+//! reads the TAPs itself, so a frame costs no task hop and management calls never wait behind
+//! frames (they are polled first, and data is handled in bounded batches). The buffers are
+//! the task's own and reused: the steady-state data path allocates nothing.
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -14,15 +23,23 @@ use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use zt_node::{Encapsulated, Received, DATAGRAMS_CAPACITY, FRAME_HEADROOM};
+use zt_wire::network_id::NetworkId;
 
 use super::engine::{Engine, EngineClock, LocalSocket, LocalSocketId};
 use super::sockets::BoundSocket;
+use crate::os::tap::TapDevice;
 
 /// Largest UDP payload we accept (ZeroTier packets are at most the physical MTU, but a
 /// full-size buffer costs nothing and never truncates).
 const RECV_BUFFER: usize = 65536;
+/// Largest frame a TAP hands us (MTU up to 10000 plus the Ethernet header).
+const MAX_TAP_FRAME: usize = 10_000 + zt_wire::ethernet::ETHERNET_HEADER_LEN;
 /// Depth of the engine-call queue.
 const CALL_QUEUE: usize = 64;
+/// Packets or frames handled from one ready source before the task looks at its other
+/// sources (management calls first) again.
+const BATCH: usize = 64;
 
 type EngineCall = Box<dyn FnOnce(&mut dyn Engine, u64) + Send>;
 
@@ -31,11 +48,24 @@ type EngineCall = Box<dyn FnOnce(&mut dyn Engine, u64) + Send>;
 #[error("instance is not running")]
 pub struct NotRunning;
 
-/// A cloneable way into a running instance's node, for tasks outside the daemon lock (a
-/// TAP reader forwarding frames). Calls fail once the instance stopped.
+/// What the data path of an instance is told, typed and on its own queue.
+pub enum DataCommand {
+    /// Serve this TAP queue for network `nwid` (frames read go to the engine, frames the
+    /// engine delivers for `nwid` are written to it). Replaces an earlier one.
+    AttachTap {
+        nwid: NetworkId,
+        tap: Arc<TapDevice>,
+    },
+    /// Stop serving the TAP of `nwid` (the network was left); the task drops its reference.
+    DetachTap { nwid: NetworkId },
+}
+
+/// A cloneable way into a running instance, for code outside the daemon lock (a port
+/// attaching its TAP). Calls fail once the instance stopped.
 #[derive(Clone)]
 pub struct InstanceHandle {
     calls: mpsc::Sender<EngineCall>,
+    data: mpsc::UnboundedSender<DataCommand>,
 }
 
 impl InstanceHandle {
@@ -52,13 +82,19 @@ impl InstanceHandle {
         self.calls.send(call).await.map_err(|_| NotRunning)?;
         rx.await.map_err(|_| NotRunning)?.ok_or(NotRunning)
     }
+
+    /// Tell the data path (never blocks: the queue is unbounded, and holds only
+    /// attach/detach commands, a few per join or leave).
+    pub fn data(&self, command: DataCommand) -> Result<(), NotRunning> {
+        self.data.send(command).map_err(|_| NotRunning)
+    }
 }
 
 /// Handle on a running instance. Dropping it without [`InstanceRuntime::stop`] also stops the
 /// task (the stop channel closes), but only `stop` waits for the sockets to be closed.
 pub struct InstanceRuntime {
     sockets: Vec<LocalSocket>,
-    calls: mpsc::Sender<EngineCall>,
+    handle: InstanceHandle,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -83,19 +119,24 @@ impl InstanceRuntime {
             udp.push(Arc::new(UdpSocket::from_std(b.socket)?));
         }
         let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE);
+        let (data_tx, data_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let driver = Driver {
             engine,
             sockets: udp,
             local: sockets.clone(),
+            taps: Vec::new(),
             clock,
             label,
-            transmit_errors: 0,
+            counters: DriverCounters::default(),
         };
-        let task = tokio::spawn(driver.run(calls_rx, stop_rx));
+        let task = tokio::spawn(driver.run(calls_rx, data_rx, stop_rx));
         Ok(InstanceRuntime {
             sockets,
-            calls: calls_tx,
+            handle: InstanceHandle {
+                calls: calls_tx,
+                data: data_tx,
+            },
             stop: Some(stop_tx),
             task: Some(task),
         })
@@ -117,7 +158,7 @@ impl InstanceRuntime {
         let call: EngineCall = Box::new(move |engine, now| {
             let _ = tx.send(f(engine, now));
         });
-        self.calls.send(call).await.map_err(|_| NotRunning)?;
+        self.handle.calls.send(call).await.map_err(|_| NotRunning)?;
         rx.await.map_err(|_| NotRunning)
     }
 
@@ -134,11 +175,9 @@ impl InstanceRuntime {
             .ok_or(NotRunning)
     }
 
-    /// A cloneable handle for tasks that call into the node on their own (a TAP reader).
+    /// A cloneable handle for code that reaches the instance on its own (a port).
     pub fn handle(&self) -> InstanceHandle {
-        InstanceHandle {
-            calls: self.calls.clone(),
-        }
+        self.handle.clone()
     }
 
     /// Attach an event handler to the running instance (for subsystems that start using an
@@ -166,13 +205,49 @@ impl InstanceRuntime {
     }
 }
 
+/// What the driver counts about the edge (logged when the instance stops).
+#[derive(Debug, Default)]
+struct DriverCounters {
+    transmit_errors: u64,
+    tap_write_drops: u64,
+    tap_read_errors: u64,
+    frames_for_unattached_network: u64,
+}
+
 struct Driver {
     engine: Box<dyn Engine>,
     sockets: Vec<Arc<UdpSocket>>,
     local: Vec<LocalSocket>,
+    taps: Vec<(NetworkId, Arc<TapDevice>)>,
     clock: EngineClock,
     label: String,
-    transmit_errors: u64,
+    counters: DriverCounters,
+}
+
+/// The buffers of the data path, allocated once per instance.
+struct Buffers {
+    /// UDP receive (tokio reads into a slice).
+    datagram: Vec<u8>,
+    /// The packet being decapsulated (a copy of the datagram, then its plaintext and frame).
+    packet: Vec<u8>,
+    /// A TAP frame, read [`FRAME_HEADROOM`] bytes in so its FRAME is built around it.
+    frame: Vec<u8>,
+    /// Datagrams of an encapsulated frame.
+    out: Vec<u8>,
+    /// A control transmit (`Engine::poll_transmit` fills it).
+    control: Vec<u8>,
+}
+
+impl Buffers {
+    fn new() -> Buffers {
+        Buffers {
+            datagram: vec![0; RECV_BUFFER],
+            packet: Vec::with_capacity(RECV_BUFFER),
+            frame: vec![0; FRAME_HEADROOM + MAX_TAP_FRAME],
+            out: vec![0; DATAGRAMS_CAPACITY],
+            control: Vec::with_capacity(RECV_BUFFER),
+        }
+    }
 }
 
 enum Event {
@@ -185,31 +260,58 @@ enum Event {
         socket: usize,
         error: std::io::Error,
     },
+    TapFrame {
+        tap: usize,
+        len: usize,
+    },
+    TapError {
+        tap: usize,
+        error: std::io::Error,
+    },
     Timer,
     Call(EngineCall),
+    Data(DataCommand),
     Stop,
 }
 
+/// Time far enough away to mean "no timer".
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365)
+}
+
 impl Driver {
-    async fn run(mut self, mut calls: mpsc::Receiver<EngineCall>, mut stop: oneshot::Receiver<()>) {
+    async fn run(
+        mut self,
+        mut calls: mpsc::Receiver<EngineCall>,
+        mut data: mpsc::UnboundedReceiver<DataCommand>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
         tracing::info!(instance = %self.label, sockets = ?self.local.iter().map(|s| s.bound).collect::<Vec<_>>(), "instance running");
-        let mut buf = vec![0u8; RECV_BUFFER];
-        let mut out = Vec::with_capacity(RECV_BUFFER);
-        // Which socket is polled first; rotated so a busy socket cannot starve the others.
+        let mut buffers = Buffers::new();
+        // One timer for the task's life, moved only when the engine's deadline changes.
+        let sleep = tokio::time::sleep_until(far_future());
+        tokio::pin!(sleep);
+        let mut armed: Option<u64> = None;
+        // Which socket/TAP is polled first; rotated so a busy one cannot starve the others.
         let mut first = 0usize;
         loop {
-            let sleep = match self.engine.next_deadline() {
-                Some(deadline) => Some(tokio::time::sleep_until(self.clock.instant_of(deadline))),
-                None => None,
-            };
+            let deadline = self.engine.next_deadline();
+            if deadline != armed {
+                let at = deadline.map_or_else(far_future, |d| self.clock.instant_of(d));
+                sleep.as_mut().reset(at);
+                armed = deadline;
+            }
             let event = {
                 let sockets = &self.sockets;
-                let buf = &mut buf;
+                let taps = &self.taps;
+                let Buffers {
+                    datagram, frame, ..
+                } = &mut buffers;
                 let recv = poll_fn(|cx| {
                     let n = sockets.len();
                     for k in 0..n {
                         let index = (first + k) % n;
-                        let mut read = ReadBuf::new(buf);
+                        let mut read = ReadBuf::new(datagram);
                         match sockets[index].poll_recv_from(cx, &mut read) {
                             Poll::Ready(Ok(remote)) => {
                                 return Poll::Ready(Event::Datagram {
@@ -229,14 +331,38 @@ impl Driver {
                     }
                     Poll::Pending
                 });
+                let tap_read = poll_fn(|cx| {
+                    let n = taps.len();
+                    for k in 0..n {
+                        let index = (first + k) % n;
+                        match taps[index]
+                            .1
+                            .poll_read_frame(cx, &mut frame[FRAME_HEADROOM..])
+                        {
+                            Poll::Ready(Ok(len)) => {
+                                return Poll::Ready(Event::TapFrame { tap: index, len })
+                            }
+                            Poll::Ready(Err(error)) => {
+                                return Poll::Ready(Event::TapError { tap: index, error })
+                            }
+                            Poll::Pending => {}
+                        }
+                    }
+                    Poll::Pending
+                });
                 tokio::select! {
+                    // Management first: it never waits behind data.
+                    biased;
                     _ = &mut stop => Event::Stop,
                     call = calls.recv() => match call { Some(c) => Event::Call(c), None => Event::Stop },
+                    command = data.recv() => match command { Some(c) => Event::Data(c), None => Event::Stop },
+                    _ = &mut sleep => Event::Timer,
                     event = recv => event,
-                    _ = async { match sleep { Some(s) => s.await, None => std::future::pending().await } } => Event::Timer,
+                    event = tap_read => event,
                 }
             };
             first = first.wrapping_add(1);
+            let now = self.clock.now();
             match event {
                 Event::Stop => break,
                 Event::Datagram {
@@ -244,22 +370,126 @@ impl Driver {
                     remote,
                     len,
                 } => {
-                    let id = self.local[socket].id;
-                    self.engine
-                        .receive(self.clock.now(), id, remote, &buf[..len]);
+                    self.datagram_in(now, socket, remote, len, &mut buffers);
+                    // More of what is waiting on that socket, without going back to select.
+                    for _ in 1..BATCH {
+                        match self.sockets[socket].try_recv_from(&mut buffers.datagram) {
+                            Ok((len, remote)) => {
+                                self.datagram_in(now, socket, remote, len, &mut buffers)
+                            }
+                            Err(_) => break,
+                        }
+                    }
                 }
                 Event::ReceiveError { socket, error } => {
                     // ICMP errors surface here (e.g. connection refused); they concern one
                     // earlier send, not the socket.
                     tracing::debug!(instance = %self.label, socket, %error, "UDP receive error");
                 }
-                Event::Timer => self.engine.tick(self.clock.now()),
-                Event::Call(call) => call(self.engine.as_mut(), self.clock.now()),
+                Event::TapFrame { tap, len } => {
+                    self.frame_in(now, tap, len, &mut buffers);
+                    for _ in 1..BATCH {
+                        let Some((_, device)) = self.taps.get(tap) else {
+                            break;
+                        };
+                        match device.try_read_frame(&mut buffers.frame[FRAME_HEADROOM..]) {
+                            Ok(Some(len)) => self.frame_in(now, tap, len, &mut buffers),
+                            Ok(None) => break,
+                            Err(error) => {
+                                self.tap_failed(tap, error);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Event::TapError { tap, error } => self.tap_failed(tap, error),
+                Event::Timer => {
+                    armed = None;
+                    self.engine.tick(now);
+                }
+                Event::Call(call) => call(self.engine.as_mut(), now),
+                Event::Data(command) => self.data_command(command),
             }
-            self.engine.dispatch_events(self.clock.now());
-            self.flush(&mut out);
+            self.engine.dispatch_events(now);
+            self.flush(&mut buffers.control);
         }
-        tracing::info!(instance = %self.label, transmit_errors = self.transmit_errors, "instance stopped");
+        tracing::info!(instance = %self.label, counters = ?self.counters, "instance stopped");
+    }
+
+    fn data_command(&mut self, command: DataCommand) {
+        match command {
+            DataCommand::AttachTap { nwid, tap } => {
+                self.taps.retain(|(n, _)| *n != nwid);
+                self.taps.push((nwid, tap));
+            }
+            DataCommand::DetachTap { nwid } => self.taps.retain(|(n, _)| *n != nwid),
+        }
+    }
+
+    /// A TAP that fails to read is closed or gone: stop serving it (the port reports it).
+    fn tap_failed(&mut self, tap: usize, error: std::io::Error) {
+        self.counters.tap_read_errors += 1;
+        if tap < self.taps.len() {
+            let (nwid, device) = self.taps.remove(tap);
+            tracing::warn!(instance = %self.label, interface = device.name(), network = %nwid, %error, "tap read failed; detached");
+        }
+    }
+
+    /// One received datagram (in `buffers.datagram[..len]`) through the engine; a frame it
+    /// yields goes to its network's TAP.
+    fn datagram_in(
+        &mut self,
+        now: u64,
+        socket: usize,
+        remote: SocketAddr,
+        len: usize,
+        buffers: &mut Buffers,
+    ) {
+        let id = self.local[socket].id;
+        buffers.packet.clear();
+        buffers.packet.extend_from_slice(&buffers.datagram[..len]);
+        let received = self
+            .engine
+            .decapsulate(now, id, remote, &mut buffers.packet);
+        if let Received::Frame { nwid, frame } = received {
+            self.write_to_tap(nwid, &buffers.packet[frame]);
+        }
+    }
+
+    fn write_to_tap(&mut self, nwid: NetworkId, frame: &[u8]) {
+        let Some((_, tap)) = self.taps.iter().find(|(n, _)| *n == nwid) else {
+            self.counters.frames_for_unattached_network += 1;
+            return;
+        };
+        // Non-blocking: a full TAP queue drops the frame like a congested port.
+        if !matches!(tap.try_write_frame(frame), Ok(true)) {
+            self.counters.tap_write_drops += 1;
+        }
+    }
+
+    /// One frame read from TAP `tap` (at `buffers.frame[FRAME_HEADROOM..][..len]`) through
+    /// the engine; datagrams it yields are sent at once.
+    fn frame_in(&mut self, now: u64, tap: usize, len: usize, buffers: &mut Buffers) {
+        let Some(&(nwid, _)) = self.taps.get(tap) else {
+            return;
+        };
+        let frame: Range<usize> = FRAME_HEADROOM..FRAME_HEADROOM + len;
+        let sent =
+            self.engine
+                .encapsulate_frame(now, nwid, &mut buffers.frame, frame, &mut buffers.out);
+        if let Encapsulated::Send(datagrams) = sent {
+            let Some(index) = self
+                .local
+                .iter()
+                .position(|s| s.id.0 == datagrams.local_socket.0)
+            else {
+                self.counters.transmit_errors += 1;
+                return;
+            };
+            for datagram in datagrams.layout.datagrams(&buffers.out) {
+                self.send(index, datagrams.remote, None, datagram);
+            }
+        }
     }
 
     /// Send everything the engine has queued.
@@ -273,7 +503,7 @@ impl Driver {
             match t.local {
                 Some(id) => match self.local.iter().position(|s| s.id == id) {
                     Some(index) => self.send(index, t.remote, t.ttl, payload),
-                    None => self.transmit_errors += 1,
+                    None => self.counters.transmit_errors += 1,
                 },
                 None => {
                     for index in 0..self.local.len() {
@@ -300,7 +530,7 @@ impl Driver {
         };
         // UDP is best effort: a full socket buffer drops the datagram like the network would.
         if let Err(error) = socket.try_send_to(payload, remote) {
-            self.transmit_errors += 1;
+            self.counters.transmit_errors += 1;
             tracing::trace!(instance = %self.label, %remote, %error, "UDP send failed");
         }
         if let Some(previous) = restore {

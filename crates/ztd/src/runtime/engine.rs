@@ -67,6 +67,30 @@ pub struct EngineStatus {
 pub trait Engine: Send + 'static {
     /// A datagram arrived on `local` from `remote`.
     fn receive(&mut self, now: u64, local: LocalSocketId, remote: SocketAddr, datagram: &[u8]);
+    /// The data path's receive: the datagram in `packet` is processed in place, and a frame
+    /// for a TAP comes back as a range of it (see [`zt_node::Node::decapsulate`]).
+    fn decapsulate(
+        &mut self,
+        now: u64,
+        local: LocalSocketId,
+        remote: SocketAddr,
+        packet: &mut Vec<u8>,
+    ) -> zt_node::Received {
+        self.receive(now, local, remote, packet);
+        zt_node::Received::Consumed
+    }
+    /// The data path's send: a frame read from the TAP of `nwid` into `buffer[frame]` (with
+    /// headroom) becomes datagrams in `out` (see [`zt_node::Node::encapsulate_frame`]).
+    fn encapsulate_frame(
+        &mut self,
+        _now: u64,
+        _nwid: zt_wire::network_id::NetworkId,
+        _buffer: &mut [u8],
+        _frame: std::ops::Range<usize>,
+        _out: &mut [u8],
+    ) -> zt_node::Encapsulated {
+        zt_node::Encapsulated::Dropped(zt_node::FrameError::NotJoined)
+    }
     /// The deadline returned by [`Engine::next_deadline`] was reached (or passed).
     fn tick(&mut self, now: u64);
     /// The next datagram to send, written into `buf` (cleared by the caller); `None` when the

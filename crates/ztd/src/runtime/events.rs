@@ -33,6 +33,11 @@ pub struct InstanceInfo {
 pub trait EventHandler: Send + 'static {
     /// Called once per event, in order. `now` is the engine clock (ms).
     fn on_event(&mut self, node: &mut Node, now: u64, event: &Event);
+    /// True once the handler has nothing more to do (its subject is gone): the engine then
+    /// drops it.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// A daemon subsystem that wants the events of every instance.

@@ -259,6 +259,28 @@ impl Engine for NodeEngine {
             .handle_datagram(now, zt_node::LocalSocketId(local.0), remote, datagram);
     }
 
+    fn decapsulate(
+        &mut self,
+        now: u64,
+        local: LocalSocketId,
+        remote: SocketAddr,
+        packet: &mut Vec<u8>,
+    ) -> zt_node::Received {
+        self.node
+            .decapsulate(now, zt_node::LocalSocketId(local.0), remote, packet)
+    }
+
+    fn encapsulate_frame(
+        &mut self,
+        now: u64,
+        nwid: zt_wire::network_id::NetworkId,
+        buffer: &mut [u8],
+        frame: std::ops::Range<usize>,
+        out: &mut [u8],
+    ) -> zt_node::Encapsulated {
+        self.node.encapsulate_frame(now, nwid, buffer, frame, out)
+    }
+
     fn tick(&mut self, now: u64) {
         if now >= self.next_interface_scan {
             self.refresh_local_addresses(now);
@@ -306,6 +328,8 @@ impl Engine for NodeEngine {
                 handler.on_event(&mut self.node, now, &event);
             }
         }
+        // A left network's port handler is done; it must not cost every later event a visit.
+        self.handlers.retain(|handler| !handler.finished());
     }
 
     fn set_interfaces(&mut self, interfaces: Vec<String>, now: u64) {
