@@ -19,7 +19,6 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::task::Poll;
 
-use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -35,6 +34,8 @@ use crate::os::tap::TapDevice;
 const RECV_BUFFER: usize = 65536;
 /// Largest frame a TAP hands us (MTU up to 10000 plus the Ethernet header).
 const MAX_TAP_FRAME: usize = 10_000 + zt_wire::ethernet::ETHERNET_HEADER_LEN;
+/// Datagrams (or GRO batches) one receive system call can return.
+const RECV_BATCH: usize = 8;
 /// Depth of the engine-call queue.
 const CALL_QUEUE: usize = 64;
 /// Packets or frames handled from one ready source before the task looks at its other
@@ -121,8 +122,16 @@ impl InstanceRuntime {
         let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE);
         let (data_tx, data_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
+        // Probed once per socket: GSO support, and the options the offload sends rely on.
+        let offloads = udp
+            .iter()
+            .map(|socket| {
+                quinn_udp::UdpSocketState::new(quinn_udp::UdpSockRef::from(&**socket)).ok()
+            })
+            .collect();
         let driver = Driver {
             engine,
+            offloads,
             sockets: udp,
             local: sockets.clone(),
             taps: Vec::new(),
@@ -217,6 +226,8 @@ struct DriverCounters {
 struct Driver {
     engine: Box<dyn Engine>,
     sockets: Vec<Arc<UdpSocket>>,
+    /// Per socket, its segmentation offload state (`None` where the probe failed).
+    offloads: Vec<Option<quinn_udp::UdpSocketState>>,
     local: Vec<LocalSocket>,
     taps: Vec<(NetworkId, Arc<TapDevice>)>,
     clock: EngineClock,
@@ -226,8 +237,9 @@ struct Driver {
 
 /// The buffers of the data path, allocated once per instance.
 struct Buffers {
-    /// UDP receive (tokio reads into a slice).
-    datagram: Vec<u8>,
+    /// UDP receive: [`RECV_BATCH`] slots of [`RECV_BUFFER`] bytes for one `recvmmsg`, each
+    /// holding one datagram or, with UDP GRO, several of one sender cut at a stride.
+    datagrams: Vec<u8>,
     /// The packet being decapsulated (a copy of the datagram, then its plaintext and frame).
     packet: Vec<u8>,
     /// A TAP frame, read [`FRAME_HEADROOM`] bytes in so its FRAME is built around it.
@@ -241,7 +253,7 @@ struct Buffers {
 impl Buffers {
     fn new() -> Buffers {
         Buffers {
-            datagram: vec![0; RECV_BUFFER],
+            datagrams: vec![0; RECV_BATCH * RECV_BUFFER],
             packet: Vec::with_capacity(RECV_BUFFER),
             frame: vec![0; FRAME_HEADROOM + MAX_TAP_FRAME],
             out: vec![0; DATAGRAMS_CAPACITY],
@@ -251,10 +263,8 @@ impl Buffers {
 }
 
 enum Event {
-    Datagram {
+    Readable {
         socket: usize,
-        remote: SocketAddr,
-        len: usize,
     },
     ReceiveError {
         socket: usize,
@@ -304,21 +314,14 @@ impl Driver {
             let event = {
                 let sockets = &self.sockets;
                 let taps = &self.taps;
-                let Buffers {
-                    datagram, frame, ..
-                } = &mut buffers;
+                let frame = &mut buffers.frame;
                 let recv = poll_fn(|cx| {
                     let n = sockets.len();
                     for k in 0..n {
                         let index = (first + k) % n;
-                        let mut read = ReadBuf::new(datagram);
-                        match sockets[index].poll_recv_from(cx, &mut read) {
-                            Poll::Ready(Ok(remote)) => {
-                                return Poll::Ready(Event::Datagram {
-                                    socket: index,
-                                    remote,
-                                    len: read.filled().len(),
-                                })
+                        match sockets[index].poll_recv_ready(cx) {
+                            Poll::Ready(Ok(())) => {
+                                return Poll::Ready(Event::Readable { socket: index })
                             }
                             Poll::Ready(Err(error)) => {
                                 return Poll::Ready(Event::ReceiveError {
@@ -365,22 +368,7 @@ impl Driver {
             let now = self.clock.now();
             match event {
                 Event::Stop => break,
-                Event::Datagram {
-                    socket,
-                    remote,
-                    len,
-                } => {
-                    self.datagram_in(now, socket, remote, len, &mut buffers);
-                    // More of what is waiting on that socket, without going back to select.
-                    for _ in 1..BATCH {
-                        match self.sockets[socket].try_recv_from(&mut buffers.datagram) {
-                            Ok((len, remote)) => {
-                                self.datagram_in(now, socket, remote, len, &mut buffers)
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
+                Event::Readable { socket } => self.receive_batches(now, socket, &mut buffers),
                 Event::ReceiveError { socket, error } => {
                     // ICMP errors surface here (e.g. connection refused); they concern one
                     // earlier send, not the socket.
@@ -435,24 +423,80 @@ impl Driver {
         }
     }
 
-    /// One received datagram (in `buffers.datagram[..len]`) through the engine; a frame it
-    /// yields goes to its network's TAP.
+    /// What socket `socket` has received, up to [`BATCH`] system calls' worth: each call
+    /// returns up to [`RECV_BATCH`] messages (`recvmmsg`), and each message may hold several
+    /// datagrams of one sender coalesced by UDP GRO, cut at its stride.
+    fn receive_batches(&mut self, now: u64, socket: usize, buffers: &mut Buffers) {
+        for _ in 0..BATCH {
+            let mut metas = [quinn_udp::RecvMeta::default(); RECV_BATCH];
+            let received = {
+                let mut slots = buffers.datagrams.chunks_mut(RECV_BUFFER);
+                let mut slices: [std::io::IoSliceMut<'_>; RECV_BATCH] = std::array::from_fn(|_| {
+                    std::io::IoSliceMut::new(slots.next().unwrap_or_default())
+                });
+                let udp = &self.sockets[socket];
+                match &self.offloads[socket] {
+                    Some(state) => udp.try_io(tokio::io::Interest::READABLE, || {
+                        state.recv(quinn_udp::UdpSockRef::from(&**udp), &mut slices, &mut metas)
+                    }),
+                    None => udp.try_recv_from(&mut slices[0]).map(|(len, addr)| {
+                        metas[0].addr = addr;
+                        metas[0].len = len;
+                        metas[0].stride = len;
+                        1
+                    }),
+                }
+            };
+            let count = match received {
+                Ok(count) => count,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    // ICMP errors surface here (e.g. connection refused); they concern one
+                    // earlier send, not the socket.
+                    tracing::debug!(instance = %self.label, socket, %error, "UDP receive error");
+                    return;
+                }
+            };
+            for (meta, slot) in metas
+                .iter()
+                .zip(buffers.datagrams.chunks(RECV_BUFFER))
+                .take(count)
+            {
+                let remote = meta.addr;
+                let received = &slot[..meta.len.min(slot.len())];
+                if received.is_empty() {
+                    // An empty datagram is input too (counted as a runt by the engine).
+                    self.datagram_in(now, socket, remote, received, &mut buffers.packet);
+                    continue;
+                }
+                // Without GRO the stride is the length: one datagram.
+                let stride = if meta.stride == 0 {
+                    meta.len
+                } else {
+                    meta.stride
+                };
+                for datagram in received.chunks(stride) {
+                    self.datagram_in(now, socket, remote, datagram, &mut buffers.packet);
+                }
+            }
+        }
+    }
+
+    /// One received datagram through the engine; a frame it yields goes to its network's TAP.
     fn datagram_in(
         &mut self,
         now: u64,
         socket: usize,
         remote: SocketAddr,
-        len: usize,
-        buffers: &mut Buffers,
+        datagram: &[u8],
+        packet: &mut Vec<u8>,
     ) {
         let id = self.local[socket].id;
-        buffers.packet.clear();
-        buffers.packet.extend_from_slice(&buffers.datagram[..len]);
-        let received = self
-            .engine
-            .decapsulate(now, id, remote, &mut buffers.packet);
+        packet.clear();
+        packet.extend_from_slice(datagram);
+        let received = self.engine.decapsulate(now, id, remote, packet);
         if let Received::Frame { nwid, frame } = received {
-            self.write_to_tap(nwid, &buffers.packet[frame]);
+            self.write_to_tap(nwid, &packet[frame]);
         }
     }
 
@@ -486,9 +530,51 @@ impl Driver {
                 self.counters.transmit_errors += 1;
                 return;
             };
-            for datagram in datagrams.layout.datagrams(&buffers.out) {
-                self.send(index, datagrams.remote, None, datagram);
+            self.send_datagrams(index, datagrams.remote, &datagrams.layout, &buffers.out);
+        }
+    }
+
+    /// The datagrams of one packet: with UDP segmentation offload, one `sendmsg` whose buffer
+    /// the kernel cuts at `segment_size` (the layout `write_datagrams` made for this);
+    /// without it, or if the kernel refuses, one send per datagram.
+    fn send_datagrams(
+        &mut self,
+        index: usize,
+        remote: SocketAddr,
+        layout: &zt_wire::fragment::DatagramLayout,
+        out: &[u8],
+    ) {
+        if layout.count > 1 {
+            if let Some(offload) = &self.offloads[index] {
+                if offload.max_gso_segments() >= layout.count {
+                    let transmit = quinn_udp::Transmit {
+                        destination: remote,
+                        ecn: None,
+                        contents: &out[..layout.len],
+                        segment_size: Some(layout.segment_size),
+                        src_ip: None,
+                    };
+                    let socket = &self.sockets[index];
+                    let sent = socket.try_io(tokio::io::Interest::WRITABLE, || {
+                        offload.try_send(quinn_udp::UdpSockRef::from(&**socket), &transmit)
+                    });
+                    match sent {
+                        Ok(()) => return,
+                        // A full socket buffer drops the packet like the network would.
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            self.counters.transmit_errors += 1;
+                            return;
+                        }
+                        // Anything else (a kernel without GSO for this route): plain sends.
+                        Err(error) => {
+                            tracing::debug!(instance = %self.label, %error, "UDP GSO send failed; sending datagrams one by one");
+                        }
+                    }
+                }
             }
+        }
+        for datagram in layout.datagrams(out) {
+            self.send(index, remote, None, datagram);
         }
     }
 
