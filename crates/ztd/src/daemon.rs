@@ -73,19 +73,20 @@ impl Daemon {
     pub fn open(state: StateDir, engines: Arc<dyn EngineFactory>) -> Result<Daemon, DaemonError> {
         let authtoken = state.load_or_create_authtoken()?;
         let (instances, identities) = crate::instances::load(&state)?;
+        let clock = EngineClock::new();
         let model = Model {
             instances,
             runtimes: HashMap::new(),
             runtime_errors: HashMap::new(),
             identities,
-            controllers: crate::controller::Controllers::load(&state)?,
+            controllers: crate::controller::Controllers::load(&state, clock)?,
             interfaces: crate::menus::interface::Interfaces::load(&state)?,
         };
         Ok(Daemon {
             state,
             authtoken,
             engines,
-            clock: EngineClock::new(),
+            clock,
             model: Mutex::new(model),
         })
     }

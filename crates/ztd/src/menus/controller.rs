@@ -7,16 +7,16 @@
 //! `copy-from` on `add` starts from another item's settings; read-only `inactive` (the
 //! network id is not this instance's, or the instance is not running). Values are parsed by
 //! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
-//! change writes nothing.
-use std::sync::Arc;
-
+//! change writes nothing. Changes go through the instance's controller service, which pushes
+//! and revokes as for every other face. `set` without a new name and `remove` release the
+//! daemon lock before the database work; `add` and renames keep it, so two networks cannot
+//! get one name.
 use async_trait::async_trait;
-use zt_controller::controller::RevocationPlan;
 use zt_controller::model::format_network_id;
 use zt_controller::props::{network_patch_from_properties, network_properties};
-use zt_controller::{ControllerError, ModelError, Network, Pushes};
+use zt_controller::{ControllerError, ModelError, Network};
 
-use crate::controller::{parse_nwid, storage_error, InstanceController};
+use crate::controller::{parse_nwid, service_error, view_of, ControllerView};
 use crate::daemon::{Daemon, Model};
 use crate::instances::DEFAULT_INSTANCE_NAME;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
@@ -72,7 +72,7 @@ pub(crate) fn model_error(e: ModelError) -> CommandError {
 pub(crate) fn controller_error(e: ControllerError) -> CommandError {
     match e {
         ControllerError::Invalid(m) => model_error(m),
-        ControllerError::Storage(s) => storage_error(s),
+        ControllerError::Storage(s) => CommandError::Internal(format!("controller database: {s}")),
         other => CommandError::failure(other),
     }
 }
@@ -101,7 +101,7 @@ fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
 /// `network=`).
 pub(crate) fn find_network_item(
     model: &Model,
-    open: &[(ItemId, Arc<InstanceController>)],
+    views: &[ControllerView],
     selector: &str,
 ) -> Option<ItemId> {
     if let Ok(id) = selector.parse::<ItemId>() {
@@ -112,31 +112,24 @@ pub(crate) fn find_network_item(
         .networks
         .iter()
         .find(|(_, row)| {
-            network_of(open, row.instance, &row.network).is_some_and(|n| n.name == selector)
+            network_of(views, row.instance, &row.network).is_some_and(|n| n.name == selector)
         })
         .map(|(id, _)| id)
 }
 
 /// The stored network of a menu row.
-pub(crate) fn network_of(
-    open: &[(ItemId, Arc<InstanceController>)],
+pub(crate) fn network_of<'a>(
+    views: &'a [ControllerView],
     instance: ItemId,
     network: &str,
-) -> Option<Network> {
-    let controller = &open.iter().find(|(i, _)| *i == instance)?.1;
-    let nwid = u64::from_str_radix(network, 16).ok()?;
-    controller.lock().network(nwid).ok().flatten()
+) -> Option<&'a Network> {
+    Some(&view_of(views, instance)?.network(network)?.network)
 }
 
-fn name_taken(
-    model: &Model,
-    open: &[(ItemId, Arc<InstanceController>)],
-    name: &str,
-    except: Option<ItemId>,
-) -> bool {
+fn name_taken(model: &Model, views: &[ControllerView], name: &str, except: Option<ItemId>) -> bool {
     model.controllers.networks.iter().any(|(id, row)| {
         Some(id) != except
-            && network_of(open, row.instance, &row.network).is_some_and(|n| n.name == name)
+            && network_of(views, row.instance, &row.network).is_some_and(|n| n.name == name)
     })
 }
 
@@ -169,29 +162,21 @@ impl Menu for ControllerMenu {
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
         let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let views = daemon.controllers_synced(&mut model).await?;
         let mut records = Vec::new();
         for (id, row) in model.controllers.networks.iter() {
-            let Some((_, controller)) = open.iter().find(|(i, _)| *i == row.instance) else {
+            let Some(n) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
+            else {
                 continue;
             };
-            let Ok(nwid) = u64::from_str_radix(&row.network, 16) else {
-                continue;
-            };
-            let (network, serves) = {
-                let ctl = controller.lock();
-                (ctl.network(nwid).map_err(storage_error)?, ctl.serves(nwid))
-            };
-            if let Some(network) = network {
-                records.push(record(&model, id, row.instance, &network, serves));
-            }
+            records.push(record(&model, id, row.instance, &n.network, n.serves));
         }
         Ok(records)
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
         let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let views = daemon.controllers_synced(&mut model).await?;
         let instance_name = args
             .take("instance")
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_string());
@@ -204,12 +189,12 @@ impl Menu for ControllerMenu {
             .transpose()?;
         let mut props: Vec<(&'static str, String)> = Vec::new();
         if let Some(selector) = args.take("copy-from") {
-            let source = find_network_item(&model, &open, &selector)
+            let source = find_network_item(&model, &views, &selector)
                 .and_then(|id| model.controllers.networks.get(id))
-                .and_then(|row| network_of(&open, row.instance, &row.network))
+                .and_then(|row| network_of(&views, row.instance, &row.network))
                 .ok_or_else(|| CommandError::invalid_value("copy-from"))?;
             props.extend(
-                network_properties(&source)
+                network_properties(source)
                     .into_iter()
                     .filter(|(name, _)| *name != "name" && *name != "network"),
             );
@@ -225,7 +210,7 @@ impl Menu for ControllerMenu {
                 "missing value(s) of argument(s) name",
             ));
         };
-        if name_taken(&model, &open, &name, None) {
+        if name_taken(&model, &views, &name, None) {
             return Err(CommandError::failure(
                 "controller with the same name already exists",
             ));
@@ -234,17 +219,11 @@ impl Menu for ControllerMenu {
         let pairs: Vec<(&str, &str)> = props.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
         let controller = daemon.controller_for(&mut model, instance).await?;
-        let now = daemon.clock.now() as i64;
-        let created = {
-            let mut ctl = controller.lock();
-            match nwid {
-                Some(nwid) => ctl.create_network(now, nwid, &patch),
-                None => ctl.create_network_with_random_id(now, &patch, rand::random::<u32>),
-            }
-        }
-        .map_err(controller_error)?;
-        let open = daemon.controllers_synced(&mut model).await?;
-        drop(open);
+        let created = controller
+            .create_network(nwid, patch)
+            .await
+            .map_err(service_error)?;
+        daemon.controllers_synced(&mut model).await?;
         let network = format_network_id(created.id);
         let found = model
             .controllers
@@ -258,7 +237,7 @@ impl Menu for ControllerMenu {
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
         let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let views = daemon.controllers_synced(&mut model).await?;
         let row = model
             .controllers
             .networks
@@ -274,8 +253,9 @@ impl Menu for ControllerMenu {
         }
         let given = take_properties(&mut args);
         args.finish()?;
+        let renamed = given.iter().any(|(n, _)| *n == "name");
         if let Some((_, name)) = given.iter().find(|(n, _)| *n == "name") {
-            if name_taken(&model, &open, name, Some(id)) {
+            if name_taken(&model, &views, name, Some(id)) {
                 return Err(CommandError::failure(
                     "controller with the same name already exists",
                 ));
@@ -285,14 +265,13 @@ impl Menu for ControllerMenu {
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let (_, pushes) = controller
-            .lock()
-            .update_network(now as i64, nwid, &patch)
-            .map_err(controller_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
+        // A new name must stay unique until it is stored; any other change can let other
+        // commands run meanwhile.
+        let _held = if renamed { Some(model) } else { None };
+        controller
+            .update_network(nwid, patch)
+            .await
+            .map_err(service_error)?;
         Ok(())
     }
 
@@ -307,33 +286,13 @@ impl Menu for ControllerMenu {
             .ok_or(CommandError::NoSuchItem)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now() as i64;
-        // Members that had access lose it: their COMs are revoked as on deauthorization.
-        let revocations: Vec<Pushes> = {
-            let mut ctl = controller.lock();
-            let online = ctl.online_members(now, nwid).map_err(storage_error)?;
-            let members = ctl.members(nwid).map_err(storage_error)?;
-            ctl.delete_network(nwid).map_err(storage_error)?;
-            members
-                .iter()
-                .filter(|m| m.is_admitted())
-                .map(|m| Pushes {
-                    config_to: Vec::new(),
-                    revocation: Some(RevocationPlan {
-                        network_id: nwid,
-                        target: m.address,
-                        threshold: now,
-                        recipients: online.clone(),
-                    }),
-                })
-                .collect()
-        };
-        for pushes in revocations {
-            daemon
-                .send_pushes(&model, row.instance, controller.clone(), nwid, pushes)
-                .await;
-        }
-        daemon.controllers_synced(&mut model).await?;
+        drop(model);
+        // Members that had access are revoked, as when the JSON API deletes it. The row goes
+        // at the next sync.
+        controller
+            .delete_network(nwid)
+            .await
+            .map_err(service_error)?;
         Ok(())
     }
 }

@@ -5,18 +5,18 @@
 //! `zt-address`, `authorized`, `bridge`, `ip-address` (comma list), `name`, `comment`,
 //! `disabled`; read-only `last-seen` (time since the member last asked for its config) and
 //! `inactive` (no request within the online window). Authorizing, deauthorizing and address
-//! changes are pushed to the member (and revocations to the network) right away.
+//! changes are pushed to the member (and revocations to the network) right away, by the
+//! controller service as for every other face; `add`, `set` and `remove` release the daemon
+//! lock before the database work.
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::props::{member_patch_from_properties, member_properties};
 use zt_crypto::Address;
 
-use crate::controller::{parse_nwid, storage_error};
+use crate::controller::{parse_nwid, service_error, view_of};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
-use crate::menus::controller::{
-    controller_error, find_network_item, model_error, network_of, rest_value,
-};
+use crate::menus::controller::{find_network_item, model_error, rest_value};
 use crate::model::ItemId;
 
 /// The settable member properties, in menu order.
@@ -81,33 +81,25 @@ impl Menu for MemberMenu {
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
         let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let views = daemon.controllers_synced(&mut model).await?;
         let now = daemon.clock.now() as i64;
         let mut records = Vec::new();
         for (id, row) in model.controllers.members.iter() {
-            let Some((_, controller)) = open.iter().find(|(i, _)| *i == row.instance) else {
-                continue;
-            };
-            let (Ok(nwid), Ok(address)) = (
-                u64::from_str_radix(&row.network, 16),
-                parse_address(&row.address),
-            ) else {
-                continue;
-            };
-            let Some(member) = controller
-                .lock()
-                .member(nwid, address)
-                .map_err(storage_error)?
+            let Some(network) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
             else {
                 continue;
             };
-            let network_name = network_of(&open, row.instance, &row.network)
-                .map(|n| n.name)
-                .unwrap_or_else(|| row.network.clone());
+            let Some(member) = network
+                .members
+                .iter()
+                .find(|m| m.address.to_string() == row.address)
+            else {
+                continue;
+            };
             let mut r = Record::new();
             r.insert(".id".into(), id.to_string());
-            r.insert("network".into(), network_name);
-            for (name, value) in member_properties(&member) {
+            r.insert("network".into(), network.network.name.clone());
+            for (name, value) in member_properties(member) {
                 if value.is_empty() {
                     continue;
                 }
@@ -128,7 +120,7 @@ impl Menu for MemberMenu {
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
         let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let views = daemon.controllers_synced(&mut model).await?;
         let network = args
             .take("network")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
@@ -136,7 +128,7 @@ impl Menu for MemberMenu {
             .take("zt-address")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
         let address = parse_address(&address.to_ascii_lowercase())?;
-        let row = find_network_item(&model, &open, &network)
+        let row = find_network_item(&model, &views, &network)
             .and_then(|id| model.controllers.networks.get(id).cloned())
             .ok_or_else(|| CommandError::invalid_value("network"))?;
         let given = take_properties(&mut args);
@@ -145,23 +137,17 @@ impl Menu for MemberMenu {
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let existing = controller
-            .lock()
-            .member(nwid, address)
-            .map_err(storage_error)?;
-        if existing.is_some() {
+        drop(model);
+        let added = controller
+            .add_member(nwid, address, patch)
+            .await
+            .map_err(service_error)?;
+        if added.is_none() {
             return Err(CommandError::failure(
                 "member with the same zt-address already exists",
             ));
         }
-        let (_, pushes) = controller
-            .lock()
-            .update_member(now as i64, nwid, address, &patch)
-            .map_err(controller_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
+        let mut model = daemon.lock().await;
         daemon.controllers_synced(&mut model).await?;
         let address = address.to_string();
         let found = model
@@ -199,14 +185,11 @@ impl Menu for MemberMenu {
         let nwid = parse_nwid(&row.network, "network")?;
         let address = parse_address(&row.address)?;
         let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let (_, pushes) = controller
-            .lock()
-            .update_member(now as i64, nwid, address, &patch)
-            .map_err(controller_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
+        drop(model);
+        controller
+            .update_member(nwid, address, patch)
+            .await
+            .map_err(service_error)?;
         Ok(())
     }
 
@@ -222,15 +205,12 @@ impl Menu for MemberMenu {
         let nwid = parse_nwid(&row.network, "network")?;
         let address = parse_address(&row.address)?;
         let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let (_, pushes) = controller
-            .lock()
-            .delete_member(now as i64, nwid, address)
-            .map_err(storage_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
-        daemon.controllers_synced(&mut model).await?;
+        drop(model);
+        // The row goes at the next sync.
+        controller
+            .delete_member(nwid, address)
+            .await
+            .map_err(service_error)?;
         Ok(())
     }
 }
