@@ -366,6 +366,7 @@ mod tests {
     use crate::controller::testing::{eventually, member_identity, CONTROLLER_SECRET};
     use crate::menu::Menu;
     use crate::menus::controller::ControllerMenu;
+    use crate::menus::member::MemberMenu;
     use crate::runtime::engine::{EngineClock, NoProtocolFactory};
     use crate::state_dir::StateDir;
     use zt_controller::model::{format_network_id, network_id_for};
@@ -396,10 +397,10 @@ mod tests {
         nwid
     }
 
-    /// The JSON API and the console (which RouterOS REST runs too) revoke the members of a
-    /// deleted network alike.
+    /// The JSON API and the console (which RouterOS REST runs too) revoke alike: the members
+    /// of a deleted network, and a deleted member.
     #[tokio::test]
-    async fn deleting_a_network_revokes_its_members_through_every_face() {
+    async fn deletions_revoke_alike_through_every_face() {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
         std::fs::create_dir_all(home.join("zt1")).unwrap();
@@ -440,6 +441,44 @@ mod tests {
         assert_eq!(service.status().revocations_issued, revoked + 1);
         let left = service
             .read(|ctl| ctl.network_ids())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+
+        // A member: DELETE /controller/network/<nwid>/member/<address> …
+        let member = member_identity().address();
+        let nwid = network_with_online_member(&service, 3).await;
+        let revoked = service.status().revocations_issued;
+        let auth = Some(format!("auth={}", daemon.authtoken()));
+        let response = member_item(
+            State(daemon.clone()),
+            Path((format_network_id(nwid), member.to_string())),
+            Method::DELETE,
+            HeaderMap::new(),
+            RawQuery(auth),
+            Bytes::new(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(service.status().revocations_issued, revoked + 1);
+
+        // … and /zerotier/controller/member/remove.
+        let nwid = network_with_online_member(&service, 4).await;
+        let revoked = service.status().revocations_issued;
+        let rows = MemberMenu.print(&daemon).await.unwrap();
+        let row = rows
+            .iter()
+            .find(|r| {
+                r.get("network").map(String::as_str) == Some("net4")
+                    && r.get("zt-address") == Some(&member.to_string())
+            })
+            .expect("the member is listed");
+        let id = row[".id"].parse().unwrap();
+        MemberMenu.remove(&daemon, id).await.unwrap();
+        assert_eq!(service.status().revocations_issued, revoked + 1);
+        let left = service
+            .read(move |ctl| ctl.members(nwid))
             .await
             .unwrap()
             .unwrap();
