@@ -237,9 +237,7 @@ impl Daemon {
         let runtime = InstanceRuntime::start(bound, engine, self.clock, config.name.clone())
             .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
         // The instance's controller answers through this runtime.
-        model
-            .controllers
-            .registry
+        self.controller_registry
             .instance_started(&dir, runtime.handle());
         model.runtimes.insert(id, runtime);
         model.runtime_errors.remove(&id);
@@ -430,9 +428,7 @@ impl Daemon {
                 .rename_instance_dir(&old.name, &new.name)
                 .map_err(|e| CommandError::Internal(e.to_string()))?;
             // The controller reopens its database at the new path on next use.
-            model
-                .controllers
-                .registry
+            self.controller_registry
                 .forget(&self.state.root().join(&old.name));
         }
         let installed = match import {
@@ -474,9 +470,7 @@ impl Daemon {
         self.save_instances(&model)?;
         // Its database goes with the directory; an instance made later under this name
         // starts a new one.
-        model
-            .controllers
-            .registry
+        self.controller_registry
             .forget(&self.state.root().join(&config.name));
         self.state
             .remove_instance_dir(&config.name)

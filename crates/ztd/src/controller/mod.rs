@@ -15,8 +15,10 @@
 //! node asks to join. The tables are brought in step with snapshots of the databases before
 //! every print ([`Controllers::sync`]).
 //!
-//! Locking: the model lock (tokio) orders management commands and guards the id tables;
-//! the databases belong to their services, so no lock is shared with the packet path.
+//! Locking: the id tables have their own lock (`Daemon::controllers`), which the controller
+//! menus hold across their database work; they take the daemon's model lock only briefly,
+//! after it. The databases belong to their services, so no lock is shared with the packet
+//! path.
 pub mod service;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -24,6 +26,8 @@ pub(crate) mod testing;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::MutexGuard;
 
 use serde::{Deserialize, Serialize};
 use zt_controller::model::{format_network_id, parse_network_id};
@@ -253,16 +257,14 @@ pub(crate) fn view_of(views: &[ControllerView], instance: ItemId) -> Option<&Con
 
 /// The controllers of all instances and the RouterOS ids of their items.
 pub struct Controllers {
-    pub(crate) registry: Arc<ControllerRegistry>,
     pub(crate) networks: Table<NetworkRef>,
     pub(crate) members: Table<MemberRef>,
 }
 
 impl Controllers {
-    /// Load the id tables (controllers are opened on first use, on `clock`).
-    pub fn load(state: &StateDir, clock: EngineClock) -> Result<Controllers, TableError> {
+    /// Load the id tables.
+    pub fn load(state: &StateDir) -> Result<Controllers, TableError> {
         Ok(Controllers {
-            registry: Arc::new(ControllerRegistry::new(clock)),
             networks: Table::load(&state.file(NETWORK_IDS_FILE))?.unwrap_or_default(),
             members: Table::load(&state.file(MEMBER_IDS_FILE))?.unwrap_or_default(),
         })
@@ -279,7 +281,7 @@ impl Controllers {
     }
 
     /// Bring the id tables in step with the controllers' contents `views` (read under
-    /// the model lock, so never older than what the tables saw): rows for networks and members
+    /// the tables' lock, so never older than what the tables saw): rows for networks and members
     /// that appeared (joins, the JSON API) are added, rows for vanished ones dropped. Rows of
     /// instances without a view are kept while the instance exists (`instances`).
     pub(crate) fn sync(
@@ -376,8 +378,7 @@ pub(crate) fn parse_nwid(text: &str, property: &str) -> Result<NetworkId, Comman
 impl Daemon {
     /// The subsystem to register with the node event dispatch (before instances start).
     pub async fn controller_subsystem(&self) -> Arc<ControllerSubsystem> {
-        let model = self.lock().await;
-        Arc::new(ControllerSubsystem::new(model.controllers.registry.clone()))
+        Arc::new(ControllerSubsystem::new(self.controller_registry.clone()))
     }
 
     /// The controller of instance `id`, started on first use (the instance's identity is
@@ -396,37 +397,63 @@ impl Daemon {
             .state
             .instance_dir(&name)
             .map_err(|e| CommandError::Internal(e.to_string()))?;
-        if let Some(open) = model.controllers.registry.get(&dir) {
+        if let Some(open) = self.controller_registry.get(&dir) {
             return Ok(open);
         }
         let (identity, shown) = crate::identity_store::load_or_generate(&dir)
             .await
             .map_err(|e| CommandError::failure(e.to_string()))?;
         model.identities.insert(id, shown);
-        Ok(model.controllers.registry.open(&dir, &identity))
+        Ok(self.controller_registry.open(&dir, &identity))
     }
 
-    /// Read the controllers of every instance that has an identity and sync the id tables;
-    /// returns what each holds. The reads run on the controllers' own threads, but the model
-    /// stays locked meanwhile so the tables never move back to an older state.
+    /// The controller of instance `id`, taking the model lock only to find it.
+    pub(crate) async fn controller_of_instance(
+        &self,
+        id: ItemId,
+    ) -> Result<ControllerService, CommandError> {
+        let mut model = self.lock().await;
+        self.controller_for(&mut model, id).await
+    }
+
+    /// The controllers' id tables, locked and in step with the databases, and what each
+    /// controller holds. Hold the tables across the command's database work; the model
+    /// lock is free meanwhile.
     pub(crate) async fn controllers_synced(
         &self,
-        model: &mut Model,
+    ) -> Result<(MutexGuard<'_, Controllers>, Vec<ControllerView>), CommandError> {
+        let mut tables = self.controllers.lock().await;
+        let views = self.sync_controllers(&mut tables).await?;
+        Ok((tables, views))
+    }
+
+    /// Read the controllers of every instance that has an identity and sync `tables` (held
+    /// by the caller); returns what each holds. The model is locked only to list the
+    /// instances, not while the databases are read.
+    pub(crate) async fn sync_controllers(
+        &self,
+        tables: &mut Controllers,
     ) -> Result<Vec<ControllerView>, CommandError> {
-        let mut views = Vec::new();
-        for id in model.instances.ids() {
-            if !model.identities.contains_key(&id) {
-                continue;
+        let (instances, services) = {
+            let mut model = self.lock().await;
+            let mut services = Vec::new();
+            for id in model.instances.ids() {
+                if !model.identities.contains_key(&id) {
+                    continue;
+                }
+                services.push((id, self.controller_for(&mut model, id).await?));
             }
-            let service = self.controller_for(model, id).await?;
+            (model.instances.ids(), services)
+        };
+        let mut views = Vec::new();
+        for (id, service) in services {
             views.push(
                 ControllerView::read(id, &service)
                     .await
                     .map_err(service_error)?,
             );
         }
-        let instances = model.instances.ids();
-        model.controllers.sync(&self.state, &instances, &views)?;
+        tables.sync(&self.state, &instances, &views)?;
         Ok(views)
     }
 }
@@ -459,7 +486,7 @@ mod tests {
         let ctl = memory_service();
         let zt1 = ItemId(1);
         let views = || async { vec![ControllerView::read(zt1, &ctl).await.unwrap()] };
-        let mut ids = Controllers::load(&state, EngineClock::new()).unwrap();
+        let mut ids = Controllers::load(&state).unwrap();
         let patch = network_patch_from_properties(&[
             ("name", "ZT-private"),
             ("ip-range", "172.27.27.10-172.27.27.20"),
@@ -485,7 +512,7 @@ mod tests {
             .await
             .unwrap();
         ids.sync(&state, &[zt1], &views().await).unwrap();
-        let mut reloaded = Controllers::load(&state, EngineClock::new()).unwrap();
+        let mut reloaded = Controllers::load(&state).unwrap();
         reloaded.sync(&state, &[zt1], &views().await).unwrap();
         assert_eq!(reloaded.members.ids(), [ItemId(2)]);
         assert_eq!(

@@ -8,15 +8,14 @@
 //! network id is not this instance's, or the instance is not running). Values are parsed by
 //! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
 //! change writes nothing. Changes go through the instance's controller service, which pushes
-//! and revokes as for every other face. `set` without a new name and `remove` release the
-//! daemon lock before the database work; `add` and renames keep it, so two networks cannot
-//! get one name.
+//! and revokes as for every other face. Commands hold the controllers' id tables (not the
+//! daemon's model lock) across their database work, so names stay unique.
 use async_trait::async_trait;
 use zt_controller::model::format_network_id;
 use zt_controller::props::{network_patch_from_properties, network_properties};
 use zt_controller::{ControllerError, ModelError, Network};
 
-use crate::controller::{parse_nwid, service_error, view_of, ControllerView};
+use crate::controller::{parse_nwid, service_error, view_of, ControllerView, Controllers};
 use crate::daemon::{Daemon, Model};
 use crate::instances::DEFAULT_INSTANCE_NAME;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
@@ -100,15 +99,14 @@ fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
 /// The controller menu item for a name or id given as a reference (`copy-from`, member
 /// `network=`).
 pub(crate) fn find_network_item(
-    model: &Model,
+    tables: &Controllers,
     views: &[ControllerView],
     selector: &str,
 ) -> Option<ItemId> {
     if let Ok(id) = selector.parse::<ItemId>() {
-        return model.controllers.networks.get(id).map(|_| id);
+        return tables.networks.get(id).map(|_| id);
     }
-    model
-        .controllers
+    tables
         .networks
         .iter()
         .find(|(_, row)| {
@@ -126,8 +124,13 @@ pub(crate) fn network_of<'a>(
     Some(&view_of(views, instance)?.network(network)?.network)
 }
 
-fn name_taken(model: &Model, views: &[ControllerView], name: &str, except: Option<ItemId>) -> bool {
-    model.controllers.networks.iter().any(|(id, row)| {
+fn name_taken(
+    tables: &Controllers,
+    views: &[ControllerView],
+    name: &str,
+    except: Option<ItemId>,
+) -> bool {
+    tables.networks.iter().any(|(id, row)| {
         Some(id) != except
             && network_of(views, row.instance, &row.network).is_some_and(|n| n.name == name)
     })
@@ -161,10 +164,11 @@ impl Menu for ControllerMenu {
     }
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        let mut model = daemon.lock().await;
-        let views = daemon.controllers_synced(&mut model).await?;
+        let (tables, views) = daemon.controllers_synced().await?;
+        // Instance names and running state only: no database work under the model lock.
+        let model = daemon.lock().await;
         let mut records = Vec::new();
-        for (id, row) in model.controllers.networks.iter() {
+        for (id, row) in tables.networks.iter() {
             let Some(n) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
             else {
                 continue;
@@ -175,12 +179,15 @@ impl Menu for ControllerMenu {
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
-        let mut model = daemon.lock().await;
-        let views = daemon.controllers_synced(&mut model).await?;
+        // The tables stay locked until the network is created: two networks cannot get one
+        // name.
+        let (mut tables, views) = daemon.controllers_synced().await?;
         let instance_name = args
             .take("instance")
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_string());
-        let instance = model
+        let instance = daemon
+            .lock()
+            .await
             .instance_by_name(&instance_name)
             .ok_or_else(|| CommandError::invalid_value("instance"))?;
         let nwid = args
@@ -189,8 +196,8 @@ impl Menu for ControllerMenu {
             .transpose()?;
         let mut props: Vec<(&'static str, String)> = Vec::new();
         if let Some(selector) = args.take("copy-from") {
-            let source = find_network_item(&model, &views, &selector)
-                .and_then(|id| model.controllers.networks.get(id))
+            let source = find_network_item(&tables, &views, &selector)
+                .and_then(|id| tables.networks.get(id))
                 .and_then(|row| network_of(&views, row.instance, &row.network))
                 .ok_or_else(|| CommandError::invalid_value("copy-from"))?;
             props.extend(
@@ -210,7 +217,7 @@ impl Menu for ControllerMenu {
                 "missing value(s) of argument(s) name",
             ));
         };
-        if name_taken(&model, &views, &name, None) {
+        if name_taken(&tables, &views, &name, None) {
             return Err(CommandError::failure(
                 "controller with the same name already exists",
             ));
@@ -218,15 +225,14 @@ impl Menu for ControllerMenu {
         props.extend(given);
         let pairs: Vec<(&str, &str)> = props.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
-        let controller = daemon.controller_for(&mut model, instance).await?;
+        let controller = daemon.controller_of_instance(instance).await?;
         let created = controller
             .create_network(nwid, patch)
             .await
             .map_err(service_error)?;
-        daemon.controllers_synced(&mut model).await?;
+        daemon.sync_controllers(&mut tables).await?;
         let network = format_network_id(created.id);
-        let found = model
-            .controllers
+        let found = tables
             .networks
             .iter()
             .find(|(_, r)| r.instance == instance && r.network == network)
@@ -236,10 +242,8 @@ impl Menu for ControllerMenu {
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        let views = daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (tables, views) = daemon.controllers_synced().await?;
+        let row = tables
             .networks
             .get(id)
             .cloned()
@@ -253,9 +257,8 @@ impl Menu for ControllerMenu {
         }
         let given = take_properties(&mut args);
         args.finish()?;
-        let renamed = given.iter().any(|(n, _)| *n == "name");
         if let Some((_, name)) = given.iter().find(|(n, _)| *n == "name") {
-            if name_taken(&model, &views, name, Some(id)) {
+            if name_taken(&tables, &views, name, Some(id)) {
                 return Err(CommandError::failure(
                     "controller with the same name already exists",
                 ));
@@ -264,35 +267,31 @@ impl Menu for ControllerMenu {
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        // A new name must stay unique until it is stored; any other change can let other
-        // commands run meanwhile.
-        let _held = if renamed { Some(model) } else { None };
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        // The tables stay locked until the change is stored: a new name stays unique.
         controller
             .update_network(nwid, patch)
             .await
             .map_err(service_error)?;
+        drop(tables);
         Ok(())
     }
 
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (mut tables, _) = daemon.controllers_synced().await?;
+        let row = tables
             .networks
             .get(id)
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        drop(model);
-        // Members that had access are revoked, as when the JSON API deletes it. The row goes
-        // at the next sync.
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        // Members that had access are revoked, as when the JSON API deletes it.
         controller
             .delete_network(nwid)
             .await
             .map_err(service_error)?;
+        daemon.sync_controllers(&mut tables).await?;
         Ok(())
     }
 }

@@ -6,8 +6,8 @@
 //! `disabled`; read-only `last-seen` (time since the member last asked for its config) and
 //! `inactive` (no request within the online window). Authorizing, deauthorizing and address
 //! changes are pushed to the member (and revocations to the network) right away, by the
-//! controller service as for every other face; `add`, `set` and `remove` release the daemon
-//! lock before the database work.
+//! controller service as for every other face. Commands hold the controllers' id tables, not
+//! the daemon's model lock, across their database work.
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::props::{member_patch_from_properties, member_properties};
@@ -80,11 +80,10 @@ impl Menu for MemberMenu {
     }
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        let mut model = daemon.lock().await;
-        let views = daemon.controllers_synced(&mut model).await?;
+        let (tables, views) = daemon.controllers_synced().await?;
         let now = daemon.clock.now() as i64;
         let mut records = Vec::new();
-        for (id, row) in model.controllers.members.iter() {
+        for (id, row) in tables.members.iter() {
             let Some(network) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
             else {
                 continue;
@@ -119,8 +118,7 @@ impl Menu for MemberMenu {
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
-        let mut model = daemon.lock().await;
-        let views = daemon.controllers_synced(&mut model).await?;
+        let (mut tables, views) = daemon.controllers_synced().await?;
         let network = args
             .take("network")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
@@ -128,16 +126,15 @@ impl Menu for MemberMenu {
             .take("zt-address")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
         let address = parse_address(&address.to_ascii_lowercase())?;
-        let row = find_network_item(&model, &views, &network)
-            .and_then(|id| model.controllers.networks.get(id).cloned())
+        let row = find_network_item(&tables, &views, &network)
+            .and_then(|id| tables.networks.get(id).cloned())
             .ok_or_else(|| CommandError::invalid_value("network"))?;
         let given = take_properties(&mut args);
         args.finish()?;
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        drop(model);
+        let controller = daemon.controller_of_instance(row.instance).await?;
         let added = controller
             .add_member(nwid, address, patch)
             .await
@@ -147,11 +144,9 @@ impl Menu for MemberMenu {
                 "member with the same zt-address already exists",
             ));
         }
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
+        daemon.sync_controllers(&mut tables).await?;
         let address = address.to_string();
-        let found = model
-            .controllers
+        let found = tables
             .members
             .iter()
             .find(|(_, r)| {
@@ -163,10 +158,8 @@ impl Menu for MemberMenu {
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (tables, _) = daemon.controllers_synced().await?;
+        let row = tables
             .members
             .get(id)
             .cloned()
@@ -184,33 +177,30 @@ impl Menu for MemberMenu {
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let address = parse_address(&row.address)?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        drop(model);
+        let controller = daemon.controller_of_instance(row.instance).await?;
         controller
             .update_member(nwid, address, patch)
             .await
             .map_err(service_error)?;
+        drop(tables);
         Ok(())
     }
 
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (mut tables, _) = daemon.controllers_synced().await?;
+        let row = tables
             .members
             .get(id)
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let address = parse_address(&row.address)?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        drop(model);
-        // The row goes at the next sync.
+        let controller = daemon.controller_of_instance(row.instance).await?;
         controller
             .delete_member(nwid, address)
             .await
             .map_err(service_error)?;
+        daemon.sync_controllers(&mut tables).await?;
         Ok(())
     }
 }

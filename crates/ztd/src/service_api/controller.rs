@@ -363,7 +363,11 @@ async fn member_item(
 mod tests {
     use super::*;
     use crate::controller::service::ConfigRequest;
-    use crate::controller::testing::{eventually, member_identity, CONTROLLER_SECRET};
+    use crate::controller::service::NodeRoute;
+    use crate::controller::testing::{
+        controller_identity, eventually, member_identity, Gate, GatedStorage, CONTROLLER_SECRET,
+        WAIT,
+    };
     use crate::menu::Menu;
     use crate::menus::controller::ControllerMenu;
     use crate::menus::member::MemberMenu;
@@ -397,17 +401,22 @@ mod tests {
         nwid
     }
 
+    /// A daemon (no protocol engine) on a fresh `home` whose zt1 has the known controller
+    /// identity.
+    fn daemon_with_zt1(home: &std::path::Path) -> Arc<Daemon> {
+        std::fs::create_dir_all(home.join("zt1")).unwrap();
+        std::fs::write(home.join("zt1/identity.secret"), CONTROLLER_SECRET).unwrap();
+        let state = StateDir::open(home).unwrap();
+        Arc::new(Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap())
+    }
+
     /// The JSON API and the console (which RouterOS REST runs too) revoke alike: the members
     /// of a deleted network, and a deleted member.
     #[tokio::test]
     async fn deletions_revoke_alike_through_every_face() {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
-        std::fs::create_dir_all(home.join("zt1")).unwrap();
-        std::fs::write(home.join("zt1/identity.secret"), CONTROLLER_SECRET).unwrap();
-        let daemon = Arc::new(
-            Daemon::open(StateDir::open(&home).unwrap(), Arc::new(NoProtocolFactory)).unwrap(),
-        );
+        let daemon = daemon_with_zt1(&home);
         let Ok(service) = default_controller(&daemon).await else {
             panic!("no controller for zt1");
         };
@@ -483,5 +492,53 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// While zt1's controller database is stuck, its menu and JSON API calls wait, but the
+    /// daemon's model lock (every other command) stays free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_controller_database_holds_up_no_other_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let daemon = daemon_with_zt1(&home);
+        assert!(default_controller(&daemon).await.is_ok());
+        let gate = Arc::new(Gate::default());
+        let stuck = ControllerService::start(
+            controller_identity(),
+            GatedStorage::opener(gate.clone()),
+            Arc::new(NodeRoute::default()),
+            EngineClock::new(),
+        );
+        daemon
+            .controller_registry
+            .install(&home.join("zt1"), stuck.clone());
+        gate.close();
+
+        let print = tokio::spawn({
+            let daemon = daemon.clone();
+            async move { ControllerMenu.print(&daemon).await.map(|rows| rows.len()) }
+        });
+        let list = tokio::spawn(network_collection(
+            State(daemon.clone()),
+            Method::GET,
+            HeaderMap::new(),
+            RawQuery(Some(format!("auth={}", daemon.authtoken()))),
+            Bytes::new(),
+        ));
+        assert!(
+            eventually(|| gate.held() > 0).await,
+            "nothing reached the database"
+        );
+        // Both wait on the database; the model lock is free all the same.
+        let model = tokio::time::timeout(WAIT, daemon.lock()).await;
+        assert!(model.is_ok(), "the model lock is held across database work");
+        drop(model);
+        assert!(!print.is_finished() && !list.is_finished());
+
+        gate.open();
+        let printed = tokio::time::timeout(WAIT, print).await.unwrap().unwrap();
+        assert_eq!(printed.unwrap(), 0);
+        let listed = tokio::time::timeout(WAIT, list).await.unwrap().unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
     }
 }
