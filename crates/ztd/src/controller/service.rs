@@ -40,6 +40,8 @@ pub const REQUEST_QUEUE_LIMIT: usize = 1024;
 const COMMAND_QUEUE: usize = 64;
 /// Jobs decided together before their packets go to the node in one call.
 const BATCH_LIMIT: usize = 256;
+/// Packets handed to the node in one call at most.
+const DELIVERY_SLICE: usize = 256;
 /// The first drop and then every this many are logged (a full queue can last a while).
 const DROP_LOG_EVERY: u64 = 1024;
 
@@ -519,17 +521,20 @@ impl ServiceLoop {
         };
         runtime.block_on(async move {
             while let Some(batch) = self.next_batch().await {
-                let packets = self.work(batch);
-                if packets.is_empty() {
-                    continue;
-                }
-                let n = packets.len() as u64;
-                if deliver(&self.route, packets).await.is_err() {
-                    count(&self.counters.packets_undelivered, n);
-                    tracing::debug!(
-                        packets = n,
-                        "instance not running: controller packets not sent"
-                    );
+                let mut packets = self.work(batch);
+                // In slices, so the node takes datagrams between them: deleting a network
+                // owes each of its admitted members' revocations to every online member.
+                while !packets.is_empty() {
+                    let rest = packets.split_off(packets.len().min(DELIVERY_SLICE));
+                    let n = packets.len() as u64;
+                    if deliver(&self.route, packets).await.is_err() {
+                        count(&self.counters.packets_undelivered, n);
+                        tracing::debug!(
+                            packets = n,
+                            "instance not running: controller packets not sent"
+                        );
+                    }
+                    packets = rest;
                 }
             }
         });
