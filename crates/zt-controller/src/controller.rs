@@ -2,8 +2,8 @@
 //! member records change, and who must be told when an administrator changes something.
 //!
 //! Sans-I/O: time comes in as `now_ms`, nothing here sends packets or reads a clock; the only
-//! side effect is on the injected [`Storage`]. The caller turns a [`Decision`] into OK/ERROR
-//! packets and a [`Pushes`] into unsolicited NETWORK_CONFIG and NETWORK_CREDENTIALS.
+//! side effect is on the injected [`Storage`]. [`Controller::answer`] turns a [`Decision`] into the
+//! signed reply and [`Controller::outgoing`] a [`Pushes`] into signed packets (`crate::answer`).
 use std::net::IpAddr;
 
 use zt_crypto::{Address, Identity};
@@ -149,13 +149,33 @@ pub struct NetworkConfigData {
     pub notes: Vec<ConfigNote>,
 }
 
-/// What the caller must send after an administrative change.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What the caller must send after an administrative change of one network
+/// ([`Controller::outgoing`] turns it into signed packets).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pushes {
-    /// Members to re-send the config to: call [`Controller::push_config`] for each.
+    /// The network that changed.
+    pub network_id: NetworkId,
+    /// Members to re-send the config to ([`Controller::push_config`] for each).
     pub config_to: Vec<Address>,
-    /// A COM revocation to send (PROTOCOL.md §6.6), when a member lost access.
-    pub revocation: Option<RevocationPlan>,
+    /// COM revocations to send (PROTOCOL.md §6.6), one per member that lost access: one
+    /// for a deauthorized or deleted member, one per admitted member of a deleted network.
+    pub revocations: Vec<RevocationPlan>,
+}
+
+impl Pushes {
+    /// Nothing to send about `network_id`.
+    pub fn none(network_id: NetworkId) -> Pushes {
+        Pushes {
+            network_id,
+            config_to: Vec::new(),
+            revocations: Vec::new(),
+        }
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.config_to.is_empty() && self.revocations.is_empty()
+    }
 }
 
 /// A COM revocation for a member who lost access.
@@ -596,7 +616,7 @@ impl<S: Storage> Controller<S> {
             .ok_or(ControllerError::NoSuchNetwork(nwid))?;
         let mut network = patch.apply(&old)?;
         if network == old {
-            return Ok((network, Pushes::default()));
+            return Ok((network, Pushes::none(nwid)));
         }
         network.revision = old.revision + 1;
         self.storage.put_network(&network)?;
@@ -604,19 +624,39 @@ impl<S: Storage> Controller<S> {
         Ok((
             network,
             Pushes {
+                network_id: nwid,
                 config_to,
-                revocation: None,
+                revocations: Vec::new(),
             },
         ))
     }
 
-    /// Deletes a network and its members; returns the deleted record.
-    pub fn delete_network(&mut self, nwid: NetworkId) -> Result<Option<Network>, StorageError> {
-        let old = self.storage.network(nwid)?;
-        if old.is_some() {
-            self.storage.delete_network(nwid)?;
-        }
-        Ok(old)
+    /// Deletes a network and its members; returns the deleted record. Every member that had
+    /// access loses it as if deauthorized: its COM is revoked towards the online members, so
+    /// they stop accepting its traffic before their own COMs expire.
+    pub fn delete_network(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+    ) -> Result<(Option<Network>, Pushes), StorageError> {
+        let mut pushes = Pushes::none(nwid);
+        let Some(old) = self.storage.network(nwid)? else {
+            return Ok((None, pushes));
+        };
+        let online = self.online_members(now_ms, nwid)?;
+        let members = self.storage.members(nwid)?;
+        self.storage.delete_network(nwid)?;
+        pushes.revocations = members
+            .iter()
+            .filter(|m| m.is_admitted())
+            .map(|m| RevocationPlan {
+                network_id: nwid,
+                target: m.address,
+                threshold: now_ms,
+                recipients: online.clone(),
+            })
+            .collect();
+        Ok((Some(old), pushes))
     }
 
     /// Creates (if absent) or changes a member. Authorizing stamps `lastAuthorizedTime` with
@@ -646,14 +686,14 @@ impl<S: Storage> Controller<S> {
             member.last_deauthorized_time = now_ms;
         }
         if stored.as_ref() == Some(&member) {
-            return Ok((member, Pushes::default()));
+            return Ok((member, Pushes::none(nwid)));
         }
         member.revision = old.revision + 1;
         self.storage.put_member(&member)?;
 
         let lost_access = old.is_admitted() && !member.is_admitted();
         let online = self.online_members(now_ms, nwid)?;
-        let mut pushes = Pushes::default();
+        let mut pushes = Pushes::none(nwid);
         if member.active_bridge != old.active_bridge {
             // The bridge list is in everyone's config.
             pushes.config_to = online.clone();
@@ -662,7 +702,7 @@ impl<S: Storage> Controller<S> {
         }
         if lost_access {
             pushes.config_to.retain(|a| *a != address);
-            pushes.revocation = Some(RevocationPlan {
+            pushes.revocations.push(RevocationPlan {
                 network_id: nwid,
                 target: address,
                 threshold: now_ms,
@@ -681,16 +721,16 @@ impl<S: Storage> Controller<S> {
         address: Address,
     ) -> Result<(Option<Member>, Pushes), StorageError> {
         let Some(old) = self.storage.member(nwid, address)? else {
-            return Ok((None, Pushes::default()));
+            return Ok((None, Pushes::none(nwid)));
         };
         let online = self.online_members(now_ms, nwid)?;
         self.storage.delete_member(nwid, address)?;
-        let mut pushes = Pushes::default();
+        let mut pushes = Pushes::none(nwid);
         if old.active_bridge {
             pushes.config_to = online.iter().copied().filter(|a| *a != address).collect();
         }
         if old.is_admitted() {
-            pushes.revocation = Some(RevocationPlan {
+            pushes.revocations.push(RevocationPlan {
                 network_id: nwid,
                 target: address,
                 threshold: now_ms,

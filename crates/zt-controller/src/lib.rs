@@ -2,24 +2,28 @@
 //! assignment and config issuance (PROTOCOL.md §7), with no I/O of its own.
 //!
 //! Where it sits (see `DESIGN.md`): `zt-node` receives a NETWORK_CONFIG_REQUEST and hands the
-//! requester's identity, the network ID and the metadata to [`Controller::handle_config_request`];
-//! the [`Decision`] says whether to answer with ERROR (not found, access denied), nothing, or a
-//! config, which [`issue::build_config`] turns into the signed zt-wire
-//! [`NetworkConfig`](zt_wire::netconf::NetworkConfig) (with COM and COO). Administrative changes
-//! (console, RouterOS REST, the zerotier JSON API in `ztd`) go through
-//! [`Controller::update_network`] / [`Controller::update_member`], which return the [`Pushes`] to
-//! send: configs for members that asked recently and a COM revocation when one lost access.
+//! requester's identity, the network ID and the metadata to [`Controller::answer`], which
+//! decides ([`Controller::handle_config_request`] gives the bare [`Decision`]) and returns the
+//! [`Reply`]: nothing, ERROR (not found, access denied), or the config signed by
+//! [`issue::build_config`] into the zt-wire [`NetworkConfig`](zt_wire::netconf::NetworkConfig)
+//! (with COM and COO). Administrative changes (console, RouterOS REST, the zerotier JSON API in
+//! `ztd`) go through [`Controller::update_network`], [`Controller::delete_network`],
+//! [`Controller::update_member`] and [`Controller::delete_member`], which return the [`Pushes`]
+//! owed: configs for members that asked recently and COM revocations for members that lost
+//! access; [`Controller::outgoing`] turns them into signed packets. The daemon only carries the
+//! bytes, so every face behaves alike.
 //!
 //! ```text
 //!   RouterOS props ──> props ──┐                        ┌──> Decision ──> issue::build_config ──> NetworkConfig
 //!   zerotier JSON  ──> json  ──┴> NetworkPatch/MemberPatch ──> Controller ──┤
 //!                                  (validated, all or nothing)   │          └──> Pushes ──> push_config / build_revocation
 //!                                                              Storage: MemoryStorage | SqliteStorage (| PostgreSQL later)
+//!   Controller::answer ──> Reply (signed)        Controller::outgoing(Pushes) ──> [Outgoing] (signed)
 //! ```
 //!
 //! Modules: [`model`] (records and their rules), [`props`] and [`json`] (the two text forms),
 //! [`patch`] (partial updates), [`assign`] (addresses), [`storage`], [`controller`] (decisions),
-//! [`issue`] (wire output).
+//! [`issue`] (wire output), [`answer`] (requests and pushes to signed packets).
 //!
 //! Time (`now_ms`) and randomness (network numbers, revocation IDs) are parameters; the only
 //! effect is on the injected storage.
@@ -51,6 +55,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod answer;
 pub mod assign;
 pub mod controller;
 pub mod error;
@@ -63,6 +68,7 @@ pub mod props;
 pub mod rules_json;
 pub mod storage;
 
+pub use answer::{AnswerError, Outgoing, Reply};
 pub use controller::{
     Controller, ControllerOptions, Decision, NetworkConfigData, Pushes, RequestMetadata,
 };

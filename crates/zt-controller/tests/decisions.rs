@@ -556,12 +556,15 @@ fn changes_are_pushed_to_online_members_and_deauthorization_is_revoked() {
             )
             .unwrap();
         assert!(pushes.config_to.is_empty());
-        let plan = pushes.revocation.expect("deauthorization revokes");
+        let [plan] = pushes.revocations.as_slice() else {
+            panic!("deauthorization revokes once: {pushes:?}");
+        };
         assert_eq!(
             (plan.target, plan.threshold, plan.network_id),
             (member.address(), T0 + 5_000, NWID)
         );
         assert_eq!(plan.recipients, online);
+        let plan = plan.clone();
         assert_eq!(
             c.stored(&member).unwrap().last_deauthorized_time,
             T0 + 5_000

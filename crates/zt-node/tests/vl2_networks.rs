@@ -418,7 +418,7 @@ impl ControllerLab {
                     .unwrap();
             }
         }
-        if let Some(plan) = pushes.revocation {
+        for plan in pushes.revocations {
             self.revocation_id += 1;
             let revocation = build_revocation(&plan, self.revocation_id, &self.identity).unwrap();
             for to in plan.recipients {

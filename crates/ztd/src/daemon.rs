@@ -4,12 +4,16 @@
 //! Every management command (REST today, other APIs later) takes the lock for its whole
 //! duration, so commands run one at a time against a consistent model, and a command's
 //! side effects (binding sockets, writing files) either all happen or are undone before the
-//! lock is released.
+//! lock is released. The controllers' menu ids have a lock of their own, held by the
+//! controller menus across their database work, so a slow controller database holds up only
+//! other controller commands; those take the model lock only briefly, after it (never the
+//! other way round).
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
+use crate::controller::{ControllerRegistry, Controllers};
 use crate::identity_store::PublicIdentityText;
 use crate::instances::InstanceConfig;
 use crate::model::{ItemId, Table, TableError};
@@ -36,8 +40,6 @@ pub struct Model {
     pub(crate) runtime_errors: HashMap<ItemId, String>,
     /// Identities known per instance (from `identity.public`), for display.
     pub(crate) identities: HashMap<ItemId, PublicIdentityText>,
-    /// `/zerotier/controller`: the instances' network controllers and their menu ids.
-    pub(crate) controllers: crate::controller::Controllers,
     /// `/zerotier/interface`: joined networks and their TAP ports.
     pub(crate) interfaces: crate::menus::interface::Interfaces,
 }
@@ -65,6 +67,11 @@ pub struct Daemon {
     /// The one clock all engines of this daemon run on.
     pub(crate) clock: EngineClock,
     model: Mutex<Model>,
+    /// `/zerotier/controller` and `/zerotier/controller/member`: the menu ids (see the
+    /// module doc for the lock order).
+    pub(crate) controllers: Mutex<Controllers>,
+    /// The instances' controller services (no lock of the daemon needed).
+    pub(crate) controller_registry: Arc<ControllerRegistry>,
 }
 
 impl Daemon {
@@ -73,20 +80,23 @@ impl Daemon {
     pub fn open(state: StateDir, engines: Arc<dyn EngineFactory>) -> Result<Daemon, DaemonError> {
         let authtoken = state.load_or_create_authtoken()?;
         let (instances, identities) = crate::instances::load(&state)?;
+        let clock = EngineClock::new();
         let model = Model {
             instances,
             runtimes: HashMap::new(),
             runtime_errors: HashMap::new(),
             identities,
-            controllers: crate::controller::Controllers::load(&state)?,
             interfaces: crate::menus::interface::Interfaces::load(&state)?,
         };
+        let controllers = Controllers::load(&state)?;
         Ok(Daemon {
             state,
             authtoken,
             engines,
-            clock: EngineClock::new(),
+            clock,
             model: Mutex::new(model),
+            controllers: Mutex::new(controllers),
+            controller_registry: Arc::new(ControllerRegistry::new(clock)),
         })
     }
 

@@ -229,13 +229,16 @@ impl Daemon {
                 instance_name: config.name.clone(),
                 interfaces: config.interfaces.clone(),
                 identity,
-                instance_dir: dir,
+                instance_dir: dir.clone(),
                 sockets,
                 now: self.clock.now(),
             })
             .map_err(CommandError::failure)?;
         let runtime = InstanceRuntime::start(bound, engine, self.clock, config.name.clone())
             .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
+        // The instance's controller answers through this runtime.
+        self.controller_registry
+            .instance_started(&dir, runtime.handle());
         model.runtimes.insert(id, runtime);
         model.runtime_errors.remove(&id);
         self.open_interfaces_of(model, id).await;
@@ -424,6 +427,9 @@ impl Daemon {
             self.state
                 .rename_instance_dir(&old.name, &new.name)
                 .map_err(|e| CommandError::Internal(e.to_string()))?;
+            // The controller reopens its database at the new path on next use.
+            self.controller_registry
+                .forget(&self.state.root().join(&old.name));
         }
         let installed = match import {
             Some(identity) => match self.install_identity(model, id, &new.name, identity) {
@@ -462,6 +468,10 @@ impl Daemon {
         model.instances.remove(id);
         model.identities.remove(&id);
         self.save_instances(&model)?;
+        // Its database goes with the directory; an instance made later under this name
+        // starts a new one.
+        self.controller_registry
+            .forget(&self.state.root().join(&config.name));
         self.state
             .remove_instance_dir(&config.name)
             .map_err(|e| CommandError::Internal(e.to_string()))

@@ -9,7 +9,8 @@
 //! ```
 //! - [`state_dir`]: the home directory and atomic writes; [`identity_store`]: identities.
 //! - [`model`]: tables of items with RouterOS internal ids, persisted as JSON.
-//! - [`controller`]: the instances' network controllers (config requests, pushes);
+//! - [`controller`]: the instances' network controllers, each a service thread off the
+//!   packet path (config requests, pushes);
 //! - [`daemon`]: the shared state; [`instances`]: the `/zerotier` logic.
 //! - [`menu`] / [`menus`]: the command model; [`rest`]: its HTTP transport.
 //! - [`service_api`]: the zerotier-one service API (`/status`, `/health`).

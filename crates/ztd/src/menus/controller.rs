@@ -7,16 +7,15 @@
 //! `copy-from` on `add` starts from another item's settings; read-only `inactive` (the
 //! network id is not this instance's, or the instance is not running). Values are parsed by
 //! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
-//! change writes nothing.
-use std::sync::Arc;
-
+//! change writes nothing. Changes go through the instance's controller service, which pushes
+//! and revokes as for every other face. Commands hold the controllers' id tables (not the
+//! daemon's model lock) across their database work, so names stay unique.
 use async_trait::async_trait;
-use zt_controller::controller::RevocationPlan;
 use zt_controller::model::format_network_id;
 use zt_controller::props::{network_patch_from_properties, network_properties};
-use zt_controller::{ControllerError, ModelError, Network, Pushes};
+use zt_controller::{ControllerError, ModelError, Network};
 
-use crate::controller::{parse_nwid, storage_error, InstanceController};
+use crate::controller::{parse_nwid, service_error, view_of, ControllerView, Controllers};
 use crate::daemon::{Daemon, Model};
 use crate::instances::DEFAULT_INSTANCE_NAME;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
@@ -72,7 +71,7 @@ pub(crate) fn model_error(e: ModelError) -> CommandError {
 pub(crate) fn controller_error(e: ControllerError) -> CommandError {
     match e {
         ControllerError::Invalid(m) => model_error(m),
-        ControllerError::Storage(s) => storage_error(s),
+        ControllerError::Storage(s) => CommandError::Internal(format!("controller database: {s}")),
         other => CommandError::failure(other),
     }
 }
@@ -100,43 +99,40 @@ fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
 /// The controller menu item for a name or id given as a reference (`copy-from`, member
 /// `network=`).
 pub(crate) fn find_network_item(
-    model: &Model,
-    open: &[(ItemId, Arc<InstanceController>)],
+    tables: &Controllers,
+    views: &[ControllerView],
     selector: &str,
 ) -> Option<ItemId> {
     if let Ok(id) = selector.parse::<ItemId>() {
-        return model.controllers.networks.get(id).map(|_| id);
+        return tables.networks.get(id).map(|_| id);
     }
-    model
-        .controllers
+    tables
         .networks
         .iter()
         .find(|(_, row)| {
-            network_of(open, row.instance, &row.network).is_some_and(|n| n.name == selector)
+            network_of(views, row.instance, &row.network).is_some_and(|n| n.name == selector)
         })
         .map(|(id, _)| id)
 }
 
 /// The stored network of a menu row.
-pub(crate) fn network_of(
-    open: &[(ItemId, Arc<InstanceController>)],
+pub(crate) fn network_of<'a>(
+    views: &'a [ControllerView],
     instance: ItemId,
     network: &str,
-) -> Option<Network> {
-    let controller = &open.iter().find(|(i, _)| *i == instance)?.1;
-    let nwid = u64::from_str_radix(network, 16).ok()?;
-    controller.lock().network(nwid).ok().flatten()
+) -> Option<&'a Network> {
+    Some(&view_of(views, instance)?.network(network)?.network)
 }
 
 fn name_taken(
-    model: &Model,
-    open: &[(ItemId, Arc<InstanceController>)],
+    tables: &Controllers,
+    views: &[ControllerView],
     name: &str,
     except: Option<ItemId>,
 ) -> bool {
-    model.controllers.networks.iter().any(|(id, row)| {
+    tables.networks.iter().any(|(id, row)| {
         Some(id) != except
-            && network_of(open, row.instance, &row.network).is_some_and(|n| n.name == name)
+            && network_of(views, row.instance, &row.network).is_some_and(|n| n.name == name)
     })
 }
 
@@ -168,34 +164,30 @@ impl Menu for ControllerMenu {
     }
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let (tables, views) = daemon.controllers_synced().await?;
+        // Instance names and running state only: no database work under the model lock.
+        let model = daemon.lock().await;
         let mut records = Vec::new();
-        for (id, row) in model.controllers.networks.iter() {
-            let Some((_, controller)) = open.iter().find(|(i, _)| *i == row.instance) else {
+        for (id, row) in tables.networks.iter() {
+            let Some(n) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
+            else {
                 continue;
             };
-            let Ok(nwid) = u64::from_str_radix(&row.network, 16) else {
-                continue;
-            };
-            let (network, serves) = {
-                let ctl = controller.lock();
-                (ctl.network(nwid).map_err(storage_error)?, ctl.serves(nwid))
-            };
-            if let Some(network) = network {
-                records.push(record(&model, id, row.instance, &network, serves));
-            }
+            records.push(record(&model, id, row.instance, &n.network, n.serves));
         }
         Ok(records)
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
-        let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        // The tables stay locked until the network is created: two networks cannot get one
+        // name.
+        let (mut tables, views) = daemon.controllers_synced().await?;
         let instance_name = args
             .take("instance")
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_string());
-        let instance = model
+        let instance = daemon
+            .lock()
+            .await
             .instance_by_name(&instance_name)
             .ok_or_else(|| CommandError::invalid_value("instance"))?;
         let nwid = args
@@ -204,12 +196,12 @@ impl Menu for ControllerMenu {
             .transpose()?;
         let mut props: Vec<(&'static str, String)> = Vec::new();
         if let Some(selector) = args.take("copy-from") {
-            let source = find_network_item(&model, &open, &selector)
-                .and_then(|id| model.controllers.networks.get(id))
-                .and_then(|row| network_of(&open, row.instance, &row.network))
+            let source = find_network_item(&tables, &views, &selector)
+                .and_then(|id| tables.networks.get(id))
+                .and_then(|row| network_of(&views, row.instance, &row.network))
                 .ok_or_else(|| CommandError::invalid_value("copy-from"))?;
             props.extend(
-                network_properties(&source)
+                network_properties(source)
                     .into_iter()
                     .filter(|(name, _)| *name != "name" && *name != "network"),
             );
@@ -225,7 +217,7 @@ impl Menu for ControllerMenu {
                 "missing value(s) of argument(s) name",
             ));
         };
-        if name_taken(&model, &open, &name, None) {
+        if name_taken(&tables, &views, &name, None) {
             return Err(CommandError::failure(
                 "controller with the same name already exists",
             ));
@@ -233,21 +225,14 @@ impl Menu for ControllerMenu {
         props.extend(given);
         let pairs: Vec<(&str, &str)> = props.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
-        let controller = daemon.controller_for(&mut model, instance).await?;
-        let now = daemon.clock.now() as i64;
-        let created = {
-            let mut ctl = controller.lock();
-            match nwid {
-                Some(nwid) => ctl.create_network(now, nwid, &patch),
-                None => ctl.create_network_with_random_id(now, &patch, rand::random::<u32>),
-            }
-        }
-        .map_err(controller_error)?;
-        let open = daemon.controllers_synced(&mut model).await?;
-        drop(open);
+        let controller = daemon.controller_of_instance(instance).await?;
+        let created = controller
+            .create_network(nwid, patch)
+            .await
+            .map_err(service_error)?;
+        daemon.sync_controllers(&mut tables).await?;
         let network = format_network_id(created.id);
-        let found = model
-            .controllers
+        let found = tables
             .networks
             .iter()
             .find(|(_, r)| r.instance == instance && r.network == network)
@@ -257,10 +242,8 @@ impl Menu for ControllerMenu {
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (tables, views) = daemon.controllers_synced().await?;
+        let row = tables
             .networks
             .get(id)
             .cloned()
@@ -275,7 +258,7 @@ impl Menu for ControllerMenu {
         let given = take_properties(&mut args);
         args.finish()?;
         if let Some((_, name)) = given.iter().find(|(n, _)| *n == "name") {
-            if name_taken(&model, &open, name, Some(id)) {
+            if name_taken(&tables, &views, name, Some(id)) {
                 return Err(CommandError::failure(
                     "controller with the same name already exists",
                 ));
@@ -284,56 +267,31 @@ impl Menu for ControllerMenu {
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let (_, pushes) = controller
-            .lock()
-            .update_network(now as i64, nwid, &patch)
-            .map_err(controller_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        // The tables stay locked until the change is stored: a new name stays unique.
+        controller
+            .update_network(nwid, patch)
+            .await
+            .map_err(service_error)?;
+        drop(tables);
         Ok(())
     }
 
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (mut tables, _) = daemon.controllers_synced().await?;
+        let row = tables
             .networks
             .get(id)
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now() as i64;
-        // Members that had access lose it: their COMs are revoked as on deauthorization.
-        let revocations: Vec<Pushes> = {
-            let mut ctl = controller.lock();
-            let online = ctl.online_members(now, nwid).map_err(storage_error)?;
-            let members = ctl.members(nwid).map_err(storage_error)?;
-            ctl.delete_network(nwid).map_err(storage_error)?;
-            members
-                .iter()
-                .filter(|m| m.is_admitted())
-                .map(|m| Pushes {
-                    config_to: Vec::new(),
-                    revocation: Some(RevocationPlan {
-                        network_id: nwid,
-                        target: m.address,
-                        threshold: now,
-                        recipients: online.clone(),
-                    }),
-                })
-                .collect()
-        };
-        for pushes in revocations {
-            daemon
-                .send_pushes(&model, row.instance, controller.clone(), nwid, pushes)
-                .await;
-        }
-        daemon.controllers_synced(&mut model).await?;
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        // Members that had access are revoked, as when the JSON API deletes it.
+        controller
+            .delete_network(nwid)
+            .await
+            .map_err(service_error)?;
+        daemon.sync_controllers(&mut tables).await?;
         Ok(())
     }
 }

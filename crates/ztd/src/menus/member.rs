@@ -5,18 +5,18 @@
 //! `zt-address`, `authorized`, `bridge`, `ip-address` (comma list), `name`, `comment`,
 //! `disabled`; read-only `last-seen` (time since the member last asked for its config) and
 //! `inactive` (no request within the online window). Authorizing, deauthorizing and address
-//! changes are pushed to the member (and revocations to the network) right away.
+//! changes are pushed to the member (and revocations to the network) right away, by the
+//! controller service as for every other face. Commands hold the controllers' id tables, not
+//! the daemon's model lock, across their database work.
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::props::{member_patch_from_properties, member_properties};
 use zt_crypto::Address;
 
-use crate::controller::{parse_nwid, storage_error};
+use crate::controller::{parse_nwid, service_error, view_of};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
-use crate::menus::controller::{
-    controller_error, find_network_item, model_error, network_of, rest_value,
-};
+use crate::menus::controller::{find_network_item, model_error, rest_value};
 use crate::model::ItemId;
 
 /// The settable member properties, in menu order.
@@ -80,34 +80,25 @@ impl Menu for MemberMenu {
     }
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let (tables, views) = daemon.controllers_synced().await?;
         let now = daemon.clock.now() as i64;
         let mut records = Vec::new();
-        for (id, row) in model.controllers.members.iter() {
-            let Some((_, controller)) = open.iter().find(|(i, _)| *i == row.instance) else {
-                continue;
-            };
-            let (Ok(nwid), Ok(address)) = (
-                u64::from_str_radix(&row.network, 16),
-                parse_address(&row.address),
-            ) else {
-                continue;
-            };
-            let Some(member) = controller
-                .lock()
-                .member(nwid, address)
-                .map_err(storage_error)?
+        for (id, row) in tables.members.iter() {
+            let Some(network) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
             else {
                 continue;
             };
-            let network_name = network_of(&open, row.instance, &row.network)
-                .map(|n| n.name)
-                .unwrap_or_else(|| row.network.clone());
+            let Some(member) = network
+                .members
+                .iter()
+                .find(|m| m.address.to_string() == row.address)
+            else {
+                continue;
+            };
             let mut r = Record::new();
             r.insert(".id".into(), id.to_string());
-            r.insert("network".into(), network_name);
-            for (name, value) in member_properties(&member) {
+            r.insert("network".into(), network.network.name.clone());
+            for (name, value) in member_properties(member) {
                 if value.is_empty() {
                     continue;
                 }
@@ -127,8 +118,7 @@ impl Menu for MemberMenu {
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
-        let mut model = daemon.lock().await;
-        let open = daemon.controllers_synced(&mut model).await?;
+        let (mut tables, views) = daemon.controllers_synced().await?;
         let network = args
             .take("network")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
@@ -136,36 +126,27 @@ impl Menu for MemberMenu {
             .take("zt-address")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
         let address = parse_address(&address.to_ascii_lowercase())?;
-        let row = find_network_item(&model, &open, &network)
-            .and_then(|id| model.controllers.networks.get(id).cloned())
+        let row = find_network_item(&tables, &views, &network)
+            .and_then(|id| tables.networks.get(id).cloned())
             .ok_or_else(|| CommandError::invalid_value("network"))?;
         let given = take_properties(&mut args);
         args.finish()?;
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let existing = controller
-            .lock()
-            .member(nwid, address)
-            .map_err(storage_error)?;
-        if existing.is_some() {
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        let added = controller
+            .add_member(nwid, address, patch)
+            .await
+            .map_err(service_error)?;
+        if added.is_none() {
             return Err(CommandError::failure(
                 "member with the same zt-address already exists",
             ));
         }
-        let (_, pushes) = controller
-            .lock()
-            .update_member(now as i64, nwid, address, &patch)
-            .map_err(controller_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
-        daemon.controllers_synced(&mut model).await?;
+        daemon.sync_controllers(&mut tables).await?;
         let address = address.to_string();
-        let found = model
-            .controllers
+        let found = tables
             .members
             .iter()
             .find(|(_, r)| {
@@ -177,10 +158,8 @@ impl Menu for MemberMenu {
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (tables, _) = daemon.controllers_synced().await?;
+        let row = tables
             .members
             .get(id)
             .cloned()
@@ -198,39 +177,30 @@ impl Menu for MemberMenu {
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let address = parse_address(&row.address)?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let (_, pushes) = controller
-            .lock()
-            .update_member(now as i64, nwid, address, &patch)
-            .map_err(controller_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        controller
+            .update_member(nwid, address, patch)
+            .await
+            .map_err(service_error)?;
+        drop(tables);
         Ok(())
     }
 
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
-        let mut model = daemon.lock().await;
-        daemon.controllers_synced(&mut model).await?;
-        let row = model
-            .controllers
+        let (mut tables, _) = daemon.controllers_synced().await?;
+        let row = tables
             .members
             .get(id)
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let address = parse_address(&row.address)?;
-        let controller = daemon.controller_for(&mut model, row.instance).await?;
-        let now = daemon.clock.now();
-        let (_, pushes) = controller
-            .lock()
-            .delete_member(now as i64, nwid, address)
-            .map_err(storage_error)?;
-        daemon
-            .send_pushes(&model, row.instance, controller, nwid, pushes)
-            .await;
-        daemon.controllers_synced(&mut model).await?;
+        let controller = daemon.controller_of_instance(row.instance).await?;
+        controller
+            .delete_member(nwid, address)
+            .await
+            .map_err(service_error)?;
+        daemon.sync_controllers(&mut tables).await?;
         Ok(())
     }
 }

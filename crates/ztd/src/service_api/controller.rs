@@ -14,8 +14,13 @@
 //! names), read as zerotier-one reads them (`"true"` and `1` are booleans, unusable array
 //! entries are left out with a warning in the log). A body the controller still refuses (a
 //! rule it cannot read, single sign-on) gives 400 `{"message": <why>}` and changes nothing;
-//! unknown network or member: 404 `{}`; no token: 401 `{}`. Changes reach online members at
-//! once, as from the console.
+//! unknown network or member: 404 `{}`; no token: 401 `{}`. Changes go through the
+//! controller service, which pushes configs and revocations to online members exactly as for
+//! the console (deleting a network revokes its members). The daemon lock is held only to find
+//! the default instance's controller, never across database work.
+//!
+//! `GET /controller` also reports the service's request queue and counters
+//! ([`crate::controller::service::ServiceStatus`]) under `"service"`.
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -32,10 +37,9 @@ use zt_controller::model::parse_network_id;
 use zt_controller::{ControllerError, MemberPatch, NetworkId, NetworkPatch};
 use zt_crypto::Address;
 
-use crate::controller::InstanceController;
+use crate::controller::service::{ControllerService, ServiceError};
 use crate::daemon::Daemon;
 use crate::menu::CommandError;
-use crate::model::ItemId;
 
 /// The API version zerotier-one's controller reports.
 const API_VERSION: u32 = 4;
@@ -84,12 +88,15 @@ fn command_error(e: CommandError) -> Response {
     }
 }
 
-fn controller_error(e: ControllerError) -> Response {
+fn service_error(e: ServiceError) -> Response {
     match e {
-        ControllerError::Invalid(m) => bad_request(m),
-        ControllerError::NoSuchNetwork(_) | ControllerError::NoSuchMember { .. } => not_found(),
-        ControllerError::NetworkExists(_) => bad_request(e),
-        ControllerError::Storage(_) | ControllerError::NoFreeNetworkId => internal(e),
+        ServiceError::Controller(e) => match e {
+            ControllerError::Invalid(m) => bad_request(m),
+            ControllerError::NoSuchNetwork(_) | ControllerError::NoSuchMember { .. } => not_found(),
+            ControllerError::NetworkExists(_) => bad_request(e),
+            ControllerError::Storage(_) | ControllerError::NoFreeNetworkId => internal(e),
+        },
+        ServiceError::Unavailable(_) | ServiceError::Stopped => internal(e),
     }
 }
 
@@ -133,10 +140,9 @@ fn warn_ignored(what: &str, ignored: &[String]) {
     }
 }
 
-/// The default instance and its controller (the API answers for it, like `/status`).
-async fn default_controller(
-    daemon: &Daemon,
-) -> Result<(ItemId, Arc<InstanceController>), Response> {
+/// The default instance's controller (the API answers for it, like `/status`). The daemon
+/// lock is released before the caller uses it.
+async fn default_controller(daemon: &Daemon) -> Result<ControllerService, Response> {
     let mut model = daemon.lock().await;
     let id = model
         .instances
@@ -144,11 +150,10 @@ async fn default_controller(
         .find(|(_, c)| c.default)
         .map(|(id, _)| id)
         .ok_or_else(not_found)?;
-    let controller = daemon
+    daemon
         .controller_for(&mut model, id)
         .await
-        .map_err(command_error)?;
-    Ok((id, controller))
+        .map_err(command_error)
 }
 
 fn parse_nwid(text: &str) -> Result<NetworkId, Response> {
@@ -163,20 +168,6 @@ fn parse_address(text: &str) -> Result<Address, Response> {
         .ok()
         .and_then(Address::new)
         .ok_or_else(not_found)
-}
-
-/// Send pushes through the default instance's node, if it runs.
-async fn push(
-    daemon: &Daemon,
-    id: ItemId,
-    controller: Arc<InstanceController>,
-    nwid: NetworkId,
-    pushes: zt_controller::Pushes,
-) {
-    let model = daemon.lock().await;
-    daemon
-        .send_pushes(&model, id, controller, nwid, pushes)
-        .await;
 }
 
 macro_rules! guard {
@@ -206,12 +197,17 @@ async fn controller_status(
     if method != Method::GET {
         return reply(StatusCode::METHOD_NOT_ALLOWED, json!({}));
     }
-    let ready = default_controller(&daemon).await.is_ok();
+    let service = default_controller(&daemon).await.ok();
+    let ready = match &service {
+        Some(service) => service.read(|_| ()).await.is_ok(),
+        None => false,
+    };
     let body = json!({
         "controller": true,
         "apiVersion": API_VERSION,
         "clock": daemon.clock.now(),
         "databaseReady": ready,
+        "service": service.map(|s| s.status()),
     });
     let status = if ready {
         StatusCode::OK
@@ -229,32 +225,24 @@ async fn network_collection(
     body: Bytes,
 ) -> Response {
     guard!(daemon, headers, query);
-    let (id, controller) = attempt!(default_controller(&daemon).await);
+    let controller = attempt!(default_controller(&daemon).await);
     match method {
-        Method::GET => match controller.lock().network_ids() {
-            Ok(ids) => reply(StatusCode::OK, network_list(&ids)),
-            Err(e) => internal(e),
+        Method::GET => match controller.read(|ctl| ctl.network_ids()).await {
+            Ok(Ok(ids)) => reply(StatusCode::OK, network_list(&ids)),
+            Ok(Err(e)) => internal(e),
+            Err(e) => service_error(e),
         },
-        Method::POST | Method::PUT => create_random(&daemon, id, controller, &body).await,
+        Method::POST | Method::PUT => create_random(&controller, &body).await,
         _ => reply(StatusCode::METHOD_NOT_ALLOWED, json!({})),
     }
 }
 
-async fn create_random(
-    daemon: &Daemon,
-    _id: ItemId,
-    controller: Arc<InstanceController>,
-    body: &Bytes,
-) -> Response {
+async fn create_random(controller: &ControllerService, body: &Bytes) -> Response {
     let body = attempt!(body_json(body));
     let patch = attempt!(network_patch(&body));
-    let now = daemon.clock.now() as i64;
-    let created = controller
-        .lock()
-        .create_network_with_random_id(now, &patch, rand::random::<u32>);
-    match created {
+    match controller.create_network(None, patch).await {
         Ok(network) => reply(StatusCode::OK, network_to_json(&network)),
-        Err(e) => controller_error(e),
+        Err(e) => service_error(e),
     }
 }
 
@@ -267,14 +255,14 @@ async fn network_item(
     body: Bytes,
 ) -> Response {
     guard!(daemon, headers, query);
-    let (id, controller) = attempt!(default_controller(&daemon).await);
+    let controller = attempt!(default_controller(&daemon).await);
     // `<controller address>______`: create with a random number (the reference's form).
     if let Some(prefix) = nwid_text.strip_suffix("______") {
         if !matches!(method, Method::POST | Method::PUT) {
             return not_found();
         }
         if prefix.eq_ignore_ascii_case(&controller.address().to_string()) {
-            return create_random(&daemon, id, controller, &body).await;
+            return create_random(&controller, &body).await;
         }
         // zerotier-one answers 400 for another controller's address.
         return bad_request(format!(
@@ -283,38 +271,26 @@ async fn network_item(
         ));
     }
     let nwid = attempt!(parse_nwid(&nwid_text));
-    let now = daemon.clock.now() as i64;
     match method {
-        Method::GET => match controller.lock().network(nwid) {
-            Ok(Some(n)) => reply(StatusCode::OK, network_to_json(&n)),
-            Ok(None) => not_found(),
-            Err(e) => internal(e),
+        Method::GET => match controller.read(move |ctl| ctl.network(nwid)).await {
+            Ok(Ok(Some(n))) => reply(StatusCode::OK, network_to_json(&n)),
+            Ok(Ok(None)) => not_found(),
+            Ok(Err(e)) => internal(e),
+            Err(e) => service_error(e),
         },
         Method::POST | Method::PUT => {
             let body = attempt!(body_json(&body));
             let patch = attempt!(network_patch(&body));
-            let result = {
-                let mut ctl = controller.lock();
-                match ctl.network(nwid) {
-                    Ok(Some(_)) => ctl.update_network(now, nwid, &patch),
-                    Ok(None) => ctl
-                        .create_network(now, nwid, &patch)
-                        .map(|n| (n, zt_controller::Pushes::default())),
-                    Err(e) => Err(e.into()),
-                }
-            };
-            match result {
-                Ok((network, pushes)) => {
-                    push(&daemon, id, controller, nwid, pushes).await;
-                    reply(StatusCode::OK, network_to_json(&network))
-                }
-                Err(e) => controller_error(e),
+            match controller.put_network(nwid, patch).await {
+                Ok(network) => reply(StatusCode::OK, network_to_json(&network)),
+                Err(e) => service_error(e),
             }
         }
-        Method::DELETE => match controller.lock().delete_network(nwid) {
+        // Its members are revoked, as when the console removes it.
+        Method::DELETE => match controller.delete_network(nwid).await {
             Ok(Some(n)) => reply(StatusCode::OK, network_to_json(&n)),
             Ok(None) => not_found(),
-            Err(e) => internal(e),
+            Err(e) => service_error(e),
         },
         _ => reply(StatusCode::METHOD_NOT_ALLOWED, json!({})),
     }
@@ -331,17 +307,19 @@ async fn member_collection(
     if method != Method::GET {
         return reply(StatusCode::METHOD_NOT_ALLOWED, json!({}));
     }
-    let (_, controller) = attempt!(default_controller(&daemon).await);
+    let controller = attempt!(default_controller(&daemon).await);
     let nwid = attempt!(parse_nwid(&nwid_text));
-    let ctl = controller.lock();
-    match ctl.network(nwid) {
-        Ok(Some(_)) => {}
-        Ok(None) => return not_found(),
-        Err(e) => return internal(e),
-    }
-    match ctl.members(nwid) {
-        Ok(members) => reply(StatusCode::OK, member_revisions(&members)),
-        Err(e) => internal(e),
+    let members = controller
+        .read(move |ctl| match ctl.network(nwid)? {
+            Some(_) => ctl.members(nwid).map(Some),
+            None => Ok(None),
+        })
+        .await;
+    match members {
+        Ok(Ok(Some(members))) => reply(StatusCode::OK, member_revisions(&members)),
+        Ok(Ok(None)) => not_found(),
+        Ok(Err(e)) => internal(e),
+        Err(e) => service_error(e),
     }
 }
 
@@ -354,39 +332,221 @@ async fn member_item(
     body: Bytes,
 ) -> Response {
     guard!(daemon, headers, query);
-    let (id, controller) = attempt!(default_controller(&daemon).await);
+    let controller = attempt!(default_controller(&daemon).await);
     let nwid = attempt!(parse_nwid(&nwid_text));
     let address = attempt!(parse_address(&address_text.to_ascii_lowercase()));
-    let now = daemon.clock.now() as i64;
     match method {
-        Method::GET => match controller.lock().member(nwid, address) {
-            Ok(Some(m)) => reply(StatusCode::OK, member_to_json(&m)),
-            Ok(None) => not_found(),
-            Err(e) => internal(e),
+        Method::GET => match controller.read(move |ctl| ctl.member(nwid, address)).await {
+            Ok(Ok(Some(m))) => reply(StatusCode::OK, member_to_json(&m)),
+            Ok(Ok(None)) => not_found(),
+            Ok(Err(e)) => internal(e),
+            Err(e) => service_error(e),
         },
         Method::POST | Method::PUT => {
             let body = attempt!(body_json(&body));
             let patch = attempt!(member_patch(&body));
-            let result = controller.lock().update_member(now, nwid, address, &patch);
-            match result {
-                Ok((member, pushes)) => {
-                    push(&daemon, id, controller, nwid, pushes).await;
-                    reply(StatusCode::OK, member_to_json(&member))
-                }
-                Err(e) => controller_error(e),
+            match controller.update_member(nwid, address, patch).await {
+                Ok(member) => reply(StatusCode::OK, member_to_json(&member)),
+                Err(e) => service_error(e),
             }
         }
-        Method::DELETE => {
-            let result = controller.lock().delete_member(now, nwid, address);
-            match result {
-                Ok((Some(member), pushes)) => {
-                    push(&daemon, id, controller, nwid, pushes).await;
-                    reply(StatusCode::OK, member_to_json(&member))
-                }
-                Ok((None, _)) => not_found(),
-                Err(e) => internal(e),
-            }
-        }
+        Method::DELETE => match controller.delete_member(nwid, address).await {
+            Ok(Some(member)) => reply(StatusCode::OK, member_to_json(&member)),
+            Ok(None) => not_found(),
+            Err(e) => service_error(e),
+        },
         _ => reply(StatusCode::METHOD_NOT_ALLOWED, json!({})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::service::ConfigRequest;
+    use crate::controller::service::NodeRoute;
+    use crate::controller::testing::{
+        controller_identity, eventually, member_identity, Gate, GatedStorage, CONTROLLER_SECRET,
+        WAIT,
+    };
+    use crate::menu::Menu;
+    use crate::menus::controller::ControllerMenu;
+    use crate::menus::member::MemberMenu;
+    use crate::runtime::engine::{EngineClock, NoProtocolFactory};
+    use crate::state_dir::StateDir;
+    use zt_controller::model::{format_network_id, network_id_for};
+    use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
+    use zt_wire::dictionary::Dictionary;
+
+    /// Network `number` of `service` with one authorized member that asked for its config
+    /// just now (so it is online and gets revocations).
+    async fn network_with_online_member(service: &ControllerService, number: u32) -> NetworkId {
+        let nwid = network_id_for(service.address(), number);
+        let patch = network_patch_from_properties(&[("name", &format!("net{number}"))]).unwrap();
+        service.create_network(Some(nwid), patch).await.unwrap();
+        let member = member_identity();
+        let authorize = member_patch_from_properties(&[("authorized", "yes")]).unwrap();
+        service
+            .update_member(nwid, member.address(), authorize)
+            .await
+            .unwrap();
+        let answered = service.status().requests_answered;
+        assert!(service.submit(ConfigRequest {
+            received_at: EngineClock::new().now(),
+            requester: member.to_public(),
+            nwid,
+            metadata: Dictionary::new(),
+            request_packet_id: 1,
+        }));
+        assert!(eventually(|| service.status().requests_answered > answered).await);
+        nwid
+    }
+
+    /// A daemon (no protocol engine) on a fresh `home` whose zt1 has the known controller
+    /// identity.
+    fn daemon_with_zt1(home: &std::path::Path) -> Arc<Daemon> {
+        std::fs::create_dir_all(home.join("zt1")).unwrap();
+        std::fs::write(home.join("zt1/identity.secret"), CONTROLLER_SECRET).unwrap();
+        let state = StateDir::open(home).unwrap();
+        Arc::new(Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap())
+    }
+
+    /// DELETE through the JSON API handler `$handler` at `$path`: true if it answered 200.
+    macro_rules! json_delete {
+        ($handler:ident, $daemon:expr, $path:expr) => {
+            async {
+                let auth = RawQuery(Some(format!("auth={}", $daemon.authtoken())));
+                let method = Method::DELETE;
+                let response = $handler(
+                    State($daemon.clone()),
+                    Path($path),
+                    method,
+                    HeaderMap::new(),
+                    auth,
+                    Bytes::new(),
+                )
+                .await;
+                response.status() == StatusCode::OK
+            }
+        };
+    }
+
+    /// The revocations `service` issued while `delete` ran (which must succeed).
+    async fn revoked_by(
+        service: &ControllerService,
+        delete: impl std::future::Future<Output = bool>,
+    ) -> u64 {
+        let before = service.status().revocations_issued;
+        assert!(delete.await, "the deletion failed");
+        service.status().revocations_issued - before
+    }
+
+    /// The JSON API and the console (which RouterOS REST runs too) revoke alike: the members
+    /// of a deleted network, and a deleted member.
+    #[tokio::test]
+    async fn deletions_revoke_alike_through_every_face() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let daemon = daemon_with_zt1(&home);
+        let Ok(service) = default_controller(&daemon).await else {
+            panic!("no controller for zt1");
+        };
+
+        // zerotier JSON API: DELETE /controller/network/<nwid>.
+        let nwid = network_with_online_member(&service, 1).await;
+        let path = format_network_id(nwid);
+        let revoked = revoked_by(&service, json_delete!(network_item, daemon, path)).await;
+        assert_eq!(revoked, 1);
+
+        // Console / RouterOS REST: /zerotier/controller/remove.
+        let nwid = network_with_online_member(&service, 2).await;
+        let rows = ControllerMenu.print(&daemon).await.unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.get("network") == Some(&format_network_id(nwid)))
+            .expect("the network is listed");
+        let id = row[".id"].parse().unwrap();
+        let removed = async { ControllerMenu.remove(&daemon, id).await.is_ok() };
+        assert_eq!(revoked_by(&service, removed).await, 1);
+        let left = service
+            .read(|ctl| ctl.network_ids())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+
+        // A member: DELETE /controller/network/<nwid>/member/<address> …
+        let member = member_identity().address();
+        let nwid = network_with_online_member(&service, 3).await;
+        let path = (format_network_id(nwid), member.to_string());
+        let revoked = revoked_by(&service, json_delete!(member_item, daemon, path)).await;
+        assert_eq!(revoked, 1);
+
+        // … and /zerotier/controller/member/remove.
+        let nwid = network_with_online_member(&service, 4).await;
+        let rows = MemberMenu.print(&daemon).await.unwrap();
+        let row = rows
+            .iter()
+            .find(|r| {
+                r.get("network").map(String::as_str) == Some("net4")
+                    && r.get("zt-address") == Some(&member.to_string())
+            })
+            .expect("the member is listed");
+        let id = row[".id"].parse().unwrap();
+        let removed = async { MemberMenu.remove(&daemon, id).await.is_ok() };
+        assert_eq!(revoked_by(&service, removed).await, 1);
+        let left = service
+            .read(move |ctl| ctl.members(nwid))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// While zt1's controller database is stuck, its menu and JSON API calls wait, but the
+    /// daemon's model lock (every other command) stays free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_controller_database_holds_up_no_other_command() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let daemon = daemon_with_zt1(&home);
+        assert!(default_controller(&daemon).await.is_ok());
+        let gate = Arc::new(Gate::default());
+        let stuck = ControllerService::start(
+            controller_identity(),
+            GatedStorage::opener(gate.clone()),
+            Arc::new(NodeRoute::default()),
+            EngineClock::new(),
+        );
+        daemon
+            .controller_registry
+            .install(&home.join("zt1"), stuck.clone());
+        gate.close();
+
+        let print = tokio::spawn({
+            let daemon = daemon.clone();
+            async move { ControllerMenu.print(&daemon).await.map(|rows| rows.len()) }
+        });
+        let list = tokio::spawn(network_collection(
+            State(daemon.clone()),
+            Method::GET,
+            HeaderMap::new(),
+            RawQuery(Some(format!("auth={}", daemon.authtoken()))),
+            Bytes::new(),
+        ));
+        assert!(
+            eventually(|| gate.held() > 0).await,
+            "nothing reached the database"
+        );
+        // Both wait on the database; the model lock is free all the same.
+        let model = tokio::time::timeout(WAIT, daemon.lock()).await;
+        assert!(model.is_ok(), "the model lock is held across database work");
+        drop(model);
+        assert!(!print.is_finished() && !list.is_finished());
+
+        gate.open();
+        let printed = tokio::time::timeout(WAIT, print).await.unwrap().unwrap();
+        assert_eq!(printed.unwrap(), 0);
+        let listed = tokio::time::timeout(WAIT, list).await.unwrap().unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
     }
 }
