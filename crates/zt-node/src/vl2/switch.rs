@@ -146,8 +146,9 @@ impl Node {
                 return Encapsulated::Dropped(e);
             }
         };
-        self.push_credentials_if_needed(now, nwid, to);
         if !ext && frame.start >= FRAME_HEADROOM {
+            // Our credentials go before the frame, as `send_unicast` does on the general path.
+            self.push_credentials_if_needed(now, nwid, to);
             let packet = payload.start - FRAME_PACKET_PREFIX..payload.end;
             if let Some(done) =
                 self.send_frame_in_place(now, nwid, to, header.ethertype, &mut buffer[packet], out)
