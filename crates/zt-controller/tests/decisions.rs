@@ -23,7 +23,8 @@ const T0: i64 = 1_795_619_862_046;
 fn identity(role: &str) -> Identity {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/interop/captures/identities.json"
+        // A copy of shared/interop/captures/identities.json, so the tests need no ../shared.
+        "/tests/data/capture-identities.json"
     );
     let ids: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let node = ids["nodes"]
