@@ -16,7 +16,7 @@ use crate::model::{
     NetworkId, Route, MAX_ASSIGNED_IPS, MAX_CAPABILITIES, MAX_DNS_SERVERS, MAX_TAGS,
 };
 use crate::patch::{MemberPatch, NetworkPatch};
-use crate::storage::Storage;
+use crate::storage::{Change, ChangeSeq, Expect, FeedNote, Storage};
 
 /// A member that asked for config within this window is "online": it gets pushes and
 /// revocations (PROTOCOL.md §8).
@@ -28,6 +28,9 @@ pub const MIN_REQUEST_PERIOD_MS: i64 = 1000;
 pub const DEFAULT_CREDENTIAL_WINDOW_MS: u64 = 1_800_000;
 pub const MIN_CREDENTIAL_WINDOW_MS: u64 = 300_000;
 pub const MAX_CREDENTIAL_WINDOW_MS: u64 = 7_200_000;
+/// How often a change is computed again after another writer changed the same record first
+/// (a database shared by several controllers); beyond this the operation fails.
+pub const WRITE_ATTEMPTS: usize = 32;
 
 /// What a member said about itself in its request (the metadata Dictionary, PROTOCOL.md §4.12).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -150,12 +153,15 @@ pub struct NetworkConfigData {
 }
 
 /// What the caller must send after an administrative change of one network
-/// ([`Controller::outgoing`] turns it into signed packets).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// ([`Controller::outgoing`] turns it into signed packets). Stored in the change feed as JSON,
+/// so every controller on a shared database can send the part it is placed to send.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pushes {
     /// The network that changed.
     pub network_id: NetworkId,
     /// Members to re-send the config to ([`Controller::push_config`] for each).
+    #[serde(with = "crate::model::address_list_serde")]
     pub config_to: Vec<Address>,
     /// COM revocations to send (PROTOCOL.md §6.6), one per member that lost access: one
     /// for a deauthorized or deleted member, one per admitted member of a deleted network.
@@ -179,14 +185,17 @@ impl Pushes {
 }
 
 /// A COM revocation for a member who lost access.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RevocationPlan {
     pub network_id: NetworkId,
     /// The member whose COMs become invalid.
+    #[serde(with = "crate::model::address_serde")]
     pub target: Address,
     /// COMs with timestamp ≤ this are rejected (controller clock, ms).
     pub threshold: i64,
     /// Online members to send it to (the target included).
+    #[serde(with = "crate::model::address_list_serde")]
     pub recipients: Vec<Address>,
 }
 
@@ -200,6 +209,9 @@ pub struct ControllerOptions {
     /// walk gives it), which suggests RouterOS does this. The cost: requests from identities
     /// that are never authorized use up pool addresses.
     pub assign_before_authorization: bool,
+    /// Who this controller is among the writers of a shared database (random per process):
+    /// its changes in the feed carry it, so it can tell them from the others'.
+    pub writer_id: u64,
 }
 
 /// The network controller of one node, over a storage.
@@ -230,6 +242,32 @@ impl<S: Storage> Controller<S> {
 
     pub fn storage(&self) -> &S {
         &self.storage
+    }
+
+    pub fn options(&self) -> &ControllerOptions {
+        &self.options
+    }
+
+    fn note(&self, pushes: Pushes) -> FeedNote {
+        FeedNote {
+            writer: self.options.writer_id,
+            pushes,
+        }
+    }
+
+    /// Up to `limit` changes committed after `after`, by any controller on the database
+    /// ([`Change::note`] says who wrote it and what it owes).
+    pub fn changes_after(
+        &self,
+        after: ChangeSeq,
+        limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        self.storage.changes_after(after, limit)
+    }
+
+    /// The last committed change: where a controller starting now begins to read the feed.
+    pub fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        self.storage.latest_change()
     }
 
     /// Answers a NETWORK_CONFIG_REQUEST from `requester` (packet ID ≠ 0) and records what it
@@ -278,8 +316,40 @@ impl<S: Storage> Controller<S> {
         }
     }
 
-    /// The decision itself (PROTOCOL.md §7.1, steps 1–15).
+    /// The decision and its writes, computed again if another writer changed the member
+    /// in between (or took the pool address it chose).
     pub(crate) fn decide(
+        &mut self,
+        now_ms: i64,
+        requester: Address,
+        requester_identity: &str,
+        nwid: NetworkId,
+        metadata: &RequestMetadata,
+        origin: Origin,
+    ) -> Result<Decision, StorageError> {
+        let mut attempt = 1;
+        loop {
+            match self.decide_once(
+                now_ms,
+                requester,
+                requester_identity,
+                nwid,
+                metadata,
+                origin,
+            ) {
+                Err(StorageError::Conflict | StorageError::IpInUse { .. })
+                    if attempt < WRITE_ATTEMPTS =>
+                {
+                    back_off(attempt, self.options.writer_id);
+                    attempt += 1
+                }
+                decided => return decided,
+            }
+        }
+    }
+
+    /// The decision itself (PROTOCOL.md §7.1, steps 1–15).
+    fn decide_once(
         &mut self,
         now_ms: i64,
         requester: Address,
@@ -517,26 +587,33 @@ impl<S: Storage> Controller<S> {
         }
     }
 
-    /// Saves `member` if anything changed. The revision counts changes an administrator
-    /// would see; the request time alone does not bump it.
+    /// Saves `member` if anything changed, if the stored record is still `stored`. The
+    /// revision counts changes an administrator would see; the request time alone does not
+    /// bump it, and only a revision change goes to the feed (config requests are frequent).
     fn save_member(
         &mut self,
         stored: Option<&Member>,
         member: &mut Member,
     ) -> Result<(), StorageError> {
-        if let Some(old) = stored {
-            if old == member {
-                return Ok(());
+        let seen = match stored {
+            Some(old) if old == member => return Ok(()),
+            Some(old) => {
+                let mut unseen = old.clone();
+                unseen.last_request_time = member.last_request_time;
+                let seen = unseen != *member;
+                if seen {
+                    member.revision = old.revision + 1;
+                }
+                seen
             }
-            let mut unseen = old.clone();
-            unseen.last_request_time = member.last_request_time;
-            if unseen != *member {
-                member.revision = old.revision + 1;
+            None => {
+                member.revision = 1;
+                true
             }
-        } else {
-            member.revision = 1;
-        }
-        self.storage.put_member(member)
+        };
+        let note = seen.then(|| self.note(Pushes::none(member.network_id)));
+        self.storage
+            .write_member(member, Expect::from_read(stored), note.as_ref())
     }
 
     // ----- administration -------------------------------------------------------------------
@@ -575,8 +652,14 @@ impl<S: Storage> Controller<S> {
         }
         let mut network = patch.apply(&Network::new(nwid, now_ms))?;
         network.revision = 1;
-        self.storage.put_network(&network)?;
-        Ok(network)
+        let note = self.note(Pushes::none(nwid));
+        match self
+            .storage
+            .write_network(&network, Expect::Absent, Some(&note))
+        {
+            Err(StorageError::Conflict) => Err(ControllerError::NetworkExists(nwid)),
+            written => Ok(written.map(|()| network)?),
+        }
     }
 
     /// Creates a network with a fresh random number (`/zerotier/controller/add` without
@@ -610,6 +693,16 @@ impl<S: Storage> Controller<S> {
         nwid: NetworkId,
         patch: &NetworkPatch,
     ) -> Result<(Network, Pushes), ControllerError> {
+        let writer = self.options.writer_id;
+        retry_conflicts(writer, || self.update_network_once(now_ms, nwid, patch))
+    }
+
+    fn update_network_once(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        patch: &NetworkPatch,
+    ) -> Result<(Network, Pushes), ControllerError> {
         let old = self
             .storage
             .network(nwid)?
@@ -619,16 +712,15 @@ impl<S: Storage> Controller<S> {
             return Ok((network, Pushes::none(nwid)));
         }
         network.revision = old.revision + 1;
-        self.storage.put_network(&network)?;
-        let config_to = self.online_members(now_ms, nwid)?;
-        Ok((
-            network,
-            Pushes {
-                network_id: nwid,
-                config_to,
-                revocations: Vec::new(),
-            },
-        ))
+        let pushes = Pushes {
+            network_id: nwid,
+            config_to: self.online_members(now_ms, nwid)?,
+            revocations: Vec::new(),
+        };
+        let note = self.note(pushes);
+        self.storage
+            .write_network(&network, Expect::Current(&old), Some(&note))?;
+        Ok((network, note.pushes))
     }
 
     /// Deletes a network and its members; returns the deleted record. Every member that had
@@ -645,7 +737,6 @@ impl<S: Storage> Controller<S> {
         };
         let online = self.online_members(now_ms, nwid)?;
         let members = self.storage.members(nwid)?;
-        self.storage.delete_network(nwid)?;
         pushes.revocations = members
             .iter()
             .filter(|m| m.is_admitted())
@@ -656,13 +747,31 @@ impl<S: Storage> Controller<S> {
                 recipients: online.clone(),
             })
             .collect();
-        Ok((Some(old), pushes))
+        let note = self.note(pushes);
+        if !self.storage.remove_network(nwid, Some(&note))? {
+            // Another controller deleted it first and owes the revocations.
+            return Ok((None, Pushes::none(nwid)));
+        }
+        Ok((Some(old), note.pushes))
     }
 
     /// Creates (if absent) or changes a member. Authorizing stamps `lastAuthorizedTime` with
     /// credential type `api`; deauthorizing stamps `lastDeauthorizedTime` and plans a COM
     /// revocation.
     pub fn update_member(
+        &mut self,
+        now_ms: i64,
+        nwid: NetworkId,
+        address: Address,
+        patch: &MemberPatch,
+    ) -> Result<(Member, Pushes), ControllerError> {
+        let writer = self.options.writer_id;
+        retry_conflicts(writer, || {
+            self.update_member_once(now_ms, nwid, address, patch)
+        })
+    }
+
+    fn update_member_once(
         &mut self,
         now_ms: i64,
         nwid: NetworkId,
@@ -689,7 +798,6 @@ impl<S: Storage> Controller<S> {
             return Ok((member, Pushes::none(nwid)));
         }
         member.revision = old.revision + 1;
-        self.storage.put_member(&member)?;
 
         let lost_access = old.is_admitted() && !member.is_admitted();
         let online = self.online_members(now_ms, nwid)?;
@@ -709,7 +817,10 @@ impl<S: Storage> Controller<S> {
                 recipients: online,
             });
         }
-        Ok((member, pushes))
+        let note = self.note(pushes);
+        self.storage
+            .write_member(&member, Expect::from_read(stored.as_ref()), Some(&note))?;
+        Ok((member, note.pushes))
     }
 
     /// Deletes a member; returns the deleted record. A deleted member that was admitted is
@@ -724,7 +835,6 @@ impl<S: Storage> Controller<S> {
             return Ok((None, Pushes::none(nwid)));
         };
         let online = self.online_members(now_ms, nwid)?;
-        self.storage.delete_member(nwid, address)?;
         let mut pushes = Pushes::none(nwid);
         if old.active_bridge {
             pushes.config_to = online.iter().copied().filter(|a| *a != address).collect();
@@ -737,7 +847,12 @@ impl<S: Storage> Controller<S> {
                 recipients: online,
             });
         }
-        Ok((Some(old), pushes))
+        let note = self.note(pushes);
+        if !self.storage.remove_member(nwid, address, Some(&note))? {
+            // Another controller deleted it first and owes the revocation.
+            return Ok((None, Pushes::none(nwid)));
+        }
+        Ok((Some(old), note.pushes))
     }
 
     /// Members whose last real request is less than [`ONLINE_WINDOW_MS`] old.
@@ -749,6 +864,33 @@ impl<S: Storage> Controller<S> {
         self.storage
             .requested_since(nwid, now_ms.saturating_sub(ONLINE_WINDOW_MS - 1))
     }
+}
+
+/// Runs `attempt` again while another writer wins the race for the same record.
+fn retry_conflicts<T>(
+    writer: u64,
+    mut attempt: impl FnMut() -> Result<T, ControllerError>,
+) -> Result<T, ControllerError> {
+    let mut tries = 1;
+    loop {
+        match attempt() {
+            Err(ControllerError::Storage(StorageError::Conflict)) if tries < WRITE_ATTEMPTS => {
+                back_off(tries, writer);
+                tries += 1
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A short wait after losing a race, growing with the attempt and different per writer, so
+/// two controllers changing one record at once stop colliding instead of retrying in step.
+/// The only wait in this crate: a conflict means another controller writes the same record
+/// at this very moment, which is rare.
+fn back_off(attempt: usize, writer: u64) {
+    let spread = (writer ^ (attempt as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) % 500;
+    let micros = (100 + spread) * attempt.min(8) as u64;
+    std::thread::sleep(std::time::Duration::from_micros(micros));
 }
 
 /// Step 9–10: the rules, capabilities and tags a member gets.

@@ -72,6 +72,12 @@ pub enum ModelError {
 pub enum StorageError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgresql: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// Another writer changed the record since it was read; nothing was stored. The
+    /// controller reads again and re-applies its change.
+    #[error("the record was changed by another writer since it was read")]
+    Conflict,
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
     #[error(
@@ -80,6 +86,13 @@ pub enum StorageError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("{ip} is already assigned to member {owner}")]
     IpInUse { ip: String, owner: String },
+}
+
+impl StorageError {
+    /// True for a failure that a fresh read and a retry can cure (a concurrent writer won).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StorageError::Conflict)
+    }
 }
 
 /// An operation on the controller failed.

@@ -75,4 +75,4 @@ pub use controller::{
 pub use error::{ControllerError, ModelError, StorageError};
 pub use model::{Member, Network, NetworkId};
 pub use patch::{MemberPatch, NetworkPatch};
-pub use storage::{MemoryStorage, SqliteStorage, Storage};
+pub use storage::{MemoryStorage, PostgresStorage, SqliteStorage, Storage};

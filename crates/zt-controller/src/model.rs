@@ -746,3 +746,19 @@ pub(crate) mod opt_address_serde {
             .transpose()
     }
 }
+
+/// Serde for `Vec<Address>`: a list of 10-digit hex strings.
+pub(crate) mod address_list_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use zt_crypto::Address;
+
+    pub fn serialize<S: Serializer>(list: &[Address], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|a| a.to_string()))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Address>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

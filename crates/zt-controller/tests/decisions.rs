@@ -632,6 +632,7 @@ fn routeros_seed_member_addresses() {
     for early in [false, true] {
         let options = ControllerOptions {
             assign_before_authorization: early,
+            ..ControllerOptions::default()
         };
         let mut ctl = Controller::with_options(controller, MemoryStorage::new(), options);
         let props = [

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use zt_controller::error::StorageError;
 use zt_controller::model::{IpPool, Route};
+use zt_controller::storage::{ChangeSeq, Expect, FeedNote};
 use zt_controller::{
-    Controller, Member, MemberPatch, MemoryStorage, Network, NetworkPatch, SqliteStorage, Storage,
+    Controller, ControllerOptions, Member, MemberPatch, MemoryStorage, Network, NetworkPatch,
+    PostgresStorage, Pushes, SqliteStorage, Storage,
 };
 use zt_crypto::Address;
 
@@ -120,6 +122,22 @@ fn sqlite_storage_keeps_the_contract() {
     contract(&mut SqliteStorage::open_in_memory().unwrap());
 }
 
+/// A PostgreSQL cluster of its own for the test, or skip saying why.
+macro_rules! postgres_cluster {
+    () => {
+        zt_testnet::skip_unless!(zt_testnet::postgres::TestCluster::start())
+    };
+}
+
+#[test]
+fn postgres_storage_keeps_the_contract() {
+    let cluster = postgres_cluster!();
+    contract(&mut PostgresStorage::connect(&cluster.url(), None).unwrap());
+    // A second connection finds the schema in place (the migration ran once).
+    let again = PostgresStorage::connect(&cluster.uri(), None).unwrap();
+    assert_eq!(again.network_ids().unwrap(), vec![0xffee_dd00_0000_0001]);
+}
+
 #[test]
 fn boxed_storage_keeps_the_contract() {
     let mut boxed: Box<dyn Storage> = Box::new(SqliteStorage::open_in_memory().unwrap());
@@ -209,7 +227,7 @@ fn sqlite_refuses_a_newer_schema() {
     match SqliteStorage::open(&path) {
         Err(StorageError::SchemaTooNew {
             found: 99,
-            supported: 1,
+            supported: zt_controller::storage::SQLITE_SCHEMA_VERSION,
         }) => {}
         other => panic!("{other:?}"),
     }
@@ -365,4 +383,373 @@ fn sigkill_loses_no_acknowledged_change() {
                 .sum::<usize>()
         );
     }
+}
+
+// ----- concurrent writers and the change feed (every backend) ---------------------------------
+
+/// Conditional writes: a write that expected another record stores nothing.
+fn conditional_writes(s: &mut dyn Storage) {
+    let net = network(NWID);
+    s.write_network(&net, Expect::Absent, None).unwrap();
+    assert!(matches!(
+        s.write_network(&net, Expect::Absent, None),
+        Err(StorageError::Conflict)
+    ));
+    let mut renamed = net.clone();
+    renamed.name = "renamed".into();
+    s.write_network(&renamed, Expect::Current(&net), None)
+        .unwrap();
+    // A writer that still holds the old record loses.
+    let mut stale = net.clone();
+    stale.name = "stale".into();
+    assert!(matches!(
+        s.write_network(&stale, Expect::Current(&net), None),
+        Err(StorageError::Conflict)
+    ));
+    assert_eq!(s.network(NWID).unwrap().unwrap().name, "renamed");
+
+    let a = member(NWID, 0x0a00000001, &["10.0.0.1"], false);
+    s.write_member(&a, Expect::Absent, None).unwrap();
+    assert!(matches!(
+        s.write_member(&a, Expect::Absent, None),
+        Err(StorageError::Conflict)
+    ));
+    let mut a_named = a.clone();
+    a_named.name = "first".into();
+    a_named.ip_assignments = vec!["10.0.0.7".parse().unwrap()];
+    s.write_member(&a_named, Expect::Current(&a), None).unwrap();
+    let mut a_stale = a.clone();
+    a_stale.authorized = true;
+    assert!(matches!(
+        s.write_member(&a_stale, Expect::Current(&a), None),
+        Err(StorageError::Conflict)
+    ));
+    // The losing write changed nothing, its address claims included.
+    assert_eq!(s.member(NWID, a.address).unwrap(), Some(a_named.clone()));
+    assert_eq!(s.ip_owner(NWID, "10.0.0.1".parse().unwrap()).unwrap(), None);
+    assert_eq!(
+        s.ip_owner(NWID, "10.0.0.7".parse().unwrap()).unwrap(),
+        Some(a.address)
+    );
+    // A member of a network that does not exist is a conflict too (it was deleted under us).
+    let orphan = member(0x1111_2222_3333_4444, 0x0a00000001, &[], false);
+    assert!(s.write_member(&orphan, Expect::Absent, None).is_err());
+}
+
+#[test]
+fn memory_storage_writes_conditionally() {
+    conditional_writes(&mut MemoryStorage::new());
+}
+
+#[test]
+fn sqlite_storage_writes_conditionally() {
+    conditional_writes(&mut SqliteStorage::open_in_memory().unwrap());
+}
+
+#[test]
+fn postgres_storage_writes_conditionally() {
+    let cluster = postgres_cluster!();
+    conditional_writes(&mut PostgresStorage::connect(&cluster.url(), None).unwrap());
+}
+
+fn note(writer: u64, config_to: &[u64]) -> FeedNote {
+    FeedNote {
+        writer,
+        pushes: Pushes {
+            network_id: NWID,
+            config_to: config_to.iter().map(|&a| addr(a)).collect(),
+            revocations: Vec::new(),
+        },
+    }
+}
+
+/// The feed holds the noted writes, in commit order, and nothing else.
+fn feed(s: &mut dyn Storage) {
+    let start = s.latest_change().unwrap();
+    assert!(s.changes_after(start, 100).unwrap().is_empty());
+    s.write_network(&network(NWID), Expect::Absent, Some(&note(1, &[])))
+        .unwrap();
+    let a = member(NWID, 0x0a00000001, &["10.0.0.1"], false);
+    s.write_member(&a, Expect::Absent, Some(&note(2, &[0x0a00000001])))
+        .unwrap();
+    // Not noted: a config request moving the request time.
+    let mut asked = a.clone();
+    asked.last_request_time = Some(9000);
+    s.write_member(&asked, Expect::Current(&a), None).unwrap();
+    assert!(s
+        .remove_member(NWID, a.address, Some(&note(1, &[])))
+        .unwrap());
+    // Deleting what is not there feeds nothing.
+    assert!(!s
+        .remove_member(NWID, a.address, Some(&note(1, &[])))
+        .unwrap());
+    assert!(s.remove_network(NWID, Some(&note(2, &[]))).unwrap());
+
+    let changes = s.changes_after(start, 100).unwrap();
+    let seen: Vec<(Option<Address>, bool, u64)> = changes
+        .iter()
+        .map(|c| (c.member, c.deleted, c.note.writer))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (None, false, 1),
+            (Some(a.address), false, 2),
+            (Some(a.address), true, 1),
+            (None, true, 2),
+        ]
+    );
+    assert!(changes.iter().all(|c| c.network_id == NWID));
+    assert_eq!(changes[1].note, note(2, &[0x0a00000001]));
+    assert!(changes.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(s.latest_change().unwrap(), changes[3].seq);
+    // Reading on from a cursor, and in pages.
+    assert_eq!(s.changes_after(changes[1].seq, 100).unwrap(), changes[2..]);
+    assert_eq!(s.changes_after(start, 2).unwrap(), changes[..2]);
+}
+
+#[test]
+fn memory_storage_feeds_changes() {
+    feed(&mut MemoryStorage::new());
+}
+
+#[test]
+fn sqlite_storage_feeds_changes() {
+    feed(&mut SqliteStorage::open_in_memory().unwrap());
+}
+
+#[test]
+fn postgres_storage_feeds_changes() {
+    let cluster = postgres_cluster!();
+    feed(&mut PostgresStorage::connect(&cluster.url(), None).unwrap());
+}
+
+/// Two controllers (each with its own connection) change different fields of one member at
+/// the same time, `ROUNDS` times each. No change may be lost: both last values are stored,
+/// and the revision counted every change exactly once (a blind overwrite would make both
+/// writers store the same next revision).
+fn two_writers_lose_nothing<S: Storage + Send + 'static>(open: impl Fn() -> S) {
+    const ROUNDS: usize = 60;
+    let ctl_addr = addr(0x51479cea31);
+    let mut setup = Controller::new(ctl_addr, open());
+    setup
+        .create_network(0, NWID, &NetworkPatch::default())
+        .unwrap();
+    let target = addr(0x0a00000001);
+    let (created, _) = setup
+        .update_member(0, NWID, target, &MemberPatch::default())
+        .unwrap();
+    let writers: Vec<_> = [(1u64, "name"), (2u64, "comment")]
+        .into_iter()
+        .map(|(writer, field)| {
+            let storage = open();
+            std::thread::spawn(move || {
+                let options = ControllerOptions {
+                    writer_id: writer,
+                    ..ControllerOptions::default()
+                };
+                let mut ctl = Controller::with_options(ctl_addr, storage, options);
+                for round in 1..=ROUNDS {
+                    let value = match field {
+                        "name" => format!("host-{round}"),
+                        _ => round.to_string(),
+                    };
+                    let patch =
+                        zt_controller::props::member_patch_from_properties(&[(field, &value)])
+                            .unwrap();
+                    ctl.update_member(round as i64, NWID, target, &patch)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let stored = setup.member(NWID, target).unwrap().unwrap();
+    assert_eq!(stored.name, format!("host-{ROUNDS}"));
+    assert_eq!(stored.comment, ROUNDS.to_string());
+    assert_eq!(stored.revision, created.revision + 2 * ROUNDS as u64);
+    // Every change is in the feed once, each with its writer.
+    let changes = setup.changes_after(0 as ChangeSeq, 1000).unwrap();
+    let by = |w: u64| changes.iter().filter(|c| c.note.writer == w).count();
+    assert_eq!((by(1), by(2)), (ROUNDS, ROUNDS));
+}
+
+/// A [`MemoryStorage`] shared by several controllers in one process.
+#[derive(Clone, Default)]
+struct SharedMemory(std::sync::Arc<std::sync::Mutex<MemoryStorage>>);
+
+impl Storage for SharedMemory {
+    fn network_ids(&self) -> Result<Vec<u64>, StorageError> {
+        self.0.lock().unwrap().network_ids()
+    }
+    fn network(&self, id: u64) -> Result<Option<Network>, StorageError> {
+        self.0.lock().unwrap().network(id)
+    }
+    fn write_network(
+        &mut self,
+        n: &Network,
+        e: Expect<'_, Network>,
+        f: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        self.0.lock().unwrap().write_network(n, e, f)
+    }
+    fn remove_network(&mut self, id: u64, f: Option<&FeedNote>) -> Result<bool, StorageError> {
+        self.0.lock().unwrap().remove_network(id, f)
+    }
+    fn member(&self, n: u64, a: Address) -> Result<Option<Member>, StorageError> {
+        self.0.lock().unwrap().member(n, a)
+    }
+    fn members(&self, n: u64) -> Result<Vec<Member>, StorageError> {
+        self.0.lock().unwrap().members(n)
+    }
+    fn write_member(
+        &mut self,
+        m: &Member,
+        e: Expect<'_, Member>,
+        f: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        self.0.lock().unwrap().write_member(m, e, f)
+    }
+    fn remove_member(
+        &mut self,
+        n: u64,
+        a: Address,
+        f: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
+        self.0.lock().unwrap().remove_member(n, a, f)
+    }
+    fn active_bridges(&self, n: u64) -> Result<Vec<Address>, StorageError> {
+        self.0.lock().unwrap().active_bridges(n)
+    }
+    fn requested_since(&self, n: u64, since: i64) -> Result<Vec<Address>, StorageError> {
+        self.0.lock().unwrap().requested_since(n, since)
+    }
+    fn ip_owner(&self, n: u64, ip: IpAddr) -> Result<Option<Address>, StorageError> {
+        self.0.lock().unwrap().ip_owner(n, ip)
+    }
+    fn changes_after(
+        &self,
+        after: ChangeSeq,
+        limit: usize,
+    ) -> Result<Vec<zt_controller::storage::Change>, StorageError> {
+        self.0.lock().unwrap().changes_after(after, limit)
+    }
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        self.0.lock().unwrap().latest_change()
+    }
+}
+
+#[test]
+fn memory_two_writers_lose_nothing() {
+    let shared = SharedMemory::default();
+    two_writers_lose_nothing(move || shared.clone());
+}
+
+#[test]
+fn sqlite_two_writers_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    two_writers_lose_nothing(move || SqliteStorage::open(&path).unwrap());
+}
+
+#[test]
+fn postgres_two_writers_lose_nothing() {
+    let cluster = postgres_cluster!();
+    let url = cluster.url();
+    two_writers_lose_nothing(move || PostgresStorage::connect(&url, None).unwrap());
+}
+
+/// Two writers assigning pool addresses to different members at once never hand out one
+/// address twice (the loser of a race for an address picks another).
+fn concurrent_pool_assignment<S: Storage + Send + 'static>(open: impl Fn() -> S) {
+    const MEMBERS: u64 = 20;
+    let ctl_addr = addr(0x51479cea31);
+    let mut setup = Controller::new(ctl_addr, open());
+    let props = [
+        ("ip-range", "10.9.0.1-10.9.0.200"),
+        ("routes", "10.9.0.0/24"),
+        ("private", "no"),
+    ];
+    let patch = zt_controller::props::network_patch_from_properties(&props).unwrap();
+    setup.create_network(0, NWID, &patch).unwrap();
+    let workers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let storage = open();
+            std::thread::spawn(move || {
+                let mut ctl = Controller::new(ctl_addr, storage);
+                for i in 0..MEMBERS {
+                    let id = synthetic_identity(0x0b00000000 + w * 0x1000 + i);
+                    let decision = ctl
+                        .handle_config_request(
+                            10_000,
+                            &id,
+                            NWID,
+                            &zt_controller::RequestMetadata::default(),
+                        )
+                        .unwrap();
+                    assert!(matches!(decision, zt_controller::Decision::Config(_)));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let members = setup.members(NWID).unwrap();
+    assert_eq!(members.len(), 2 * MEMBERS as usize);
+    let mut ips: Vec<IpAddr> = members
+        .iter()
+        .flat_map(|m| m.ip_assignments.clone())
+        .collect();
+    assert_eq!(ips.len(), 2 * MEMBERS as usize, "one address each");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(
+        ips.len(),
+        2 * MEMBERS as usize,
+        "an address was handed out twice"
+    );
+}
+
+fn synthetic_identity(address: u64) -> zt_crypto::Identity {
+    zt_crypto::Identity::from_string(&format!("{address:010x}:0:{}", "5a".repeat(64))).unwrap()
+}
+
+#[test]
+fn sqlite_concurrent_pool_assignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    concurrent_pool_assignment(move || SqliteStorage::open(&path).unwrap());
+}
+
+#[test]
+fn postgres_concurrent_pool_assignment() {
+    let cluster = postgres_cluster!();
+    let url = cluster.url();
+    concurrent_pool_assignment(move || PostgresStorage::connect(&url, None).unwrap());
+}
+
+#[test]
+fn postgres_storage_shows_one_controller_its_own_networks() {
+    let cluster = postgres_cluster!();
+    let (a, b) = (addr(0x51479cea31), addr(0x8a00000001));
+    let mut of_a = PostgresStorage::connect(&cluster.url(), Some(a)).unwrap();
+    let mut of_b = PostgresStorage::connect(&cluster.url(), Some(b)).unwrap();
+    let (net_a, net_b) = (0x51479cea31000001, 0x8a00000001000002);
+    of_a.write_network(&network(net_a), Expect::Absent, Some(&note(1, &[])))
+        .unwrap();
+    of_b.write_network(&network(net_b), Expect::Absent, Some(&note(2, &[])))
+        .unwrap();
+    assert_eq!(of_a.network_ids().unwrap(), vec![net_a]);
+    assert_eq!(of_b.network_ids().unwrap(), vec![net_b]);
+    let fed = |s: &PostgresStorage| -> Vec<u64> {
+        s.changes_after(0, 10)
+            .unwrap()
+            .iter()
+            .map(|c| c.network_id)
+            .collect()
+    };
+    assert_eq!((fed(&of_a), fed(&of_b)), (vec![net_a], vec![net_b]));
 }

@@ -22,6 +22,8 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,11 @@
 //! In-memory storage: the same contract as SQLite, without durability. For tests and benchmarks,
 //! and for a controller that is rebuilt from elsewhere at start.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 
 use zt_crypto::Address;
 
-use super::Storage;
+use super::{expectation_met, Change, ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED};
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
 
@@ -15,11 +15,34 @@ pub struct MemoryStorage {
     members: BTreeMap<(NetworkId, Address), Member>,
     ip_owners: HashMap<(NetworkId, IpAddr), Address>,
     bridges: BTreeSet<(NetworkId, Address)>,
+    feed: VecDeque<Change>,
+    last_seq: ChangeSeq,
 }
 
 impl MemoryStorage {
     pub fn new() -> MemoryStorage {
         MemoryStorage::default()
+    }
+
+    fn append(
+        &mut self,
+        network_id: NetworkId,
+        member: Option<Address>,
+        deleted: bool,
+        feed: Option<&FeedNote>,
+    ) {
+        let Some(note) = feed else { return };
+        self.last_seq += 1;
+        self.feed.push_back(Change {
+            seq: self.last_seq,
+            network_id,
+            member,
+            deleted,
+            note: note.clone(),
+        });
+        while self.feed.len() > FEED_RETAINED as usize {
+            self.feed.pop_front();
+        }
     }
 }
 
@@ -32,16 +55,32 @@ impl Storage for MemoryStorage {
         Ok(self.networks.get(&id).cloned())
     }
 
-    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
+    fn write_network(
+        &mut self,
+        network: &Network,
+        expect: Expect<'_, Network>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        if !expectation_met(expect, self.networks.get(&network.id)) {
+            return Err(StorageError::Conflict);
+        }
         self.networks.insert(network.id, network.clone());
+        self.append(network.id, None, false, feed);
         Ok(())
     }
 
-    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
+    fn remove_network(
+        &mut self,
+        id: NetworkId,
+        feed: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
         let existed = self.networks.remove(&id).is_some();
         self.members.retain(|(nwid, _), _| *nwid != id);
         self.ip_owners.retain(|(nwid, _), _| *nwid != id);
         self.bridges.retain(|(nwid, _)| *nwid != id);
+        if existed {
+            self.append(id, None, true, feed);
+        }
         Ok(existed)
     }
 
@@ -58,8 +97,19 @@ impl Storage for MemoryStorage {
             .collect())
     }
 
-    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
+    fn write_member(
+        &mut self,
+        member: &Member,
+        expect: Expect<'_, Member>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
         let nwid = member.network_id;
+        // As in the databases: a member's network must exist (it was deleted under the writer).
+        if !self.networks.contains_key(&nwid)
+            || !expectation_met(expect, self.members.get(&(nwid, member.address)))
+        {
+            return Err(StorageError::Conflict);
+        }
         // Check every claim before changing anything, so a refusal stores nothing.
         for ip in &member.ip_assignments {
             if let Some(owner) = self.ip_owners.get(&(nwid, *ip)) {
@@ -85,13 +135,15 @@ impl Storage for MemoryStorage {
             self.bridges.remove(&(nwid, member.address));
         }
         self.members.insert((nwid, member.address), member.clone());
+        self.append(nwid, Some(member.address), false, feed);
         Ok(())
     }
 
-    fn delete_member(
+    fn remove_member(
         &mut self,
         network: NetworkId,
         address: Address,
+        feed: Option<&FeedNote>,
     ) -> Result<bool, StorageError> {
         match self.members.remove(&(network, address)) {
             Some(old) => {
@@ -99,6 +151,7 @@ impl Storage for MemoryStorage {
                 for ip in &old.ip_assignments {
                     self.ip_owners.remove(&(network, *ip));
                 }
+                self.append(network, Some(address), true, feed);
                 Ok(true)
             }
             None => Ok(false),
@@ -132,5 +185,14 @@ impl Storage for MemoryStorage {
 
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
         Ok(self.ip_owners.get(&(network, ip)).copied())
+    }
+
+    fn changes_after(&self, after: ChangeSeq, limit: usize) -> Result<Vec<Change>, StorageError> {
+        let start = self.feed.partition_point(|c| c.seq <= after);
+        Ok(self.feed.iter().skip(start).take(limit).cloned().collect())
+    }
+
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        Ok(self.last_seq)
     }
 }

@@ -1,46 +1,136 @@
 //! Where networks and members live: the [`Storage`] trait, with [`MemoryStorage`] (tests,
-//! benchmarks) and [`SqliteStorage`] (the embedded default). A PostgreSQL implementation for
-//! several controllers sharing one database can implement the same trait later.
+//! benchmarks), [`SqliteStorage`] (the embedded default) and [`PostgresStorage`] (several
+//! controllers sharing one database).
 //!
-//! Contract for every implementation:
+//! Contract for every implementation (the suite in `tests/storage_contract.rs` runs it against
+//! each):
 //! - each mutating call is atomic: after a crash either all of it or none of it is stored, and
 //!   once it has returned `Ok` it is durable against the process being killed;
-//! - an address is assigned to at most one member of a network: [`Storage::put_member`] refuses
-//!   with [`StorageError::IpInUse`] and stores nothing if another member holds one of its
-//!   addresses;
+//! - writes are conditional ([`Expect`]): a write that expected a record other than the one
+//!   stored now stores nothing and fails with [`StorageError::Conflict`], so two controllers
+//!   sharing a database never lose each other's changes (the loser reads again and re-applies
+//!   its change; [`crate::Controller`] does this);
+//! - an address is assigned to at most one member of a network: a member write refuses with
+//!   [`StorageError::IpInUse`] and stores nothing if another member holds one of its addresses;
+//! - a write that carries a [`FeedNote`] appends a [`Change`] to the change feed in the same
+//!   transaction; changes are read back in commit order ([`Storage::changes_after`]), so every
+//!   controller on the database sees every committed change and the pushes it owes;
 //! - records are stored as given; validation and revision counting are the caller's
 //!   ([`crate::Controller`]).
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
 use zt_crypto::Address;
 
+use crate::controller::Pushes;
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
 
 mod memory;
+mod postgres;
 mod sqlite;
 
+pub use self::postgres::{FeedListener, PostgresStorage, FEED_CHANNEL};
 pub use memory::MemoryStorage;
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteStorage, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION};
+
+/// Changes kept in the feed; older ones are pruned as new ones are written. A controller
+/// reads the feed within a second of each change, so this is far more than it needs.
+pub const FEED_RETAINED: i64 = 10_000;
+
+/// What a conditional write expects the stored record to be.
+#[derive(Debug)]
+pub enum Expect<'a, T> {
+    /// Whatever is stored (imports and tests; the controller never writes blind).
+    Anything,
+    /// No record yet.
+    Absent,
+    /// Exactly this record, as it was read before the change was computed.
+    Current(&'a T),
+}
+
+// Copy whatever T is: the variants hold at most a reference.
+impl<T> Clone for Expect<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Expect<'_, T> {}
+
+impl<'a, T> Expect<'a, T> {
+    /// `Current(r)` for a record that was read, `Absent` for one that was not found.
+    pub fn from_read(read: Option<&'a T>) -> Expect<'a, T> {
+        match read {
+            Some(r) => Expect::Current(r),
+            None => Expect::Absent,
+        }
+    }
+}
+
+/// Position in the change feed: changes are numbered in commit order from 1.
+pub type ChangeSeq = u64;
+
+/// What a write tells every controller on the database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedNote {
+    /// The controller process that wrote it ([`crate::ControllerOptions::writer_id`]), so it can
+    /// skip its own changes.
+    pub writer: u64,
+    /// The pushes the change owes; each controller sends those for the members whose session
+    /// is with it.
+    pub pushes: Pushes,
+}
+
+/// A committed change, read from the feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub seq: ChangeSeq,
+    pub network_id: NetworkId,
+    /// The member that changed; `None` for a change of the network itself.
+    pub member: Option<Address>,
+    /// The record was deleted.
+    pub deleted: bool,
+    pub note: FeedNote,
+}
 
 /// Persistent home of the controller's records.
 pub trait Storage {
     /// IDs of every stored network, ascending.
     fn network_ids(&self) -> Result<Vec<NetworkId>, StorageError>;
     fn network(&self, id: NetworkId) -> Result<Option<Network>, StorageError>;
-    /// Creates or replaces a network.
-    fn put_network(&mut self, network: &Network) -> Result<(), StorageError>;
-    /// Deletes a network and all its members; false if it did not exist.
-    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError>;
+    /// Creates or replaces a network if the stored one is what `expect` says.
+    fn write_network(
+        &mut self,
+        network: &Network,
+        expect: Expect<'_, Network>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError>;
+    /// Deletes a network and all its members; false if it did not exist (then no change is
+    /// fed).
+    fn remove_network(
+        &mut self,
+        id: NetworkId,
+        feed: Option<&FeedNote>,
+    ) -> Result<bool, StorageError>;
 
     fn member(&self, network: NetworkId, address: Address) -> Result<Option<Member>, StorageError>;
     /// Every member of a network, ascending by address.
     fn members(&self, network: NetworkId) -> Result<Vec<Member>, StorageError>;
-    /// Creates or replaces a member, with its address claims (see the module contract).
-    fn put_member(&mut self, member: &Member) -> Result<(), StorageError>;
-    /// False if it did not exist.
-    fn delete_member(&mut self, network: NetworkId, address: Address)
-        -> Result<bool, StorageError>;
+    /// Creates or replaces a member if the stored one is what `expect` says, with its address
+    /// claims (see the module contract).
+    fn write_member(
+        &mut self,
+        member: &Member,
+        expect: Expect<'_, Member>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError>;
+    /// False if it did not exist (then no change is fed).
+    fn remove_member(
+        &mut self,
+        network: NetworkId,
+        address: Address,
+        feed: Option<&FeedNote>,
+    ) -> Result<bool, StorageError>;
 
     /// Members of the network marked as active bridges, authorized or not, ascending.
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError>;
@@ -55,6 +145,33 @@ pub trait Storage {
 
     /// Which member of the network holds `ip`, if any.
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError>;
+
+    /// Up to `limit` changes committed after `after`, in commit order.
+    fn changes_after(&self, after: ChangeSeq, limit: usize) -> Result<Vec<Change>, StorageError>;
+    /// The last committed change (0 if none): where a controller that starts now begins to
+    /// read the feed.
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError>;
+
+    /// Creates or replaces a network unconditionally, feeding nothing.
+    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
+        self.write_network(network, Expect::Anything, None)
+    }
+    /// Deletes a network, feeding nothing.
+    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
+        self.remove_network(id, None)
+    }
+    /// Creates or replaces a member unconditionally, feeding nothing.
+    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
+        self.write_member(member, Expect::Anything, None)
+    }
+    /// Deletes a member, feeding nothing.
+    fn delete_member(
+        &mut self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<bool, StorageError> {
+        self.remove_member(network, address, None)
+    }
 }
 
 /// A boxed storage is a storage, so the backend can be chosen at run time
@@ -66,11 +183,20 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     fn network(&self, id: NetworkId) -> Result<Option<Network>, StorageError> {
         (**self).network(id)
     }
-    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
-        (**self).put_network(network)
+    fn write_network(
+        &mut self,
+        network: &Network,
+        expect: Expect<'_, Network>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        (**self).write_network(network, expect, feed)
     }
-    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
-        (**self).delete_network(id)
+    fn remove_network(
+        &mut self,
+        id: NetworkId,
+        feed: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
+        (**self).remove_network(id, feed)
     }
     fn member(&self, network: NetworkId, address: Address) -> Result<Option<Member>, StorageError> {
         (**self).member(network, address)
@@ -78,15 +204,21 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     fn members(&self, network: NetworkId) -> Result<Vec<Member>, StorageError> {
         (**self).members(network)
     }
-    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
-        (**self).put_member(member)
+    fn write_member(
+        &mut self,
+        member: &Member,
+        expect: Expect<'_, Member>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        (**self).write_member(member, expect, feed)
     }
-    fn delete_member(
+    fn remove_member(
         &mut self,
         network: NetworkId,
         address: Address,
+        feed: Option<&FeedNote>,
     ) -> Result<bool, StorageError> {
-        (**self).delete_member(network, address)
+        (**self).remove_member(network, address, feed)
     }
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
         (**self).active_bridges(network)
@@ -101,4 +233,47 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
         (**self).ip_owner(network, ip)
     }
+    fn changes_after(&self, after: ChangeSeq, limit: usize) -> Result<Vec<Change>, StorageError> {
+        (**self).changes_after(after, limit)
+    }
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        (**self).latest_change()
+    }
+}
+
+/// The JSON a record is stored as. A conditional write decodes the stored record and compares
+/// records, not texts: a record written by an older version may lack fields that now have
+/// defaults.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// Whether `stored` (the record in the database now) is what `expect` allows to replace.
+pub(crate) fn expectation_met<T: PartialEq>(expect: Expect<'_, T>, stored: Option<&T>) -> bool {
+    match (expect, stored) {
+        (Expect::Anything, _) | (Expect::Absent, None) => true,
+        (Expect::Current(expected), Some(stored)) => expected == stored,
+        (Expect::Absent, Some(_)) | (Expect::Current(_), None) => false,
+    }
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StorageError> {
+    serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+// The SQL databases keep IDs and addresses as 64-bit integers: a network ID's u64 bit pattern
+// as i64 (IDs with the top bit set are negative there), an address as its 40-bit value.
+pub(crate) fn db_id(nwid: NetworkId) -> i64 {
+    nwid as i64
+}
+
+pub(crate) fn db_addr(a: Address) -> i64 {
+    a.to_u64() as i64
+}
+
+pub(crate) fn addr_from_db(v: i64) -> Result<Address, StorageError> {
+    u64::try_from(v)
+        .ok()
+        .and_then(Address::new)
+        .ok_or_else(|| StorageError::Corrupt(format!("member address {v} out of range")))
 }

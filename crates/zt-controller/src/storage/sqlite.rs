@@ -1,13 +1,15 @@
 //! SQLite storage (`controller.db`): WAL journal, one transaction per mutation.
 //!
-//! Layout (schema version 1, kept in `PRAGMA user_version`):
+//! Layout (schema version 2, kept in `PRAGMA user_version`; version 1 had no feed):
 //! - `network(id, record)`: the network record as JSON (the serde form of [`Network`]);
 //! - `member(network_id, address, active_bridge, last_request, record)`: the member record as
 //!   JSON, with the bridge flag and last request time (of members with a bound identity) as
 //!   indexed columns, because every config request lists the bridges and every change lists the
 //!   members that asked recently;
 //! - `member_ip(network_id, ip, address)`: one row per assigned address; its primary key is
-//!   what makes an address belong to at most one member.
+//!   what makes an address belong to at most one member;
+//! - `change(seq, network_id, address, deleted, note)`: the change feed, `seq` in commit order
+//!   (writers are serialised by SQLite's write lock), the [`FeedNote`] as JSON.
 //!
 //! IDs and addresses are stored as SQLite integers (a network ID's u64 bit pattern as i64).
 //! Records are JSON so that adding a field to the model needs no table change: serde defaults
@@ -19,12 +21,25 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zt_crypto::Address;
 
-use super::Storage;
+use super::{
+    addr_from_db, db_addr, db_id, decode, encode, expectation_met, Change, ChangeSeq, Expect,
+    FeedNote, Storage, FEED_RETAINED,
+};
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
 
 /// The schema this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2: the change feed.
+const CREATE_FEED: &str = "CREATE TABLE change (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         network_id INTEGER NOT NULL,
+         address INTEGER,
+         deleted INTEGER NOT NULL,
+         note TEXT NOT NULL
+     );
+     PRAGMA user_version = 2;";
 
 /// What a committed change must survive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,10 +127,11 @@ impl SqliteStorage {
                          FOREIGN KEY (network_id, address) REFERENCES member(network_id, address)
                              ON DELETE CASCADE
                      ) WITHOUT ROWID;
-                     CREATE INDEX member_ip_by_member ON member_ip(network_id, address);
-                     PRAGMA user_version = 1;",
+                     CREATE INDEX member_ip_by_member ON member_ip(network_id, address);",
                 )?;
+                tx.execute_batch(CREATE_FEED)?;
             }
+            1 => tx.execute_batch(CREATE_FEED)?,
             SCHEMA_VERSION => {}
             found if found > SCHEMA_VERSION => {
                 return Err(StorageError::SchemaTooNew {
@@ -134,27 +150,40 @@ impl SqliteStorage {
     }
 }
 
-fn db_id(nwid: NetworkId) -> i64 {
-    nwid as i64
+/// Appends `note` (if any) to the feed inside `tx`, pruning what is no longer retained.
+fn feed(
+    tx: &rusqlite::Transaction<'_>,
+    network_id: NetworkId,
+    member: Option<Address>,
+    deleted: bool,
+    note: Option<&FeedNote>,
+) -> Result<(), StorageError> {
+    let Some(note) = note else { return Ok(()) };
+    tx.prepare_cached(
+        "INSERT INTO change (network_id, address, deleted, note) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        db_id(network_id),
+        member.map(db_addr),
+        deleted,
+        encode(note)?
+    ])?;
+    let seq = tx.last_insert_rowid();
+    tx.prepare_cached("DELETE FROM change WHERE seq <= ?1")?
+        .execute([seq - FEED_RETAINED])?;
+    Ok(())
 }
 
-fn db_addr(a: Address) -> i64 {
-    a.to_u64() as i64
-}
-
-fn addr_from_db(v: i64) -> Result<Address, StorageError> {
-    u64::try_from(v)
-        .ok()
-        .and_then(Address::new)
-        .ok_or_else(|| StorageError::Corrupt(format!("member address {v} out of range")))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StorageError> {
-    serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<String, StorageError> {
-    serde_json::to_string(value).map_err(|e| StorageError::Corrupt(e.to_string()))
+fn stored_record<T: serde::de::DeserializeOwned>(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>, StorageError> {
+    let json: Option<String> = tx
+        .prepare_cached(sql)?
+        .query_row(params, |r| r.get(0))
+        .optional()?;
+    json.map(|j| decode(&j)).transpose()
 }
 
 impl Storage for SqliteStorage {
@@ -177,21 +206,41 @@ impl Storage for SqliteStorage {
         json.map(|j| decode(&j)).transpose()
     }
 
-    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
+    fn write_network(
+        &mut self,
+        network: &Network,
+        expect: Expect<'_, Network>,
+        note: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
         let json = encode(network)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !matches!(expect, Expect::Anything) {
+            let stored: Option<Network> = stored_record(
+                &tx,
+                "SELECT record FROM network WHERE id = ?1",
+                [db_id(network.id)],
+            )?;
+            if !expectation_met(expect, stored.as_ref()) {
+                return Err(StorageError::Conflict);
+            }
+        }
         tx.prepare_cached(
             "INSERT INTO network (id, record) VALUES (?1, ?2)
              ON CONFLICT(id) DO UPDATE SET record = excluded.record",
         )?
         .execute(params![db_id(network.id), json])?;
+        feed(&tx, network.id, None, false, note)?;
         tx.commit()?;
         Ok(())
     }
 
-    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
+    fn remove_network(
+        &mut self,
+        id: NetworkId,
+        note: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -199,6 +248,9 @@ impl Storage for SqliteStorage {
         tx.execute("DELETE FROM member_ip WHERE network_id = ?1", [db_id(id)])?;
         tx.execute("DELETE FROM member WHERE network_id = ?1", [db_id(id)])?;
         let n = tx.execute("DELETE FROM network WHERE id = ?1", [db_id(id)])?;
+        if n > 0 {
+            feed(&tx, id, None, true, note)?;
+        }
         tx.commit()?;
         Ok(n > 0)
     }
@@ -221,12 +273,27 @@ impl Storage for SqliteStorage {
         rows.map(|r| decode(&r?)).collect()
     }
 
-    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
+    fn write_member(
+        &mut self,
+        member: &Member,
+        expect: Expect<'_, Member>,
+        note: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
         let json = encode(member)?;
         let (nwid, addr) = (db_id(member.network_id), db_addr(member.address));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !matches!(expect, Expect::Anything) {
+            let stored: Option<Member> = stored_record(
+                &tx,
+                "SELECT record FROM member WHERE network_id = ?1 AND address = ?2",
+                params![nwid, addr],
+            )?;
+            if !expectation_met(expect, stored.as_ref()) {
+                return Err(StorageError::Conflict);
+            }
+        }
         {
             let mut owner_of = tx.prepare_cached(
                 "SELECT address FROM member_ip WHERE network_id = ?1 AND ip = ?2",
@@ -284,14 +351,16 @@ impl Storage for SqliteStorage {
                 }
             }
         }
+        feed(&tx, member.network_id, Some(member.address), false, note)?;
         tx.commit()?;
         Ok(())
     }
 
-    fn delete_member(
+    fn remove_member(
         &mut self,
         network: NetworkId,
         address: Address,
+        note: Option<&FeedNote>,
     ) -> Result<bool, StorageError> {
         let tx = self
             .conn
@@ -304,6 +373,9 @@ impl Storage for SqliteStorage {
             "DELETE FROM member WHERE network_id = ?1 AND address = ?2",
             params![db_id(network), db_addr(address)],
         )?;
+        if n > 0 {
+            feed(&tx, network, Some(address), true, note)?;
+        }
         tx.commit()?;
         Ok(n > 0)
     }
@@ -340,5 +412,44 @@ impl Storage for SqliteStorage {
             .query_row(params![db_id(network), ip.to_string()], |r| r.get(0))
             .optional()?;
         owner.map(addr_from_db).transpose()
+    }
+
+    fn changes_after(&self, after: ChangeSeq, limit: usize) -> Result<Vec<Change>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, network_id, address, deleted, note FROM change
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![after, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (seq, network_id, address, deleted, note) = row?;
+            Ok(Change {
+                seq: seq as u64,
+                network_id: network_id as u64,
+                member: address.map(addr_from_db).transpose()?,
+                deleted,
+                note: decode(&note)?,
+            })
+        })
+        .collect()
+    }
+
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        // sqlite_sequence keeps the last number even when the feed was pruned empty.
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'change'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(seq.unwrap_or(0) as u64)
     }
 }

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use zt_controller::storage::{Change, ChangeSeq, Expect, FeedNote};
 use zt_controller::{Member, MemoryStorage, Network, NetworkId, Storage, StorageError};
 use zt_crypto::{Address, Identity};
 
@@ -110,13 +111,22 @@ impl Storage for GatedStorage {
         self.gate.pass();
         self.inner.network(id)
     }
-    fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
+    fn write_network(
+        &mut self,
+        network: &Network,
+        expect: Expect<'_, Network>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
         self.gate.pass();
-        self.inner.put_network(network)
+        self.inner.write_network(network, expect, feed)
     }
-    fn delete_network(&mut self, id: NetworkId) -> Result<bool, StorageError> {
+    fn remove_network(
+        &mut self,
+        id: NetworkId,
+        feed: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
         self.gate.pass();
-        self.inner.delete_network(id)
+        self.inner.remove_network(id, feed)
     }
     fn member(&self, network: NetworkId, address: Address) -> Result<Option<Member>, StorageError> {
         self.gate.pass();
@@ -126,17 +136,23 @@ impl Storage for GatedStorage {
         self.gate.pass();
         self.inner.members(network)
     }
-    fn put_member(&mut self, member: &Member) -> Result<(), StorageError> {
+    fn write_member(
+        &mut self,
+        member: &Member,
+        expect: Expect<'_, Member>,
+        feed: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
         self.gate.pass();
-        self.inner.put_member(member)
+        self.inner.write_member(member, expect, feed)
     }
-    fn delete_member(
+    fn remove_member(
         &mut self,
         network: NetworkId,
         address: Address,
+        feed: Option<&FeedNote>,
     ) -> Result<bool, StorageError> {
         self.gate.pass();
-        self.inner.delete_member(network, address)
+        self.inner.remove_member(network, address, feed)
     }
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
         self.gate.pass();
@@ -153,5 +169,13 @@ impl Storage for GatedStorage {
     fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
         self.gate.pass();
         self.inner.ip_owner(network, ip)
+    }
+    fn changes_after(&self, after: ChangeSeq, limit: usize) -> Result<Vec<Change>, StorageError> {
+        self.gate.pass();
+        self.inner.changes_after(after, limit)
+    }
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        self.gate.pass();
+        self.inner.latest_change()
     }
 }

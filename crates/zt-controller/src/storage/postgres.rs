@@ -1,0 +1,624 @@
+//! PostgreSQL storage: several controllers (on one host or many) share one database.
+//!
+//! Tables are prefixed `zt_` so the database may hold other things; several controller
+//! identities may share it too, each seeing only its own networks (a network ID begins with
+//! its controller's address):
+//! - `zt_network(id, record)`, `zt_member(network_id, address, active_bridge, last_request,
+//!   record)`, `zt_member_ip(network_id, ip, address)`: as in SQLite (records as JSON text,
+//!   IDs and addresses as the bit pattern in a BIGINT);
+//! - `zt_change(seq, network_id, address, deleted, note, committed_at)`: the change feed.
+//!   Writers take a transaction-scoped advisory lock just before appending, so change numbers
+//!   are handed out in commit order and a reader that saw `seq` never later finds a smaller
+//!   one; each append also sends `NOTIFY` on [`FEED_CHANNEL`] so readers wake at once;
+//! - `zt_migration(version, applied_at)`: applied schema migrations (see [`MIGRATIONS`]),
+//!   applied under an advisory lock so controllers starting together migrate once.
+//!
+//! Conditional writes lock the row they compare (`SELECT … FOR UPDATE`); a row or address
+//! claim inserted by a concurrent transaction shows up as a unique or foreign-key violation,
+//! reported as [`StorageError::Conflict`] so the controller reads again.
+//!
+//! The client is `postgres`, the blocking face of `tokio-postgres`: the controller service
+//! owns its storage on a thread of its own (off the packet path), where blocking calls are the
+//! natural shape. A lost connection is re-opened on the next call.
+use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use fallible_iterator::FallibleIterator;
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Statement, Transaction};
+use zt_crypto::Address;
+
+use super::{
+    addr_from_db, db_addr, db_id, decode, encode, expectation_met, Change, ChangeSeq, Expect,
+    FeedNote, Storage, FEED_RETAINED,
+};
+use crate::error::StorageError;
+use crate::model::{Member, Network, NetworkId};
+
+/// The `NOTIFY` channel of the change feed; the payload is the change number.
+pub const FEED_CHANNEL: &str = "zt_controller_change";
+
+/// Advisory lock keys (arbitrary constants, "zt" in ASCII and a number).
+const MIGRATION_LOCK: i64 = 0x7a74_0001;
+const FEED_LOCK: i64 = 0x7a74_0002;
+
+/// Schema migrations, in order; version N is `MIGRATIONS[N - 1]`. Never edit one that has
+/// shipped: add the next.
+pub const MIGRATIONS: &[&str] = &["CREATE TABLE zt_network (
+         id BIGINT PRIMARY KEY,
+         record TEXT NOT NULL
+     );
+     CREATE TABLE zt_member (
+         network_id BIGINT NOT NULL REFERENCES zt_network(id) ON DELETE CASCADE,
+         address BIGINT NOT NULL,
+         active_bridge BOOLEAN NOT NULL,
+         last_request BIGINT,
+         record TEXT NOT NULL,
+         PRIMARY KEY (network_id, address)
+     );
+     CREATE INDEX zt_member_bridges ON zt_member(network_id, address) WHERE active_bridge;
+     CREATE INDEX zt_member_requests ON zt_member(network_id, last_request);
+     CREATE TABLE zt_member_ip (
+         network_id BIGINT NOT NULL,
+         ip TEXT NOT NULL,
+         address BIGINT NOT NULL,
+         PRIMARY KEY (network_id, ip),
+         FOREIGN KEY (network_id, address) REFERENCES zt_member(network_id, address)
+             ON DELETE CASCADE
+     );
+     CREATE INDEX zt_member_ip_by_member ON zt_member_ip(network_id, address);
+     CREATE TABLE zt_change (
+         seq BIGSERIAL PRIMARY KEY,
+         network_id BIGINT NOT NULL,
+         address BIGINT,
+         deleted BOOLEAN NOT NULL,
+         note TEXT NOT NULL,
+         committed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+     );"];
+
+/// PostgreSQL-backed [`Storage`] of one controller.
+pub struct PostgresStorage {
+    url: String,
+    /// The networks this storage shows, as a BIGINT range (`address << 24` ..= `| 0xffffff`
+    /// for one controller; a controller's IDs share their top bits, so the range is
+    /// contiguous even when they are negative as BIGINTs).
+    networks: (i64, i64),
+    conn: RefCell<Connection>,
+}
+
+struct Connection {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage")
+            .field("networks", &format_args!("{:016x}", self.networks.0))
+            .finish()
+    }
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (`postgresql://USER@HOST/DB`, or `host=/run/postgresql dbname=zt`),
+    /// migrating the schema if needed. With `controller`, network lists and the feed hold only
+    /// that controller's networks (others may share the database); without, every network.
+    pub fn connect(
+        url: &str,
+        controller: Option<Address>,
+    ) -> Result<PostgresStorage, StorageError> {
+        let networks = match controller {
+            Some(a) => {
+                let first = (a.to_u64() << 24) as i64;
+                (first, first | 0xff_ffff)
+            }
+            None => (i64::MIN, i64::MAX),
+        };
+        let storage = PostgresStorage {
+            url: url.to_string(),
+            networks,
+            conn: RefCell::new(Self::open(url)?),
+        };
+        storage.migrate()?;
+        Ok(storage)
+    }
+
+    fn open(url: &str) -> Result<Connection, StorageError> {
+        Ok(Connection {
+            client: Client::connect(url, NoTls)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// The connection, opened again if the last one was lost.
+    fn conn(&self) -> Result<RefMut<'_, Connection>, StorageError> {
+        let mut conn = self.conn.borrow_mut();
+        if conn.client.is_closed() {
+            *conn = Self::open(&self.url)?;
+        }
+        Ok(conn)
+    }
+
+    fn migrate(&self) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS zt_migration (
+                 version INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )?;
+        let applied: i32 = tx
+            .query_one("SELECT COALESCE(max(version), 0) FROM zt_migration", &[])?
+            .get(0);
+        let known = MIGRATIONS.len() as i32;
+        if applied > known {
+            return Err(StorageError::SchemaTooNew {
+                found: applied.into(),
+                supported: known.into(),
+            });
+        }
+        for (version, sql) in (1i32..).zip(MIGRATIONS).skip(applied as usize) {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO zt_migration (version) VALUES ($1)",
+                &[&version],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Connection {
+    /// A prepared statement for `sql`, prepared once per connection.
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StorageError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+}
+
+/// Prepares `sql` for use inside `tx` (statements are per connection, so the cache is shared).
+fn prepared(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &mut Transaction<'_>,
+    sql: &'static str,
+) -> Result<Statement, StorageError> {
+    if let Some(s) = statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = tx.prepare(sql)?;
+    statements.insert(sql, s.clone());
+    Ok(s)
+}
+
+/// A concurrent transaction inserted the same row or claim, or deleted the network: the
+/// caller reads again.
+fn conflict_or(e: postgres::Error) -> StorageError {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION => {
+            StorageError::Conflict
+        }
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StorageError::Conflict
+        }
+        _ => StorageError::Postgres(e),
+    }
+}
+
+/// Appends `note` (if any) to the feed inside `tx` and wakes the readers at commit.
+fn feed(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &mut Transaction<'_>,
+    network_id: NetworkId,
+    member: Option<Address>,
+    deleted: bool,
+    note: Option<&FeedNote>,
+) -> Result<(), StorageError> {
+    let Some(note) = note else { return Ok(()) };
+    // Held until commit: the next writer gets its number only after this one committed.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])?;
+    let insert = prepared(
+        statements,
+        tx,
+        "INSERT INTO zt_change (network_id, address, deleted, note) VALUES ($1, $2, $3, $4)
+         RETURNING seq",
+    )?;
+    let seq: i64 = tx
+        .query_one(
+            &insert,
+            &[
+                &db_id(network_id),
+                &member.map(db_addr),
+                &deleted,
+                &encode(note)?,
+            ],
+        )?
+        .get(0);
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&FEED_CHANNEL, &seq.to_string()],
+    )?;
+    let prune = prepared(statements, tx, "DELETE FROM zt_change WHERE seq <= $1")?;
+    tx.execute(&prune, &[&(seq - FEED_RETAINED)])?;
+    Ok(())
+}
+
+fn locked_record<T: serde::de::DeserializeOwned>(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &mut Transaction<'_>,
+    sql: &'static str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<Option<T>, StorageError> {
+    let stmt = prepared(statements, tx, sql)?;
+    let row = tx.query_opt(&stmt, params)?;
+    row.map(|r| decode(r.get::<_, &str>(0))).transpose()
+}
+
+impl Storage for PostgresStorage {
+    fn network_ids(&self) -> Result<Vec<NetworkId>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement("SELECT id FROM zt_network WHERE id BETWEEN $1 AND $2")?;
+        let rows = conn
+            .client
+            .query(&stmt, &[&self.networks.0, &self.networks.1])?;
+        let mut ids: Vec<u64> = rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    fn network(&self, id: NetworkId) -> Result<Option<Network>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement("SELECT record FROM zt_network WHERE id = $1")?;
+        let row = conn.client.query_opt(&stmt, &[&db_id(id)])?;
+        row.map(|r| decode(r.get::<_, &str>(0))).transpose()
+    }
+
+    fn write_network(
+        &mut self,
+        network: &Network,
+        expect: Expect<'_, Network>,
+        note: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        let json = encode(network)?;
+        let id = db_id(network.id);
+        let mut conn = self.conn()?;
+        let Connection { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let written = match expect {
+            Expect::Absent => {
+                let insert = prepared(
+                    statements,
+                    &mut tx,
+                    "INSERT INTO zt_network (id, record) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )?;
+                tx.execute(&insert, &[&id, &json])?
+            }
+            Expect::Current(_) => {
+                let stored: Option<Network> = locked_record(
+                    statements,
+                    &mut tx,
+                    "SELECT record FROM zt_network WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )?;
+                if !expectation_met(expect, stored.as_ref()) {
+                    return Err(StorageError::Conflict);
+                }
+                let update = prepared(
+                    statements,
+                    &mut tx,
+                    "UPDATE zt_network SET record = $2 WHERE id = $1",
+                )?;
+                tx.execute(&update, &[&id, &json])?
+            }
+            Expect::Anything => {
+                let upsert = prepared(
+                    statements,
+                    &mut tx,
+                    "INSERT INTO zt_network (id, record) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                )?;
+                tx.execute(&upsert, &[&id, &json])?
+            }
+        };
+        if written != 1 {
+            return Err(StorageError::Conflict);
+        }
+        feed(statements, &mut tx, network.id, None, false, note)?;
+        tx.commit().map_err(conflict_or)
+    }
+
+    fn remove_network(
+        &mut self,
+        id: NetworkId,
+        note: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
+        let mut conn = self.conn()?;
+        let Connection { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        tx.execute(
+            "DELETE FROM zt_member_ip WHERE network_id = $1",
+            &[&db_id(id)],
+        )?;
+        tx.execute("DELETE FROM zt_member WHERE network_id = $1", &[&db_id(id)])?;
+        let n = tx.execute("DELETE FROM zt_network WHERE id = $1", &[&db_id(id)])?;
+        if n > 0 {
+            feed(statements, &mut tx, id, None, true, note)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn member(&self, network: NetworkId, address: Address) -> Result<Option<Member>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt =
+            conn.statement("SELECT record FROM zt_member WHERE network_id = $1 AND address = $2")?;
+        let row = conn
+            .client
+            .query_opt(&stmt, &[&db_id(network), &db_addr(address)])?;
+        row.map(|r| decode(r.get::<_, &str>(0))).transpose()
+    }
+
+    fn members(&self, network: NetworkId) -> Result<Vec<Member>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt =
+            conn.statement("SELECT record FROM zt_member WHERE network_id = $1 ORDER BY address")?;
+        let rows = conn.client.query(&stmt, &[&db_id(network)])?;
+        rows.iter().map(|r| decode(r.get::<_, &str>(0))).collect()
+    }
+
+    fn write_member(
+        &mut self,
+        member: &Member,
+        expect: Expect<'_, Member>,
+        note: Option<&FeedNote>,
+    ) -> Result<(), StorageError> {
+        let json = encode(member)?;
+        let (nwid, addr) = (db_id(member.network_id), db_addr(member.address));
+        let last_request = member
+            .last_request_time
+            .filter(|_| member.identity.is_some());
+        let mut conn = self.conn()?;
+        let Connection { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        if let Expect::Current(_) = expect {
+            let stored: Option<Member> = locked_record(
+                statements,
+                &mut tx,
+                "SELECT record FROM zt_member WHERE network_id = $1 AND address = $2 FOR UPDATE",
+                &[&nwid, &addr],
+            )?;
+            if !expectation_met(expect, stored.as_ref()) {
+                return Err(StorageError::Conflict);
+            }
+        }
+        let owner_of = prepared(
+            statements,
+            &mut tx,
+            "SELECT address FROM zt_member_ip WHERE network_id = $1 AND ip = $2",
+        )?;
+        for ip in &member.ip_assignments {
+            let owner = tx.query_opt(&owner_of, &[&nwid, &ip.to_string()])?;
+            if let Some(owner) = owner.map(|r| r.get::<_, i64>(0)).filter(|&o| o != addr) {
+                return Err(StorageError::IpInUse {
+                    ip: ip.to_string(),
+                    owner: addr_from_db(owner)?.to_string(),
+                });
+            }
+        }
+        let sql = match expect {
+            Expect::Absent => {
+                "INSERT INTO zt_member (network_id, address, active_bridge, last_request, record)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+            }
+            Expect::Current(_) => {
+                "UPDATE zt_member SET active_bridge = $3, last_request = $4, record = $5
+                 WHERE network_id = $1 AND address = $2"
+            }
+            Expect::Anything => {
+                "INSERT INTO zt_member (network_id, address, active_bridge, last_request, record)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (network_id, address) DO UPDATE
+                 SET active_bridge = excluded.active_bridge,
+                     last_request = excluded.last_request,
+                     record = excluded.record"
+            }
+        };
+        let write = prepared(statements, &mut tx, sql)?;
+        let written = tx
+            .execute(
+                &write,
+                &[&nwid, &addr, &member.active_bridge, &last_request, &json],
+            )
+            .map_err(conflict_or)?;
+        if written != 1 {
+            return Err(StorageError::Conflict);
+        }
+        // Most saves (a config request moving the last-request time) keep the addresses.
+        let held_stmt = prepared(
+            statements,
+            &mut tx,
+            "SELECT ip FROM zt_member_ip WHERE network_id = $1 AND address = $2",
+        )?;
+        let mut held: Vec<String> = tx
+            .query(&held_stmt, &[&nwid, &addr])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut wanted: Vec<String> = member
+            .ip_assignments
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect();
+        held.sort_unstable();
+        wanted.sort_unstable();
+        if held != wanted {
+            let release = prepared(
+                statements,
+                &mut tx,
+                "DELETE FROM zt_member_ip WHERE network_id = $1 AND address = $2",
+            )?;
+            tx.execute(&release, &[&nwid, &addr])?;
+            let claim = prepared(
+                statements,
+                &mut tx,
+                "INSERT INTO zt_member_ip (network_id, ip, address) VALUES ($1, $2, $3)",
+            )?;
+            for ip in &wanted {
+                tx.execute(&claim, &[&nwid, ip, &addr])
+                    .map_err(conflict_or)?;
+            }
+        }
+        feed(
+            statements,
+            &mut tx,
+            member.network_id,
+            Some(member.address),
+            false,
+            note,
+        )?;
+        tx.commit().map_err(conflict_or)
+    }
+
+    fn remove_member(
+        &mut self,
+        network: NetworkId,
+        address: Address,
+        note: Option<&FeedNote>,
+    ) -> Result<bool, StorageError> {
+        let mut conn = self.conn()?;
+        let Connection { client, statements } = &mut *conn;
+        let mut tx = client.transaction()?;
+        let key: [&(dyn postgres::types::ToSql + Sync); 2] = [&db_id(network), &db_addr(address)];
+        tx.execute(
+            "DELETE FROM zt_member_ip WHERE network_id = $1 AND address = $2",
+            &key,
+        )?;
+        let n = tx.execute(
+            "DELETE FROM zt_member WHERE network_id = $1 AND address = $2",
+            &key,
+        )?;
+        if n > 0 {
+            feed(statements, &mut tx, network, Some(address), true, note)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(
+            "SELECT address FROM zt_member WHERE network_id = $1 AND active_bridge
+             ORDER BY address",
+        )?;
+        let rows = conn.client.query(&stmt, &[&db_id(network)])?;
+        rows.iter().map(|r| addr_from_db(r.get(0))).collect()
+    }
+
+    fn requested_since(
+        &self,
+        network: NetworkId,
+        since_ms: i64,
+    ) -> Result<Vec<Address>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(
+            "SELECT address FROM zt_member WHERE network_id = $1 AND last_request >= $2
+             ORDER BY address",
+        )?;
+        let rows = conn.client.query(&stmt, &[&db_id(network), &since_ms])?;
+        rows.iter().map(|r| addr_from_db(r.get(0))).collect()
+    }
+
+    fn ip_owner(&self, network: NetworkId, ip: IpAddr) -> Result<Option<Address>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt =
+            conn.statement("SELECT address FROM zt_member_ip WHERE network_id = $1 AND ip = $2")?;
+        let row = conn
+            .client
+            .query_opt(&stmt, &[&db_id(network), &ip.to_string()])?;
+        row.map(|r| addr_from_db(r.get(0))).transpose()
+    }
+
+    fn changes_after(&self, after: ChangeSeq, limit: usize) -> Result<Vec<Change>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(
+            "SELECT seq, network_id, address, deleted, note FROM zt_change
+             WHERE seq > $1 AND network_id BETWEEN $2 AND $3 ORDER BY seq LIMIT $4",
+        )?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .client
+            .query(&stmt, &[&after, &self.networks.0, &self.networks.1, &limit])?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: r.get::<_, i64>(0) as u64,
+                    network_id: r.get::<_, i64>(1) as u64,
+                    member: r.get::<_, Option<i64>>(2).map(addr_from_db).transpose()?,
+                    deleted: r.get(3),
+                    note: decode(r.get::<_, &str>(4))?,
+                })
+            })
+            .collect()
+    }
+
+    fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement("SELECT COALESCE(max(seq), 0) FROM zt_change")?;
+        let seq: i64 = conn.client.query_one(&stmt, &[])?.get(0);
+        Ok(seq as u64)
+    }
+}
+
+/// Wakes a controller when another one commits a change: a connection of its own that
+/// `LISTEN`s on [`FEED_CHANNEL`]. The feed itself is read through the storage; a
+/// notification only says "read now".
+pub struct FeedListener {
+    url: String,
+    client: Option<Client>,
+}
+
+impl FeedListener {
+    /// Connects lazily: the first [`FeedListener::wait`] opens the connection.
+    pub fn new(url: &str) -> FeedListener {
+        FeedListener {
+            url: url.to_string(),
+            client: None,
+        }
+    }
+
+    /// Waits up to `timeout` for changes. `Ok(true)` if some were committed (or the
+    /// connection was just opened again, so some may have been missed), `Ok(false)` if none.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, StorageError> {
+        let reopened = match &self.client {
+            Some(c) if !c.is_closed() => false,
+            _ => {
+                self.client = None;
+                let mut client = Client::connect(&self.url, NoTls)?;
+                client.batch_execute(&format!("LISTEN {FEED_CHANNEL}"))?;
+                self.client = Some(client);
+                true
+            }
+        };
+        let Some(client) = self.client.as_mut() else {
+            return Ok(reopened);
+        };
+        let mut notifications = client.notifications();
+        // The first notification ends the wait; the others already queued go with it.
+        let first = notifications.timeout_iter(timeout).next()?;
+        if first.is_some() {
+            while notifications.iter().next()?.is_some() {}
+        }
+        Ok(reopened || first.is_some())
+    }
+}
