@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::controller::{ControllerRegistry, Controllers};
+use crate::controller::{ControllerDb, ControllerRegistry, Controllers};
 use crate::identity_store::PublicIdentityText;
 use crate::instances::InstanceConfig;
 use crate::model::{ItemId, Table, TableError};
@@ -78,6 +78,15 @@ impl Daemon {
     /// Open the state directory, load (or create) the configuration. Instances are not
     /// started yet: call [`Daemon::start_enabled_instances`] inside the runtime.
     pub fn open(state: StateDir, engines: Arc<dyn EngineFactory>) -> Result<Daemon, DaemonError> {
+        Self::open_with(state, engines, ControllerDb::default())
+    }
+
+    /// [`Daemon::open`] with the controllers' database chosen (`ztd --controller-db`).
+    pub fn open_with(
+        state: StateDir,
+        engines: Arc<dyn EngineFactory>,
+        controller_db: ControllerDb,
+    ) -> Result<Daemon, DaemonError> {
         let authtoken = state.load_or_create_authtoken()?;
         let (instances, identities) = crate::instances::load(&state)?;
         let clock = EngineClock::new();
@@ -96,7 +105,7 @@ impl Daemon {
             clock,
             model: Mutex::new(model),
             controllers: Mutex::new(controllers),
-            controller_registry: Arc::new(ControllerRegistry::new(clock)),
+            controller_registry: Arc::new(ControllerRegistry::new(clock, controller_db)),
         })
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
+use ztd::controller::ControllerDb;
 use ztd::daemon::Daemon;
 use ztd::rest::{self, MenuRegistry};
 use ztd::runtime::node_engine::NodeEngineFactory;
@@ -25,6 +26,20 @@ struct Cli {
     /// TCP address of the management API (RouterOS REST under /rest).
     #[arg(long, default_value = "127.0.0.1:9993")]
     api_listen: SocketAddr,
+    /// The controllers' database: a PostgreSQL URL (postgresql://USER@HOST/DB) shared by
+    /// several ztd, or "sqlite" (the default) for controller.db in each instance directory.
+    #[arg(long, env = "ZTD_CONTROLLER_DB", default_value = "sqlite", value_parser = parse_controller_db)]
+    controller_db: ControllerDb,
+}
+
+fn parse_controller_db(value: &str) -> Result<ControllerDb, String> {
+    if value == "sqlite" {
+        Ok(ControllerDb::Sqlite)
+    } else if value.starts_with("postgresql://") || value.starts_with("postgres://") {
+        Ok(ControllerDb::Postgres(value.to_string()))
+    } else {
+        Err("expected sqlite or a postgresql://USER@HOST/DB URL".into())
+    }
 }
 
 fn main() -> ExitCode {
@@ -59,8 +74,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Each enabled instance runs a zt-node `Node`. Subsystems that need node events (TAP,
     // controller) register with `engines.subsystems()` before instances start.
     let engines = NodeEngineFactory::new();
-    let daemon =
-        Arc::new(Daemon::open(state, Arc::new(engines.clone())).map_err(|e| e.to_string())?);
+    let daemon = Arc::new(
+        Daemon::open_with(state, Arc::new(engines.clone()), cli.controller_db.clone())
+            .map_err(|e| e.to_string())?,
+    );
     // The network controller answers config requests for the networks each instance owns.
     engines
         .subsystems()

@@ -1,5 +1,6 @@
 //! The network controller of each instance (`/zerotier/controller`, PROTOCOL.md §7): a
-//! [`zt_controller::Controller`] over SQLite at `<home>/<instance>/controller.db`, owned by a
+//! [`zt_controller::Controller`] over SQLite at `<home>/<instance>/controller.db`, or over one
+//! PostgreSQL database shared by several daemons ([`ControllerDb`]), owned by a
 //! [`service::ControllerService`] off the packet path, and the RouterOS item ids of controller
 //! networks and members.
 //!
@@ -42,7 +43,10 @@ use crate::runtime::driver::InstanceHandle;
 use crate::runtime::engine::EngineClock;
 use crate::runtime::events::{EventHandler, InstanceInfo, Subsystem};
 use crate::state_dir::StateDir;
-use service::{sqlite_opener, ConfigRequest, ControllerService, NodeRoute, ServiceError};
+use service::{
+    postgres_opener, sqlite_opener, ConfigRequest, ControllerService, NodeRoute, ServiceError,
+    ServiceOptions,
+};
 
 /// The controller database inside an instance directory.
 pub const DB_FILE: &str = "controller.db";
@@ -69,20 +73,35 @@ pub struct MemberRef {
     pub address: String,
 }
 
+/// Where the controllers of this daemon keep networks and members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ControllerDb {
+    /// `controller.db` in each instance's directory (the default).
+    #[default]
+    Sqlite,
+    /// One PostgreSQL database (`postgresql://USER@HOST/DB`) for every instance's
+    /// controller, shared with the other daemons that name it: each controller sees its own
+    /// networks (by network ID), and daemons that run the same controller identity serve the
+    /// same networks.
+    Postgres(String),
+}
+
 /// The controller services, by instance directory. Shared by the management side and the
 /// [`ControllerSubsystem`] handlers inside the driver tasks, so both use one service (one
 /// database connection) per instance.
 pub struct ControllerRegistry {
     clock: EngineClock,
+    db: ControllerDb,
     open: Mutex<HashMap<PathBuf, ControllerService>>,
     /// The way to each instance's node, kept across controller re-opens and instance restarts.
     routes: Mutex<HashMap<PathBuf, Arc<NodeRoute>>>,
 }
 
 impl ControllerRegistry {
-    pub fn new(clock: EngineClock) -> ControllerRegistry {
+    pub fn new(clock: EngineClock, db: ControllerDb) -> ControllerRegistry {
         ControllerRegistry {
             clock,
+            db,
             open: Mutex::default(),
             routes: Mutex::default(),
         }
@@ -98,11 +117,23 @@ impl ControllerRegistry {
                 return existing.clone();
             }
         }
-        let started = ControllerService::start(
+        let (opener, feed_notifications) = match &self.db {
+            ControllerDb::Sqlite => (sqlite_opener(dir.join(DB_FILE)), None),
+            ControllerDb::Postgres(url) => (
+                postgres_opener(url.clone(), identity.address()),
+                Some(url.clone()),
+            ),
+        };
+        let options = ServiceOptions {
+            feed_notifications,
+            ..ServiceOptions::default()
+        };
+        let started = ControllerService::start_with(
             identity.clone(),
-            sqlite_opener(dir.join(DB_FILE)),
+            opener,
             self.route(dir),
             self.clock,
+            options,
         );
         open.insert(dir.to_path_buf(), started.clone());
         started

@@ -10,21 +10,33 @@
 //!                         deliver() ──> InstanceHandle::with_node ──> transmit(&mut Node) (bytes only)
 //! ```
 //!
+//! Several controllers may share one database (PostgreSQL): each writes its changes with a
+//! note in the database's change feed, and each follows the feed (woken by the database's
+//! `NOTIFY`, or every [`FEED_POLL`] at the latest), sending the pushes a change by another
+//! controller owes to the members whose session is here (they asked for their config through
+//! this controller within [`ONLINE_WINDOW_MS`]). The writer itself pushes to every online
+//! member, as with a database of its own.
+//!
 //! The node's handler never waits: a request that finds the queue full is dropped and counted
 //! ([`ServiceStatus::requests_dropped`]); the member sends its NETWORK_CONFIG_REQUEST again.
 //! Management calls wait for their turn on their own queue, which the service serves first.
 //! Every change that owes members packets goes through one method here, whatever the face
 //! (console, RouterOS REST, zerotier JSON API), so all faces push and revoke alike.
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
+use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::model::format_network_id;
+use zt_controller::storage::{ChangeSeq, FeedListener};
 use zt_controller::{
-    Controller, ControllerError, Member, MemberPatch, Network, NetworkId, NetworkPatch, Outgoing,
-    Pushes, Reply, SqliteStorage, Storage, StorageError,
+    Controller, ControllerError, ControllerOptions, Member, MemberPatch, Network, NetworkId,
+    NetworkPatch, Outgoing, PostgresStorage, Pushes, Reply, SqliteStorage, Storage, StorageError,
 };
 use zt_crypto::{Address, Identity};
 use zt_wire::dictionary::Dictionary;
@@ -44,6 +56,12 @@ const BATCH_LIMIT: usize = 256;
 const DELIVERY_SLICE: usize = 256;
 /// The first drop and then every this many are logged (a full queue can last a while).
 const DROP_LOG_EVERY: u64 = 1024;
+/// The change feed is read at least this often (a notification wakes the service sooner).
+pub const FEED_POLL: Duration = Duration::from_secs(1);
+/// Changes read from the feed in one query.
+const FEED_PAGE: usize = 256;
+/// Sessions older than the online window are forgotten this often.
+const SESSION_PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 /// The storage the service owns (SQLite in the daemon; tests wrap it).
 pub type ServiceStorage = Box<dyn Storage + Send>;
@@ -55,6 +73,34 @@ pub type StorageOpener = Box<dyn FnMut() -> Result<ServiceStorage, StorageError>
 /// The SQLite database at `path`, opened on the service thread.
 pub fn sqlite_opener(path: PathBuf) -> StorageOpener {
     Box::new(move || SqliteStorage::open(&path).map(|storage| Box::new(storage) as ServiceStorage))
+}
+
+/// The PostgreSQL database at `url`, as the storage of controller `address` (connected on
+/// the service thread, again after a failure).
+pub fn postgres_opener(url: String, address: Address) -> StorageOpener {
+    Box::new(move || {
+        PostgresStorage::connect(&url, Some(address))
+            .map(|storage| Box::new(storage) as ServiceStorage)
+    })
+}
+
+/// How a service is set up besides its storage.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Config requests that may wait (see [`REQUEST_QUEUE_LIMIT`]).
+    pub request_queue_limit: usize,
+    /// A PostgreSQL database to `LISTEN` on for changes by other controllers; without it
+    /// the feed is read every [`FEED_POLL`].
+    pub feed_notifications: Option<String>,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            request_queue_limit: REQUEST_QUEUE_LIMIT,
+            feed_notifications: None,
+        }
+    }
 }
 
 /// A NETWORK_CONFIG_REQUEST as the node reported it.
@@ -112,6 +158,8 @@ struct Counters {
     revocations_issued: AtomicU64,
     pushes_failed: AtomicU64,
     packets_undelivered: AtomicU64,
+    feed_changes: AtomicU64,
+    feed_errors: AtomicU64,
 }
 
 fn count(counter: &AtomicU64, n: u64) {
@@ -140,6 +188,10 @@ pub struct ServiceStatus {
     pub pushes_failed: u64,
     /// Packets not handed to the node because its instance was not running.
     pub packets_undelivered: u64,
+    /// Changes by other controllers on the same database read from the change feed.
+    pub feed_changes: u64,
+    /// Failed reads of the change feed (database unreachable).
+    pub feed_errors: u64,
 }
 
 /// The way from a controller to its instance's node, set while the instance runs (the
@@ -284,20 +336,46 @@ impl ControllerService {
         clock: EngineClock,
         request_queue_limit: usize,
     ) -> ControllerService {
-        let request_queue_limit = request_queue_limit.max(1);
+        let options = ServiceOptions {
+            request_queue_limit,
+            ..ServiceOptions::default()
+        };
+        Self::start_with(identity, open, route, clock, options)
+    }
+
+    /// [`ControllerService::start`] with `options`.
+    pub fn start_with(
+        identity: Identity,
+        open: StorageOpener,
+        route: Arc<NodeRoute>,
+        clock: EngineClock,
+        options: ServiceOptions,
+    ) -> ControllerService {
+        let request_queue_limit = options.request_queue_limit.max(1);
         let (requests_tx, requests) = mpsc::channel(request_queue_limit);
         let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
         let counters = Arc::new(Counters::default());
         let address = identity.address();
+        let feed_wake = Arc::new(Notify::new());
+        if let Some(url) = options.feed_notifications {
+            listen_for_changes(address, url, Arc::downgrade(&feed_wake));
+        }
         let service = ServiceLoop {
             controller: None,
             signer: identity,
+            // Non-zero: zero is what a controller without options writes.
+            writer_id: rand::random::<u64>() | 1,
             open,
             route,
             clock,
             counters: counters.clone(),
             requests,
             commands,
+            sessions: HashMap::new(),
+            sessions_pruned: Instant::now(),
+            feed_cursor: None,
+            feed_wake,
+            next_feed_read: Instant::now(),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("controller-{address}"))
@@ -356,6 +434,8 @@ impl ControllerService {
             revocations_issued: load(&c.revocations_issued),
             pushes_failed: load(&c.pushes_failed),
             packets_undelivered: load(&c.packets_undelivered),
+            feed_changes: load(&c.feed_changes),
+            feed_errors: load(&c.feed_errors),
         }
     }
 
@@ -490,54 +570,108 @@ impl ControllerService {
     }
 }
 
+/// Wakes `wake` whenever a controller commits a change to the PostgreSQL database at `url`,
+/// from a thread of its own (the listener blocks), until the service drops `wake`.
+fn listen_for_changes(address: Address, url: String, wake: Weak<Notify>) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("controller-feed-{address}"))
+        .spawn(move || {
+            let mut listener = FeedListener::new(&url);
+            let mut failing = false;
+            while let Some(wake) = wake.upgrade() {
+                match listener.wait(FEED_POLL) {
+                    Ok(heard) => {
+                        failing = false;
+                        if heard {
+                            wake.notify_one();
+                        }
+                    }
+                    Err(error) => {
+                        if !failing {
+                            tracing::warn!(%error, controller = %address, "controller change notifications lost; reading the feed every second until they are back");
+                        }
+                        failing = true;
+                        drop(wake);
+                        std::thread::sleep(FEED_POLL);
+                    }
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "controller change listener not started; the feed is polled");
+    }
+}
+
 /// A job the service thread picked up.
 enum Job {
     Request(ConfigRequest),
     Command(Command),
+    /// Time to read the change feed.
+    Feed,
 }
 
 /// The service thread's state: the only owner of the controller and its storage.
 struct ServiceLoop {
     controller: Option<ServiceController>,
     signer: Identity,
+    /// This service among the writers of the database (its own changes are skipped in the
+    /// feed).
+    writer_id: u64,
     open: StorageOpener,
     route: Arc<NodeRoute>,
     clock: EngineClock,
     counters: Arc<Counters>,
     requests: mpsc::Receiver<ConfigRequest>,
     commands: mpsc::Receiver<Command>,
+    /// Members that asked for a config through this controller, and when (engine ms): the
+    /// sessions that are here, which get the pushes of other controllers' changes.
+    sessions: HashMap<(NetworkId, Address), i64>,
+    sessions_pruned: Instant,
+    /// The last change of the feed seen; `None` until the database was first read.
+    feed_cursor: Option<ChangeSeq>,
+    feed_wake: Arc<Notify>,
+    next_feed_read: Instant,
 }
 
 impl ServiceLoop {
     fn run(mut self) {
         // A runtime of its own: the thread waits on its queues and on the node's answer
-        // without occupying a worker of the daemon's runtime while SQLite blocks.
-        let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        // without occupying a worker of the daemon's runtime. The database work runs outside
+        // it (between the waits), where a blocking client may run a runtime of its own.
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
             Ok(runtime) => runtime,
             Err(error) => {
                 tracing::error!(%error, "controller service cannot start its runtime");
                 return;
             }
         };
-        runtime.block_on(async move {
-            while let Some(batch) = self.next_batch().await {
-                let mut packets = self.work(batch);
-                // In slices, so the node takes datagrams between them: deleting a network
-                // owes each of its admitted members' revocations to every online member.
-                while !packets.is_empty() {
-                    let rest = packets.split_off(packets.len().min(DELIVERY_SLICE));
-                    let n = packets.len() as u64;
-                    if deliver(&self.route, packets).await.is_err() {
-                        count(&self.counters.packets_undelivered, n);
-                        tracing::debug!(
-                            packets = n,
-                            "instance not running: controller packets not sent"
-                        );
-                    }
-                    packets = rest;
-                }
+        while let Some(batch) = runtime.block_on(self.next_batch()) {
+            let mut packets = self.work(batch);
+            if Instant::now() >= self.next_feed_read {
+                self.follow_feed(&mut packets);
             }
-        });
+            runtime.block_on(self.deliver_all(packets));
+        }
+    }
+
+    /// In slices, so the node takes datagrams between them: deleting a network owes each of
+    /// its admitted members' revocations to every online member.
+    async fn deliver_all(&self, mut packets: Vec<ControllerPacket>) {
+        while !packets.is_empty() {
+            let rest = packets.split_off(packets.len().min(DELIVERY_SLICE));
+            let n = packets.len() as u64;
+            if deliver(&self.route, packets).await.is_err() {
+                count(&self.counters.packets_undelivered, n);
+                tracing::debug!(
+                    packets = n,
+                    "instance not running: controller packets not sent"
+                );
+            }
+            packets = rest;
+        }
     }
 
     /// Wait for a job, then take what else is queued (management first), up to a limit.
@@ -547,6 +681,8 @@ impl ServiceLoop {
             biased;
             command = self.commands.recv() => Job::Command(command?),
             request = self.requests.recv() => Job::Request(request?),
+            () = self.feed_wake.notified() => Job::Feed,
+            () = tokio::time::sleep_until(self.next_feed_read) => Job::Feed,
         };
         let mut batch = vec![first];
         while batch.len() < BATCH_LIMIT {
@@ -571,9 +707,15 @@ impl ServiceLoop {
                         packets.push(packet);
                     }
                 }
+                Job::Feed => self.next_feed_read = Instant::now(),
                 Job::Command(command) => {
                     let now = self.clock.now() as i64;
-                    match open_controller(&mut self.controller, &mut self.open, &self.signer) {
+                    match open_controller(
+                        &mut self.controller,
+                        &mut self.open,
+                        &self.signer,
+                        self.writer_id,
+                    ) {
                         Ok(controller) => command(Ok(&mut Work {
                             controller,
                             signer: &self.signer,
@@ -589,9 +731,85 @@ impl ServiceLoop {
         packets
     }
 
+    /// Send what the changes of other controllers since the last read owe the members whose
+    /// session is here.
+    fn follow_feed(&mut self, packets: &mut Vec<ControllerPacket>) {
+        self.next_feed_read = Instant::now() + FEED_POLL;
+        let now = self.clock.now() as i64;
+        if self.sessions_pruned.elapsed() >= SESSION_PRUNE_EVERY {
+            self.sessions_pruned = Instant::now();
+            self.sessions
+                .retain(|_, asked| now.saturating_sub(*asked) < ONLINE_WINDOW_MS);
+        }
+        let Ok(controller) = open_controller(
+            &mut self.controller,
+            &mut self.open,
+            &self.signer,
+            self.writer_id,
+        ) else {
+            return;
+        };
+        let mut cursor = match self.feed_cursor {
+            Some(cursor) => cursor,
+            // Changes before this service started owe nothing to sessions it has not had.
+            None => match controller.latest_change() {
+                Ok(latest) => {
+                    self.feed_cursor = Some(latest);
+                    return;
+                }
+                Err(error) => {
+                    count(&self.counters.feed_errors, 1);
+                    tracing::warn!(%error, "controller change feed not read");
+                    return;
+                }
+            },
+        };
+        loop {
+            let changes = match controller.changes_after(cursor, FEED_PAGE) {
+                Ok(changes) => changes,
+                Err(error) => {
+                    count(&self.counters.feed_errors, 1);
+                    tracing::warn!(%error, "controller change feed not read");
+                    break;
+                }
+            };
+            let mut work = Work {
+                controller: &mut *controller,
+                signer: &self.signer,
+                now,
+                packets: &mut *packets,
+                counters: &self.counters,
+            };
+            for change in &changes {
+                cursor = change.seq;
+                if change.note.writer == self.writer_id {
+                    continue;
+                }
+                count(&self.counters.feed_changes, 1);
+                let here = |nwid: NetworkId, member: &Address| {
+                    self.sessions
+                        .get(&(nwid, *member))
+                        .is_some_and(|asked| now.saturating_sub(*asked) < ONLINE_WINDOW_MS)
+                };
+                work.push(&sessions_only(&change.note.pushes, here));
+            }
+            if changes.len() < FEED_PAGE {
+                break;
+            }
+        }
+        self.feed_cursor = Some(cursor);
+    }
+
     fn answer(&mut self, request: ConfigRequest) -> Option<ControllerPacket> {
         let dest = request.requester.address();
-        let answered = match open_controller(&mut self.controller, &mut self.open, &self.signer) {
+        self.sessions
+            .insert((request.nwid, dest), request.received_at as i64);
+        let answered = match open_controller(
+            &mut self.controller,
+            &mut self.open,
+            &self.signer,
+            self.writer_id,
+        ) {
             Ok(controller) => controller
                 .answer(
                     request.received_at as i64,
@@ -626,15 +844,48 @@ impl ServiceLoop {
     }
 }
 
+/// The part of `pushes` for the members `here` says have their session with this controller.
+fn sessions_only(pushes: &Pushes, here: impl Fn(NetworkId, &Address) -> bool) -> Pushes {
+    let nwid = pushes.network_id;
+    let mut mine = Pushes::none(nwid);
+    mine.config_to = pushes
+        .config_to
+        .iter()
+        .copied()
+        .filter(|a| here(nwid, a))
+        .collect();
+    for plan in &pushes.revocations {
+        let recipients: Vec<Address> = plan
+            .recipients
+            .iter()
+            .copied()
+            .filter(|a| here(plan.network_id, a))
+            .collect();
+        if !recipients.is_empty() {
+            let mut plan = plan.clone();
+            plan.recipients = recipients;
+            mine.revocations.push(plan);
+        }
+    }
+    mine
+}
+
 /// The controller in `slot`, opening the database if it is not open yet (or failed before).
 fn open_controller<'a>(
     slot: &'a mut Option<ServiceController>,
     open: &mut StorageOpener,
     signer: &Identity,
+    writer_id: u64,
 ) -> Result<&'a mut ServiceController, String> {
     if slot.is_none() {
         match open() {
-            Ok(storage) => *slot = Some(Controller::new(signer.address(), storage)),
+            Ok(storage) => {
+                let options = ControllerOptions {
+                    writer_id,
+                    ..ControllerOptions::default()
+                };
+                *slot = Some(Controller::with_options(signer.address(), storage, options))
+            }
             Err(error) => {
                 tracing::error!(%error, "controller database cannot be opened");
                 return Err(error.to_string());
@@ -650,7 +901,7 @@ mod tests {
     use crate::controller::testing::{
         controller_identity, eventually, member_identity, Gate, GatedStorage, WAIT,
     };
-    use crate::controller::{ControllerRegistry, ControllerSubsystem};
+    use crate::controller::{ControllerDb, ControllerRegistry, ControllerSubsystem};
     use crate::runtime::driver::InstanceRuntime;
     use crate::runtime::engine::{EngineStart, LocalSocket, LocalSocketId, PortRole};
     use crate::runtime::events::{EventChannel, InstanceInfo, Subsystem};
@@ -749,6 +1000,153 @@ mod tests {
         InstanceRuntime::start(vec![socket], Box::new(engine), clock, "test".into()).unwrap()
     }
 
+    /// A private planet whose only root is the controller's node at `at`, written into
+    /// each of `dirs`.
+    fn private_planet(ctl: &Identity, at: SocketAddr, dirs: &[&Path]) {
+        let signer = KeyPair::generate(&mut rand_core::OsRng);
+        let root = Root {
+            identity: ctl.to_public(),
+            stable_endpoints: vec![InetAddress::new(at.ip(), at.port())],
+        };
+        let planet =
+            World::new_signed(WorldType::Planet, 7, 1, signer.public, vec![root], &signer).unwrap();
+        for dir in dirs {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(PLANET_FILE), planet.to_bytes()).unwrap();
+        }
+    }
+
+    /// The controller's instance, its controller handler from `registry`, plus `handlers`.
+    fn start_controller_instance(
+        dir: &Path,
+        ctl: &Identity,
+        socket: (BoundSocket, SocketAddr),
+        registry: &Arc<ControllerRegistry>,
+        mut handlers: Vec<Box<dyn crate::runtime::events::EventHandler>>,
+        clock: EngineClock,
+    ) -> InstanceRuntime {
+        let info = InstanceInfo {
+            name: "ctl".into(),
+            dir: dir.to_path_buf(),
+            address: ctl.address(),
+        };
+        let controller_handler = ControllerSubsystem::new(registry.clone())
+            .attach(&info)
+            .unwrap();
+        handlers.insert(0, controller_handler);
+        let runtime = start_instance(dir, ctl.clone(), socket, handlers, clock);
+        registry.instance_started(dir, runtime.handle());
+        runtime
+    }
+
+    /// A member's instance, once it reached its root, with the network configs it receives.
+    async fn start_member(
+        dir: &Path,
+        member: &Identity,
+        socket: (BoundSocket, SocketAddr),
+        clock: EngineClock,
+    ) -> (
+        InstanceRuntime,
+        InstanceHandle,
+        tokio::sync::mpsc::Receiver<Event>,
+    ) {
+        let (configs, configured) =
+            EventChannel::new(|e| matches!(e, Event::NetworkConfigChanged { .. }), 16);
+        let runtime = start_instance(dir, member.clone(), socket, vec![Box::new(configs)], clock);
+        let handle = runtime.handle();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !handle
+            .with_node(|node, _| node.is_online())
+            .await
+            .unwrap_or(false)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "member never reached its root"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        (runtime, handle, configured)
+    }
+
+    /// Two controllers with one identity share a PostgreSQL database. The member's session
+    /// is with controller B (its root); an administrator authorizes it through controller A,
+    /// which has no way to the member. B learns of the change from the database's change
+    /// feed and sends the member its config.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_through_another_controller_reaches_the_member() {
+        let cluster = zt_testnet::skip_unless!(zt_testnet::postgres::TestCluster::start());
+        let url = cluster.uri();
+        let tmp = tempfile::tempdir().unwrap();
+        let clock = EngineClock::new();
+        let ctl = controller_identity();
+        let member = member_identity();
+        let (ctl_dir, member_dir) = (tmp.path().join("ctl"), tmp.path().join("member"));
+        let ctl_socket = bind_loopback();
+        let member_socket = bind_loopback();
+        private_planet(&ctl, ctl_socket.1, &[&ctl_dir, &member_dir]);
+
+        // Controller A: no node of its own (what it sends is undelivered).
+        let db = ControllerDb::Postgres(url.clone());
+        let options = ServiceOptions {
+            feed_notifications: Some(url.clone()),
+            ..ServiceOptions::default()
+        };
+        let service_a = ControllerService::start_with(
+            ctl.clone(),
+            postgres_opener(url.clone(), ctl.address()),
+            Arc::default(),
+            clock,
+            options,
+        );
+        let nwid = network_id_for(ctl.address(), 0xa11);
+        let private = network_patch_from_properties(&[("name", "ha"), ("private", "yes")]).unwrap();
+        service_a.create_network(Some(nwid), private).await.unwrap();
+
+        // Controller B: the member's root, over the same database.
+        let registry = Arc::new(ControllerRegistry::new(clock, db));
+        let ctl_runtime =
+            start_controller_instance(&ctl_dir, &ctl, ctl_socket, &registry, Vec::new(), clock);
+        let service_b = registry.open(&ctl_dir, &ctl);
+        let (member_runtime, member_handle, mut configured) =
+            start_member(&member_dir, &member, member_socket, clock).await;
+        member_handle
+            .with_node(move |node, now| {
+                node.join(now, WireNetworkId(nwid), JoinSettings::default())
+            })
+            .await
+            .unwrap();
+        // B refuses it (not authorized yet): the session is with B.
+        assert!(
+            eventually(|| service_b.status().requests_answered >= 1).await,
+            "B never heard the member's request"
+        );
+        assert!(configured.try_recv().is_err());
+
+        let authorize =
+            zt_controller::props::member_patch_from_properties(&[("authorized", "yes")]).unwrap();
+        service_a
+            .update_member(nwid, member.address(), authorize)
+            .await
+            .unwrap();
+        let config = tokio::time::timeout(WAIT, configured.recv()).await;
+        let Ok(Some(Event::NetworkConfigChanged { nwid: got, config })) = config else {
+            panic!(
+                "the member never got the config B owed it: {config:?}\nA: {:?}\nB: {:?}",
+                service_a.status(),
+                service_b.status()
+            );
+        };
+        assert_eq!((got.0, config.issued_to), (nwid, member.address()));
+        let (a, b) = (service_a.status(), service_b.status());
+        assert!(b.feed_changes >= 1, "B did not read A's change: {b:?}");
+        assert!(b.configs_pushed >= 1, "B did not push: {b:?}");
+        // A pushed too (the member is online in the database) but had no node to send with.
+        assert!(a.packets_undelivered >= 1, "{a:?}");
+        member_runtime.stop().await;
+        ctl_runtime.stop().await;
+    }
+
     /// The controller's node answers packets while its database is stuck on a config
     /// request; the request is answered once the database moves again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -761,22 +1159,11 @@ mod tests {
         let ctl_socket = bind_loopback();
         let member_socket = bind_loopback();
 
-        // A private planet whose only root is the controller's node.
-        let signer = KeyPair::generate(&mut rand_core::OsRng);
-        let root = Root {
-            identity: ctl.to_public(),
-            stable_endpoints: vec![InetAddress::new(ctl_socket.1.ip(), ctl_socket.1.port())],
-        };
-        let planet =
-            World::new_signed(WorldType::Planet, 7, 1, signer.public, vec![root], &signer).unwrap();
-        for dir in [&ctl_dir, &member_dir] {
-            std::fs::create_dir_all(dir).unwrap();
-            std::fs::write(dir.join(PLANET_FILE), planet.to_bytes()).unwrap();
-        }
+        private_planet(&ctl, ctl_socket.1, &[&ctl_dir, &member_dir]);
 
         // The controller over a gated storage, with a public network.
         let gate = Arc::new(Gate::default());
-        let registry = Arc::new(ControllerRegistry::new(clock));
+        let registry = Arc::new(ControllerRegistry::new(clock, Default::default()));
         let service = ControllerService::start(
             ctl.clone(),
             GatedStorage::opener(gate.clone()),
@@ -788,48 +1175,18 @@ mod tests {
         let public = network_patch_from_properties(&[("name", "pub"), ("private", "no")]).unwrap();
         service.create_network(Some(nwid), public).await.unwrap();
 
-        let info = InstanceInfo {
-            name: "ctl".into(),
-            dir: ctl_dir.clone(),
-            address: ctl.address(),
-        };
-        let controller_handler = ControllerSubsystem::new(registry.clone())
-            .attach(&info)
-            .unwrap();
         let (messages, mut heard) =
             EventChannel::new(|e| matches!(e, Event::UserMessage { .. }), 16);
-        let ctl_runtime = start_instance(
+        let ctl_runtime = start_controller_instance(
             &ctl_dir,
-            ctl.clone(),
+            &ctl,
             ctl_socket,
-            vec![controller_handler, Box::new(messages)],
+            &registry,
+            vec![Box::new(messages)],
             clock,
         );
-        registry.instance_started(&ctl_dir, ctl_runtime.handle());
-        let (configs, mut configured) =
-            EventChannel::new(|e| matches!(e, Event::NetworkConfigChanged { .. }), 16);
-        let member_runtime = start_instance(
-            &member_dir,
-            member.clone(),
-            member_socket,
-            vec![Box::new(configs)],
-            clock,
-        );
-        let member_handle = member_runtime.handle();
-        let online = || async {
-            member_handle
-                .with_node(|node, _| node.is_online())
-                .await
-                .unwrap_or(false)
-        };
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !online().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "member never reached its root"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let (member_runtime, member_handle, mut configured) =
+            start_member(&member_dir, &member, member_socket, clock).await;
 
         // The member asks for its config while the database is stuck.
         gate.close();
