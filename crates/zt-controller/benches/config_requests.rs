@@ -1,6 +1,7 @@
-//! Config requests answered per second for a network of 10,000 authorized members, over the
-//! in-memory and the SQLite storage (file-backed, WAL), plus the full path with the signed
-//! config (COM + COO signatures). Also measures memory per member of the in-memory storage
+//! Config requests answered per second for a network of 10,000 authorized members (or
+//! `ZT_BENCH_MEMBERS`), over the in-memory, the SQLite (file-backed, WAL) and the PostgreSQL
+//! storage (a throw-away local cluster on a Unix socket, skipped without PostgreSQL), plus the
+//! full path with the signed config (COM + COO signatures). Also measures memory per member of the in-memory storage
 //! with a counting allocator, and the SQLite file size per member; both are printed.
 //!
 //! Requesters are synthetic identities (`addr:0:<key>` parsed without validation): the decision
@@ -38,14 +39,20 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-const MEMBERS: u64 = 10_000;
+fn members() -> u64 {
+    std::env::var("ZT_BENCH_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+const GROUP: &str = "config_request";
 const CONTROLLER: u64 = 0x51479cea31;
 const NWID: u64 = (CONTROLLER << 24) | 0xccae5c;
 
 fn controller_identity() -> Identity {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/interop/captures/identities.json"
+        "/tests/data/capture-identities.json"
     );
     let ids: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -124,7 +131,7 @@ fn bench_requests<S: Storage>(
     mut now: i64,
 ) {
     let mut i = 0usize;
-    let mut group = c.benchmark_group("config_request_10k_members");
+    let mut group = c.benchmark_group(GROUP);
     group.throughput(Throughput::Elements(1));
     group.bench_function(name, |b| {
         b.iter(|| {
@@ -140,7 +147,8 @@ fn bench_requests<S: Storage>(
 }
 
 fn requests(c: &mut Criterion) {
-    let ids: Vec<Identity> = (0..MEMBERS).map(member_identity).collect();
+    let members = members();
+    let ids: Vec<Identity> = (0..members).map(member_identity).collect();
     let controller = controller_identity();
 
     let before = LIVE.load(Ordering::Relaxed);
@@ -148,15 +156,15 @@ fn requests(c: &mut Criterion) {
     let now = populate(&mut memory, &ids);
     let held = LIVE.load(Ordering::Relaxed) - before;
     eprintln!(
-        "memory storage: {} bytes live for {MEMBERS} members = {} bytes/member \
+        "memory storage: {} bytes live for {members} members = {} bytes/member \
          (size_of::<Member>() = {}; the rest is identity string, address list, map nodes and indexes)",
         held,
-        held / MEMBERS as isize,
+        held / members as isize,
         std::mem::size_of::<zt_controller::Member>()
     );
     bench_requests(c, "memory", &mut memory, &ids, now);
 
-    let mut group = c.benchmark_group("config_request_10k_members");
+    let mut group = c.benchmark_group(GROUP);
     group.throughput(Throughput::Elements(1));
     let mut i = 0usize;
     let mut t = now + 1_000_000;
@@ -196,9 +204,24 @@ fn requests(c: &mut Criterion) {
         .sum();
     eprintln!(
         "sqlite storage: {db_bytes} bytes on disk (db + wal) = {} bytes/member",
-        db_bytes / MEMBERS
+        db_bytes / members
     );
     bench_requests(c, "sqlite_wal", &mut sqlite, &ids, now);
+    drop(sqlite);
+
+    match zt_testnet::postgres::TestCluster::start() {
+        Ok(cluster) => {
+            let storage = zt_controller::PostgresStorage::connect(
+                &cluster.url(),
+                Some(Address::new(CONTROLLER).unwrap()),
+            )
+            .unwrap();
+            let mut postgres = Controller::new(Address::new(CONTROLLER).unwrap(), storage);
+            let now = populate(&mut postgres, &ids);
+            bench_requests(c, "postgresql_local", &mut postgres, &ids, now);
+        }
+        Err(why) => eprintln!("postgresql: skipped ({why})"),
+    }
 }
 
 criterion_group! {
