@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use zt_crypto::Identity;
-use zt_testnet::Lab;
+use zt_testnet::{json_line, Lab, NsProcess};
 
 /// ztd's API address inside each test namespace.
 pub const API: &str = "127.0.0.1:18093";
@@ -106,9 +106,21 @@ pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
 
 /// Start ztd in namespace `ns` with `home`, wait for its API, return the API client.
 pub fn start_ztd<'a>(lab: &'a Lab, ns: usize, home: &Path) -> (zt_testnet::NsProcess, Api<'a>) {
+    start_ztd_with(lab, ns, home, &[])
+}
+
+/// [`start_ztd`] with more command-line arguments.
+pub fn start_ztd_with<'a>(
+    lab: &'a Lab,
+    ns: usize,
+    home: &Path,
+    more: &[&str],
+) -> (zt_testnet::NsProcess, Api<'a>) {
     let ztd = Path::new(env!("CARGO_BIN_EXE_ztd"));
     let home_s = home.display().to_string();
-    let mut command = lab.command(ns, ztd, &["--home", &home_s, "--api-listen", API]);
+    let mut args = vec!["--home", &home_s, "--api-listen", API];
+    args.extend_from_slice(more);
+    let mut command = lab.command(ns, ztd, &args);
     // Safety net: an instance that somehow has no planet file never uses the public planet.
     command.env("ZTD_NO_DEFAULT_PLANET", "1");
     let proc = zt_testnet::NsProcess::spawn(command);
@@ -135,4 +147,57 @@ pub fn enable_with_identity(api: &Api, id: &Identity) {
     .to_string();
     let reply = api.call("PATCH", "/rest/zerotier/zt1", Some(&body));
     assert!(reply.is_some(), "enable zt1 failed");
+}
+
+/// `ztpeer run` in namespace `ns` with its state in `home`, the roots of `planet`, joining
+/// `nwid`, plus `more` arguments; returned once it started, with its address (10 hex digits).
+pub fn spawn_member(
+    lab: &Lab,
+    ns: usize,
+    ztpeer: &Path,
+    home: &Path,
+    planet: &Path,
+    nwid: &str,
+    more: &[&str],
+) -> (NsProcess, String) {
+    std::fs::create_dir_all(home).unwrap();
+    let (home_s, planet_s) = (home.display().to_string(), planet.display().to_string());
+    let mut args = vec![
+        "run", "--home", &home_s, "--roots", &planet_s, "--join", nwid,
+    ];
+    args.extend_from_slice(more);
+    let mut peer = lab.spawn(ns, ztpeer, &args);
+    let started = peer
+        .wait_line(Duration::from_secs(60), |l| {
+            json_line(l).is_some_and(|v| v["event"] == json!("node_started"))
+        })
+        .unwrap_or_else(|| panic!("ztpeer did not start: {}", peer.report()));
+    let address = json_line(&started).unwrap()["node_id"]
+        .as_str()
+        .map(|id| format!("{:0>10}", id.to_ascii_lowercase()))
+        .unwrap_or_default();
+    (peer, address)
+}
+
+/// The next status line of ztpeer about network `nwid` that satisfies `pred`.
+pub fn wait_network(
+    peer: &mut NsProcess,
+    limit: Duration,
+    nwid: &str,
+    mut pred: impl FnMut(&Value) -> bool,
+) -> Option<Value> {
+    let line = peer.wait_line(limit, |line| {
+        json_line(line).is_some_and(|v| {
+            let ours = v["net_id"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(nwid));
+            ours && (v["event"] == json!("network")
+                || v["event"] == json!("NETWORK_UPDATE")
+                || v["event"] == json!("NETWORK_OK")
+                || v["event"] == json!("NETWORK_READY_IP4")
+                || v["event"] == json!("NETWORK_READY_IP6"))
+                && pred(&v)
+        })
+    })?;
+    json_line(&line)
 }
