@@ -244,6 +244,12 @@ impl<S: Storage> Controller<S> {
         &self.storage
     }
 
+    /// The storage, for bulk loading and tests: writes here bypass validation, revisions and
+    /// pushes.
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
     pub fn options(&self) -> &ControllerOptions {
         &self.options
     }

@@ -257,6 +257,19 @@ pub(crate) fn expectation_met<T: PartialEq>(expect: Expect<'_, T>, stored: Optio
     }
 }
 
+/// True when a write that expects `expect` leaves the member's address claims as they are: the
+/// expected record (checked to be the stored one) holds the same addresses. Most writes (a
+/// config request moving the request time) are such, and skip the claim bookkeeping.
+pub(crate) fn claims_unchanged(expect: Expect<'_, Member>, member: &Member) -> bool {
+    let Expect::Current(old) = expect else {
+        return false;
+    };
+    let (mut held, mut wanted) = (old.ip_assignments.clone(), member.ip_assignments.clone());
+    held.sort_unstable();
+    wanted.sort_unstable();
+    held == wanted
+}
+
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StorageError> {
     serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))
 }

@@ -30,8 +30,8 @@ use postgres::{Client, NoTls, Statement, Transaction};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, db_addr, db_id, decode, encode, expectation_met, Change, ChangeSeq, Expect,
-    FeedNote, Storage, FEED_RETAINED,
+    addr_from_db, claims_unchanged, db_addr, db_id, decode, encode, expectation_met, Change,
+    ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -253,6 +253,50 @@ fn feed(
     Ok(())
 }
 
+/// Makes the member's address claims in `zt_member_ip` what its record says.
+fn update_claims(
+    statements: &mut HashMap<&'static str, Statement>,
+    tx: &mut Transaction<'_>,
+    member: &Member,
+) -> Result<(), StorageError> {
+    let (nwid, addr) = (db_id(member.network_id), db_addr(member.address));
+    let held_stmt = prepared(
+        statements,
+        tx,
+        "SELECT ip FROM zt_member_ip WHERE network_id = $1 AND address = $2",
+    )?;
+    let mut held: Vec<String> = tx
+        .query(&held_stmt, &[&nwid, &addr])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut wanted: Vec<String> = member
+        .ip_assignments
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    held.sort_unstable();
+    wanted.sort_unstable();
+    if held != wanted {
+        let release = prepared(
+            statements,
+            tx,
+            "DELETE FROM zt_member_ip WHERE network_id = $1 AND address = $2",
+        )?;
+        tx.execute(&release, &[&nwid, &addr])?;
+        let claim = prepared(
+            statements,
+            tx,
+            "INSERT INTO zt_member_ip (network_id, ip, address) VALUES ($1, $2, $3)",
+        )?;
+        for ip in &wanted {
+            tx.execute(&claim, &[&nwid, ip, &addr])
+                .map_err(conflict_or)?;
+        }
+    }
+    Ok(())
+}
+
 fn locked_record<T: serde::de::DeserializeOwned>(
     statements: &mut HashMap<&'static str, Statement>,
     tx: &mut Transaction<'_>,
@@ -401,12 +445,13 @@ impl Storage for PostgresStorage {
                 return Err(StorageError::Conflict);
             }
         }
+        let keep_claims = claims_unchanged(expect, member);
         let owner_of = prepared(
             statements,
             &mut tx,
             "SELECT address FROM zt_member_ip WHERE network_id = $1 AND ip = $2",
         )?;
-        for ip in &member.ip_assignments {
+        for ip in member.ip_assignments.iter().filter(|_| !keep_claims) {
             let owner = tx.query_opt(&owner_of, &[&nwid, &ip.to_string()])?;
             if let Some(owner) = owner.map(|r| r.get::<_, i64>(0)).filter(|&o| o != addr) {
                 return Err(StorageError::IpInUse {
@@ -443,40 +488,8 @@ impl Storage for PostgresStorage {
         if written != 1 {
             return Err(StorageError::Conflict);
         }
-        // Most saves (a config request moving the last-request time) keep the addresses.
-        let held_stmt = prepared(
-            statements,
-            &mut tx,
-            "SELECT ip FROM zt_member_ip WHERE network_id = $1 AND address = $2",
-        )?;
-        let mut held: Vec<String> = tx
-            .query(&held_stmt, &[&nwid, &addr])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut wanted: Vec<String> = member
-            .ip_assignments
-            .iter()
-            .map(|ip| ip.to_string())
-            .collect();
-        held.sort_unstable();
-        wanted.sort_unstable();
-        if held != wanted {
-            let release = prepared(
-                statements,
-                &mut tx,
-                "DELETE FROM zt_member_ip WHERE network_id = $1 AND address = $2",
-            )?;
-            tx.execute(&release, &[&nwid, &addr])?;
-            let claim = prepared(
-                statements,
-                &mut tx,
-                "INSERT INTO zt_member_ip (network_id, ip, address) VALUES ($1, $2, $3)",
-            )?;
-            for ip in &wanted {
-                tx.execute(&claim, &[&nwid, ip, &addr])
-                    .map_err(conflict_or)?;
-            }
+        if !keep_claims {
+            update_claims(statements, &mut tx, member)?;
         }
         feed(
             statements,

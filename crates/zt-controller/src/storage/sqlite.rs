@@ -22,8 +22,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, db_addr, db_id, decode, encode, expectation_met, Change, ChangeSeq, Expect,
-    FeedNote, Storage, FEED_RETAINED,
+    addr_from_db, claims_unchanged, db_addr, db_id, decode, encode, expectation_met, Change,
+    ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -294,11 +294,14 @@ impl Storage for SqliteStorage {
                 return Err(StorageError::Conflict);
             }
         }
+        // Most saves (a config request moving the request time) keep the addresses: then the
+        // claims stay as they are.
+        let keep_claims = claims_unchanged(expect, member);
         {
             let mut owner_of = tx.prepare_cached(
                 "SELECT address FROM member_ip WHERE network_id = ?1 AND ip = ?2",
             )?;
-            for ip in &member.ip_assignments {
+            for ip in member.ip_assignments.iter().filter(|_| !keep_claims) {
                 let owner: Option<i64> = owner_of
                     .query_row(params![nwid, ip.to_string()], |r| r.get(0))
                     .optional()?;
@@ -327,27 +330,31 @@ impl Storage for SqliteStorage {
                     .filter(|_| member.identity.is_some()),
                 json
             ])?;
-            // Most saves (a config request moving the last-request time) keep the addresses:
-            // then the claims stay as they are.
-            let mut held: Vec<String> = tx
-                .prepare_cached("SELECT ip FROM member_ip WHERE network_id = ?1 AND address = ?2")?
-                .query_map(params![nwid, addr], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut wanted: Vec<String> = member
-                .ip_assignments
-                .iter()
-                .map(|ip| ip.to_string())
-                .collect();
-            held.sort_unstable();
-            wanted.sort_unstable();
-            if held != wanted {
-                tx.prepare_cached("DELETE FROM member_ip WHERE network_id = ?1 AND address = ?2")?
+            if !keep_claims {
+                let mut held: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT ip FROM member_ip WHERE network_id = ?1 AND address = ?2",
+                    )?
+                    .query_map(params![nwid, addr], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut wanted: Vec<String> = member
+                    .ip_assignments
+                    .iter()
+                    .map(|ip| ip.to_string())
+                    .collect();
+                held.sort_unstable();
+                wanted.sort_unstable();
+                if held != wanted {
+                    tx.prepare_cached(
+                        "DELETE FROM member_ip WHERE network_id = ?1 AND address = ?2",
+                    )?
                     .execute(params![nwid, addr])?;
-                let mut claim = tx.prepare_cached(
-                    "INSERT INTO member_ip (network_id, ip, address) VALUES (?1, ?2, ?3)",
-                )?;
-                for ip in &wanted {
-                    claim.execute(params![nwid, ip, addr])?;
+                    let mut claim = tx.prepare_cached(
+                        "INSERT INTO member_ip (network_id, ip, address) VALUES (?1, ?2, ?3)",
+                    )?;
+                    for ip in &wanted {
+                        claim.execute(params![nwid, ip, addr])?;
+                    }
                 }
             }
         }
