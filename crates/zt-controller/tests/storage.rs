@@ -753,3 +753,37 @@ fn postgres_storage_shows_one_controller_its_own_networks() {
     };
     assert_eq!((fed(&of_a), fed(&of_b)), (vec![net_a], vec![net_b]));
 }
+
+#[test]
+fn sqlite_refuses_an_empty_file_and_keeps_the_database_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    std::fs::write(&path, b"").unwrap();
+    match SqliteStorage::open(&path) {
+        Err(StorageError::Corrupt(why)) => assert!(why.contains("empty"), "{why}"),
+        other => panic!("an empty file was accepted: {other:?}"),
+    }
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        0,
+        "the file was changed"
+    );
+
+    let fresh = dir.path().join("fresh.db");
+    let mut s = SqliteStorage::open(&fresh).unwrap();
+    s.put_network(&network(NWID)).unwrap();
+    for name in ["fresh.db", "fresh.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    // An existing database that others could read is made private on open.
+    drop(s);
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(SqliteStorage::open(&fresh).unwrap());
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -71,10 +71,27 @@ impl SqliteStorage {
         Self::open_with(path, Durability::ProcessCrash)
     }
 
+    /// A database that exists but is empty (0 bytes: a truncated copy, a full disk) is refused
+    /// rather than silently started afresh: that would lose every network and member. The
+    /// file (and with it SQLite's journal files) is kept private to the owner: it lists
+    /// members and their identities.
     pub fn open_with(
         path: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<SqliteStorage, StorageError> {
+        let path = path.as_ref();
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() == 0 => {
+                return Err(StorageError::Corrupt(format!(
+                    "{} is empty (0 bytes), so it is not the controller's database; restore it from a backup, or remove it to start with no networks",
+                    path.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_private(path)?,
+            Err(e) => return Err(StorageError::Corrupt(format!("{}: {e}", path.display()))),
+        }
+        restrict_to_owner(path)?;
         let conn = Connection::open(path)?;
         Self::init(conn, durability)
     }
@@ -148,6 +165,38 @@ impl SqliteStorage {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Creates an empty file only the owner may read, so the database SQLite writes into it (and
+/// the journal files SQLite gives the database's mode) are private from the start.
+fn create_private(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(StorageError::Corrupt(format!("{}: {e}", path.display()))),
+        })
+}
+
+/// Makes an existing database (and its journal files) private to the owner.
+fn restrict_to_owner(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut names = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(name.into());
+    }
+    for name in names.iter().filter(|n| n.exists()) {
+        std::fs::set_permissions(name, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StorageError::Corrupt(format!("{}: {e}", name.display())))?;
+    }
+    Ok(())
 }
 
 /// Appends `note` (if any) to the feed inside `tx`, pruning what is no longer retained.
