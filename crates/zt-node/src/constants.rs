@@ -43,8 +43,11 @@ pub const PEER_WHOIS_RATE_LIMIT: u64 = 100;
 pub const ECHO_REPLY_MIN_INTERVAL: u64 = 1000 / 6;
 /// HELLO back to an unknown path, per peer and address.
 pub const UNKNOWN_PATH_HELLO_INTERVAL: u64 = 1_000;
-/// Full identity validation per 14-bit source-IP bucket.
+/// Full identity validation per 14-bit bucket of source networks (IPv4 /24, IPv6 /48).
 pub const IDENTITY_VALIDATION_SOURCE_RATE_LIMIT: u64 = 2_000;
+/// Full identity validations per second from all sources (each costs ~10 ms of CPU): a
+/// flood from many networks takes at most about half a core.
+pub const IDENTITY_VALIDATION_BUDGET: u32 = 48;
 /// Trust from a network-gated packet lasts this long (relay policy, path push).
 pub const TRUST_EXPIRATION: u64 = 600_000;
 /// Most paths kept per peer.

@@ -118,16 +118,24 @@ impl ReplayFilter {
     }
 }
 
-/// The full identity check (a ~2 MiB memory-hard hash) runs at most once per interval per
-/// 14-bit bucket of source IPs (`Node::rateGateIdentityVerification`).
+/// The full identity check (a ~2 MiB memory-hard hash, ~10 ms) and the key agreement before
+/// it run at most once per interval per source network (a 14-bit bucket of the IPv4 /24 or
+/// the IPv6 /48, as the reference's `rateGateHash`: one host owns a whole /24 or /64 as
+/// easily as one address), and at most [`IDENTITY_VALIDATION_BUDGET`] times per second in
+/// all, so a flood from many networks still leaves the node most of its time.
 pub struct IdentityValidationGate {
     last: Vec<u64>,
+    /// Start of the current one-second budget window, and checks allowed in it.
+    window_start: u64,
+    spent: u32,
 }
 
 impl Default for IdentityValidationGate {
     fn default() -> Self {
         IdentityValidationGate {
             last: vec![0; 1 << 14],
+            window_start: 0,
+            spent: 0,
         }
     }
 }
@@ -135,12 +143,8 @@ impl Default for IdentityValidationGate {
 impl IdentityValidationGate {
     fn bucket(ip: IpAddr) -> usize {
         let h = match ip {
-            IpAddr::V4(v4) => u32::from(v4) as u64,
-            IpAddr::V6(v6) => {
-                let v = u128::from(v6);
-                // Hash the /64 network and host halves together.
-                ((v >> 64) as u64) ^ (v as u64)
-            }
+            IpAddr::V4(v4) => u64::from(u32::from(v4) >> 8),
+            IpAddr::V6(v6) => (u128::from(v6) >> 80) as u64,
         };
         let h = h ^ (h >> 14) ^ (h >> 28) ^ (h >> 42) ^ (h >> 56);
         (h & 0x3fff) as usize
@@ -152,6 +156,14 @@ impl IdentityValidationGate {
         if last != 0 && now.saturating_sub(last) < IDENTITY_VALIDATION_SOURCE_RATE_LIMIT {
             return false;
         }
+        if now.saturating_sub(self.window_start) >= 1_000 {
+            self.window_start = now;
+            self.spent = 0;
+        }
+        if self.spent >= IDENTITY_VALIDATION_BUDGET {
+            return false;
+        }
+        self.spent += 1;
         self.last[b] = now.max(1);
         true
     }
@@ -199,5 +211,32 @@ mod tests {
         assert!(g.allow(10_000, a));
         assert!(!g.allow(10_500, a));
         assert!(g.allow(10_000 + IDENTITY_VALIDATION_SOURCE_RATE_LIMIT, a));
+    }
+
+    #[test]
+    fn identity_gate_covers_a_whole_ipv4_24_and_ipv6_48() {
+        let mut g = IdentityValidationGate::default();
+        let first: SocketAddr = "10.0.0.1:9993".parse().unwrap();
+        assert!(g.allow(10_000, first));
+        for host in 2..=254 {
+            let other: SocketAddr = format!("10.0.0.{host}:9993").parse().unwrap();
+            assert!(!g.allow(10_001, other), "10.0.0.{host} passed");
+        }
+        assert!(g.allow(10_001, "10.0.1.1:9993".parse().unwrap()));
+        let v6: SocketAddr = "[2001:db8:1::1]:9993".parse().unwrap();
+        assert!(g.allow(10_002, v6));
+        // Another /64 of the same /48.
+        assert!(!g.allow(10_003, "[2001:db8:1:ffff::2]:9993".parse().unwrap()));
+        assert!(g.allow(10_004, "[2001:db8:2::1]:9993".parse().unwrap()));
+    }
+
+    #[test]
+    fn identity_gate_has_a_global_budget_per_second() {
+        let mut g = IdentityValidationGate::default();
+        let from = |n: u32| SocketAddr::from((std::net::Ipv4Addr::from(n << 8), 9993));
+        let allowed = (1..=1000u32).filter(|&n| g.allow(10_000, from(n))).count();
+        assert_eq!(allowed, IDENTITY_VALIDATION_BUDGET as usize);
+        // The next second brings a new budget.
+        assert!(g.allow(11_000, from(2000)));
     }
 }

@@ -128,9 +128,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Source addresses the members are spread over: a node validates new identities at a
-/// limited rate per source address (one per 2 s, flood protection), which one address would
-/// hit at once. 127.0.1.1 and up: the whole of 127/8 is the loopback.
+/// Source networks the members are spread over: a node validates new identities at a
+/// limited rate per source /24 (one per 2 s, flood protection), which one network would hit
+/// at once. 127.1.1.1 and up, one /24 each: the whole of 127/8 is the loopback.
 const SOURCE_ADDRESSES: usize = 256;
 
 /// Members on a few UDP sockets (one per loopback source address): datagrams go to the node
@@ -152,7 +152,7 @@ impl Generator {
         let sockets: Vec<UdpSocket> = (0..SOURCE_ADDRESSES)
             .map(|i| {
                 let source =
-                    std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
+                    std::net::Ipv4Addr::new(127, 1 + (i / 250) as u8, 1 + (i % 250) as u8, 1);
                 let socket = UdpSocket::bind((source, 0)).unwrap();
                 socket.set_nonblocking(true).unwrap();
                 socket
