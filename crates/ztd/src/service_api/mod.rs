@@ -9,6 +9,7 @@
 // once per request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 pub mod controller;
+pub mod metrics;
 pub mod moon;
 pub mod network;
 pub mod peer;
@@ -132,6 +133,7 @@ pub fn router(daemon: Arc<Daemon>) -> axum::Router {
         .route("/peer", get(peer::list))
         .route("/peer/{address}", get(peer::one))
         .route("/stats", get(stats::get))
+        .route("/metrics", get(metrics::get))
         .route("/moon", get(moon::list))
         .route("/network", get(network::list))
         .route(
@@ -189,7 +191,7 @@ where
 }
 
 /// How long an API call waits for the instance's engine.
-const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// zerotier-one's token forms: the REST ones plus `?auth=<token>`.
 pub(crate) fn authorized(headers: &HeaderMap, query: Option<&str>, token: &str) -> bool {
