@@ -78,7 +78,7 @@ pub use node::{
     compressed_by_default, Event, LocalSocketId, Node, NodeConfig, NodeError, PathInfo, PeerInfo,
     SendError, Sent, Transmit,
 };
-pub use stats::Stats;
+pub use stats::{Stats, VerbCounts};
 pub use topology::Role;
 pub use vl1::Received;
 pub use vl2::{

@@ -340,6 +340,20 @@ impl Node {
         self.local_addresses = addresses;
     }
 
+    /// What [`Node::set_local_addresses`] last set.
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.local_addresses
+    }
+
+    /// Our addresses as peers upstream of us see them (zerotier-one's surface addresses),
+    /// each once, in address order.
+    pub fn surface_addresses(&self) -> Vec<SocketAddr> {
+        let mut seen: Vec<SocketAddr> = self.external_addresses.values().map(|(a, _)| *a).collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    }
+
     /// Addresses and prefixes assigned to us on ZeroTier networks: never used as physical
     /// paths (that would tunnel ZeroTier inside itself).
     pub fn set_virtual_prefixes(&mut self, prefixes: Vec<(IpAddr, u8)>) {
@@ -619,6 +633,7 @@ impl Node {
                 return None;
             }
         };
+        self.stats.packets_sent.count(verb);
         if let Some(ls) = local_socket {
             if let Some(path) = peer.path_mut(ls, remote) {
                 path.last_send = now;
@@ -654,6 +669,7 @@ impl Node {
             mtu: DEFAULT_PHYSICAL_MTU,
         };
         if let Ok(built) = build(&outgoing, key) {
+            self.stats.packets_sent.count(verb);
             for data in built.datagrams {
                 self.push_transmit(Some(local_socket), remote, data, None);
             }

@@ -76,4 +76,32 @@ pub struct Stats {
 
     /// VL2 counters (networks, credentials, frames).
     pub vl2: crate::vl2::Vl2Stats,
+
+    /// Authenticated packets handled, by verb (HELLO included once authenticated).
+    pub packets_received: VerbCounts,
+    /// Packets we built and sent, by verb (relayed packets are not ours: see `relayed`).
+    pub packets_sent: VerbCounts,
+}
+
+/// How many verb numbers [`VerbCounts`] keeps apart (the known verbs are 0x00..=0x16).
+const VERB_SLOTS: usize = 32;
+
+/// A counter per verb number. Verbs past the table (never sent by a conforming node) are
+/// not counted here; `unknown_verbs` counts them on receipt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerbCounts([u64; VERB_SLOTS]);
+
+impl VerbCounts {
+    pub fn count(&mut self, verb: zt_wire::header::Verb) {
+        if let Some(slot) = self.0.get_mut(usize::from(u8::from(verb))) {
+            *slot += 1;
+        }
+    }
+
+    pub fn get(&self, verb: zt_wire::header::Verb) -> u64 {
+        self.0
+            .get(usize::from(u8::from(verb)))
+            .copied()
+            .unwrap_or(0)
+    }
 }

@@ -273,6 +273,7 @@ impl Node {
     }
 
     fn dispatch(&mut self, from: &Inbound, verb: Verb, payload: &[u8]) {
+        self.stats.packets_received.count(verb);
         match verb {
             Verb::Ok => return self.handle_ok(from, payload),
             // A HELLO under suite 1/3 from a known peer is already authenticated.
@@ -515,6 +516,7 @@ impl Node {
             }
         }
         self.stats.rx_packets += 1;
+        self.stats.packets_received.count(Verb::Hello);
         let from = Inbound {
             now,
             local_socket,

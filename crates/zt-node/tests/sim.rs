@@ -99,6 +99,19 @@ fn leaves_come_online_and_see_the_root() {
         assert_eq!(p.role, Role::Leaf);
     }
     assert!(l.sim.nodes[l.root].is_online());
+    // Per-verb counts: each leaf's HELLOs reached the root, whose OKs came back.
+    let root_stats = l.sim.nodes[l.root].stats().clone();
+    let mut hellos_sent = 0;
+    for leaf in [l.a, l.b] {
+        let s = l.sim.nodes[leaf].stats();
+        assert!(s.packets_sent.get(Verb::Hello) >= 1, "{s:?}");
+        assert_eq!(s.packets_sent.get(Verb::Hello), s.hello_sent);
+        assert!(s.packets_received.get(Verb::Ok) >= 1, "{s:?}");
+        hellos_sent += s.hello_sent;
+    }
+    assert!(root_stats.packets_received.get(Verb::Hello) >= 2);
+    assert!(root_stats.packets_received.get(Verb::Hello) <= hellos_sent);
+    assert!(root_stats.packets_sent.get(Verb::Ok) >= 2);
     // Nothing was dropped for a bad reason.
     for n in &l.sim.nodes {
         let s = n.stats();

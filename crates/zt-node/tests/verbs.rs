@@ -810,6 +810,8 @@ fn user_message_nop_vl2_and_unknown_verbs() {
         &craft(&r, &me, Verb::Nop, &[], CipherSuite::AesGmacSiv, 1503),
     );
     assert_eq!(l.stats().rx_packets, before + 1);
+    assert_eq!(l.stats().packets_received.get(Verb::Nop), 1);
+    assert_eq!(l.stats().packets_received.get(Verb::Unknown(0x1f)), 1);
 }
 
 #[test]

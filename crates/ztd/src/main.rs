@@ -1,18 +1,21 @@
 //! `ztd`: the zt daemon. Serves the RouterOS REST API on a loopback TCP port and runs the
 //! configured ZeroTier instances; stops gracefully on SIGTERM/SIGINT.
-use std::net::SocketAddr;
+use std::future::IntoFuture;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 use ztd::controller::ControllerDb;
 use ztd::daemon::Daemon;
 use ztd::rest::{self, MenuRegistry};
 use ztd::runtime::node_engine::NodeEngineFactory;
-use ztd::state_dir::StateDir;
+use ztd::runtime::sockets::ipv6_unavailable;
+use ztd::state_dir::{write_atomic, StateDir};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,19 +85,84 @@ async fn run(cli: Cli) -> Result<(), String> {
     engines
         .subsystems()
         .add(daemon.controller_subsystem().await);
-    let listener = tokio::net::TcpListener::bind(cli.api_listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cli.api_listen))?;
-    tracing::info!(home = %cli.home.display(), api = %cli.api_listen, "ztd started");
+    let listeners = bind_api(cli.api_listen).await?;
+    let port = listeners[0]
+        .local_addr()
+        .map_err(|e| format!("API socket: {e}"))?
+        .port();
+    // zerotier-cli (and tools built on it) read the API port from here.
+    let port_file = daemon.state_dir().file(PORT_FILE);
+    write_atomic(&port_file, port.to_string().as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", port_file.display()))?;
+    let addresses: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    tracing::info!(home = %cli.home.display(), api = ?addresses, "ztd started");
     daemon.start_enabled_instances().await;
 
     let app = rest::router(daemon.clone(), MenuRegistry::standard());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let mut stopping = stopping.clone();
+            let shutdown = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            tokio::spawn(
+                axum::serve(listener, app.clone())
+                    .with_graceful_shutdown(shutdown)
+                    .into_future(),
+            )
+        })
+        .collect();
+    let mut served = Ok(());
+    for server in servers {
+        let result = match server.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        served = served.and(result);
+    }
     daemon.shutdown().await;
     tracing::info!("ztd stopped");
     served.map_err(|e| format!("API server failed: {e}"))
+}
+
+/// `<home>/zerotier-one.port`: the API's TCP port as decimal text, as zerotier-one writes it.
+const PORT_FILE: &str = "zerotier-one.port";
+
+/// The API's listening sockets: `address`, and for the default `127.0.0.1` also `[::1]` on
+/// the same port (as zerotier-one listens on both loopbacks), left out when the host has no
+/// IPv6 loopback.
+async fn bind_api(address: SocketAddr) -> Result<Vec<TcpListener>, String> {
+    let first = TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let mut listeners = vec![first];
+    if address.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) {
+        let port = listeners[0]
+            .local_addr()
+            .map_err(|e| format!("API socket: {e}"))?
+            .port();
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+        match TcpListener::bind(v6).await {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if ipv6_unavailable(&e) => {
+                tracing::info!(error = %e, "no IPv6 loopback: the API listens on 127.0.0.1 only")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen on {v6}; the API listens on {address} only")
+            }
+        }
+    }
+    Ok(listeners)
 }
 
 async fn shutdown_signal() {

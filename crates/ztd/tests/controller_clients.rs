@@ -27,9 +27,7 @@
 //! `abcdef0123` was added by hand in the UI and never joined; it gets no stand-in.
 mod loopback;
 
-use std::time::{Duration, Instant};
-
-use loopback::{free_udp_port, Ztd, KNOWN_ADDRESS};
+use loopback::{Ztd, KNOWN_ADDRESS};
 use serde_json::{json, Value};
 
 const ZTNCUI: &str = include_str!("data/controller-clients/ztncui-0.8.14.jsonl");
@@ -47,32 +45,6 @@ const MEMBERS: [(&str, &str, bool); 3] = [
     ("493f87c985", "0a22222222", true),
     ("abcdef0123", "0a33333333", false),
 ];
-
-/// How long the instance may take to start.
-const START_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Enables the default instance on a free UDP port and waits (bounded) until its node answers
-/// the service API (`/peer` needs a running node).
-fn enable_instance(ztd: &Ztd) {
-    let port = free_udp_port();
-    let (status, reply) = ztd.request(
-        "PATCH",
-        "/rest/zerotier/zt1",
-        Some(&json!({"port": port.to_string()})),
-    );
-    assert_eq!(status, 200, "{reply}");
-    let (status, reply) = ztd.request(
-        "POST",
-        "/rest/zerotier/enable",
-        Some(&json!({".id": "zt1"})),
-    );
-    assert_eq!(status, 200, "{reply}");
-    let deadline = Instant::now() + START_DEADLINE;
-    while ztd.send("GET", "/peer", None, "").0 != 200 {
-        assert!(Instant::now() < deadline, "the instance did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// One recorded request.
 struct Recorded {
@@ -181,7 +153,7 @@ fn assert_reads_back(what: &str, posted: &Value, record: &Value) {
 fn ztncui_and_zero_ui_sessions_replay_with_zerotier_one_statuses() {
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
-    enable_instance(&ztd);
+    ztd.enable_zt1();
 
     let mut subs = Substitutions {
         networks: Vec::new(),

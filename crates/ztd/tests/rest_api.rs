@@ -601,15 +601,37 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
         .expect("secondary port bound") as u16;
     assert!(secondary >= 20000 && secondary != port, "{secondary}");
     assert!(!udp_port_free(secondary), "the secondary port is bound");
-    let listening = settings["listeningOn"].as_array().unwrap();
-    assert!(
-        listening.contains(&json!(format!("0.0.0.0/{port}"))),
-        "{listening:?}"
+    // listeningOn: the host's usable interface addresses with each bound port, never a
+    // wildcard or loopback address (zerotier-one's binder reports the same).
+    let mut listening: Vec<String> = settings["listeningOn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let host = ztd::runtime::interfaces::host_addresses().unwrap();
+    let v6 = UdpSocket::bind("[::]:0").is_ok();
+    let mut expected: Vec<String> =
+        ztd::runtime::interfaces::push_addresses(&host, &["all".into()], &[port, secondary])
+            .iter()
+            .filter(|a| a.is_ipv4() || v6)
+            .map(|a| format!("{}/{}", a.ip(), a.port()))
+            .collect();
+    listening.sort();
+    expected.sort();
+    assert_eq!(listening, expected);
+    assert!(listening
+        .iter()
+        .all(|a| !a.starts_with("0.0.0.0/") && !a.starts_with("::/") && !a.starts_with("127.")));
+    assert_eq!(
+        settings["surfaceAddresses"],
+        json!([]),
+        "no upstream saw us"
     );
-    assert!(
-        listening.contains(&json!(format!("0.0.0.0/{secondary}"))),
-        "{listening:?}"
-    );
+    assert_eq!(settings["tertiaryPort"], 0);
+    assert_eq!(settings["forceTcpRelay"], false);
+    assert_eq!(settings["softwareUpdate"], "disable");
+    assert_eq!(settings["softwareUpdateChannel"], "release");
     let refused = http(ztd.api, "GET", "/status", "", None);
     assert_eq!((refused.status, refused.body.clone()), (401, json!({})));
     let by_query = http(

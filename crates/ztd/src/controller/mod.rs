@@ -152,6 +152,14 @@ impl ControllerRegistry {
         open.get(dir).cloned()
     }
 
+    /// Every started service with its instance directory, in directory order.
+    pub fn services(&self) -> Vec<(PathBuf, ControllerService)> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = open.iter().map(|(d, s)| (d.clone(), s.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// The way to the node of the instance in `dir` (created empty on first use).
     pub fn route(&self, dir: &Path) -> Arc<NodeRoute> {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());

@@ -110,7 +110,8 @@ fn bind_one(addr: SocketAddr) -> io::Result<StdUdpSocket> {
     Ok(socket.into())
 }
 
-fn ipv6_unavailable(e: &io::Error) -> bool {
+/// The host has no IPv6 (or not the address asked for): binding it is skipped, not an error.
+pub fn ipv6_unavailable(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(code) if code == 97 /* EAFNOSUPPORT */ || code == 99 /* EADDRNOTAVAIL */)
 }
 

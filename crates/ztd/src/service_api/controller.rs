@@ -19,6 +19,13 @@
 //! the console (deleting a network revokes its members). The daemon lock is held only to find
 //! the default instance's controller, never across database work.
 //!
+//! zerotier-one 1.12+'s listing forms are served too:
+//!
+//! | method | path | result |
+//! | --- | --- | --- |
+//! | GET | `/unstable/controller/network` | `{data: [<network records>], meta: {networkCount}}` |
+//! | GET | `/unstable/controller/network/<nwid>/member` | `{data: [<member records>], meta: {totalCount, authorizedCount}}` |
+//!
 //! `GET /controller` also reports the service's request queue and counters
 //! ([`crate::controller::service::ServiceStatus`]) under `"service"`.
 use std::sync::Arc;
@@ -27,14 +34,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use serde_json::{json, Value};
 use zt_controller::json::{
     member_patch_from_json, member_revisions, member_to_json, network_list,
     network_patch_from_json, network_to_json,
 };
 use zt_controller::model::parse_network_id;
-use zt_controller::{ControllerError, MemberPatch, NetworkId, NetworkPatch};
+use zt_controller::{ControllerError, Member, MemberPatch, NetworkId, NetworkPatch};
 use zt_crypto::Address;
 
 use crate::controller::service::{ControllerService, ServiceError};
@@ -54,6 +61,11 @@ pub fn routes(daemon: Arc<Daemon>) -> axum::Router {
         .route(
             "/controller/network/{nwid}/member/{address}",
             any(member_item),
+        )
+        .route("/unstable/controller/network", get(unstable_networks))
+        .route(
+            "/unstable/controller/network/{nwid}/member",
+            get(unstable_members),
         )
         .with_state(daemon)
 }
@@ -142,7 +154,7 @@ fn warn_ignored(what: &str, ignored: &[String]) {
 
 /// The default instance's controller (the API answers for it, like `/status`). The daemon
 /// lock is released before the caller uses it.
-async fn default_controller(daemon: &Daemon) -> Result<ControllerService, Response> {
+pub(crate) async fn default_controller(daemon: &Daemon) -> Result<ControllerService, Response> {
     let mut model = daemon.lock().await;
     let id = model
         .instances
@@ -307,8 +319,15 @@ async fn member_collection(
     if method != Method::GET {
         return reply(StatusCode::METHOD_NOT_ALLOWED, json!({}));
     }
-    let controller = attempt!(default_controller(&daemon).await);
-    let nwid = attempt!(parse_nwid(&nwid_text));
+    let members = attempt!(network_members(&daemon, &nwid_text).await);
+    reply(StatusCode::OK, member_revisions(&members))
+}
+
+/// The members of the default controller's network `nwid_text` (404 if there is no such
+/// network).
+async fn network_members(daemon: &Daemon, nwid_text: &str) -> Result<Vec<Member>, Response> {
+    let controller = default_controller(daemon).await?;
+    let nwid = parse_nwid(nwid_text)?;
     let members = controller
         .read(move |ctl| match ctl.network(nwid)? {
             Some(_) => ctl.members(nwid).map(Some),
@@ -316,11 +335,60 @@ async fn member_collection(
         })
         .await;
     match members {
-        Ok(Ok(Some(members))) => reply(StatusCode::OK, member_revisions(&members)),
-        Ok(Ok(None)) => not_found(),
+        Ok(Ok(Some(members))) => Ok(members),
+        Ok(Ok(None)) => Err(not_found()),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(service_error(e)),
+    }
+}
+
+/// `GET /unstable/controller/network`: every network's record, in id order.
+async fn unstable_networks(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    guard!(daemon, headers, query);
+    let controller = attempt!(default_controller(&daemon).await);
+    let networks = controller
+        .read(|ctl| {
+            let mut networks = Vec::new();
+            for nwid in ctl.network_ids()? {
+                networks.extend(ctl.network(nwid)?);
+            }
+            Ok::<_, zt_controller::StorageError>(networks)
+        })
+        .await;
+    match networks {
+        Ok(Ok(networks)) => reply(
+            StatusCode::OK,
+            json!({
+                "data": networks.iter().map(network_to_json).collect::<Vec<_>>(),
+                "meta": {"networkCount": networks.len()},
+            }),
+        ),
         Ok(Err(e)) => internal(e),
         Err(e) => service_error(e),
     }
+}
+
+/// `GET /unstable/controller/network/<nwid>/member`: every member's record, with counts.
+async fn unstable_members(
+    State(daemon): State<Arc<Daemon>>,
+    Path(nwid_text): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    guard!(daemon, headers, query);
+    let members = attempt!(network_members(&daemon, &nwid_text).await);
+    let authorized = members.iter().filter(|m| m.authorized).count();
+    reply(
+        StatusCode::OK,
+        json!({
+            "data": members.iter().map(member_to_json).collect::<Vec<_>>(),
+            "meta": {"totalCount": members.len(), "authorizedCount": authorized},
+        }),
+    )
 }
 
 async fn member_item(
@@ -360,7 +428,7 @@ async fn member_item(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::controller::service::ConfigRequest;
     use crate::controller::service::NodeRoute;
@@ -379,7 +447,10 @@ mod tests {
 
     /// Network `number` of `service` with one authorized member that asked for its config
     /// just now (so it is online and gets revocations).
-    async fn network_with_online_member(service: &ControllerService, number: u32) -> NetworkId {
+    pub(crate) async fn network_with_online_member(
+        service: &ControllerService,
+        number: u32,
+    ) -> NetworkId {
         let nwid = network_id_for(service.address(), number);
         let patch = network_patch_from_properties(&[("name", &format!("net{number}"))]).unwrap();
         service.create_network(Some(nwid), patch).await.unwrap();
@@ -403,28 +474,33 @@ mod tests {
 
     /// A daemon (no protocol engine) on a fresh `home` whose zt1 has the known controller
     /// identity.
-    fn daemon_with_zt1(home: &std::path::Path) -> Arc<Daemon> {
+    pub(crate) fn daemon_with_zt1(home: &std::path::Path) -> Arc<Daemon> {
         std::fs::create_dir_all(home.join("zt1")).unwrap();
         std::fs::write(home.join("zt1/identity.secret"), CONTROLLER_SECRET).unwrap();
         let state = StateDir::open(home).unwrap();
         Arc::new(Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap())
     }
 
+    /// `$method` with the token and no body through the JSON API handler `$handler` at
+    /// `$path`: the response future.
+    macro_rules! json_call {
+        ($handler:ident, $daemon:expr, $method:expr, $path:expr) => {
+            $handler(
+                State($daemon.clone()),
+                Path($path),
+                $method,
+                HeaderMap::new(),
+                RawQuery(Some(format!("auth={}", $daemon.authtoken()))),
+                Bytes::new(),
+            )
+        };
+    }
+
     /// DELETE through the JSON API handler `$handler` at `$path`: true if it answered 200.
     macro_rules! json_delete {
         ($handler:ident, $daemon:expr, $path:expr) => {
             async {
-                let auth = RawQuery(Some(format!("auth={}", $daemon.authtoken())));
-                let method = Method::DELETE;
-                let response = $handler(
-                    State($daemon.clone()),
-                    Path($path),
-                    method,
-                    HeaderMap::new(),
-                    auth,
-                    Bytes::new(),
-                )
-                .await;
+                let response = json_call!($handler, $daemon, Method::DELETE, $path).await;
                 response.status() == StatusCode::OK
             }
         };
@@ -500,6 +576,83 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// A handler's answer as (status, JSON body).
+    async fn json_of(response: Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// zerotier-one 1.12+'s listings: each record as the single-record GET gives it, and
+    /// the counts.
+    #[tokio::test]
+    async fn unstable_listings_hold_the_records_and_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let daemon = daemon_with_zt1(&tmp.path().join("home"));
+        let Ok(service) = default_controller(&daemon).await else {
+            panic!("no controller for zt1");
+        };
+        let auth = || RawQuery(Some(format!("auth={}", daemon.authtoken())));
+        let networks = || unstable_networks(State(daemon.clone()), HeaderMap::new(), auth());
+        assert_eq!(
+            json_of(networks().await).await,
+            (
+                StatusCode::OK,
+                json!({"data": [], "meta": {"networkCount": 0}})
+            )
+        );
+
+        let nwid = network_with_online_member(&service, 1).await;
+        let other = Address::new(0x0a22222222).unwrap();
+        let unauthorized = member_patch_from_properties(&[("authorized", "no")]).unwrap();
+        service
+            .update_member(nwid, other, unauthorized)
+            .await
+            .unwrap();
+        let path = format_network_id(nwid);
+        let (_, record) =
+            json_of(json_call!(network_item, daemon, Method::GET, path.clone()).await).await;
+        assert_eq!(
+            json_of(networks().await).await,
+            (
+                StatusCode::OK,
+                json!({"data": [record], "meta": {"networkCount": 1}})
+            )
+        );
+
+        let members = |nwid_text: String, query: RawQuery| {
+            unstable_members(
+                State(daemon.clone()),
+                Path(nwid_text),
+                HeaderMap::new(),
+                query,
+            )
+        };
+        let (status, list) = json_of(members(path.clone(), auth()).await).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["meta"], json!({"totalCount": 2, "authorizedCount": 1}));
+        let data = list["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2);
+        for member in data {
+            let address = member["address"].as_str().unwrap().to_string();
+            let item = (path.clone(), address);
+            let (_, one) = json_of(json_call!(member_item, daemon, Method::GET, item).await).await;
+            assert_eq!(member, &one);
+        }
+
+        let unknown = format_network_id(network_id_for(service.address(), 9));
+        assert_eq!(
+            members(unknown, auth()).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            members(path, RawQuery(None)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     /// While zt1's controller database is stuck, its menu and JSON API calls wait, but the

@@ -9,6 +9,7 @@
 // once per request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 pub mod controller;
+pub mod metrics;
 pub mod moon;
 pub mod network;
 pub mod peer;
@@ -50,9 +51,19 @@ pub(crate) struct DefaultInstance {
     pub(crate) online: bool,
     pub(crate) primary_port: u16,
     pub(crate) secondary_port: Option<u16>,
+    /// The host's interface addresses with each port a socket is bound on (zerotier-one's
+    /// binder lists the same: one entry per usable interface address and port, no wildcard,
+    /// loopback, link-local or ZeroTier interface).
     pub(crate) listening_on: Vec<String>,
+    /// Our addresses as upstream peers see them.
+    pub(crate) surface_addresses: Vec<String>,
     /// (world id, timestamp) of the planet the node uses.
     pub(crate) planet: Option<(u64, u64)>,
+}
+
+/// zerotier-one's text form of a socket address (`ip/port`).
+pub(crate) fn address_text(a: &std::net::SocketAddr) -> String {
+    format!("{}/{}", a.ip(), a.port())
 }
 
 pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance> {
@@ -63,23 +74,42 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
     let mut online = false;
     let mut planet = None;
     let mut listening_on = Vec::new();
+    let mut surface_addresses = Vec::new();
     let mut secondary_port = config.secondary_port;
     if let Some(runtime) = runtime {
+        let bound: Vec<std::net::SocketAddr> = runtime.sockets().iter().map(|s| s.bound).collect();
         for socket in runtime.sockets() {
-            listening_on.push(format!("{}/{}", socket.bound.ip(), socket.bound.port()));
             if socket.role == PortRole::Secondary {
                 secondary_port = Some(socket.bound.port());
             }
         }
         let status = runtime.with_engine(|engine, _| {
-            let planet = engine.node().map(|n| (n.planet().id, n.planet().timestamp));
-            (engine.status().online, planet)
+            let node = engine.node();
+            let planet = node.map(|n| (n.planet().id, n.planet().timestamp));
+            let local = node.map(|n| n.local_addresses().to_vec());
+            let surface = node.map(|n| n.surface_addresses());
+            (engine.status().online, planet, local, surface)
         });
-        if let Ok(Ok((is_online, planet_of_node))) =
+        if let Ok(Ok((is_online, planet_of_node, local, surface))) =
             tokio::time::timeout(ENGINE_TIMEOUT, status).await
         {
             online = is_online;
             planet = planet_of_node;
+            listening_on = local
+                .unwrap_or_default()
+                .iter()
+                .filter(|a| {
+                    bound
+                        .iter()
+                        .any(|b| b.port() == a.port() && b.is_ipv4() == a.is_ipv4())
+                })
+                .map(address_text)
+                .collect();
+            surface_addresses = surface
+                .unwrap_or_default()
+                .iter()
+                .map(address_text)
+                .collect();
         }
     }
     Some(DefaultInstance {
@@ -89,6 +119,7 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
         primary_port: config.port,
         secondary_port,
         listening_on,
+        surface_addresses,
         planet,
     })
 }
@@ -102,6 +133,7 @@ pub fn router(daemon: Arc<Daemon>) -> axum::Router {
         .route("/peer", get(peer::list))
         .route("/peer/{address}", get(peer::one))
         .route("/stats", get(stats::get))
+        .route("/metrics", get(metrics::get))
         .route("/moon", get(moon::list))
         .route("/network", get(network::list))
         .route(
@@ -159,7 +191,7 @@ where
 }
 
 /// How long an API call waits for the instance's engine.
-const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// zerotier-one's token forms: the REST ones plus `?auth=<token>`.
 pub(crate) fn authorized(headers: &HeaderMap, query: Option<&str>, token: &str) -> bool {

@@ -36,7 +36,7 @@ pub fn peer_json(peer: &PeerInfo, local_ports: &[(u32, u16)]) -> Value {
                 .find(|(id, _)| *id == p.local_socket.0)
                 .map(|(_, port)| *port);
             json!({
-                "address": format!("{}/{}", p.remote.ip(), p.remote.port()),
+                "address": super::address_text(&p.remote),
                 "lastSend": p.last_send,
                 "lastReceive": p.last_receive,
                 "trustedPathId": 0,

@@ -48,10 +48,17 @@ pub async fn status(
             "settings": {
                 "primaryPort": instance.primary_port,
                 "secondaryPort": instance.secondary_port,
+                // zerotier-one's third port is for UPnP/NAT-PMP mappings, which ztd does not
+                // make: none is bound.
+                "tertiaryPort": 0,
                 "allowTcpFallbackRelay": false,
+                "forceTcpRelay": false,
                 "portMappingEnabled": false,
+                "softwareUpdate": "disable",
+                "softwareUpdateChannel": "release",
                 "homeDir": daemon.state_dir().root().display().to_string(),
                 "listeningOn": instance.listening_on,
+                "surfaceAddresses": instance.surface_addresses,
             }
         }),
     );
