@@ -56,6 +56,32 @@ pub fn quote(text: &str) -> String {
     quoted
 }
 
+/// `text` as it may go to a terminal: control characters (other than line feed and tab) and
+/// the Unicode bidi controls, which could rewrite or reorder what the operator sees, are
+/// written as `\XX` escapes of their UTF-8 bytes, the console's own escape form. Names and
+/// comments come from controllers and databases the operator does not control.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            let mut bytes = [0u8; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                safe.push_str(&format!("\\{b:02X}"));
+            }
+        } else {
+            safe.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(safe)
+}
+
 fn flags_of<'m>(menu: &'m Menu, item: &Item) -> Vec<&'m Flag> {
     menu.flags
         .iter()
@@ -555,6 +581,18 @@ mod tests {
             printed,
             "Columns: INSTANCE, ROLE\n# INSTANCE  ROLE\n0 zt1\n"
         );
+    }
+
+    #[test]
+    fn terminal_output_escapes_controls_and_bidi_overrides() {
+        assert_eq!(terminal_safe("plain\tname\n"), "plain\tname\n");
+        assert_eq!(terminal_safe("a\x1b[2Jb"), "a\\1B[2Jb");
+        assert_eq!(
+            terminal_safe("evil\u{202e}txt.exe"),
+            "evil\\E2\\80\\AEtxt.exe"
+        );
+        assert_eq!(terminal_safe("x\u{9b}y"), "x\\C2\\9By");
+        assert_eq!(terminal_safe("ünïcode ok"), "ünïcode ok");
     }
 
     #[test]

@@ -166,6 +166,8 @@ pub fn parse_line(line: &str, current: &'static Menu) -> Result<Vec<Statement>, 
     let mut parser = Parser {
         chars: line.chars().collect(),
         pos: 0,
+        expression_parts: 0,
+        expression_depth: 0,
     };
     parser.skip_whitespace();
     if parser.peek() == Some('#') {
@@ -303,7 +305,19 @@ fn last_statement(prefix: &str, current: &'static Menu) -> Option<Statement> {
 pub(crate) struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Tests, operators and parentheses of the `where` expression being read: bounded, so a
+    /// hostile script cannot nest or chain deep enough to exhaust the stack when the
+    /// expression is parsed, evaluated or dropped.
+    expression_parts: usize,
+    /// Parentheses and negations open around the current position (the parser recurses
+    /// into each).
+    expression_depth: usize,
 }
+
+/// Most tests, operators and parentheses in one `where` expression.
+pub const MAX_EXPRESSION_PARTS: usize = 1000;
+/// Deepest nesting of parentheses and negations in one `where` expression.
+pub const MAX_EXPRESSION_DEPTH: usize = 64;
 
 impl Parser {
     pub(crate) fn column(&self) -> usize {
@@ -659,7 +673,38 @@ impl Parser {
         if self.at_command_end(nested) {
             return Err(ConsoleError::syntax_error(self.column()));
         }
+        self.expression_parts = 0;
+        self.expression_depth = 0;
         self.disjunction(menu, nested)
+    }
+
+    /// Reads what `inner` reads one nesting level deeper; refuses beyond the bound.
+    fn nested<T>(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<T, ConsoleError>,
+    ) -> Result<T, ConsoleError> {
+        if self.expression_depth >= MAX_EXPRESSION_DEPTH {
+            return Err(ConsoleError::syntax(
+                format!("expression nested too deep (at most {MAX_EXPRESSION_DEPTH} levels)"),
+                self.column(),
+            ));
+        }
+        self.expression_depth += 1;
+        let read = inner(self);
+        self.expression_depth -= 1;
+        read
+    }
+
+    /// Counts one more part of the expression; refuses an expression beyond the bound.
+    fn expression_part(&mut self) -> Result<(), ConsoleError> {
+        self.expression_parts += 1;
+        if self.expression_parts > MAX_EXPRESSION_PARTS {
+            return Err(ConsoleError::syntax(
+                format!("expression too long (at most {MAX_EXPRESSION_PARTS} parts)"),
+                self.column(),
+            ));
+        }
+        Ok(())
     }
 
     fn keyword(&mut self, words: &[&str]) -> bool {
@@ -723,12 +768,15 @@ impl Parser {
 
     fn unary(&mut self, menu: &'static Menu, nested: bool) -> Result<Expr, ConsoleError> {
         self.skip_whitespace();
+        self.expression_part()?;
         if self.peek() == Some('!') && self.peek_at(1) != Some('=') {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary(menu, nested)?)));
+            let inner = self.nested(|p| p.unary(menu, nested))?;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         if self.keyword(&["not"]) {
-            return Ok(Expr::Not(Box::new(self.unary(menu, nested)?)));
+            let inner = self.nested(|p| p.unary(menu, nested))?;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.primary(menu, nested)
     }
@@ -738,7 +786,7 @@ impl Parser {
         let column = self.column();
         if self.peek() == Some('(') {
             self.pos += 1;
-            let inner = self.disjunction(menu, nested)?;
+            let inner = self.nested(|p| p.disjunction(menu, nested))?;
             self.skip_whitespace();
             if self.peek() != Some(')') {
                 return Err(ConsoleError::syntax_error(self.column()));
@@ -1055,5 +1103,34 @@ mod tests {
             panic!()
         };
         assert!(inv.condition.is_some());
+    }
+
+    /// A hostile script's 100,000-deep nesting or chaining is refused with a clear error
+    /// instead of overflowing the stack (while parsing, evaluating or dropping).
+    #[test]
+    fn deep_or_long_expressions_are_refused() {
+        let n = 100_000;
+        let nested = format!(
+            "/zerotier/interface/print where {}name=a{}",
+            "(".repeat(n),
+            ")".repeat(n)
+        );
+        let negated = format!("/zerotier/interface/print where {}name=a", "!".repeat(n));
+        let chained = format!(
+            "/zerotier/interface/print where name=a{}",
+            " and name=a".repeat(n)
+        );
+        for line in [nested, negated] {
+            let message = error(&line);
+            assert!(message.contains("at most 64 levels"), "{message}");
+        }
+        let message = error(&chained);
+        assert!(message.contains("at most 1000 parts"), "{message}");
+        // The bound leaves room for any expression a person writes.
+        let long = format!(
+            "/zerotier/interface/print where name=a{}",
+            " or name=b".repeat(400)
+        );
+        assert!(matches!(one(&long), Statement::Command(_)));
     }
 }

@@ -238,6 +238,9 @@ impl<B: Backend> Console<B> {
                 }
             }
         }
+        if let std::borrow::Cow::Owned(safe) = format::terminal_safe(&reply.output) {
+            reply.output = safe;
+        }
         Ok(reply)
     }
 

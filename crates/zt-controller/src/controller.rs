@@ -10,7 +10,7 @@ use zt_crypto::{Address, Identity};
 use zt_wire::rules::{Rule, MAX_NETWORK_RULES};
 
 use crate::assign::{self, PoolOutcome, RFC4193_PREFIX_BITS, SIXPLANE_PREFIX_BITS};
-use crate::error::{ControllerError, StorageError};
+use crate::error::{ControllerError, ModelError, StorageError};
 use crate::model::{
     controller_of, network_id_for, AuthorizedBy, ClientVersion, Dns, IpPrefix, Member, Network,
     NetworkId, Route, MAX_ASSIGNED_IPS, MAX_CAPABILITIES, MAX_DNS_SERVERS, MAX_TAGS,
@@ -646,13 +646,22 @@ impl<S: Storage> Controller<S> {
     }
 
     /// Creates network `nwid` with the defaults, changed by `patch`. It is stored only if the
-    /// result is valid.
+    /// result is valid, and only if `nwid` is this controller's (begins with its address):
+    /// members would send their requests for another's to that controller.
     pub fn create_network(
         &mut self,
         now_ms: i64,
         nwid: NetworkId,
         patch: &NetworkPatch,
     ) -> Result<Network, ControllerError> {
+        if !self.serves(nwid) {
+            return Err(ModelError::ForeignNetwork {
+                network: crate::model::format_network_id(nwid),
+                owner: controller_of(nwid).to_string(),
+                ours: self.address.to_string(),
+            }
+            .into());
+        }
         if self.storage.network(nwid)?.is_some() {
             return Err(ControllerError::NetworkExists(nwid));
         }

@@ -65,6 +65,12 @@ pub enum ModelError {
     Unsupported(String),
     #[error("invalid JSON: {0}")]
     Json(String),
+    #[error("network {network} belongs to controller {owner}, not to this controller ({ours}): requests for it would never reach us")]
+    ForeignNetwork {
+        network: String,
+        owner: String,
+        ours: String,
+    },
 }
 
 /// The database failed or holds something we cannot read.

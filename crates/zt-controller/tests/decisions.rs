@@ -941,3 +941,22 @@ fn rules_capabilities_and_tags_are_issued_on_memory_storage() {
 fn rules_capabilities_and_tags_are_issued_on_sqlite_storage() {
     issued_rules_capabilities_and_tags(SqliteStorage::open_in_memory().unwrap());
 }
+
+#[test]
+fn a_network_under_another_controllers_address_is_refused() {
+    let host = identity("controller");
+    let mut ctl = Controller::new(host.address(), MemoryStorage::new());
+    let foreign = 0x1234567812345678;
+    let err = ctl
+        .create_network(0, foreign, &NetworkPatch::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ControllerError::Invalid(zt_controller::ModelError::ForeignNetwork { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("1234567812"), "{err}");
+    assert!(ctl.network_ids().unwrap().is_empty());
+}

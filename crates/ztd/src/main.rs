@@ -146,6 +146,13 @@ async fn bind_api(address: SocketAddr) -> Result<Vec<TcpListener>, String> {
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let mut listeners = vec![first];
+    if !address.ip().is_loopback() {
+        // Plain HTTP with a bearer token: fine on loopback, not across a network.
+        tracing::warn!(
+            api = %address,
+            "the management API listens beyond loopback over plain HTTP: anyone who reaches it can read its traffic and try tokens; keep it on loopback, or put it behind a TLS proxy and a firewall that admits only management hosts"
+        );
+    }
     if address.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST) {
         let port = listeners[0]
             .local_addr()

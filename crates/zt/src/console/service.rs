@@ -257,7 +257,9 @@ fn peer_lines(peers: &Value, now_ms: u64) -> String {
 pub fn finish(output: ServiceOutput) -> ExitCode {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(output.stdout.as_bytes()).is_err() || stdout.flush().is_err() {
+    // Network names and the like come from controllers: nothing of theirs may steer the terminal.
+    let text = zt_console::format::terminal_safe(&output.stdout);
+    if stdout.write_all(text.as_bytes()).is_err() || stdout.flush().is_err() {
         return ExitCode::FAILURE;
     }
     if output.success {
