@@ -301,11 +301,13 @@ pub struct Controllers {
 }
 
 impl Controllers {
-    /// Load the id tables.
+    /// Load the id tables. They only number what the databases hold, so a damaged table is
+    /// set aside (`<file>.damaged`) and rebuilt from the databases on the next command, with
+    /// new numbers, rather than stopping the daemon.
     pub fn load(state: &StateDir) -> Result<Controllers, TableError> {
         Ok(Controllers {
-            networks: Table::load(&state.file(NETWORK_IDS_FILE))?.unwrap_or_default(),
-            members: Table::load(&state.file(MEMBER_IDS_FILE))?.unwrap_or_default(),
+            networks: load_rebuildable(&state.file(NETWORK_IDS_FILE))?,
+            members: load_rebuildable(&state.file(MEMBER_IDS_FILE))?,
         })
     }
 
@@ -397,6 +399,31 @@ impl Controllers {
             self.save(state)?;
         }
         Ok(())
+    }
+}
+
+/// The id table at `path`; empty if it does not exist, or if it is damaged (then the file is
+/// renamed to `<file>.damaged` and a warning logged).
+fn load_rebuildable<T: Serialize + serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Table<T>, TableError> {
+    match Table::load(path) {
+        Ok(table) => Ok(table.unwrap_or_default()),
+        Err(TableError::Corrupt {
+            path: shown,
+            message,
+        }) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".damaged");
+            let aside = PathBuf::from(aside);
+            std::fs::rename(path, &aside).map_err(|e| TableError::Corrupt {
+                path: shown.clone(),
+                message: format!("{message}; and it cannot be set aside: {e}"),
+            })?;
+            tracing::warn!(file = %shown, %message, kept_as = %aside.display(), "damaged RouterOS id table set aside; it is rebuilt from the controller databases, with new item numbers");
+            Ok(Table::default())
+        }
+        Err(other) => Err(other),
     }
 }
 
@@ -516,6 +543,23 @@ mod tests {
             Arc::default(),
             EngineClock::new(),
         )
+    }
+
+    #[test]
+    fn a_damaged_id_table_is_set_aside_and_rebuilt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(tmp.path().join("home")).unwrap();
+        let members = state.file(MEMBER_IDS_FILE);
+        std::fs::write(&members, b"{\"next_id\": 1, \"rows\": [tru").unwrap();
+        let loaded = Controllers::load(&state).expect("the daemon starts");
+        assert_eq!(loaded.members.iter().count(), 0);
+        assert!(!members.exists());
+        let mut aside = members.as_os_str().to_owned();
+        aside.push(".damaged");
+        assert_eq!(
+            std::fs::read(std::path::PathBuf::from(aside)).unwrap(),
+            b"{\"next_id\": 1, \"rows\": [tru"
+        );
     }
 
     #[tokio::test]
