@@ -59,6 +59,12 @@ impl Model {
     }
 }
 
+/// How often instances are checked for a failed engine.
+pub const SUPERVISION_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
+/// Restarts within [`RESTART_WINDOW`] after which a failing instance is left stopped.
+pub const MAX_RESTARTS: usize = 5;
+pub const RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The daemon. Shared as `Arc<Daemon>` by the API servers.
 pub struct Daemon {
     pub(crate) state: StateDir,
@@ -141,11 +147,122 @@ impl Daemon {
         }
     }
 
+    /// Restart instances whose engine failed (a panic), every [`SUPERVISION_PERIOD`], until
+    /// the daemon ends. An instance that fails [`MAX_RESTARTS`] times within
+    /// [`RESTART_WINDOW`] is left stopped; `/zerotier/print` shows why in `state`.
+    pub async fn supervise_instances(self: Arc<Self>) {
+        let mut restarts = HashMap::new();
+        loop {
+            tokio::time::sleep(SUPERVISION_PERIOD).await;
+            self.restart_failed(&mut restarts).await;
+        }
+    }
+
+    /// One round of [`Daemon::supervise_instances`]; `restarts` remembers recent restarts.
+    pub(crate) async fn restart_failed(
+        &self,
+        restarts: &mut HashMap<ItemId, Vec<std::time::Instant>>,
+    ) {
+        let mut model = self.lock().await;
+        let failed: Vec<(ItemId, String)> = model
+            .runtimes
+            .iter()
+            .filter_map(|(id, runtime)| runtime.failure().map(|why| (*id, why)))
+            .collect();
+        for (id, why) in failed {
+            let Some(config) = model.instances.get(id).cloned() else {
+                continue;
+            };
+            Self::stop_instance(&mut model, id).await;
+            let now = std::time::Instant::now();
+            let recent = restarts.entry(id).or_default();
+            recent.retain(|at| now.duration_since(*at) < RESTART_WINDOW);
+            if recent.len() >= MAX_RESTARTS {
+                let note = format!(
+                    "stopped: the engine failed {} times within {} s; last failure: {why}",
+                    recent.len() + 1,
+                    RESTART_WINDOW.as_secs()
+                );
+                tracing::error!(instance = %config.name, "{note}");
+                model.runtime_errors.insert(id, note);
+                continue;
+            }
+            recent.push(now);
+            let note = match self.start_instance(&mut model, id, &config).await {
+                Ok(()) => format!("restarted after an engine failure: {why}"),
+                Err(e) => format!("the engine failed ({why}) and did not restart: {e}"),
+            };
+            tracing::warn!(instance = %config.name, "{note}");
+            model.runtime_errors.insert(id, note);
+        }
+    }
+
     /// Stop all instances (graceful shutdown), waiting for their sockets to close.
     pub async fn shutdown(&self) {
         let mut model = self.lock().await;
         for (_, runtime) in model.runtimes.drain() {
             runtime.stop().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::menu::{Args, Menu};
+    use crate::menus::zerotier::ZerotierMenu;
+    use crate::runtime::engine::NoProtocolFactory;
+
+    /// An engine that panics is replaced by a restarted instance, and `/zerotier/print` says
+    /// so; one that keeps failing is left stopped with the reason. The engine here sends
+    /// nothing: it binds a free UDP port and answers no packet.
+    #[tokio::test]
+    async fn a_failed_engine_is_restarted_and_shown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = StateDir::open(tmp.path().join("home")).unwrap();
+        let daemon = Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap();
+        let free = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let port = free.local_addr().unwrap().port().to_string();
+        drop(free);
+        let id = daemon.lock().await.instances.ids()[0];
+        let mut args = Args::new();
+        args.insert("disabled", "no");
+        args.insert("port", port);
+        ZerotierMenu.set(&daemon, id, args).await.unwrap();
+        let state_of = || async {
+            let rows = ZerotierMenu.print(&daemon).await.unwrap();
+            rows[0].get("state").cloned().unwrap_or_default()
+        };
+        assert_eq!(state_of().await, "running");
+
+        let mut restarts = HashMap::new();
+        for round in 1..=MAX_RESTARTS + 1 {
+            {
+                let model = daemon.lock().await;
+                let runtime = model.runtimes.get(&id).expect("the instance runs");
+                let call = runtime.with_engine(|_, _| -> u8 { panic!("engine bug {}", 7) });
+                assert!(call.await.is_err());
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while runtime.failure().is_none() {
+                    assert!(std::time::Instant::now() < deadline);
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+            daemon.restart_failed(&mut restarts).await;
+            let shown = state_of().await;
+            if round <= MAX_RESTARTS {
+                assert_eq!(
+                    shown, "running; restarted after an engine failure: engine bug 7",
+                    "round {round}"
+                );
+            } else {
+                assert!(
+                    shown.starts_with("stopped: the engine failed 6 times"),
+                    "{shown}"
+                );
+                assert!(!daemon.lock().await.runtimes.contains_key(&id));
+            }
+        }
+        daemon.shutdown().await;
     }
 }

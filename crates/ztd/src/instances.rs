@@ -245,7 +245,7 @@ impl Daemon {
         Ok(())
     }
 
-    async fn stop_instance(model: &mut Model, id: ItemId) {
+    pub(crate) async fn stop_instance(model: &mut Model, id: ItemId) {
         crate::menus::interface::close_interfaces_of(model, id);
         if let Some(runtime) = model.runtimes.remove(&id) {
             runtime.stop().await;
@@ -501,7 +501,12 @@ impl Daemon {
             }
             let online = match model.runtimes.get(&id) {
                 Some(runtime) => {
-                    r.insert("state".into(), "running".into());
+                    // A note of an engine failure the instance was restarted after.
+                    let state = match model.runtime_errors.get(&id) {
+                        Some(note) => format!("running; {note}"),
+                        None => "running".to_string(),
+                    };
+                    r.insert("state".into(), state);
                     // A stuck engine must not hang the management API: show it offline.
                     let status = runtime.with_engine(|engine, _| engine.status().online);
                     matches!(

@@ -101,6 +101,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         .collect();
     tracing::info!(home = %cli.home.display(), api = ?addresses, "ztd started");
     daemon.start_enabled_instances().await;
+    // An engine that panics is logged, shown in `/zerotier/print` and restarted.
+    tokio::spawn(daemon.clone().supervise_instances());
 
     let app = rest::router(daemon.clone(), MenuRegistry::standard());
     let (stop, stopping) = tokio::sync::watch::channel(false);

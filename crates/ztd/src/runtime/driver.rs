@@ -98,6 +98,32 @@ pub struct InstanceRuntime {
     handle: InstanceHandle,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// Why the driver ended on its own (a panic in the engine), for the daemon to restart it.
+    failure: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// Waits for the driver task: a panic in it is logged with the instance and kept in
+/// `failure` instead of ending the instance silently.
+async fn supervise(
+    driver: JoinHandle<()>,
+    label: String,
+    failure: Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let Err(error) = driver.await else {
+        return;
+    };
+    let what = if error.is_panic() {
+        let payload = error.into_panic();
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string())
+    } else {
+        error.to_string()
+    };
+    tracing::error!(instance = %label, failure = %what, "instance engine failed");
+    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
 }
 
 impl InstanceRuntime {
@@ -129,6 +155,7 @@ impl InstanceRuntime {
                 quinn_udp::UdpSocketState::new(quinn_udp::UdpSockRef::from(&**socket)).ok()
             })
             .collect();
+        let failure = Arc::new(std::sync::Mutex::new(None));
         let driver = Driver {
             engine,
             offloads,
@@ -136,10 +163,11 @@ impl InstanceRuntime {
             local: sockets.clone(),
             taps: Vec::new(),
             clock,
-            label,
+            label: label.clone(),
             counters: DriverCounters::default(),
         };
-        let task = tokio::spawn(driver.run(calls_rx, data_rx, stop_rx));
+        let driver = tokio::spawn(driver.run(calls_rx, data_rx, stop_rx));
+        let task = tokio::spawn(supervise(driver, label, failure.clone()));
         Ok(InstanceRuntime {
             sockets,
             handle: InstanceHandle {
@@ -148,7 +176,16 @@ impl InstanceRuntime {
             },
             stop: Some(stop_tx),
             task: Some(task),
+            failure,
         })
+    }
+
+    /// Why the instance's driver ended on its own (its engine panicked), if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The sockets this instance listens on.
@@ -207,9 +244,8 @@ impl InstanceRuntime {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "instance driver ended abnormally");
-            }
+            // The supervisor has already reported a failure of the driver.
+            let _ = task.await;
         }
     }
 }
@@ -748,6 +784,40 @@ mod tests {
         // stop closes the socket: the port can be bound again
         runtime.stop().await;
         std::net::UdpSocket::bind(bound_addr).expect("port released after stop");
+    }
+
+    /// A panic in the engine ends the instance's driver, and the failure is kept (and logged)
+    /// for the daemon to show and restart it, rather than the instance going silent.
+    #[tokio::test]
+    async fn an_engine_panic_is_caught_and_reported() {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std_socket.set_nonblocking(true).unwrap();
+        let bound = vec![BoundSocket {
+            bound: std_socket.local_addr().unwrap(),
+            socket: std_socket,
+            role: PortRole::Primary,
+        }];
+        let clock = EngineClock::new();
+        let engine = EchoEngine {
+            queue: VecDeque::new(),
+            ticks: Arc::new(AtomicU64::new(0)),
+            next: clock.now(),
+        };
+        let runtime =
+            InstanceRuntime::start(bound, Box::new(engine), clock, "test".into()).unwrap();
+        assert_eq!(runtime.failure(), None);
+        let call = runtime.with_engine(|_, _| -> u8 { panic!("engine bug") });
+        assert!(call.await.is_err(), "the call cannot complete");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while runtime.failure().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "failure never reported"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(runtime.failure().as_deref(), Some("engine bug"));
+        runtime.stop().await;
     }
 
     #[test]
