@@ -423,9 +423,7 @@ impl Node {
             (ErrorCode::UnwantedMulticast, ErrorBody::UnwantedMulticast { nwid, group })
                 if self.gate(*nwid, from.source) =>
             {
-                if let Some(members) = self.vl2.subscribers.get_mut(&(*nwid, *group)) {
-                    members.remove(&from.source);
-                }
+                self.vl2.subscribers.unsubscribe(*nwid, *group, from.source);
             }
             _ => {}
         }

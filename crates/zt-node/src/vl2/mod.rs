@@ -26,6 +26,7 @@ mod credentials;
 mod ndp;
 mod network;
 mod rules;
+mod subscriptions;
 mod switch;
 
 pub(crate) use network::Network;
@@ -37,7 +38,6 @@ use zt_crypto::Address;
 use zt_wire::header::Verb;
 use zt_wire::network_id::NetworkId;
 use zt_wire::verbs::error::ErrorPayload;
-use zt_wire::verbs::multicast::MulticastGroup;
 use zt_wire::verbs::ok::{OkBody, OkPayload};
 
 /// Re-request a config this often once we have one (`ZT_NETWORK_AUTOCONF_DELAY`); while we
@@ -70,8 +70,6 @@ pub const MAX_BRIDGE_BROADCAST: usize = 32;
 pub const MAX_FRAME_LEN: usize = 10_000;
 /// Credential packets waiting for the controller's identity.
 pub const PENDING_CREDENTIALS_LIMIT: usize = 64;
-/// Multicast groups with known subscribers, over all networks (roots cache any network's).
-pub const MAX_MULTICAST_GROUPS: usize = 65_536;
 /// Multicasts from the tap waiting for gather answers, per network.
 pub const MAX_PENDING_MULTICASTS: usize = 256;
 /// MACs learned behind active bridges, per network.
@@ -230,9 +228,9 @@ pub(crate) struct HeldPacket {
 #[derive(Default)]
 pub(crate) struct Vl2 {
     pub networks: BTreeMap<NetworkId, Network>,
-    /// Multicast subscribers learned from LIKEs and gathers, per (network, group): member →
-    /// when last heard. Kept for networks we are not in too (roots answer gathers).
-    pub subscribers: HashMap<(NetworkId, MulticastGroup), HashMap<Address, u64>>,
+    /// Multicast subscribers learned from LIKEs and gathers, per (network, group). Kept for
+    /// networks we are not in too (roots answer gathers).
+    pub subscribers: subscriptions::Subscriptions,
     /// Last NETWORK_CREDENTIALS accepted per peer (the inbound rate gate).
     pub credentials_received: HashMap<Address, u64>,
     pub pending_credentials: Vec<PendingCredentials>,
@@ -327,10 +325,7 @@ impl Node {
     }
 
     fn vl2_expire(&mut self, now: u64) {
-        self.vl2.subscribers.retain(|_, members| {
-            members.retain(|_, t| now.saturating_sub(*t) < MULTICAST_LIKE_EXPIRE);
-            !members.is_empty()
-        });
+        self.vl2.subscribers.expire(now);
         self.vl2
             .pending_credentials
             .retain(|p| now.saturating_sub(p.received) < crate::constants::QUEUE_TIMEOUT);

@@ -8,13 +8,13 @@ use super::rules::{evaluate, FrameFacts, Outcome, Verdict};
 use super::{
     Datagrams, Encapsulated, FrameError, FramePlan, HeldPacket, FRAME_HEADROOM,
     FRAME_PACKET_PREFIX, HELD_PACKETS_LIMIT, MAX_BRIDGE_BROADCAST, MAX_BRIDGE_ROUTES,
-    MAX_FRAME_LEN, MAX_GATHER_RECIPIENTS, MAX_MULTICAST_GROUPS, MAX_PENDING_MULTICASTS,
-    MULTICAST_ANNOUNCE_PERIOD, MULTICAST_EXPLICIT_GATHER_DELAY,
+    MAX_FRAME_LEN, MAX_GATHER_RECIPIENTS, MAX_PENDING_MULTICASTS, MULTICAST_ANNOUNCE_PERIOD,
+    MULTICAST_EXPLICIT_GATHER_DELAY,
 };
 use crate::constants::DEFAULT_PHYSICAL_MTU;
 use crate::node::{Event, Inbound, Node};
 use crate::vl1::InPlaceDelivery;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use zt_crypto::Address;
 use zt_wire::com::CertificateOfMembership;
@@ -643,7 +643,7 @@ impl Node {
         let mut known: Vec<Address> = self
             .vl2
             .subscribers
-            .get(&(nwid, group))
+            .members(nwid, group)
             .map(|m| {
                 m.keys()
                     .copied()
@@ -792,9 +792,9 @@ impl Node {
         if !self.vl2.networks.contains_key(&nwid) {
             return;
         }
-        if let Some(table) = self.subscriber_table(nwid, group) {
-            for m in members.iter().filter(|m| **m != me) {
-                table.insert(*m, now);
+        for m in members.iter().filter(|m| **m != me) {
+            if !self.vl2.subscribers.subscribe(now, nwid, group, *m) {
+                self.stats.vl2.likes_refused += 1;
             }
         }
         let mut sends = Vec::new();
@@ -1334,8 +1334,12 @@ impl Node {
             self.stats.vl2.likes_accepted += 1;
             if self.vl2.networks.contains_key(&nwid) {
                 self.learn_members(from.now, nwid, group, &[from.source]);
-            } else if let Some(table) = self.subscriber_table(nwid, group) {
-                table.insert(from.source, from.now);
+            } else if !self
+                .vl2
+                .subscribers
+                .subscribe(from.now, nwid, group, from.source)
+            {
+                self.stats.vl2.likes_refused += 1;
             }
         }
     }
@@ -1388,7 +1392,7 @@ impl Node {
         let mut members: Vec<Address> = self
             .vl2
             .subscribers
-            .get(&(nwid, group))
+            .members(nwid, group)
             .map(|m| {
                 m.keys()
                     .copied()
@@ -1411,23 +1415,6 @@ impl Node {
             total_known,
             members,
         }
-    }
-
-    /// The subscriber table of a group, created if there is room (a root caches LIKEs for
-    /// any network, so the number of groups is bounded).
-    fn subscriber_table(
-        &mut self,
-        nwid: NetworkId,
-        group: MulticastGroup,
-    ) -> Option<&mut HashMap<Address, u64>> {
-        let key = (nwid, group);
-        if !self.vl2.subscribers.contains_key(&key)
-            && self.vl2.subscribers.len() >= MAX_MULTICAST_GROUPS
-        {
-            self.stats.vl2.likes_refused += 1;
-            return None;
-        }
-        Some(self.vl2.subscribers.entry(key).or_default())
     }
 
     /// Fisher–Yates with the node's RNG.
