@@ -502,6 +502,8 @@ fn private_network_denied_then_authorized_then_revoked() {
     l.set_authorized(addr_a, false);
     l.run(1_000);
     assert!(l.sim.nodes[b].stats().vl2.revocations_accepted >= 1);
+    // A hears its own revocation and leaves OK at once, not at its next refresh.
+    assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::AccessDenied));
     let gated = l.sim.nodes[b].stats().vl2.frames_gated;
     let ev_b = l.sim.events[b].len();
     let now = l.sim.now;
@@ -511,6 +513,19 @@ fn private_network_denied_then_authorized_then_revoked() {
     l.run(3_000);
     assert!(frames(&l.sim, b, ev_b).is_empty());
     assert!(l.sim.nodes[b].stats().vl2.frames_gated > gated);
+    // Both ways: B sends nothing more to A either.
+    let (ev_a, dropped) = (
+        l.sim.events[a].len(),
+        l.sim.nodes[b].stats().vl2.frames_dropped,
+    );
+    let now = l.sim.now;
+    assert_eq!(
+        l.sim.nodes[b].send_frame(now, nwid, mac_b, mac_a, ETHERTYPE_IPV4, b"to a"),
+        Err(zt_node::FrameError::Revoked)
+    );
+    l.run(1_000);
+    assert!(frames(&l.sim, a, ev_a).is_empty());
+    assert_eq!(l.sim.nodes[b].stats().vl2.frames_dropped, dropped + 1);
     // A's refreshes are now refused.
     l.run(61_000);
     assert_eq!(status(&l.sim, a, nwid), Some(NetworkStatus::AccessDenied));

@@ -216,8 +216,19 @@ pub struct Port {
     tap: Arc<TapDevice>,
     /// The instance, whose driver task reads and writes the TAP.
     instance: InstanceHandle,
-    configs: mpsc::Sender<Box<NetworkConfig>>,
+    configs: mpsc::Sender<Managed>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What the controller's word means for the kernel side of a port.
+#[derive(Debug)]
+enum Managed {
+    /// Apply this config's MTU, addresses and routes.
+    Apply(Box<NetworkConfig>),
+    /// Access was lost (ACCESS_DENIED, a revocation of our own membership, NOT_FOUND): the
+    /// managed addresses and routes come off, and the saved config goes, so a restart does
+    /// not bring them back. The next config puts them on again.
+    Withdraw,
 }
 
 /// What a port is created with.
@@ -355,7 +366,7 @@ impl Port {
             .with_node(move |node, _| node.network_config(nwid).cloned())
             .await;
         if let Ok(Some(config)) = config {
-            let _ = self.configs.send(Box::new(config)).await;
+            let _ = self.configs.send(Managed::Apply(Box::new(config))).await;
         }
     }
 
@@ -399,14 +410,21 @@ impl Port {
 /// and the saved file.
 async fn apply_configs(
     port: Arc<Port>,
-    mut configs: mpsc::Receiver<Box<NetworkConfig>>,
+    mut configs: mpsc::Receiver<Managed>,
     instance_dir: PathBuf,
 ) {
-    while let Some(mut config) = configs.recv().await {
-        // Only the newest queued config matters.
+    while let Some(mut managed) = configs.recv().await {
+        // Only the newest queued word matters.
         while let Ok(newer) = configs.try_recv() {
-            config = newer;
+            managed = newer;
         }
+        let config = match managed {
+            Managed::Apply(config) => config,
+            Managed::Withdraw => {
+                withdraw(&port, &instance_dir).await;
+                continue;
+            }
+        };
         if let Err(e) = save_config(&instance_dir, &config) {
             tracing::warn!(error = %e, "network config not saved");
         }
@@ -455,6 +473,26 @@ async fn apply_configs(
     }
 }
 
+/// Takes the managed addresses and routes off the port and forgets the saved config.
+async fn withdraw(port: &Port, instance_dir: &Path) {
+    remove_saved_config(instance_dir, port.nwid);
+    let (old, distance) = {
+        let view = port.lock_view();
+        (view.applied.clone(), view.route_distance)
+    };
+    let name = port.interface.as_str();
+    for route in &old.routes {
+        let _ = iproute::remove_route(name, route.target, route.gateway, u32::from(distance)).await;
+    }
+    for address in &old.addresses {
+        let _ = iproute::remove_address(name, *address).await;
+    }
+    if !old.addresses.is_empty() || !old.routes.is_empty() {
+        tracing::info!(interface = %port.interface, "access to the network lost: managed addresses and routes removed");
+    }
+    port.lock_view().applied = ManagedPlan::default();
+}
+
 /// Node events for one port, inside the instance's driver task.
 struct PortEvents {
     /// Weak: the handler stays attached to the engine after a leave, and must not keep the
@@ -499,12 +537,23 @@ impl EventHandler for PortEvents {
                 let _ = port.tap.try_write_frame(&frame);
             }
             Event::NetworkConfigChanged { nwid, config }
-                if *nwid == port.nwid && port.configs.try_send(config.clone()).is_err() =>
+                if *nwid == port.nwid
+                    && port
+                        .configs
+                        .try_send(Managed::Apply(config.clone()))
+                        .is_err() =>
             {
                 tracing::warn!(interface = %port.interface, "config queue full");
             }
             Event::NetworkStatusChanged { nwid, status } if *nwid == port.nwid => {
                 port.lock_view().status = Some(*status);
+                if matches!(
+                    status,
+                    NetworkStatus::AccessDenied | NetworkStatus::NotFound
+                ) && port.configs.try_send(Managed::Withdraw).is_err()
+                {
+                    tracing::warn!(interface = %port.interface, "config queue full");
+                }
             }
             _ => {}
         }

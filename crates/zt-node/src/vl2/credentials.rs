@@ -304,6 +304,12 @@ impl Node {
             _ => {}
         }
         self.stats.vl2.revocations_accepted += 1;
+        if revocation.target == self.identity.address()
+            && kind == CredentialType::CertificateOfMembership
+        {
+            self.revoked_ourselves(now, nwid, threshold);
+            return;
+        }
         if !revocation.fast_propagate() {
             return;
         }
@@ -326,6 +332,28 @@ impl Node {
                 let _ = self.send_to_peer(now, to, Verb::NetworkCredentials, &body);
             }
         }
+    }
+}
+
+impl Node {
+    /// The controller revoked our own COM: we lost access now, not at our next config refresh.
+    /// The network shows ACCESS_DENIED (the daemon takes its addresses down) and asks the
+    /// controller again, which answers with a new config if we were admitted again since.
+    fn revoked_ourselves(&mut self, now: u64, nwid: NetworkId, threshold: u64) {
+        let covered = self
+            .vl2
+            .networks
+            .get(&nwid)
+            .and_then(|n| n.config.as_ref())
+            .and_then(|c| c.com.as_ref())
+            .is_some_and(|com| com.timestamp().unwrap_or(0) <= threshold);
+        if !covered {
+            return;
+        }
+        self.update_network_status(nwid, |n| {
+            n.failure = Some(super::NetworkStatus::AccessDenied)
+        });
+        self.request_config(now, nwid);
     }
 }
 

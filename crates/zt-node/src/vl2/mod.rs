@@ -158,6 +158,8 @@ pub enum FrameError {
     ToSelf,
     #[error("no member or bridge owns the destination MAC")]
     NoRoute,
+    #[error("the destination member's membership was revoked")]
+    Revoked,
     #[error("dropped by the network's rules")]
     Filtered,
     #[error("shorter than an Ethernet header")]

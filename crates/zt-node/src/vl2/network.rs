@@ -94,6 +94,17 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
+    /// A revocation covers every COM we know of this member: it lost access, so frames are
+    /// not sent to it (the receive side is [`Membership::com_admits`]). A member that is
+    /// admitted again shows a newer COM, which ends this.
+    pub fn is_revoked(&self) -> bool {
+        self.com_revoked_below > 0
+            && self
+                .com
+                .as_ref()
+                .is_none_or(|c| c.timestamp().unwrap_or(0) <= self.com_revoked_below)
+    }
+
     /// The member's half of the private-network gate: it holds a COM that is not revoked and
     /// agrees with `ours` when presented by `sender`. A changed COM on either side, another
     /// sender identity or a raised revocation threshold is seen on the next call.

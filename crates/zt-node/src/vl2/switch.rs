@@ -298,6 +298,12 @@ impl Node {
             if owner == me {
                 return Err(FrameError::ToSelf);
             }
+            // Deauthorization stops traffic both ways: its revocation reached us, so nothing
+            // more goes to it (its frames to us are refused by the gate).
+            if network.members.get(&owner).is_some_and(|m| m.is_revoked()) {
+                self.stats.vl2.frames_dropped += 1;
+                return Err(FrameError::Revoked);
+            }
             let outcome = self.run_rules(
                 nwid, false, owner, me, owner, src_mac, dst_mac, ethertype, payload,
             );
@@ -640,6 +646,13 @@ impl Node {
                 return;
             }
         }
+        let revoked = |a: &Address| {
+            self.vl2
+                .networks
+                .get(&nwid)
+                .and_then(|n| n.members.get(a))
+                .is_some_and(|m| m.is_revoked())
+        };
         let mut known: Vec<Address> = self
             .vl2
             .subscribers
@@ -647,7 +660,7 @@ impl Node {
             .map(|m| {
                 m.keys()
                     .copied()
-                    .filter(|a| *a != me && Some(*a) != origin)
+                    .filter(|a| *a != me && Some(*a) != origin && !revoked(a))
                     .collect()
             })
             .unwrap_or_default();
