@@ -16,7 +16,7 @@ use crate::model::{
     NetworkId, Route, MAX_ASSIGNED_IPS, MAX_CAPABILITIES, MAX_DNS_SERVERS, MAX_TAGS,
 };
 use crate::patch::{MemberPatch, NetworkPatch};
-use crate::storage::{Change, ChangeSeq, Expect, FeedNote, Storage};
+use crate::storage::{Change, ChangeSeq, Expect, FeedNote, RequestInputs, Storage};
 
 /// A member that asked for config within this window is "online": it gets pushes and
 /// revocations (PROTOCOL.md §8).
@@ -367,11 +367,15 @@ impl<S: Storage> Controller<S> {
         if controller_of(nwid) != self.address {
             return Ok(Decision::Ignore(IgnoreReason::NotOurNetwork));
         }
-        let network = match self.storage.network(nwid)? {
+        let RequestInputs {
+            network,
+            member: stored,
+            active_bridges,
+        } = self.storage.request_inputs(nwid, requester)?;
+        let network = match network {
             Some(n) if !n.disabled => n,
             _ => return Ok(Decision::NotFound),
         };
-        let stored = self.storage.member(nwid, requester)?;
         if origin == Origin::Request {
             if let Some(last) = stored.as_ref().and_then(|m| m.last_request_time) {
                 if now_ms >= last && now_ms - last <= MIN_REQUEST_PERIOD_MS {
@@ -426,7 +430,8 @@ impl<S: Storage> Controller<S> {
         }
 
         let new_member = stored.is_none();
-        let config = self.build_config_data(now_ms, &network, &mut member, new_member)?;
+        let config =
+            self.build_config_data(now_ms, &network, &mut member, new_member, active_bridges)?;
         self.save_member(stored.as_ref(), &mut member)?;
         Ok(Decision::Config(Box::new(config)))
     }
@@ -439,6 +444,7 @@ impl<S: Storage> Controller<S> {
         network: &Network,
         member: &mut Member,
         new_member: bool,
+        mut active_bridges: Vec<Address>,
     ) -> Result<NetworkConfigData, StorageError> {
         let nwid = network.id;
         let mut static_ips: Vec<IpPrefix> = Vec::new();
@@ -464,7 +470,6 @@ impl<S: Storage> Controller<S> {
 
         let (rules, capabilities, tags) = issued_rules(network, member, new_member);
 
-        let mut active_bridges = self.storage.active_bridges(nwid)?;
         active_bridges.sort_unstable();
         // The config holds at most 256 specialists; the reference drops the rest too.
         active_bridges.truncate(zt_wire::netconf::MAX_SPECIALISTS);

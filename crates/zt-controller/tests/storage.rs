@@ -787,3 +787,62 @@ fn sqlite_refuses_an_empty_file_and_keeps_the_database_private() {
     let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// A member read by one writer and changed by another before the first writes: the first's
+/// write is refused, whichever way the backend checks (a locked re-read, or the stored text
+/// as read in one statement).
+fn stale_read_loses<S: Storage>(mut first: S, mut second: S) {
+    first.put_network(&network(NWID)).unwrap();
+    let mut m = member(NWID, 0x0a00000001, &["10.0.0.1"], false);
+    m.last_request_time = Some(1000);
+    first.put_member(&m).unwrap();
+    // Both read it; the second writes first.
+    let read_by_first = first.member(NWID, m.address).unwrap().unwrap();
+    let read_by_second = second
+        .request_inputs(NWID, m.address)
+        .unwrap()
+        .member
+        .unwrap();
+    let mut renamed = read_by_second.clone();
+    renamed.name = "by the second".into();
+    second
+        .write_member(&renamed, Expect::Current(&read_by_second), None)
+        .unwrap();
+    let mut asked = read_by_first.clone();
+    asked.last_request_time = Some(2000);
+    assert!(matches!(
+        first.write_member(&asked, Expect::Current(&read_by_first), None),
+        Err(StorageError::Conflict)
+    ));
+    // Read again, the change applies on top of the other's.
+    let fresh = first.member(NWID, m.address).unwrap().unwrap();
+    let mut asked = fresh.clone();
+    asked.last_request_time = Some(2000);
+    first
+        .write_member(&asked, Expect::Current(&fresh), None)
+        .unwrap();
+    let stored = second.member(NWID, m.address).unwrap().unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.last_request_time),
+        ("by the second", Some(2000))
+    );
+}
+
+#[test]
+fn sqlite_stale_read_loses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    stale_read_loses(
+        SqliteStorage::open(&path).unwrap(),
+        SqliteStorage::open(&path).unwrap(),
+    );
+}
+
+#[test]
+fn postgres_stale_read_loses() {
+    let cluster = postgres_cluster!();
+    stale_read_loses(
+        PostgresStorage::connect(&cluster.url(), None).unwrap(),
+        PostgresStorage::connect(&cluster.url(), None).unwrap(),
+    );
+}

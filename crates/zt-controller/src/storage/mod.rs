@@ -93,6 +93,16 @@ pub struct Change {
     pub note: FeedNote,
 }
 
+/// What answering a config request reads: the network, the requesting member and the
+/// network's active bridges (see [`Storage::request_inputs`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestInputs {
+    pub network: Option<Network>,
+    pub member: Option<Member>,
+    /// Ascending.
+    pub active_bridges: Vec<Address>,
+}
+
 /// Persistent home of the controller's records.
 pub trait Storage {
     /// IDs of every stored network, ascending.
@@ -151,6 +161,25 @@ pub trait Storage {
     /// The last committed change (0 if none): where a controller that starts now begins to
     /// read the feed.
     fn latest_change(&self) -> Result<ChangeSeq, StorageError>;
+
+    /// The reads of a config request, together: a database across the network answers them
+    /// in one round trip.
+    fn request_inputs(
+        &self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<RequestInputs, StorageError> {
+        let record = self.network(network)?;
+        let active_bridges = match record {
+            Some(_) => self.active_bridges(network)?,
+            None => Vec::new(),
+        };
+        Ok(RequestInputs {
+            member: self.member(network, address)?,
+            network: record,
+            active_bridges,
+        })
+    }
 
     /// Creates or replaces a network unconditionally, feeding nothing.
     fn put_network(&mut self, network: &Network) -> Result<(), StorageError> {
@@ -238,6 +267,13 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     }
     fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
         (**self).latest_change()
+    }
+    fn request_inputs(
+        &self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<RequestInputs, StorageError> {
+        (**self).request_inputs(network, address)
     }
 }
 

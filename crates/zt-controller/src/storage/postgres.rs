@@ -31,7 +31,7 @@ use zt_crypto::Address;
 
 use super::{
     addr_from_db, claims_unchanged, db_addr, db_id, decode, encode, expectation_met, Change,
-    ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED,
+    ChangeSeq, Expect, FeedNote, RequestInputs, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -80,6 +80,10 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE zt_network (
 /// PostgreSQL-backed [`Storage`] of one controller.
 pub struct PostgresStorage {
     url: String,
+    /// The stored text of members as last read, so a write that changes only what the
+    /// caller changed can compare the text in one statement (`WHERE record = <as read>`)
+    /// instead of locking and re-reading the row in a transaction.
+    read_texts: RefCell<HashMap<(i64, i64), (Member, String)>>,
     /// The networks this storage shows, as a BIGINT range (`address << 24` ..= `| 0xffffff`
     /// for one controller; a controller's IDs share their top bits, so the range is
     /// contiguous even when they are negative as BIGINTs).
@@ -117,6 +121,7 @@ impl PostgresStorage {
         };
         let storage = PostgresStorage {
             url: url.to_string(),
+            read_texts: RefCell::default(),
             networks,
             conn: RefCell::new(Self::open(url)?),
         };
@@ -169,6 +174,32 @@ impl PostgresStorage {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Member texts remembered for one-statement writes at most (a request's read is followed by
+/// its write, so a few are enough; the rest go the locking way).
+const READ_TEXTS_KEPT: usize = 4096;
+
+impl PostgresStorage {
+    /// Decodes a member's stored text and remembers it for [`PostgresStorage::write_member`].
+    fn member_from_text(&self, key: (i64, i64), text: &str) -> Result<Member, StorageError> {
+        let member: Member = decode(text)?;
+        let mut texts = self.read_texts.borrow_mut();
+        if texts.len() >= READ_TEXTS_KEPT {
+            texts.clear();
+        }
+        texts.insert(key, (member.clone(), text.to_string()));
+        Ok(member)
+    }
+
+    /// The stored text `expected` was read from, if it is remembered.
+    fn text_as_read(&self, key: (i64, i64), expected: &Member) -> Option<String> {
+        self.read_texts
+            .borrow()
+            .get(&key)
+            .filter(|(member, _)| member == expected)
+            .map(|(_, text)| text.clone())
     }
 }
 
@@ -406,10 +437,10 @@ impl Storage for PostgresStorage {
         let mut conn = self.conn()?;
         let stmt =
             conn.statement("SELECT record FROM zt_member WHERE network_id = $1 AND address = $2")?;
-        let row = conn
-            .client
-            .query_opt(&stmt, &[&db_id(network), &db_addr(address)])?;
-        row.map(|r| decode(r.get::<_, &str>(0))).transpose()
+        let key = (db_id(network), db_addr(address));
+        let row = conn.client.query_opt(&stmt, &[&key.0, &key.1])?;
+        row.map(|r| self.member_from_text(key, r.get::<_, &str>(0)))
+            .transpose()
     }
 
     fn members(&self, network: NetworkId) -> Result<Vec<Member>, StorageError> {
@@ -431,6 +462,36 @@ impl Storage for PostgresStorage {
         let last_request = member
             .last_request_time
             .filter(|_| member.identity.is_some());
+        let keep_claims = claims_unchanged(expect, member);
+        if let (Expect::Current(expected), true, None) = (expect, keep_claims, note) {
+            if let Some(as_read) = self.text_as_read((nwid, addr), expected) {
+                // One statement: the row still holds the text the change was computed from.
+                let mut conn = self.conn()?;
+                let stmt = conn.statement(
+                    "UPDATE zt_member SET active_bridge = $3, last_request = $4, record = $5
+                     WHERE network_id = $1 AND address = $2 AND record = $6",
+                )?;
+                let written = conn.client.execute(
+                    &stmt,
+                    &[
+                        &nwid,
+                        &addr,
+                        &member.active_bridge,
+                        &last_request,
+                        &json,
+                        &as_read,
+                    ],
+                )?;
+                let mut texts = self.read_texts.borrow_mut();
+                if written != 1 {
+                    texts.remove(&(nwid, addr));
+                    return Err(StorageError::Conflict);
+                }
+                texts.insert((nwid, addr), (member.clone(), json));
+                return Ok(());
+            }
+        }
+        self.read_texts.borrow_mut().remove(&(nwid, addr));
         let mut conn = self.conn()?;
         let Connection { client, statements } = &mut *conn;
         let mut tx = client.transaction()?;
@@ -445,7 +506,6 @@ impl Storage for PostgresStorage {
                 return Err(StorageError::Conflict);
             }
         }
-        let keep_claims = claims_unchanged(expect, member);
         let owner_of = prepared(
             statements,
             &mut tx,
@@ -511,6 +571,9 @@ impl Storage for PostgresStorage {
         let mut conn = self.conn()?;
         let Connection { client, statements } = &mut *conn;
         let mut tx = client.transaction()?;
+        self.read_texts
+            .borrow_mut()
+            .remove(&(db_id(network), db_addr(address)));
         let key: [&(dyn postgres::types::ToSql + Sync); 2] = [&db_id(network), &db_addr(address)];
         tx.execute(
             "DELETE FROM zt_member_ip WHERE network_id = $1 AND address = $2",
@@ -583,6 +646,36 @@ impl Storage for PostgresStorage {
                 })
             })
             .collect()
+    }
+
+    fn request_inputs(
+        &self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<RequestInputs, StorageError> {
+        let key = (db_id(network), db_addr(address));
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(
+            "SELECT (SELECT record FROM zt_network WHERE id = $1),
+                    (SELECT record FROM zt_member WHERE network_id = $1 AND address = $2),
+                    ARRAY(SELECT address FROM zt_member WHERE network_id = $1 AND active_bridge
+                          ORDER BY address)",
+        )?;
+        let row = conn.client.query_one(&stmt, &[&key.0, &key.1])?;
+        drop(conn);
+        let network_text: Option<&str> = row.get(0);
+        let member_text: Option<&str> = row.get(1);
+        let bridges: Vec<i64> = row.get(2);
+        Ok(RequestInputs {
+            network: network_text.map(decode).transpose()?,
+            member: member_text
+                .map(|text| self.member_from_text(key, text))
+                .transpose()?,
+            active_bridges: bridges
+                .into_iter()
+                .map(addr_from_db)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
