@@ -145,6 +145,8 @@ struct Generator {
     sent_at: HashMap<Address, Instant>,
     latencies: Vec<Duration>,
     buf: Vec<u8>,
+    /// Members `order[..live]` have started (said HELLO); the rest are still silent.
+    live: usize,
 }
 
 impl Generator {
@@ -178,6 +180,7 @@ impl Generator {
             sent_at: HashMap::new(),
             latencies: Vec::new(),
             buf: vec![0u8; 65536],
+            live: 0,
         }
     }
 
@@ -242,7 +245,7 @@ impl Generator {
 
     fn timers(&mut self) {
         let now = now_ms(self.started);
-        for i in 0..self.order.len() {
+        for i in 0..self.live {
             let address = self.order[i];
             if let Some(node) = self.nodes.get_mut(&address) {
                 if node.poll_timeout().is_some_and(|t| t <= now) {
@@ -413,18 +416,19 @@ fn main() {
     );
     std::thread::sleep(Duration::from_secs(3));
 
-    // Warm-up: every member says HELLO and gets its first config (not measured).
+    // Warm-up: every member says HELLO and gets its first config (not measured). New
+    // members start at 40 a second: the controller checks at most 48 new identities a
+    // second (flood protection), and a refused HELLO is only retried seconds later.
     let mut generator = Generator::new(ids, &planet);
     let warm_up = Instant::now();
-    for i in 0..generator.order.len() {
-        let address = generator.order[i];
-        generator.request(address, nwid);
-        if i % 64 == 0 {
-            generator.receive();
-        }
-    }
     let mut last_timers = Instant::now();
-    while generator.latencies.len() < active && warm_up.elapsed() < Duration::from_secs(120) {
+    while generator.latencies.len() < active && warm_up.elapsed() < Duration::from_secs(240) {
+        let due = ((warm_up.elapsed().as_millis() as usize) * 40 / 1000 + 1).min(active);
+        while generator.live < due {
+            let address = generator.order[generator.live];
+            generator.live += 1;
+            generator.request(address, nwid);
+        }
         if !generator.receive() {
             std::thread::sleep(Duration::from_micros(200));
         }
