@@ -211,3 +211,25 @@ fn lock_home(state: &StateDir) -> Result<std::fs::File, String> {
     }
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_controller_database_is_sqlite_or_a_postgresql_url() {
+        assert_eq!(parse_controller_db("sqlite"), Ok(ControllerDb::Sqlite));
+        for url in [
+            "postgresql://zt@db.example/zt",
+            "postgres://zt@%2Frun%2Fpostgresql/zt",
+        ] {
+            assert_eq!(
+                parse_controller_db(url),
+                Ok(ControllerDb::Postgres(url.to_string()))
+            );
+        }
+        for bad in ["", "mysql://zt@db/zt", "controller.db"] {
+            assert!(parse_controller_db(bad).is_err(), "{bad}");
+        }
+    }
+}

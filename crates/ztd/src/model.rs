@@ -90,9 +90,18 @@ impl<T: Serialize + DeserializeOwned> Table<T> {
 
     /// Write atomically to `path`.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        self.save_with_mode(path, PUBLIC_MODE)
+    }
+
+    /// Write atomically to `path`, readable by the owner only (a table that lists members).
+    pub fn save_private(&self, path: &Path) -> Result<(), StateError> {
+        self.save_with_mode(path, crate::state_dir::SECRET_MODE)
+    }
+
+    fn save_with_mode(&self, path: &Path, mode: u32) -> Result<(), StateError> {
         let mut json = serde_json::to_vec_pretty(self).expect("table serializes");
         json.push(b'\n');
-        write_atomic(path, &json, PUBLIC_MODE)
+        write_atomic(path, &json, mode)
     }
 }
 

@@ -316,8 +316,9 @@ impl Controllers {
         self.networks
             .save(&state.file(NETWORK_IDS_FILE))
             .map_err(internal)?;
+        // Lists every member of every controller: private to the owner, as the database is.
         self.members
-            .save(&state.file(MEMBER_IDS_FILE))
+            .save_private(&state.file(MEMBER_IDS_FILE))
             .map_err(internal)
     }
 
@@ -595,6 +596,13 @@ mod tests {
             .await
             .unwrap();
         ids.sync(&state, &[zt1], &views().await).unwrap();
+        // The member table lists members: private to the owner.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.file(MEMBER_IDS_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         let mut reloaded = Controllers::load(&state).unwrap();
         reloaded.sync(&state, &[zt1], &views().await).unwrap();
         assert_eq!(reloaded.members.ids(), [ItemId(2)]);
