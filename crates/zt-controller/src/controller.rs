@@ -333,25 +333,19 @@ impl<S: Storage> Controller<S> {
         metadata: &RequestMetadata,
         origin: Origin,
     ) -> Result<Decision, StorageError> {
-        let mut attempt = 1;
-        loop {
-            match self.decide_once(
+        let writer = self.options.writer_id;
+        let lost_race =
+            |e: &StorageError| matches!(e, StorageError::Conflict | StorageError::IpInUse { .. });
+        retry_lost_races(writer, lost_race, || {
+            self.decide_once(
                 now_ms,
                 requester,
                 requester_identity,
                 nwid,
                 metadata,
                 origin,
-            ) {
-                Err(StorageError::Conflict | StorageError::IpInUse { .. })
-                    if attempt < WRITE_ATTEMPTS =>
-                {
-                    back_off(attempt, self.options.writer_id);
-                    attempt += 1
-                }
-                decided => return decided,
-            }
-        }
+            )
+        })
     }
 
     /// The decision itself (PROTOCOL.md §7.1, steps 1–15).
@@ -714,7 +708,9 @@ impl<S: Storage> Controller<S> {
         patch: &NetworkPatch,
     ) -> Result<(Network, Pushes), ControllerError> {
         let writer = self.options.writer_id;
-        retry_conflicts(writer, || self.update_network_once(now_ms, nwid, patch))
+        retry_lost_races(writer, is_conflict, || {
+            self.update_network_once(now_ms, nwid, patch)
+        })
     }
 
     fn update_network_once(
@@ -786,7 +782,7 @@ impl<S: Storage> Controller<S> {
         patch: &MemberPatch,
     ) -> Result<(Member, Pushes), ControllerError> {
         let writer = self.options.writer_id;
-        retry_conflicts(writer, || {
+        retry_lost_races(writer, is_conflict, || {
             self.update_member_once(now_ms, nwid, address, patch)
         })
     }
@@ -886,21 +882,29 @@ impl<S: Storage> Controller<S> {
     }
 }
 
-/// Runs `attempt` again while another writer wins the race for the same record.
-fn retry_conflicts<T>(
+/// Runs `attempt` again, up to [`WRITE_ATTEMPTS`] times, while it fails because another
+/// writer won the race for the same record (`lost_race` says which errors mean that).
+fn retry_lost_races<T, E>(
     writer: u64,
-    mut attempt: impl FnMut() -> Result<T, ControllerError>,
-) -> Result<T, ControllerError> {
+    lost_race: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
     let mut tries = 1;
     loop {
         match attempt() {
-            Err(ControllerError::Storage(StorageError::Conflict)) if tries < WRITE_ATTEMPTS => {
+            Err(e) if lost_race(&e) && tries < WRITE_ATTEMPTS => {
                 back_off(tries, writer);
                 tries += 1
             }
             done => return done,
         }
     }
+}
+
+/// An administrative change lost its race only to a concurrent write of the same record (an
+/// address taken by another member is the operator's error, not a race).
+fn is_conflict(e: &ControllerError) -> bool {
+    matches!(e, ControllerError::Storage(StorageError::Conflict))
 }
 
 /// A short wait after losing a race, growing with the attempt and different per writer, so

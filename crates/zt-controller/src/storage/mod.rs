@@ -306,6 +306,19 @@ pub(crate) fn claims_unchanged(expect: Expect<'_, Member>, member: &Member) -> b
     held == wanted
 }
 
+/// The address claims `member` needs, sorted, if they differ from the claims the database
+/// `held` (in any order) for it; `None` when the claims stay as they are.
+pub(crate) fn claims_to_write(mut held: Vec<String>, member: &Member) -> Option<Vec<String>> {
+    let mut wanted: Vec<String> = member
+        .ip_assignments
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    held.sort_unstable();
+    wanted.sort_unstable();
+    (held != wanted).then_some(wanted)
+}
+
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StorageError> {
     serde_json::from_str(json).map_err(|e| StorageError::Corrupt(e.to_string()))
 }

@@ -30,8 +30,8 @@ use postgres::{Client, NoTls, Statement, Transaction};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, claims_unchanged, db_addr, db_id, decode, encode, expectation_met, Change,
-    ChangeSeq, Expect, FeedNote, RequestInputs, Storage, FEED_RETAINED,
+    addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
+    expectation_met, Change, ChangeSeq, Expect, FeedNote, RequestInputs, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -296,19 +296,12 @@ fn update_claims(
         tx,
         "SELECT ip FROM zt_member_ip WHERE network_id = $1 AND address = $2",
     )?;
-    let mut held: Vec<String> = tx
+    let held: Vec<String> = tx
         .query(&held_stmt, &[&nwid, &addr])?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut wanted: Vec<String> = member
-        .ip_assignments
-        .iter()
-        .map(|ip| ip.to_string())
-        .collect();
-    held.sort_unstable();
-    wanted.sort_unstable();
-    if held != wanted {
+    if let Some(wanted) = claims_to_write(held, member) {
         let release = prepared(
             statements,
             tx,

@@ -22,8 +22,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, claims_unchanged, db_addr, db_id, decode, encode, expectation_met, Change,
-    ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED,
+    addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
+    expectation_met, Change, ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -380,20 +380,13 @@ impl Storage for SqliteStorage {
                 json
             ])?;
             if !keep_claims {
-                let mut held: Vec<String> = tx
+                let held: Vec<String> = tx
                     .prepare_cached(
                         "SELECT ip FROM member_ip WHERE network_id = ?1 AND address = ?2",
                     )?
                     .query_map(params![nwid, addr], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
-                let mut wanted: Vec<String> = member
-                    .ip_assignments
-                    .iter()
-                    .map(|ip| ip.to_string())
-                    .collect();
-                held.sort_unstable();
-                wanted.sort_unstable();
-                if held != wanted {
+                if let Some(wanted) = claims_to_write(held, member) {
                     tx.prepare_cached(
                         "DELETE FROM member_ip WHERE network_id = ?1 AND address = ?2",
                     )?
