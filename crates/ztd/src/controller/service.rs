@@ -361,11 +361,13 @@ impl ControllerService {
             listen_for_changes(address, url, Arc::downgrade(&feed_wake));
         }
         let service = ServiceLoop {
-            controller: None,
-            signer: identity,
-            // Non-zero: zero is what a controller without options writes.
-            writer_id: rand::random::<u64>() | 1,
-            open,
+            slot: ControllerSlot {
+                controller: None,
+                open,
+                signer: identity,
+                // Non-zero: zero is what a controller without options writes.
+                writer_id: rand::random::<u64>() | 1,
+            },
             route,
             clock,
             counters: counters.clone(),
@@ -612,12 +614,7 @@ enum Job {
 
 /// The service thread's state: the only owner of the controller and its storage.
 struct ServiceLoop {
-    controller: Option<ServiceController>,
-    signer: Identity,
-    /// This service among the writers of the database (its own changes are skipped in the
-    /// feed).
-    writer_id: u64,
-    open: StorageOpener,
+    slot: ControllerSlot,
     route: Arc<NodeRoute>,
     clock: EngineClock,
     counters: Arc<Counters>,
@@ -710,15 +707,10 @@ impl ServiceLoop {
                 Job::Feed => self.next_feed_read = Instant::now(),
                 Job::Command(command) => {
                     let now = self.clock.now() as i64;
-                    match open_controller(
-                        &mut self.controller,
-                        &mut self.open,
-                        &self.signer,
-                        self.writer_id,
-                    ) {
-                        Ok(controller) => command(Ok(&mut Work {
+                    match self.slot.get() {
+                        Ok((controller, signer)) => command(Ok(&mut Work {
                             controller,
-                            signer: &self.signer,
+                            signer,
                             now,
                             packets: &mut packets,
                             counters: &self.counters,
@@ -741,12 +733,8 @@ impl ServiceLoop {
             self.sessions
                 .retain(|_, asked| now.saturating_sub(*asked) < ONLINE_WINDOW_MS);
         }
-        let Ok(controller) = open_controller(
-            &mut self.controller,
-            &mut self.open,
-            &self.signer,
-            self.writer_id,
-        ) else {
+        let writer_id = self.slot.writer_id;
+        let Ok((controller, signer)) = self.slot.get() else {
             return;
         };
         let mut cursor = match self.feed_cursor {
@@ -775,14 +763,14 @@ impl ServiceLoop {
             };
             let mut work = Work {
                 controller: &mut *controller,
-                signer: &self.signer,
+                signer,
                 now,
                 packets: &mut *packets,
                 counters: &self.counters,
             };
             for change in &changes {
                 cursor = change.seq;
-                if change.note.writer == self.writer_id {
+                if change.note.writer == writer_id {
                     continue;
                 }
                 count(&self.counters.feed_changes, 1);
@@ -804,19 +792,14 @@ impl ServiceLoop {
         let dest = request.requester.address();
         self.sessions
             .insert((request.nwid, dest), request.received_at as i64);
-        let answered = match open_controller(
-            &mut self.controller,
-            &mut self.open,
-            &self.signer,
-            self.writer_id,
-        ) {
-            Ok(controller) => controller
+        let answered = match self.slot.get() {
+            Ok((controller, signer)) => controller
                 .answer(
                     request.received_at as i64,
                     &request.requester,
                     request.nwid,
                     &request.metadata,
-                    &self.signer,
+                    signer,
                 )
                 .map_err(|e| e.to_string()),
             Err(why) => Err(why),
@@ -870,29 +853,45 @@ fn sessions_only(pushes: &Pushes, here: impl Fn(NetworkId, &Address) -> bool) ->
     mine
 }
 
-/// The controller in `slot`, opening the database if it is not open yet (or failed before).
-fn open_controller<'a>(
-    slot: &'a mut Option<ServiceController>,
-    open: &mut StorageOpener,
-    signer: &Identity,
+/// The service's controller and what opens it: the database is opened on first use, and
+/// again on the next use after it could not be.
+struct ControllerSlot {
+    controller: Option<ServiceController>,
+    open: StorageOpener,
+    /// The controller's identity, with its private key: it signs.
+    signer: Identity,
+    /// This service among the writers of the database (its own changes are skipped in the
+    /// feed).
     writer_id: u64,
-) -> Result<&'a mut ServiceController, String> {
-    if slot.is_none() {
-        match open() {
-            Ok(storage) => {
-                let options = ControllerOptions {
-                    writer_id,
-                    ..ControllerOptions::default()
-                };
-                *slot = Some(Controller::with_options(signer.address(), storage, options))
-            }
-            Err(error) => {
-                tracing::error!(%error, "controller database cannot be opened");
-                return Err(error.to_string());
+}
+
+impl ControllerSlot {
+    /// The controller, opening the database if it is not open, and the identity it signs with.
+    fn get(&mut self) -> Result<(&mut ServiceController, &Identity), String> {
+        if self.controller.is_none() {
+            match (self.open)() {
+                Ok(storage) => {
+                    let options = ControllerOptions {
+                        writer_id: self.writer_id,
+                        ..ControllerOptions::default()
+                    };
+                    self.controller = Some(Controller::with_options(
+                        self.signer.address(),
+                        storage,
+                        options,
+                    ))
+                }
+                Err(error) => {
+                    tracing::error!(%error, "controller database cannot be opened");
+                    return Err(error.to_string());
+                }
             }
         }
+        match &mut self.controller {
+            Some(controller) => Ok((controller, &self.signer)),
+            None => Err("not open".to_string()),
+        }
     }
-    slot.as_mut().ok_or_else(|| "not open".to_string())
 }
 
 #[cfg(test)]
