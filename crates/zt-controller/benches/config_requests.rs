@@ -52,7 +52,7 @@ const NWID: u64 = (CONTROLLER << 24) | 0xccae5c;
 fn controller_identity() -> Identity {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/capture-identities.json"
+        "/../../testdata/interop/captures/identities.json"
     );
     let ids: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

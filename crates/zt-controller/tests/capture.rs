@@ -13,7 +13,7 @@ use zt_crypto::Identity;
 use zt_wire::dictionary::Dictionary;
 
 fn captures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/captures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/interop/captures")
 }
 
 fn load(name: &str) -> Value {

@@ -24,7 +24,7 @@ fn identity(role: &str) -> Identity {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         // A copy of shared/interop/captures/identities.json, so the tests need no ../shared.
-        "/tests/data/capture-identities.json"
+        "/../../testdata/interop/captures/identities.json"
     );
     let ids: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let node = ids["nodes"]

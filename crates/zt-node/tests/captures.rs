@@ -15,7 +15,7 @@ const CONTROLLER: &str = "51479cea31:0:8b548000c0f83fa4ef4a80b915993fc701fd2b392
 const MEMBER: &str = "a6c5664b6f:0:f1171dfc6e8330dea8d879b1509c756649c4e87821216b3a9eb7cf7daaac035a408c29349e1e6b66990a633bddcd87d20408785f73bc5f09b850a8421dd930e4:0454dc513f5295b9c5bd8eecf6f3699ad72e547044559d3371fadfd194eeedc6e17618fcf783fe0a192a80da0396c8fb0b1b83a27f7fa888e01889cd30a81753";
 
 fn captures_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/interop/captures")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/interop/captures")
 }
 
 /// UDP datagrams of an Ethernet pcap: (source, destination, payload).

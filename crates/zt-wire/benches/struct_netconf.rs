@@ -11,7 +11,7 @@ use zt_wire::world::World;
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/interop/captures"
+    "/../../testdata/interop/captures"
 );
 
 fn payload_of_frame(number: u64) -> Vec<u8> {

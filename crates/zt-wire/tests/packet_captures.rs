@@ -16,7 +16,7 @@ use zt_wire::verbs::{self, ErrorBody, OkBody, OutgoingPacket, PathAddress, Paylo
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/interop/captures"
+    "/../../testdata/interop/captures"
 );
 const CAPTURE_NAMES: [&str; 2] = ["zt114-join", "zt114-libzt"];
 

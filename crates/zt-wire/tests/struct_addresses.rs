@@ -9,7 +9,7 @@ use zt_wire::Address;
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/interop/vectors.json"
+        "/../../testdata/interop/vectors.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).expect("vectors.json")).expect("json")
 }

@@ -18,7 +18,7 @@ use zt_wire::verbs::network::{
 
 const CAPTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/interop/captures"
+    "/../../testdata/interop/captures"
 );
 const NWID: NetworkId = NetworkId(0x51479cea31ccae5c);
 const OK: u8 = 0x03;

@@ -22,7 +22,7 @@ const NWID: NetworkId = NetworkId(0x51479cea31ccae5c);
 fn identity(role: &str) -> Identity {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/interop/captures/identities.json"
+        "/../../testdata/interop/captures/identities.json"
     );
     let ids: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let node = ids["nodes"]

@@ -7,7 +7,7 @@ use zt_crypto::Identity;
 use zt_wire::inet::InetAddress;
 use zt_wire::world::{Root, World, WorldType};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/interop");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/interop");
 
 fn json(path: &str) -> Value {
     let text = std::fs::read_to_string(format!("{SHARED}/{path}")).expect(path);

@@ -10,7 +10,8 @@ use common::idtool;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = common::interop_dir().join("vectors.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/interop/vectors.json");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("vectors.json is JSON")
 }
