@@ -277,9 +277,9 @@ mod tests {
     fn captured() -> Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/interop/captures/nodes-api.json"
+            "/../../testdata/interop/captures/nodes-api.json"
         );
-        let text = std::fs::read_to_string(path).expect("shared/interop/captures/nodes-api.json");
+        let text = std::fs::read_to_string(path).expect("testdata/interop/captures/nodes-api.json");
         serde_json::from_str(&text).expect("nodes-api.json is JSON")
     }
 
