@@ -7,13 +7,13 @@
 # controller is needed), and prints `pids:` and `SERVER_IP CLIENT_IP`.
 # down: stops the three daemons by PID (their TAPs go with them) and clears WORKDIR.
 #
-# Binaries: $ZTD and $ZT, default target/release/{ztd,zt} of this repository (build them
-# with `cargo build --release -p ztd -p zt`).
+# Binaries: $ZTD and $ZT, default target/dist/{ztd,zt} of this repository (build them
+# with `cargo build --profile dist -p ztd -p zt`, as bench/run.sh does).
 set -eu
 act=$1 A=$2 B=$3 W=$4
 here=$(cd "$(dirname "$0")/.." && pwd)
-ZTD=${ZTD:-$here/target/release/ztd}
-ZT=${ZT:-$here/target/release/zt}
+ZTD=${ZTD:-$here/target/dist/ztd}
+ZT=${ZT:-$here/target/dist/zt}
 NWID=ff0b000000000001
 UNDER_B=${OVERLAY_BENCH_B_UNDERLAY:-10.91.0.2}
 

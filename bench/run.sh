@@ -1,7 +1,7 @@
 #!/bin/sh
 # The data-path comparison, repeatable: overlay-bench (../shared/bench, or $OVERLAY_BENCH) with
 # veth, wireguard-go, boringtun and zt in one run, TCP x1 and x4, T=10 s, R=3, ratios against
-# wireguard-go. Run as root from anywhere; builds ztd and zt first.
+# wireguard-go. Run as root from anywhere; builds ztd and zt first (the shipped `dist` profile).
 #
 #   bench/run.sh                       # the table, JSON in bench-<date>.json
 #   ZT_BEFORE=/path/dir bench/run.sh   # adds a row `zt-before` for the ztd/zt in that directory
@@ -12,7 +12,7 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 bench=${OVERLAY_BENCH:-$here/../shared/bench/overlay-bench}
 [ -x "$bench" ] || { echo "overlay-bench not found at $bench (set OVERLAY_BENCH)" >&2; exit 1; }
-(cd "$here" && cargo build --release -p ztd -p zt)
+(cd "$here" && cargo build --profile dist -p ztd -p zt)
 only=veth,wireguard-go,boringtun
 set --
 if [ -n "${ZT_BEFORE:-}" ]; then

@@ -310,6 +310,14 @@ impl Node {
         self.online
     }
 
+    /// How many direct paths to `peer` are alive (0: traffic to it is relayed).
+    pub fn alive_paths(&self, peer: Address) -> usize {
+        let now = self.last_now;
+        self.peers
+            .get(&peer)
+            .map_or(0, |p| p.paths.iter().filter(|path| path.alive(now)).count())
+    }
+
     /// Orbits a moon from a local file (always accepted).
     pub fn add_moon(&mut self, now: u64, moon: World) {
         self.topology.add_moon(moon);

@@ -35,6 +35,12 @@ pub const PROTOCOL_VERSION: u8 = 12;
 /// Peers below this protocol version are ignored (`ZT_PROTO_VERSION_MIN`).
 pub const PROTOCOL_VERSION_MIN: u8 = 4;
 
+/// What `--version` of the zt programs prints after their name: the package version and the
+/// wire protocol, so an operator can tell at once which ZeroTier nodes it speaks with.
+pub fn version_text(package_version: &str) -> String {
+    format!("{package_version} (ZeroTier protocol {PROTOCOL_VERSION}, as ZeroTier One 1.14)")
+}
+
 /// Byte 18, bit 7: legacy "encrypted" flag, set exactly when the suite is Salsa20/12.
 pub const FLAG_LEGACY_ENCRYPTED: u8 = 0x80;
 /// Byte 18, bit 6: more fragments follow the head.

@@ -9,7 +9,7 @@
 //! Exit codes: 0 success, 1 the operation failed or its input was invalid, 2 usage error.
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod console;
 mod idtool;
@@ -18,7 +18,6 @@ mod lab;
 #[derive(Parser)]
 #[command(
     name = "zt",
-    version,
     about = "zt: console and tools for the zt ZeroTier hypervisor",
     after_help = console::USAGE
 )]
@@ -46,7 +45,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let version = zt_wire::header::version_text(env!("CARGO_PKG_VERSION"));
+    let cli = match Cli::command()
+        .version(version)
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     match cli.command {
         Some(Command::Idtool { command }) => idtool::main(command),
         Some(Command::Lab(args)) => lab::main(args),

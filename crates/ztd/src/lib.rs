@@ -21,6 +21,8 @@ pub mod controller;
 pub mod daemon;
 pub mod identity_store;
 pub mod instances;
+pub mod local_conf;
+pub mod logging;
 pub mod menu;
 pub mod menus;
 pub mod model;

@@ -284,6 +284,7 @@ impl Port {
                 node.networks().into_iter().find(|n| n.nwid == nwid)
             })
             .await;
+        tracing::info!(network = %nwid, interface = %port.interface, "joining network");
         if let Ok(Some(info)) = joined {
             // Only if no status event came first: a controller on this node answers the join
             // at once, and its event (say ACCESS_DENIED) is newer than this snapshot; later
@@ -397,6 +398,7 @@ impl Port {
         }
         remove_saved_config(instance_dir, nwid);
         let name = self.interface.clone();
+        tracing::info!(network = %nwid, interface = %name, "left network");
         drop(self);
         // The TAP closes with its last reference; make sure the link is gone even if a
         // late event handler call still held one.
@@ -463,6 +465,15 @@ async fn apply_configs(
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        tracing::info!(
+            network = %port.nwid,
+            interface = %port.interface,
+            revision = config.revision,
+            name = %config.name,
+            addresses = ?applied.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            routes = applied.routes.len(),
+            "network config applied"
+        );
         let mut view = port.lock_view();
         view.mtu = config.mtu;
         view.applied = applied;
@@ -491,6 +502,29 @@ async fn withdraw(port: &Port, instance_dir: &Path) {
         tracing::info!(interface = %port.interface, "access to the network lost: managed addresses and routes removed");
     }
     port.lock_view().applied = ManagedPlan::default();
+}
+
+/// One INFO line per status change of a joined network, with what the status means.
+fn log_status(port: &Port, status: NetworkStatus) {
+    let meaning = match status {
+        NetworkStatus::Ok => "configured by its controller",
+        NetworkStatus::RequestingConfiguration => "waiting for the controller's answer",
+        NetworkStatus::AccessDenied => {
+            "the controller refused: this member is not authorized (authorize it on the controller)"
+        }
+        NetworkStatus::NotFound => "the controller has no network with this ID",
+        NetworkStatus::PortError => "the TAP interface could not be set up",
+        NetworkStatus::ClientTooOld => "the controller refused our protocol version",
+        NetworkStatus::AuthenticationRequired => {
+            "the controller requires SSO authentication, which zt does not support"
+        }
+    };
+    tracing::info!(
+        network = %port.nwid,
+        interface = %port.interface,
+        status = status.name(),
+        "network status: {meaning}"
+    );
 }
 
 /// Node events for one port, inside the instance's driver task.
@@ -547,6 +581,7 @@ impl EventHandler for PortEvents {
             }
             Event::NetworkStatusChanged { nwid, status } if *nwid == port.nwid => {
                 port.lock_view().status = Some(*status);
+                log_status(&port, *status);
                 if matches!(
                     status,
                     NetworkStatus::AccessDenied | NetworkStatus::NotFound

@@ -86,6 +86,52 @@ pub enum ControllerDb {
     Postgres(String),
 }
 
+/// For the log: the URL without its password.
+impl std::fmt::Display for ControllerDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControllerDb::Sqlite => f.write_str("sqlite"),
+            ControllerDb::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgresql", url));
+                match rest.split_once('@') {
+                    Some((user, host)) => {
+                        let user = user.split_once(':').map_or(user, |(name, _)| name);
+                        write!(f, "{scheme}://{user}@{host}")
+                    }
+                    None => f.write_str(url),
+                }
+            }
+        }
+    }
+}
+
+impl ControllerDb {
+    /// `sqlite`, or a `postgresql://` / `postgres://` URL (as `--controller-db` takes it).
+    pub fn parse(value: &str) -> Result<ControllerDb, String> {
+        if value == "sqlite" {
+            Ok(ControllerDb::Sqlite)
+        } else if value.starts_with("postgresql://") || value.starts_with("postgres://") {
+            Ok(ControllerDb::Postgres(value.to_string()))
+        } else {
+            Err("expected sqlite or a postgresql://USER@HOST/DB URL".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod db_tests {
+    use super::ControllerDb;
+
+    #[test]
+    fn the_logged_database_url_has_no_password() {
+        let db = ControllerDb::parse("postgresql://zt:s3cret@db.example:5432/zt").unwrap();
+        assert_eq!(db.to_string(), "postgresql://zt@db.example:5432/zt");
+        let db = ControllerDb::parse("postgres://zt@%2Frun%2Fpostgresql/zt").unwrap();
+        assert_eq!(db.to_string(), "postgres://zt@%2Frun%2Fpostgresql/zt");
+        assert_eq!(ControllerDb::Sqlite.to_string(), "sqlite");
+    }
+}
+
 /// The controller services, by instance directory. Shared by the management side and the
 /// [`ControllerSubsystem`] handlers inside the driver tasks, so both use one service (one
 /// database connection) per instance.
@@ -581,7 +627,7 @@ mod tests {
         let patch = member_patch_from_properties(&[]).unwrap();
         for address in [0x1111111111, 0x2222222222] {
             let address = Address::new(address).unwrap();
-            ctl.update_member(NWID, address, patch.clone())
+            ctl.update_member(NWID, address, patch.clone(), service::Face::RouterOs)
                 .await
                 .unwrap();
         }
@@ -592,9 +638,13 @@ mod tests {
 
         // A member removed in the database loses its row; the other keeps its id, also
         // after a reload from disk.
-        ctl.delete_member(NWID, Address::new(0x1111111111).unwrap())
-            .await
-            .unwrap();
+        ctl.delete_member(
+            NWID,
+            Address::new(0x1111111111).unwrap(),
+            service::Face::RouterOs,
+        )
+        .await
+        .unwrap();
         ids.sync(&state, &[zt1], &views().await).unwrap();
         // The member table lists members: private to the owner.
         use std::os::unix::fs::PermissionsExt;

@@ -537,15 +537,21 @@ impl ControllerService {
         nwid: NetworkId,
         address: Address,
         patch: MemberPatch,
+        face: Face,
     ) -> Result<Option<Member>, ServiceError> {
-        self.change(move |ctl, now| {
-            if ctl.member(nwid, address)?.is_some() {
-                return Ok((None, Pushes::none(nwid)));
-            }
-            let (member, pushes) = ctl.update_member(now, nwid, address, &patch)?;
-            Ok((Some(member), pushes))
-        })
-        .await
+        let added = self
+            .change(move |ctl, now| {
+                if ctl.member(nwid, address)?.is_some() {
+                    return Ok((None, Pushes::none(nwid)));
+                }
+                let (member, pushes) = ctl.update_member(now, nwid, address, &patch)?;
+                Ok((Some(member), pushes))
+            })
+            .await?;
+        if let Some(member) = &added {
+            log_member_change(face, nwid, None, Some(member));
+        }
+        Ok(added)
     }
 
     /// Create or change member `address` of `nwid`; it (or, for a bridge change, every
@@ -555,9 +561,17 @@ impl ControllerService {
         nwid: NetworkId,
         address: Address,
         patch: MemberPatch,
+        face: Face,
     ) -> Result<Member, ServiceError> {
-        self.change(move |ctl, now| ctl.update_member(now, nwid, address, &patch))
-            .await
+        let (before, member) = self
+            .change(move |ctl, now| {
+                let before = ctl.member(nwid, address)?;
+                let (member, pushes) = ctl.update_member(now, nwid, address, &patch)?;
+                Ok(((before, member), pushes))
+            })
+            .await?;
+        log_member_change(face, nwid, before.as_ref(), Some(&member));
+        Ok(member)
     }
 
     /// Delete member `address` of `nwid` (`None` if it did not exist); revoked if it had
@@ -566,9 +580,58 @@ impl ControllerService {
         &self,
         nwid: NetworkId,
         address: Address,
+        face: Face,
     ) -> Result<Option<Member>, ServiceError> {
-        self.change(move |ctl, now| Ok(ctl.delete_member(now, nwid, address)?))
-            .await
+        let deleted = self
+            .change(move |ctl, now| Ok(ctl.delete_member(now, nwid, address)?))
+            .await?;
+        log_member_change(face, nwid, deleted.as_ref(), None);
+        Ok(deleted)
+    }
+}
+
+/// Which management face asked for a controller change, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// `/zerotier/controller/member` of the console or the RouterOS REST API.
+    RouterOs,
+    /// The zerotier-one JSON API (`/controller/network/…/member/…`: ztncui, zero-ui, ZTNet).
+    ZerotierApi,
+}
+
+impl std::fmt::Display for Face {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Face::RouterOs => "routeros",
+            Face::ZerotierApi => "zerotier-api",
+        })
+    }
+}
+
+/// One INFO line when a member gains or loses access (or appears, or is deleted): what an
+/// administrator reading the log wants to find again.
+fn log_member_change(face: Face, nwid: NetworkId, before: Option<&Member>, after: Option<&Member>) {
+    let was = before.is_some_and(|m| m.authorized);
+    let is = after.is_some_and(|m| m.authorized);
+    let Some(member) = after.or(before) else {
+        return;
+    };
+    let network = format_network_id(nwid);
+    let address = member.address;
+    match (before.is_some(), after.is_some(), was, is) {
+        (_, true, false, true) => {
+            tracing::info!(%network, member = %address, %face, "member authorized")
+        }
+        (_, true, true, false) => {
+            tracing::info!(%network, member = %address, %face, "member deauthorized")
+        }
+        (true, false, _, _) => {
+            tracing::info!(%network, member = %address, %face, was_authorized = was, "member deleted")
+        }
+        (false, true, _, _) => {
+            tracing::info!(%network, member = %address, %face, authorized = is, "member added")
+        }
+        _ => {}
     }
 }
 
@@ -1125,7 +1188,7 @@ mod tests {
         let authorize =
             zt_controller::props::member_patch_from_properties(&[("authorized", "yes")]).unwrap();
         service_a
-            .update_member(nwid, member.address(), authorize)
+            .update_member(nwid, member.address(), authorize, Face::RouterOs)
             .await
             .unwrap();
         let config = tokio::time::timeout(WAIT, configured.recv()).await;

@@ -13,6 +13,7 @@ use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::props::{member_patch_from_properties, member_properties};
 use zt_crypto::Address;
 
+use crate::controller::service::Face;
 use crate::controller::{parse_nwid, service_error, view_of};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
@@ -136,7 +137,7 @@ impl Menu for MemberMenu {
         let nwid = parse_nwid(&row.network, "network")?;
         let controller = daemon.controller_of_instance(row.instance).await?;
         let added = controller
-            .add_member(nwid, address, patch)
+            .add_member(nwid, address, patch, Face::RouterOs)
             .await
             .map_err(service_error)?;
         if added.is_none() {
@@ -179,7 +180,7 @@ impl Menu for MemberMenu {
         let address = parse_address(&row.address)?;
         let controller = daemon.controller_of_instance(row.instance).await?;
         controller
-            .update_member(nwid, address, patch)
+            .update_member(nwid, address, patch, Face::RouterOs)
             .await
             .map_err(service_error)?;
         drop(tables);
@@ -197,7 +198,7 @@ impl Menu for MemberMenu {
         let address = parse_address(&row.address)?;
         let controller = daemon.controller_of_instance(row.instance).await?;
         controller
-            .delete_member(nwid, address)
+            .delete_member(nwid, address, Face::RouterOs)
             .await
             .map_err(service_error)?;
         daemon.sync_controllers(&mut tables).await?;

@@ -147,7 +147,15 @@ pub struct NodeEngine {
     interfaces: Vec<String>,
     next_interface_scan: u64,
     stats: AdapterStats,
+    /// Since when no root has been heard from (`None` while online).
+    offline_since: Option<u64>,
+    last_offline_warning: Option<u64>,
 }
+
+/// Offline for this long: a WARN says so (roots unreachable is rarely a blip).
+const OFFLINE_WARNING_AFTER_MS: u64 = 5 * 60 * 1000;
+/// And says it again at most this often.
+const OFFLINE_WARNING_EVERY_MS: u64 = 30 * 60 * 1000;
 
 impl NodeEngine {
     /// Start a node for this instance (planet and moons from its directory).
@@ -191,7 +199,18 @@ impl NodeEngine {
             interfaces: start.interfaces,
             next_interface_scan: start.now,
             stats: AdapterStats::default(),
+            offline_since: Some(start.now),
+            last_offline_warning: None,
         };
+        let planet = engine.node.planet();
+        tracing::info!(
+            instance = %engine.instance.name,
+            address = %address,
+            planet = format!("{:016x}", planet.id),
+            roots = planet.roots.len(),
+            moons = engine.node.moons().len(),
+            "instance enabled"
+        );
         engine.refresh_local_addresses(start.now);
         Ok(engine)
     }
@@ -220,8 +239,28 @@ impl NodeEngine {
         }
     }
 
+    /// The WARN for roots unreachable too long, at most every `OFFLINE_WARNING_EVERY_MS`.
+    fn warn_if_long_offline(&mut self, now: u64) {
+        let Some(since) = self.offline_since else {
+            return;
+        };
+        let offline_for = now.saturating_sub(since);
+        let warned_lately = self
+            .last_offline_warning
+            .is_some_and(|t| now.saturating_sub(t) < OFFLINE_WARNING_EVERY_MS);
+        if offline_for >= OFFLINE_WARNING_AFTER_MS && !warned_lately {
+            self.last_offline_warning = Some(now);
+            tracing::warn!(
+                instance = %self.instance.name,
+                minutes = offline_for / 60_000,
+                planet = format!("{:016x}", self.node.planet().id),
+                "no root reachable: check that the planet's roots are up and that UDP reaches them"
+            );
+        }
+    }
+
     /// The adapter's own reaction to an event, before subsystems see it.
-    fn observe(&mut self, event: &Event) {
+    fn observe(&mut self, now: u64, event: &Event) {
         match event {
             Event::WorldUpdated { world } => {
                 let path = world_path(&self.instance.dir, world);
@@ -243,8 +282,30 @@ impl NodeEngine {
                     }
                 }
             }
-            Event::Online => tracing::info!(instance = %self.instance.name, "online"),
-            Event::Offline => tracing::info!(instance = %self.instance.name, "offline"),
+            Event::Online => {
+                self.offline_since = None;
+                self.last_offline_warning = None;
+                tracing::info!(instance = %self.instance.name, "online: a root answers");
+            }
+            Event::Offline => {
+                self.offline_since = Some(now);
+                tracing::info!(instance = %self.instance.name, "offline: no root answers");
+            }
+            Event::PathUp { peer, remote, .. } if self.node.alive_paths(*peer) == 1 => {
+                // A root sees every node of its planet come and go: there, DEBUG.
+                if self.node.is_root() {
+                    tracing::debug!(instance = %self.instance.name, %peer, %remote, "peer direct");
+                } else {
+                    tracing::info!(instance = %self.instance.name, %peer, %remote, "peer direct");
+                }
+            }
+            Event::PathDown { peer, remote, .. } if self.node.alive_paths(*peer) == 0 => {
+                if self.node.is_root() {
+                    tracing::debug!(instance = %self.instance.name, %peer, last_path = %remote, "peer relayed");
+                } else {
+                    tracing::info!(instance = %self.instance.name, %peer, last_path = %remote, "peer relayed: no direct path left");
+                }
+            }
             Event::IdentityCollision { reporter } => {
                 tracing::error!(instance = %self.instance.name, %reporter, "another node uses our address")
             }
@@ -284,6 +345,7 @@ impl Engine for NodeEngine {
     fn tick(&mut self, now: u64) {
         if now >= self.next_interface_scan {
             self.refresh_local_addresses(now);
+            self.warn_if_long_offline(now);
         }
         self.node.handle_timeout(now);
     }
@@ -323,7 +385,7 @@ impl Engine for NodeEngine {
     fn dispatch_events(&mut self, now: u64) {
         // Handlers may cause new events (e.g. a join); the loop drains those too.
         while let Some(event) = self.node.poll_event() {
-            self.observe(&event);
+            self.observe(now, &event);
             for handler in self.handlers.iter_mut() {
                 handler.on_event(&mut self.node, now, &event);
             }

@@ -44,7 +44,7 @@ use zt_controller::model::parse_network_id;
 use zt_controller::{ControllerError, Member, MemberPatch, NetworkId, NetworkPatch};
 use zt_crypto::Address;
 
-use crate::controller::service::{ControllerService, ServiceError};
+use crate::controller::service::{ControllerService, Face, ServiceError};
 use crate::daemon::Daemon;
 use crate::menu::CommandError;
 
@@ -413,12 +413,18 @@ async fn member_item(
         Method::POST | Method::PUT => {
             let body = attempt!(body_json(&body));
             let patch = attempt!(member_patch(&body));
-            match controller.update_member(nwid, address, patch).await {
+            match controller
+                .update_member(nwid, address, patch, Face::ZerotierApi)
+                .await
+            {
                 Ok(member) => reply(StatusCode::OK, member_to_json(&member)),
                 Err(e) => service_error(e),
             }
         }
-        Method::DELETE => match controller.delete_member(nwid, address).await {
+        Method::DELETE => match controller
+            .delete_member(nwid, address, Face::ZerotierApi)
+            .await
+        {
             Ok(Some(member)) => reply(StatusCode::OK, member_to_json(&member)),
             Ok(None) => not_found(),
             Err(e) => service_error(e),
@@ -457,7 +463,7 @@ pub(crate) mod tests {
         let member = member_identity();
         let authorize = member_patch_from_properties(&[("authorized", "yes")]).unwrap();
         service
-            .update_member(nwid, member.address(), authorize)
+            .update_member(nwid, member.address(), authorize, Face::ZerotierApi)
             .await
             .unwrap();
         let answered = service.status().requests_answered;
@@ -610,7 +616,7 @@ pub(crate) mod tests {
         let other = Address::new(0x0a22222222).unwrap();
         let unauthorized = member_patch_from_properties(&[("authorized", "no")]).unwrap();
         service
-            .update_member(nwid, other, unauthorized)
+            .update_member(nwid, other, unauthorized, Face::ZerotierApi)
             .await
             .unwrap();
         let path = format_network_id(nwid);
