@@ -326,6 +326,11 @@ impl NsProcess {
         }
     }
 
+    /// The process id while it runs (`ip netns exec` execs the program: the same process).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The next stdout line for which `pred` holds, waiting at most `limit`.
     pub fn wait_line(
         &mut self,

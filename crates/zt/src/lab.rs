@@ -143,6 +143,7 @@ impl Tools {
             if !path.is_file() {
                 return Err(format!("--with-ztpeer: {} does not exist", path.display()));
             }
+            prepare_ztpeer(&path)?;
             Some(path)
         } else {
             None
@@ -150,6 +151,37 @@ impl Tools {
         Ok(Tools { zt, ztd, ztpeer })
     }
 }
+
+/// `ztpeer setup`: fetches libzt 1.8.4 from PyPI and builds its shim with gcc the first
+/// time, then returns at once. Done before any namespace exists, so a machine without PyPI
+/// or gcc hears why at once instead of a laptop that never starts.
+fn prepare_ztpeer(ztpeer: &Path) -> Result<(), String> {
+    scenario::progress(
+        "preparing ztpeer (the first time: libzt 1.8.4 from PyPI, a shim built with gcc)",
+    );
+    let mut cmd = Command::new(ztpeer);
+    cmd.arg("setup");
+    let finished = process::run(cmd, ZTPEER_SETUP_LIMIT)
+        .map_err(|e| format!("--with-ztpeer: `{} setup`: {e}", ztpeer.display()))?;
+    if finished.status.success() {
+        return Ok(());
+    }
+    let said: Vec<&str> = finished.stderr.lines().rev().take(5).collect();
+    let said: Vec<&str> = said.into_iter().rev().collect();
+    let said = if said.is_empty() {
+        "(it printed nothing)".to_string()
+    } else {
+        said.join("\n")
+    };
+    Err(format!(
+        "--with-ztpeer: `{} setup` failed ({}); it needs python3 with pip, access to PyPI and gcc. Its last words:\n{said}",
+        ztpeer.display(),
+        finished.status,
+    ))
+}
+
+/// A first `ztpeer setup` downloads a wheel of a few MB.
+const ZTPEER_SETUP_LIMIT: Duration = Duration::from_secs(600);
 
 /// Whether `program` is an executable file in a `PATH` directory.
 fn in_path(program: &str) -> bool {

@@ -273,6 +273,7 @@ impl Port {
             port.close();
             return (None, Some("instance is not running".into()));
         }
+        tracing::info!(network = %nwid, interface = %port.interface, "joining network");
         let joined = runtime
             .with_node(move |node, now| {
                 if let Some(config) = saved {
@@ -284,7 +285,6 @@ impl Port {
                 node.networks().into_iter().find(|n| n.nwid == nwid)
             })
             .await;
-        tracing::info!(network = %nwid, interface = %port.interface, "joining network");
         if let Ok(Some(info)) = joined {
             // Only if no status event came first: a controller on this node answers the join
             // at once, and its event (say ACCESS_DENIED) is newer than this snapshot; later

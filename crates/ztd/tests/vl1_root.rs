@@ -505,20 +505,8 @@ fn without_a_planet_file_the_guard_keeps_the_node_silent() {
 
 /// A moon whose only root is `root` at `endpoint`, id = the root's address (as `initmoon`).
 fn make_moon(root: &Identity, endpoint: std::net::SocketAddr) -> zt_wire::world::World {
-    use zt_wire::world::{Root, World, WorldType};
-    let signer = zt_crypto::c25519::KeyPair::generate(&mut rand::rngs::OsRng);
-    World::new_signed(
-        WorldType::Moon,
-        root.address().to_u64(),
-        1_700_000_000_000,
-        signer.public,
-        vec![Root {
-            identity: root.clone(),
-            stable_endpoints: vec![endpoint.into()],
-        }],
-        &signer,
-    )
-    .unwrap()
+    let moon = zt_wire::world::WorldType::Moon;
+    common::world_with_root(moon, root.address().to_u64(), root, endpoint)
 }
 
 #[test]

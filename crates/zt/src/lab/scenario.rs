@@ -67,12 +67,30 @@ struct Lab<'t> {
 struct WorkDir {
     path: PathBuf,
     keep: bool,
+    /// The run failed: the daemons' logs stay for reading (the rest goes).
+    keep_logs: bool,
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        if !self.keep {
+        if self.keep {
+            return;
+        }
+        if !self.keep_logs {
             let _ = std::fs::remove_dir_all(&self.path);
+            return;
+        }
+        for entry in std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                let _ = std::fs::remove_dir_all(&path);
+            } else if path.extension().is_none_or(|e| e != "log") {
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
 }
@@ -87,6 +105,7 @@ pub(crate) fn run(tools: &Tools, options: &UpOptions, step_limit: Duration) -> R
     let work = WorkDir {
         path: work_dir_for(pid),
         keep: options.keep,
+        keep_logs: false,
     };
     make_private_dir(&work.path)?;
     let mut names = vec!["root", "home", "office"];
@@ -125,10 +144,27 @@ pub(crate) fn run(tools: &Tools, options: &UpOptions, step_limit: Duration) -> R
     let result = lab.play();
     if options.keep {
         lab.keep_running();
-    } else {
-        progress("removing the lab (daemons, namespaces, state)");
+        return result;
     }
-    result
+    match result {
+        Ok(()) => {
+            progress("removing the lab (daemons, namespaces, state)");
+            Ok(())
+        }
+        Err(message) if process::interrupted() => {
+            progress("removing the lab (daemons, namespaces, state)");
+            Err(message)
+        }
+        Err(message) => {
+            // The daemons' and the laptop's logs are what explains a failure: they stay.
+            lab.work.keep_logs = true;
+            progress("removing the lab (daemons, namespaces, state; the logs stay)");
+            Err(format!(
+                "{message}\nzt lab: the logs are kept in {} (`zt lab down` removes them)",
+                lab.work.path.display()
+            ))
+        }
+    }
 }
 
 impl Lab<'_> {
@@ -571,7 +607,7 @@ fn make_private_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
-fn progress(text: &str) {
+pub(crate) fn progress(text: &str) {
     eprintln!("zt lab: {text}");
 }
 

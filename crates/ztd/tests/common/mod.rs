@@ -40,6 +40,29 @@ pub fn make_planet(out: &Path, roots: &[(&Identity, String)]) {
     assert!(output.status.success(), "mkroots failed: {output:?}");
 }
 
+/// A world (planet or moon) whose only root is `root` at `endpoint`, signed with a
+/// throw-away key, made without ztpeer.
+pub fn world_with_root(
+    world_type: zt_wire::world::WorldType,
+    id: u64,
+    root: &Identity,
+    endpoint: std::net::SocketAddr,
+) -> zt_wire::world::World {
+    let signer = zt_crypto::c25519::KeyPair::generate(&mut rand::rngs::OsRng);
+    zt_wire::world::World::new_signed(
+        world_type,
+        id,
+        1_700_000_000_000,
+        signer.public,
+        vec![zt_wire::world::Root {
+            identity: root.clone(),
+            stable_endpoints: vec![endpoint.into()],
+        }],
+        &signer,
+    )
+    .unwrap()
+}
+
 /// The 6plane address of `node` on the ad-hoc network.
 pub fn sixplane(node: &Identity) -> String {
     let output = zt_testnet::run_with_deadline(
@@ -61,11 +84,13 @@ pub struct Api<'a> {
     pub lab: &'a Lab,
     pub ns: usize,
     pub token: String,
+    /// `host:port` of the API inside the namespace ([`API`] unless started otherwise).
+    pub address: String,
 }
 
 impl Api<'_> {
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Option<Value> {
-        let url = format!("http://{API}{path}");
+        let url = format!("http://{}{path}", self.address);
         let auth = format!("Authorization: Bearer {}", self.token);
         let mut args = vec![
             "-s",
@@ -132,6 +157,7 @@ pub fn start_ztd_with<'a>(
         lab,
         ns,
         token: token.trim().to_string(),
+        address: API.to_string(),
     };
     poll(Duration::from_secs(15), || api.call("GET", "/health", None)).expect("ztd API up");
     (proc, api)
