@@ -387,3 +387,121 @@ fn the_packaged_ztd_runs_as_its_unit_starts_it() {
     let status = ztd.wait(Duration::from_secs(30)).expect("ztd exited");
     assert!(status.success(), "{status:?}");
 }
+
+/// HTTP status of `GET path` on `url` from namespace `ns` of `lab`, with the token.
+fn status_from(lab: &Lab, ns: usize, url: &str, token: &str) -> String {
+    let auth = format!("X-ZT1-Auth: {token}");
+    let out = lab.run(
+        ns,
+        Path::new("/usr/bin/curl"),
+        &[
+            "-s",
+            "-m",
+            "8",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            &auth,
+            url,
+        ],
+        Duration::from_secs(12),
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn local_conf_sets_the_api_and_logs_and_sighup_applies_changes() {
+    skip_unless!(zt_testnet::netns_available());
+    let lab = Lab::new(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let conf = home.join("local.conf");
+    // Management from the namespace's own subnet only, on port 19994; JSON logs at WARN.
+    let write_conf = |allow: &str, level: &str| {
+        let text = format!(
+            r#"{{"settings": {{"primaryPort": 19994, "allowManagementFrom": ["{allow}"], "logLevel": "{level}", "logFormat": "json", "portMappingEnabled": true}}}}"#
+        );
+        std::fs::write(&conf, text).unwrap();
+    };
+    write_conf("10.77.9.0/24", "warn");
+    let log = tmp.path().join("ztd.log");
+    let script = format!(
+        "exec '{}' --home '{}' 2>>'{}'",
+        env!("CARGO_BIN_EXE_ztd"),
+        home.display(),
+        log.display()
+    );
+    let mut command = lab.command(0, Path::new("/bin/sh"), &["-c", &script]);
+    command
+        .env("ZTD_NO_DEFAULT_PLANET", "1")
+        .env_remove("RUST_LOG");
+    let mut ztd = NsProcess::spawn(command);
+    let api = api_of(&lab, &home, "127.0.0.1:19994", &mut ztd);
+    let remote = format!("http://{}:19994/status", lab.ip(0));
+    // Loopback is always admitted; namespace 1 (10.77.0.2) is not in the list.
+    assert_eq!(
+        status_from(&lab, 0, "http://127.0.0.1:19994/status", &api.token),
+        "200"
+    );
+    assert_eq!(status_from(&lab, 1, &remote, &api.token), "403");
+
+    // SIGHUP: the new list and level apply at once.
+    write_conf(&format!("{}/32", lab.ip(1)), "info");
+    let pid = ztd.pid().expect("running").to_string();
+    run("kill", &["-HUP", &pid]);
+    let admitted = poll(Duration::from_secs(20), || {
+        (status_from(&lab, 1, &remote, &api.token) == "200").then_some(())
+    });
+    assert!(
+        admitted.is_some(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+
+    // A file that no longer parses changes nothing and is reported with its line.
+    std::fs::write(&conf, "{\n  \"settings\": {\"primaryPort\": \"x\"}\n}").unwrap();
+    run("kill", &["-HUP", &pid]);
+    let refused = poll(Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&log).unwrap();
+        text.contains("local.conf refused").then_some(text)
+    })
+    .expect("the refusal is logged");
+    assert!(refused.contains("line 2"), "{refused}");
+    assert_eq!(status_from(&lab, 1, &remote, &api.token), "200");
+
+    // Every line is a JSON object; WARN and up before the reload, INFO after it.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let message = |v: &Value| {
+        v["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let not_used = lines
+        .iter()
+        .position(|v| message(v).contains("settings.portMappingEnabled"));
+    assert!(
+        not_used.is_none(),
+        "an INFO line was written at WARN: {text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["level"] == json!("INFO")
+                && message(v).contains("SIGHUP: local.conf read again")),
+        "{text}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|v| v["level"] == json!("INFO") && message(v) == "ztd started"),
+        "{text}"
+    );
+}
