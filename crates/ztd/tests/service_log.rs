@@ -209,6 +209,23 @@ fn check_story(log: &str, nwid: &str) {
     }
 }
 
+/// The cargo-built ztd in namespace 0 of `lab`, its stderr appended to `log` (a file, as
+/// when redirected by a service manager).
+fn spawn_logging_to(lab: &Lab, home: &Path, args: &[&str], log: &Path) -> NsProcess {
+    let script = format!(
+        "exec '{}' --home '{}' {} 2>>'{}'",
+        env!("CARGO_BIN_EXE_ztd"),
+        home.display(),
+        args.join(" "),
+        log.display()
+    );
+    let mut command = lab.command(0, Path::new("/bin/sh"), &["-c", &script]);
+    command
+        .env("ZTD_NO_DEFAULT_PLANET", "1")
+        .env_remove("RUST_LOG");
+    NsProcess::spawn(command)
+}
+
 #[test]
 fn a_join_authorize_leave_cycle_is_told_at_info() {
     skip_unless!(zt_testnet::netns_available());
@@ -217,18 +234,7 @@ fn a_join_authorize_leave_cycle_is_told_at_info() {
     let home = tmp.path().join("home");
     prepared_home(&lab, &home);
     let log = tmp.path().join("ztd.log");
-    let script = format!(
-        "exec '{}' --home '{}' --api-listen {} 2>>'{}'",
-        env!("CARGO_BIN_EXE_ztd"),
-        home.display(),
-        common::API,
-        log.display()
-    );
-    let mut command = lab.command(0, Path::new("/bin/sh"), &["-c", &script]);
-    command
-        .env("ZTD_NO_DEFAULT_PLANET", "1")
-        .env_remove("RUST_LOG");
-    let mut ztd = NsProcess::spawn(command);
+    let mut ztd = spawn_logging_to(&lab, &home, &["--api-listen", common::API], &log);
     let api = api_of(&lab, &home, common::API, &mut ztd);
     let nwid = join_authorize_leave(&api, &lab);
     check_story(&std::fs::read_to_string(&log).unwrap(), &nwid);
@@ -428,17 +434,7 @@ fn local_conf_sets_the_api_and_logs_and_sighup_applies_changes() {
     };
     write_conf("10.77.9.0/24", "warn");
     let log = tmp.path().join("ztd.log");
-    let script = format!(
-        "exec '{}' --home '{}' 2>>'{}'",
-        env!("CARGO_BIN_EXE_ztd"),
-        home.display(),
-        log.display()
-    );
-    let mut command = lab.command(0, Path::new("/bin/sh"), &["-c", &script]);
-    command
-        .env("ZTD_NO_DEFAULT_PLANET", "1")
-        .env_remove("RUST_LOG");
-    let mut ztd = NsProcess::spawn(command);
+    let mut ztd = spawn_logging_to(&lab, &home, &[], &log);
     let api = api_of(&lab, &home, "127.0.0.1:19994", &mut ztd);
     let remote = format!("http://{}:19994/status", lab.ip(0));
     // Loopback is always admitted; namespace 1 (10.77.0.2) is not in the list.
