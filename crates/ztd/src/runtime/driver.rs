@@ -165,6 +165,7 @@ impl InstanceRuntime {
             clock,
             label: label.clone(),
             counters: DriverCounters::default(),
+            send_failures: FailureWarning::default(),
         };
         let driver = tokio::spawn(driver.run(calls_rx, data_rx, stop_rx));
         let task = tokio::spawn(supervise(driver, label, failure.clone()));
@@ -269,6 +270,33 @@ struct Driver {
     clock: EngineClock,
     label: String,
     counters: DriverCounters,
+    send_failures: FailureWarning,
+}
+
+/// A WARN for a failure that repeats per packet (a send with no route, say): the first at
+/// once, then at most one per [`FailureWarning::EVERY`] with how many failed in between.
+#[derive(Default)]
+struct FailureWarning {
+    last: Option<std::time::Instant>,
+    since_last: u64,
+}
+
+impl FailureWarning {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Counts one failure; `Some(failures since the last warning)` when one is due now.
+    fn due(&mut self) -> Option<u64> {
+        self.since_last += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.since_last))
+    }
 }
 
 /// The buffers of the data path, allocated once per instance.
@@ -651,9 +679,22 @@ impl Driver {
             None => None,
         };
         // UDP is best effort: a full socket buffer drops the datagram like the network would.
-        if let Err(error) = socket.try_send_to(payload, remote) {
-            self.counters.transmit_errors += 1;
-            tracing::trace!(instance = %self.label, %remote, %error, "UDP send failed");
+        match socket.try_send_to(payload, remote) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                self.counters.transmit_errors += 1;
+            }
+            Err(error) => {
+                self.counters.transmit_errors += 1;
+                match self.send_failures.due() {
+                    Some(failed) => {
+                        tracing::warn!(instance = %self.label, %remote, %error, failed, "UDP sends failing (no route to the peer or root?); said again at most once a minute")
+                    }
+                    None => {
+                        tracing::trace!(instance = %self.label, %remote, %error, "UDP send failed")
+                    }
+                }
+            }
         }
         if let Some(previous) = restore {
             let _ = set_ttl(socket, previous);
@@ -818,6 +859,20 @@ mod tests {
         }
         assert_eq!(runtime.failure().as_deref(), Some("engine bug"));
         runtime.stop().await;
+    }
+
+    #[test]
+    fn a_repeated_failure_warns_once_then_counts() {
+        let mut warning = FailureWarning::default();
+        assert_eq!(warning.due(), Some(1));
+        for _ in 0..5 {
+            assert_eq!(warning.due(), None);
+        }
+        // A minute later the next failure warns with the ones kept quiet in between.
+        warning.last = warning.last.and_then(|t| {
+            t.checked_sub(FailureWarning::EVERY + std::time::Duration::from_millis(1))
+        });
+        assert_eq!(warning.due(), Some(6));
     }
 
     #[test]
