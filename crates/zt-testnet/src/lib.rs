@@ -175,6 +175,47 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+thread_local! {
+    static ISOLATED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Moves the calling thread into a network namespace of its own that has only a loopback
+/// interface (up) and no route anywhere; every process and thread it starts afterwards is
+/// in there too, so a daemon the test starts listens on that loopback and nowhere else. The
+/// other tests' threads are not affected. Idempotent per thread; the namespace goes away
+/// with the last thread and process in it. Err (to skip the test) without root.
+pub fn isolate_this_thread() -> Result<(), String> {
+    if ISOLATED.get() {
+        return Ok(());
+    }
+    netns_available()?;
+    // SAFETY: unshare(2) takes a flag and touches no memory of ours; with CLONE_NEWNET it
+    // only changes which network namespace this thread belongs to.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(format!(
+            "cannot make a network namespace: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // `ip`, started from this thread, runs in the new namespace.
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .output();
+    match up {
+        Ok(out) if out.status.success() => {
+            ISOLATED.set(true);
+            Ok(())
+        }
+        Ok(out) => Err(format!(
+            "ip link set lo up: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("ip: {e}")),
+    }
+}
+
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A namespace lab: one bridge namespace and `n` node namespaces on 10.77.0.0/24
@@ -399,4 +440,53 @@ pub fn json_line(line: &str) -> Option<serde_json::Value> {
 /// A JSON line's `event` field.
 pub fn event_of(line: &str) -> Option<String> {
     json_line(line).and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
+}
+
+#[cfg(test)]
+mod isolation_tests {
+    use super::*;
+
+    fn namespace_of(path: &str) -> String {
+        std::fs::read_link(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_isolated_thread_and_its_children_share_a_new_namespace() {
+        if let Err(why) = netns_available() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let before = namespace_of("/proc/thread-self/ns/net");
+        isolate_this_thread().unwrap();
+        let after = namespace_of("/proc/thread-self/ns/net");
+        assert!(!after.is_empty() && after != before, "{before} → {after}");
+        isolate_this_thread().unwrap();
+        assert_eq!(
+            namespace_of("/proc/thread-self/ns/net"),
+            after,
+            "idempotent"
+        );
+        let child = Command::new("readlink")
+            .arg("/proc/self/ns/net")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&child.stdout).trim(), after);
+        // Only loopback, up; no route anywhere.
+        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        let links = String::from_utf8_lossy(&links.stdout).into_owned();
+        assert_eq!(links.lines().count(), 1, "{links}");
+        assert!(links.contains("lo:") && links.contains("UP"), "{links}");
+        let routes = Command::new("ip")
+            .args(["-4", "route", "get", "192.0.2.1"])
+            .output()
+            .unwrap();
+        assert!(!routes.status.success(), "a route out: {routes:?}");
+        // Another thread of the process is not moved.
+        let other = thread::spawn(|| namespace_of("/proc/self/ns/net"))
+            .join()
+            .unwrap();
+        assert_eq!(other, namespace_of("/proc/self/ns/net"));
+    }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use zt_testnet::skip_unless;
 
 mod console_support;
 use console_support::ztd_binary;
@@ -197,6 +198,8 @@ fn assert_fails(output: &Output, code: i32) -> String {
 
 #[test]
 fn print_set_enable_and_print_the_identity() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     let before = assert_ok(&ztd.run(&["/zerotier/print"]));
     assert!(before.starts_with("Flags: X - DISABLED"), "{before}");
@@ -248,6 +251,8 @@ fn print_set_enable_and_print_the_identity() {
 
 #[test]
 fn refused_commands_print_routeros_errors_and_exit_1() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     let stderr = assert_fails(&ztd.run(&["/zerotier/nosuch"]), 1);
     assert_eq!(stderr, "bad command name nosuch (line 1 column 11)\n");
@@ -262,6 +267,8 @@ fn refused_commands_print_routeros_errors_and_exit_1() {
 
 #[test]
 fn missing_or_wrong_token_and_absent_daemon_are_explained() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     let elsewhere = tempfile::tempdir().unwrap();
 
@@ -352,6 +359,8 @@ fn missing_or_wrong_token_and_absent_daemon_are_explained() {
 
 #[test]
 fn scripts_run_with_comments_and_continuations() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("setup.rsc");
@@ -379,6 +388,8 @@ fn scripts_run_with_comments_and_continuations() {
 
 #[test]
 fn interactive_session_reads_piped_lines_without_prompt_or_history() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     let input = "zerotier\n\
                  print count-only\n\
@@ -402,6 +413,8 @@ fn interactive_session_reads_piped_lines_without_prompt_or_history() {
 
 #[test]
 fn print_interval_repeats_until_ctrl_c() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     let mut child = ztd
         .zt()
@@ -448,6 +461,8 @@ fn print_interval_repeats_until_ctrl_c() {
 
 #[test]
 fn zerotier_cli_commands_speak_the_service_api() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let ztd = Ztd::start();
     // With the default instance stopped, the service API refuses with zerotier-cli's refusal
     // shape `<status> <command> <body>` and exit 1.

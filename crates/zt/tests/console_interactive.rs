@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zt_testnet::skip_unless;
 
 mod console_support;
 use console_support::ztd_binary;
@@ -141,6 +142,8 @@ fn open_pty() -> (OwnedFd, OwnedFd) {
 
 #[test]
 fn prompt_completion_history_and_ctrl_c_on_a_terminal() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let (_ztd, api) = start_ztd(&home, &dir.path().join("ztd.log"));

@@ -215,9 +215,11 @@ mod tests {
 
     /// An engine that panics is replaced by a restarted instance, and `/zerotier/print` says
     /// so; one that keeps failing is left stopped with the reason. The engine here sends
-    /// nothing: it binds a free UDP port and answers no packet.
+    /// nothing: it binds a free UDP port (in a network namespace of the test's own) and
+    /// answers no packet.
     #[tokio::test]
     async fn a_failed_engine_is_restarted_and_shown() {
+        zt_testnet::skip_unless!(zt_testnet::isolate_this_thread());
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::open(tmp.path().join("home")).unwrap();
         let daemon = Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap();

@@ -29,6 +29,7 @@ mod loopback;
 
 use loopback::{Ztd, KNOWN_ADDRESS};
 use serde_json::{json, Value};
+use zt_testnet::skip_unless;
 
 const ZTNCUI: &str = include_str!("data/controller-clients/ztncui-0.8.14.jsonl");
 const ZERO_UI: &str = include_str!("data/controller-clients/zero-ui-1.5.8.jsonl");
@@ -151,6 +152,8 @@ fn assert_reads_back(what: &str, posted: &Value, record: &Value) {
 
 #[test]
 fn ztncui_and_zero_ui_sessions_replay_with_zerotier_one_statuses() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
     ztd.enable_zt1();
@@ -254,6 +257,8 @@ fn join(ztd: &Ztd, nwid: &str, member: &str) {
 /// is refused without changing anything.
 #[test]
 fn zero_ui_flow_rules_read_back_exactly() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
     let json_type = Some("application/json");
@@ -305,6 +310,8 @@ fn zero_ui_flow_rules_read_back_exactly() {
 /// body applies and the answer is 200.
 #[test]
 fn unusable_entries_are_left_out_with_a_warning() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
     let body = json!({

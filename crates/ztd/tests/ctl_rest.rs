@@ -7,6 +7,7 @@ mod loopback;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use zt_testnet::skip_unless;
 
 use loopback::{Ztd, KNOWN_ADDRESS};
 use serde_json::{json, Value};
@@ -17,6 +18,8 @@ fn field<'a>(v: &'a Value, name: &str) -> &'a str {
 
 #[test]
 fn networks_from_the_menu_and_the_json_api_are_one_list() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
 
@@ -138,6 +141,8 @@ fn networks_from_the_menu_and_the_json_api_are_one_list() {
 
 #[test]
 fn refused_changes_write_nothing() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
     let add = |body: Value| ztd.request("PUT", "/rest/zerotier/controller", Some(&body));
@@ -207,6 +212,8 @@ fn refused_changes_write_nothing() {
 
 #[test]
 fn members_are_listed_with_stable_ids_and_survive_kill() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let mut ztd = Ztd::seeded(&home);
@@ -300,6 +307,8 @@ fn members_are_listed_with_stable_ids_and_survive_kill() {
 
 #[test]
 fn the_json_api_needs_the_token() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let ztd = Ztd::seeded(&tmp.path().join("home"));
     let mut stream = TcpStream::connect(ztd.api).unwrap();

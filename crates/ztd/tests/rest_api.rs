@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use zt_testnet::skip_unless;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -246,6 +247,8 @@ fn udp_port_free(port: u16) -> bool {
 
 #[test]
 fn requests_without_the_token_are_refused() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let mut ztd = Ztd::start(&tmp.path().join("home"));
     let reply = http(ztd.api, "GET", "/rest/zerotier", "", None);
@@ -300,6 +303,8 @@ fn requests_without_the_token_are_refused() {
 
 #[test]
 fn default_instance_exists_disabled_and_bad_requests_change_nothing() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let mut ztd = Ztd::start(&tmp.path().join("home"));
     let list = ztd.request("GET", "/rest/zerotier", None);
@@ -531,6 +536,8 @@ fn default_instance_exists_disabled_and_bad_requests_change_nothing() {
 
 #[test]
 fn enable_creates_identity_binds_port_and_restart_keeps_it() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let mut ztd = Ztd::start(&home);
@@ -711,6 +718,8 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
 
 #[test]
 fn an_enabled_instance_whose_port_is_taken_reports_it_and_can_be_enabled_later() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let mut ztd = Ztd::start(&home);
@@ -749,6 +758,8 @@ fn an_enabled_instance_whose_port_is_taken_reports_it_and_can_be_enabled_later()
 
 #[test]
 fn a_second_daemon_on_the_same_home_refuses_to_start() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let mut first = Ztd::start(&home);

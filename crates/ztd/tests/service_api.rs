@@ -7,6 +7,7 @@ mod loopback;
 use std::fs;
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
+use zt_testnet::skip_unless;
 
 use loopback::{http_exchange, Ztd};
 use prometheus_parse::{Sample, Scrape, Value};
@@ -45,6 +46,8 @@ fn series(samples: &[Sample], metric: &str, key: &str, wanted: &str) -> f64 {
 
 #[test]
 fn port_file_both_loopbacks_metrics_and_unstable_listings() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let ztd = Ztd::seeded(&home);
