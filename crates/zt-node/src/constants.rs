@@ -48,6 +48,11 @@ pub const IDENTITY_VALIDATION_SOURCE_RATE_LIMIT: u64 = 2_000;
 /// Full identity validations per second from all sources (each costs ~10 ms of CPU): a
 /// flood from many networks takes at most about half a core.
 pub const IDENTITY_VALIDATION_BUDGET: u32 = 48;
+/// HELLOs of new identities waiting for a deferred identity check (see
+/// [`crate::NodeConfig::defer_identity_checks`]); more are dropped and counted.
+pub const IDENTITY_CHECK_QUEUE: usize = 64;
+/// A deferred check not answered within this long is given up (the peer's HELLO is retried).
+pub const IDENTITY_CHECK_TIMEOUT: u64 = 10_000;
 /// Trust from a network-gated packet lasts this long (relay policy, path push).
 pub const TRUST_EXPIRATION: u64 = 600_000;
 /// Most paths kept per peer.

@@ -80,7 +80,7 @@ pub use node::{
 };
 pub use stats::{Stats, VerbCounts};
 pub use topology::Role;
-pub use vl1::Received;
+pub use vl1::{IdentityCheck, Received};
 pub use vl2::{
     Datagrams, Encapsulated, FrameError, JoinSettings, NetworkInfo, NetworkStatus, Vl2Error,
     Vl2Stats, DATAGRAMS_CAPACITY, FRAME_HEADROOM,

@@ -121,6 +121,12 @@ pub struct NodeConfig {
     pub moons: Vec<World>,
     /// Software version announced in HELLO (major, minor, revision).
     pub version: (u8, u8, u16),
+    /// Leave the memory-hard check of a new peer's identity (~10 ms) to the embedder: the
+    /// HELLO waits, [`Node::poll_identity_check`] hands the identity out, and
+    /// [`Node::identity_checked`] finishes the HELLO, so a daemon can run the checks on a
+    /// worker thread and a flood of new identities never delays known peers' packets.
+    /// Off: the check runs inside [`Node::handle_datagram`].
+    pub defer_identity_checks: bool,
 }
 
 impl NodeConfig {
@@ -132,6 +138,7 @@ impl NodeConfig {
             planet,
             moons: Vec::new(),
             version: Self::DEFAULT_VERSION,
+            defer_identity_checks: false,
         }
     }
 }
@@ -213,6 +220,8 @@ pub struct Node {
     pub(crate) expect: ExpectTable,
     pub(crate) replay: ReplayFilter,
     pub(crate) identity_gate: IdentityValidationGate,
+    /// HELLOs of new identities waiting for their deferred identity check.
+    pub(crate) identity_checks: crate::vl1::IdentityChecks,
     pub(crate) reassembler: Reassembler,
     /// Last RENDEZVOUS introduction per (lower, higher) address pair.
     pub(crate) unites: HashMap<(Address, Address), u64>,
@@ -265,6 +274,7 @@ impl Node {
             expect: ExpectTable::default(),
             replay: ReplayFilter::default(),
             identity_gate: IdentityValidationGate::default(),
+            identity_checks: Default::default(),
             reassembler: Reassembler::default(),
             unites: HashMap::new(),
             echo_gate: HashMap::new(),

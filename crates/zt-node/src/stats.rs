@@ -38,6 +38,9 @@ pub struct Stats {
     /// Identity validation refused by the per-source-IP gate.
     pub dropped_hello_rate_limited: u64,
     pub dropped_invalid_identity: u64,
+    /// HELLOs of new identities dropped because the deferred check queue was full (or the
+    /// check was never answered).
+    pub dropped_identity_check_queue: u64,
     pub identity_collisions: u64,
     pub whois_rate_limited: u64,
     pub echo_rate_limited: u64,

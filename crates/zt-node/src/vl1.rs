@@ -490,6 +490,14 @@ impl Node {
             self.stats.dropped_replay += 1;
             return;
         }
+        let from = Inbound {
+            now,
+            local_socket,
+            remote,
+            source,
+            hops,
+            packet_id,
+        };
         match known {
             Some(true) => {}
             Some(false) => {
@@ -507,6 +515,12 @@ impl Node {
                 self.send_with_key(&key, source, local_socket, remote, Verb::Error, &body);
                 return;
             }
+            None if self.config.defer_identity_checks => {
+                if !self.identity_checks.hold(from, claimed, hello) {
+                    self.stats.dropped_identity_check_queue += 1;
+                }
+                return;
+            }
             None => {
                 if !claimed.locally_validate() {
                     self.stats.dropped_invalid_identity += 1;
@@ -515,17 +529,48 @@ impl Node {
                 self.add_peer(now, claimed);
             }
         }
+        self.accept_hello(&from, hello);
+    }
+
+    /// Counts and answers a HELLO whose sender is now a known peer.
+    fn accept_hello(&mut self, from: &Inbound, hello: Hello) {
         self.stats.rx_packets += 1;
         self.stats.packets_received.count(Verb::Hello);
-        let from = Inbound {
-            now,
-            local_socket,
-            remote,
-            source,
-            hops,
-            packet_id,
+        self.answer_hello(from, hello);
+    }
+
+    /// The next new identity whose HELLO waits for its check (deferred checks only).
+    pub fn poll_identity_check(&mut self) -> Option<IdentityCheck> {
+        self.identity_checks.next_to_hand_out()
+    }
+
+    /// The embedder's verdict on [`IdentityCheck::identity`] (`Identity::locally_validate`):
+    /// a valid one becomes a peer and its HELLO is answered; an invalid one is dropped and
+    /// counted. A ticket that is unknown (given up, or answered twice) changes nothing.
+    pub fn identity_checked(&mut self, now: u64, ticket: u64, valid: bool) {
+        self.last_now = self.last_now.max(now);
+        let Some(held) = self.identity_checks.take(ticket) else {
+            return;
         };
-        self.answer_hello(&from, hello);
+        if !valid {
+            self.stats.dropped_invalid_identity += 1;
+            return;
+        }
+        let source = held.from.source;
+        match self.peers.get(&source).map(|p| p.identity == held.identity) {
+            // Another HELLO of the same identity was checked first: answer this one too.
+            Some(true) => {}
+            // Someone else's valid identity took the address meanwhile: keep that peer.
+            Some(false) => {
+                self.stats.identity_collisions += 1;
+                return;
+            }
+            None => {
+                self.add_peer(now, held.identity);
+            }
+        }
+        let from = Inbound { now, ..held.from };
+        self.accept_hello(&from, held.hello);
     }
 
     /// A HELLO that arrived under suite 1 or 3 from a known peer (already dearmored).
@@ -956,5 +1001,69 @@ impl Node {
             type_id: m.type_id,
             data: m.data.to_vec(),
         });
+    }
+}
+
+/// A new identity to check, handed to the embedder by [`Node::poll_identity_check`].
+#[derive(Debug, Clone)]
+pub struct IdentityCheck {
+    /// Give it back to [`Node::identity_checked`] with the verdict.
+    pub ticket: u64,
+    pub identity: Identity,
+}
+
+/// A HELLO held until its sender's identity is checked.
+struct HeldHello {
+    from: Inbound,
+    identity: Identity,
+    hello: Hello,
+    handed_out: bool,
+}
+
+/// HELLOs of new identities waiting for deferred checks: at most
+/// [`IDENTITY_CHECK_QUEUE`], one per identity, given up after [`IDENTITY_CHECK_TIMEOUT`].
+#[derive(Default)]
+pub(crate) struct IdentityChecks {
+    held: std::collections::BTreeMap<u64, HeldHello>,
+    next_ticket: u64,
+}
+
+impl IdentityChecks {
+    /// Holds a HELLO; false (dropped) when the queue is full.
+    fn hold(&mut self, from: Inbound, identity: Identity, hello: Hello) -> bool {
+        // A repeated HELLO of an identity already waiting adds no work.
+        if self.held.values().any(|h| h.identity == identity) {
+            return true;
+        }
+        let now = from.now;
+        self.held
+            .retain(|_, h| now.saturating_sub(h.from.now) < IDENTITY_CHECK_TIMEOUT);
+        if self.held.len() >= IDENTITY_CHECK_QUEUE {
+            return false;
+        }
+        self.next_ticket += 1;
+        self.held.insert(
+            self.next_ticket,
+            HeldHello {
+                from,
+                identity,
+                hello,
+                handed_out: false,
+            },
+        );
+        true
+    }
+
+    fn next_to_hand_out(&mut self) -> Option<IdentityCheck> {
+        let (ticket, held) = self.held.iter_mut().find(|(_, h)| !h.handed_out)?;
+        held.handed_out = true;
+        Some(IdentityCheck {
+            ticket: *ticket,
+            identity: held.identity.clone(),
+        })
+    }
+
+    fn take(&mut self, ticket: u64) -> Option<HeldHello> {
+        self.held.remove(&ticket)
     }
 }

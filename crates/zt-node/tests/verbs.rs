@@ -967,3 +967,117 @@ fn a_new_external_address_resets_and_reprobes_paths_in_that_scope() {
         "{probes:?}"
     );
 }
+
+/// A root whose identity checks are left to the embedder.
+fn deferring_root() -> Node {
+    let mut config = zt_node::NodeConfig::new(planet(1000).0);
+    config.defer_identity_checks = true;
+    Node::new(
+        root_identity(),
+        config,
+        Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5)),
+        T0,
+    )
+    .unwrap()
+}
+
+fn knows(n: &Node, address: zt_node::Address) -> bool {
+    n.peers().iter().any(|p| p.address == address)
+}
+
+#[test]
+fn deferred_identity_checks_hold_the_hello_until_the_verdict() {
+    let mut r = deferring_root();
+    drain(&mut r);
+    let peer = test_identity(2);
+    let hello = craft_hello(&peer, &root_identity(), T0, (4242, 1000), 0x2222);
+    feed(&mut r, T0 + 1, PEER2_EP, &hello);
+    // Nothing is answered and nobody is learned before the check.
+    assert!(drain(&mut r).is_empty());
+    assert!(!knows(&r, peer.address()));
+    let check = r.poll_identity_check().expect("the identity is handed out");
+    assert_eq!(check.identity, peer.to_public());
+    assert!(r.poll_identity_check().is_none(), "handed out once");
+    // The same HELLO again (a retry) adds no second check.
+    feed(
+        &mut r,
+        T0 + 2,
+        PEER2_EP,
+        &craft_hello(&peer, &root_identity(), T0 + 2, (4242, 1000), 0x2223),
+    );
+    assert!(r.poll_identity_check().is_none());
+    assert!(check.identity.locally_validate());
+    r.identity_checked(T0 + 3, check.ticket, true);
+    assert!(knows(&r, peer.address()));
+    // Answered as an inline check would: OK(HELLO) on the path the HELLO came in on.
+    let out = drain(&mut r);
+    let answered = out.iter().any(|t| {
+        t.remote == sa(PEER2_EP)
+            && open(t, &peer, &root_identity()).is_some_and(|(verb, _)| verb == u8::from(Verb::Ok))
+    });
+    assert!(answered, "{out:?}");
+    // A late or repeated verdict for the same ticket changes nothing.
+    r.identity_checked(T0 + 4, check.ticket, true);
+    assert!(drain(&mut r).is_empty());
+}
+
+#[test]
+fn a_forged_identity_is_refused_after_its_deferred_check() {
+    let mut r = deferring_root();
+    drain(&mut r);
+    // The right address with a key it is not derived from: the MAC checks, the hash does not.
+    let forged = colliding_identity("0a0b0c0d0e", 9);
+    feed(
+        &mut r,
+        T0 + 1,
+        PEER2_EP,
+        &craft_hello(&forged, &root_identity(), T0, (4242, 1000), 0x3333),
+    );
+    let check = r.poll_identity_check().expect("handed out");
+    assert!(!check.identity.locally_validate());
+    r.identity_checked(T0 + 2, check.ticket, false);
+    assert!(!knows(&r, forged.address()));
+    assert!(drain(&mut r).is_empty());
+    assert_eq!(r.stats().dropped_invalid_identity, 1);
+}
+
+#[test]
+fn the_deferred_check_queue_is_bounded() {
+    let mut r = deferring_root();
+    drain(&mut r);
+    // Two seconds of the global budget, each HELLO from its own /24 so only the budget and
+    // the queue limit apply.
+    let mut fed = 0u64;
+    for second in 0..2u64 {
+        for i in 0..u64::from(IDENTITY_VALIDATION_BUDGET) {
+            let n = second * 100 + i;
+            let forged = colliding_identity(&format!("{:010x}", 0x0a00000000 + n), n);
+            let remote = format!("10.{}.{}.1:9993", 100 + second, i);
+            feed(
+                &mut r,
+                T0 + 1 + second * 1000,
+                &remote,
+                &craft_hello(&forged, &root_identity(), T0, (4242, 1000), 0x4000 + n),
+            );
+            fed += 1;
+        }
+    }
+    let handed: Vec<_> = std::iter::from_fn(|| r.poll_identity_check()).collect();
+    assert_eq!(handed.len(), IDENTITY_CHECK_QUEUE);
+    assert_eq!(
+        r.stats().dropped_identity_check_queue,
+        fed - IDENTITY_CHECK_QUEUE as u64
+    );
+    // Answers free the queue for new HELLOs.
+    for check in &handed {
+        r.identity_checked(T0 + 2_500, check.ticket, false);
+    }
+    let forged = colliding_identity("0a0f0f0f0f", 999);
+    feed(
+        &mut r,
+        T0 + 3_000,
+        "10.200.0.1:9993",
+        &craft_hello(&forged, &root_identity(), T0, (4242, 1000), 0x5000),
+    );
+    assert!(r.poll_identity_check().is_some());
+}

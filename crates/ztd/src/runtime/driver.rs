@@ -13,6 +13,11 @@
 //! reads the TAPs itself, so a frame costs no task hop and management calls never wait behind
 //! frames (they are polled first, and data is handled in bounded batches). The buffers are
 //! the task's own and reused: the steady-state data path allocates nothing.
+//!
+//! The memory-hard check of a new peer's identity (~10 ms) never runs in the task: the node
+//! holds the HELLO and the task hands the identity to the instance's identity worker thread,
+//! whose verdict comes back as one more event. A flood of new identities keeps that thread
+//! busy, not the packets of known peers.
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -166,6 +171,7 @@ impl InstanceRuntime {
             label: label.clone(),
             counters: DriverCounters::default(),
             send_failures: FailureWarning::default(),
+            identity_worker: IdentityWorker::start(&label),
         };
         let driver = tokio::spawn(driver.run(calls_rx, data_rx, stop_rx));
         let task = tokio::spawn(supervise(driver, label, failure.clone()));
@@ -271,6 +277,43 @@ struct Driver {
     label: String,
     counters: DriverCounters,
     send_failures: FailureWarning,
+    identity_worker: IdentityWorker,
+}
+
+/// The instance's thread for identity checks (`Identity::locally_validate`): one at a time,
+/// so a flood costs at most one core, and with a queue as long as the node's.
+struct IdentityWorker {
+    /// `None` when the thread could not be started: checks then run in the task.
+    checks: Option<std::sync::mpsc::SyncSender<zt_node::IdentityCheck>>,
+    verdicts: mpsc::UnboundedReceiver<(u64, bool)>,
+}
+
+impl IdentityWorker {
+    fn start(label: &str) -> IdentityWorker {
+        let (checks, requests) = std::sync::mpsc::sync_channel::<zt_node::IdentityCheck>(
+            zt_node::constants::IDENTITY_CHECK_QUEUE,
+        );
+        let (verdict_tx, verdicts) = mpsc::unbounded_channel();
+        // Ends when the driver drops `checks` (the instance stopped).
+        let spawned = std::thread::Builder::new()
+            .name(format!("identity-{label}"))
+            .spawn(move || {
+                while let Ok(check) = requests.recv() {
+                    let valid = check.identity.locally_validate();
+                    if verdict_tx.send((check.ticket, valid)).is_err() {
+                        break;
+                    }
+                }
+            });
+        let checks = match spawned {
+            Ok(_) => Some(checks),
+            Err(error) => {
+                tracing::warn!(instance = %label, %error, "no identity check thread: new peers are checked in the packet task");
+                None
+            }
+        };
+        IdentityWorker { checks, verdicts }
+    }
 }
 
 /// A WARN for a failure that repeats per packet (a send with no route, say): the first at
@@ -345,6 +388,10 @@ enum Event {
     Timer,
     Call(EngineCall),
     Data(DataCommand),
+    IdentityChecked {
+        ticket: u64,
+        valid: bool,
+    },
     Stop,
 }
 
@@ -378,6 +425,7 @@ impl Driver {
             let event = {
                 let sockets = &self.sockets;
                 let taps = &self.taps;
+                let verdicts = &mut self.identity_worker.verdicts;
                 let frame = &mut buffers.frame;
                 let recv = poll_fn(|cx| {
                     let n = sockets.len();
@@ -423,6 +471,7 @@ impl Driver {
                     _ = &mut stop => Event::Stop,
                     call = calls.recv() => match call { Some(c) => Event::Call(c), None => Event::Stop },
                     command = data.recv() => match command { Some(c) => Event::Data(c), None => Event::Stop },
+                    Some((ticket, valid)) = verdicts.recv() => Event::IdentityChecked { ticket, valid },
                     _ = &mut sleep => Event::Timer,
                     event = recv => event,
                     event = tap_read => event,
@@ -461,11 +510,37 @@ impl Driver {
                 }
                 Event::Call(call) => call(self.engine.as_mut(), now),
                 Event::Data(command) => self.data_command(command),
+                Event::IdentityChecked { ticket, valid } => {
+                    if let Some(node) = self.engine.node_mut() {
+                        node.identity_checked(now, ticket, valid);
+                    }
+                }
             }
+            self.hand_out_identity_checks(now);
             self.engine.dispatch_events(now);
             self.flush(&mut buffers.control);
         }
         tracing::info!(instance = %self.label, counters = ?self.counters, "instance stopped");
+    }
+
+    /// New identities the node holds HELLOs for go to the identity worker.
+    fn hand_out_identity_checks(&mut self, now: u64) {
+        let Some(node) = self.engine.node_mut() else {
+            return;
+        };
+        while let Some(check) = node.poll_identity_check() {
+            match &self.identity_worker.checks {
+                // Full cannot happen while the node's queue is as long as the channel; if it
+                // did, the node gives the HELLO up after its timeout and the peer retries.
+                Some(checks) => {
+                    let _ = checks.try_send(check);
+                }
+                None => {
+                    let valid = check.identity.locally_validate();
+                    node.identity_checked(now, check.ticket, valid);
+                }
+            }
+        }
     }
 
     fn data_command(&mut self, command: DataCommand) {

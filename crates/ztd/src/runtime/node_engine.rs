@@ -170,6 +170,8 @@ impl NodeEngine {
             planet,
             moons,
             version: NodeConfig::DEFAULT_VERSION,
+            // The driver runs them on the instance's identity worker thread.
+            defer_identity_checks: true,
         };
         let node = Node::new(
             start.identity,

@@ -135,7 +135,7 @@ fn verb_labels() -> impl Iterator<Item = (Verb, String)> {
 }
 
 /// The drop reasons of [`Stats`] under `zt_dropped_packets`.
-fn drop_reasons(s: &Stats) -> [(&'static str, u64); 17] {
+fn drop_reasons(s: &Stats) -> [(&'static str, u64); 18] {
     [
         ("runt", s.dropped_runt),
         ("bad_fragment", s.dropped_bad_fragment),
@@ -151,6 +151,7 @@ fn drop_reasons(s: &Stats) -> [(&'static str, u64); 17] {
         ("hello_address_mismatch", s.dropped_hello_address_mismatch),
         ("hello_rate_limited", s.dropped_hello_rate_limited),
         ("invalid_identity", s.dropped_invalid_identity),
+        ("identity_check_queue", s.dropped_identity_check_queue),
         ("relay_not_allowed", s.dropped_relay_not_allowed),
         ("relay_hop_limit", s.dropped_relay_hop_limit),
         ("relay_no_route", s.dropped_relay_no_route),

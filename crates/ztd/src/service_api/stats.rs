@@ -28,6 +28,7 @@ pub fn stats_json(s: &zt_node::Stats) -> serde_json::Value {
         "dropped_malformed": s.dropped_malformed,
         "dropped_unexpected_reply": s.dropped_unexpected_reply,
         "dropped_invalid_identity": s.dropped_invalid_identity,
+        "dropped_identity_check_queue": s.dropped_identity_check_queue,
         "relayed": s.relayed,
         "dropped_relay_not_allowed": s.dropped_relay_not_allowed,
         "rendezvous_sent": s.rendezvous_sent,
