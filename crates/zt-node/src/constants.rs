@@ -53,6 +53,11 @@ pub const IDENTITY_VALIDATION_BUDGET: u32 = 48;
 pub const IDENTITY_CHECK_QUEUE: usize = 64;
 /// A deferred check not answered within this long is given up (the peer's HELLO is retried).
 pub const IDENTITY_CHECK_TIMEOUT: u64 = 10_000;
+/// Peers kept before a new one makes room by forgetting the least recently heard peer that
+/// shares no network with us (not an upstream, no network-gated or frame/config traffic
+/// lately, not the controller of a network we joined). Peers that share a network are never
+/// evicted for a stranger, so a flood of fresh identities cannot push out the ones in use.
+pub const MAX_PEERS: usize = 65_536;
 /// Trust from a network-gated packet lasts this long (relay policy, path push).
 pub const TRUST_EXPIRATION: u64 = 600_000;
 /// Most paths kept per peer.

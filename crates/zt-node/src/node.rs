@@ -127,6 +127,8 @@ pub struct NodeConfig {
     /// worker thread and a flood of new identities never delays known peers' packets.
     /// Off: the check runs inside [`Node::handle_datagram`].
     pub defer_identity_checks: bool,
+    /// Peers kept before strangers are evicted to make room (see [`MAX_PEERS`]).
+    pub max_peers: usize,
 }
 
 impl NodeConfig {
@@ -139,6 +141,7 @@ impl NodeConfig {
             moons: Vec::new(),
             version: Self::DEFAULT_VERSION,
             defer_identity_checks: false,
+            max_peers: MAX_PEERS,
         }
     }
 }
@@ -523,6 +526,9 @@ impl Node {
         let addr = identity.address();
         if !self.peers.contains_key(&addr) {
             let raw = self.identity.agree(&identity).ok()?;
+            if self.peers.len() >= self.config.max_peers {
+                self.evict_a_stranger(now);
+            }
             self.peers.insert(
                 addr,
                 Peer::new(now, identity.to_public(), PeerKey::new(raw)),
@@ -530,6 +536,28 @@ impl Node {
             self.events.push_back(Event::PeerLearned { address: addr });
         }
         self.peers.get_mut(&addr)
+    }
+
+    /// Forgets the least recently heard peer that shares no network with us, if there is one
+    /// (a full table of peers in use keeps them all: see [`MAX_PEERS`]).
+    fn evict_a_stranger(&mut self, now: u64) {
+        let joined = &self.vl2.networks;
+        let stranger = self
+            .peers
+            .iter()
+            .filter(|(addr, peer)| {
+                !self.topology.is_upstream(**addr)
+                    && !self.whois.is_pending(**addr)
+                    && !peer.trust_established(now)
+                    && !peer.wants_keepalive(now)
+                    && !joined.keys().any(|nwid| nwid.controller() == **addr)
+            })
+            .min_by_key(|(_, peer)| peer.created.max(peer.last_receive))
+            .map(|(addr, _)| *addr);
+        if let Some(addr) = stranger {
+            self.peers.remove(&addr);
+            self.stats.peers_evicted += 1;
+        }
     }
 
     /// Every upstream gets a peer entry from the world definition, so we can HELLO it.

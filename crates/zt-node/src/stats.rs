@@ -76,6 +76,8 @@ pub struct Stats {
     pub send_no_route: u64,
     pub send_too_large: u64,
     pub peers_expired: u64,
+    /// Peers sharing no network forgotten to make room for a new one (table at its cap).
+    pub peers_evicted: u64,
 
     /// VL2 counters (networks, credentials, frames).
     pub vl2: crate::vl2::Vl2Stats,

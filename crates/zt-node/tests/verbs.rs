@@ -1081,3 +1081,52 @@ fn the_deferred_check_queue_is_bounded() {
     );
     assert!(r.poll_identity_check().is_some());
 }
+
+/// A stranger (own /24, identity passed by the embedder) says HELLO to `r` at `now`.
+fn stranger_hello(r: &mut Node, now: u64, n: u64) -> Identity {
+    let stranger = colliding_identity(&format!("{:010x}", 0x0b00000000 + n), n);
+    let remote = format!("10.{}.{}.1:9993", n / 200, n % 200);
+    feed(
+        r,
+        now,
+        &remote,
+        &craft_hello(&stranger, &root_identity(), now, (4242, 1000), 0x6000 + n),
+    );
+    let check = r.poll_identity_check().expect("handed out");
+    r.identity_checked(now, check.ticket, true);
+    stranger
+}
+
+#[test]
+fn a_full_peer_table_forgets_the_stalest_stranger_never_a_peer_in_use() {
+    let mut config = zt_node::NodeConfig::new(planet(1000).0);
+    config.defer_identity_checks = true;
+    config.max_peers = 8;
+    let mut r = Node::new(
+        root_identity(),
+        config,
+        Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(6)),
+        T0,
+    )
+    .unwrap();
+    drain(&mut r);
+    // The first one to say HELLO controls a network the node joined: it stays however stale.
+    let controller = stranger_hello(&mut r, T0, 0);
+    let nwid = zt_wire::network_id::NetworkId((controller.address().to_u64() << 24) | 7);
+    assert!(r.join(T0, nwid, zt_node::JoinSettings::default()));
+    let mut strangers = Vec::new();
+    for n in 1..30u64 {
+        strangers.push(stranger_hello(&mut r, T0 + n * 100, n));
+        drain(&mut r);
+        assert!(r.peers().len() <= 8, "{} peers", r.peers().len());
+    }
+    assert!(knows(&r, controller.address()));
+    // The most recent strangers are the ones kept.
+    for s in &strangers[strangers.len() - 6..] {
+        assert!(knows(&r, s.address()));
+    }
+    assert!(!knows(&r, strangers[0].address()));
+    let present = 1 + strangers.iter().filter(|s| knows(&r, s.address())).count();
+    assert_eq!(present, r.peers().len());
+    assert_eq!(r.stats().peers_evicted, (30 - present) as u64);
+}

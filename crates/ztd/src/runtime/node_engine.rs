@@ -167,11 +167,10 @@ impl NodeEngine {
         let moons = load_moons(&start.instance_dir);
         let address = start.identity.address();
         let config = NodeConfig {
-            planet,
             moons,
-            version: NodeConfig::DEFAULT_VERSION,
             // The driver runs them on the instance's identity worker thread.
             defer_identity_checks: true,
+            ..NodeConfig::new(planet)
         };
         let node = Node::new(
             start.identity,

@@ -135,7 +135,7 @@ fn verb_labels() -> impl Iterator<Item = (Verb, String)> {
 }
 
 /// The drop reasons of [`Stats`] under `zt_dropped_packets`.
-fn drop_reasons(s: &Stats) -> [(&'static str, u64); 18] {
+pub(crate) fn drop_reasons(s: &Stats) -> [(&'static str, u64); 18] {
     [
         ("runt", s.dropped_runt),
         ("bad_fragment", s.dropped_bad_fragment),

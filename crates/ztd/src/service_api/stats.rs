@@ -10,27 +10,17 @@ use serde_json::json;
 use super::{require_auth, with_default_node};
 use crate::daemon::Daemon;
 
-/// The counters as one flat JSON object (names as in `zt_node::Stats`).
+/// The counters as one flat JSON object (names as in `zt_node::Stats`; each drop reason of
+/// `/metrics` as `dropped_<reason>`).
 pub fn stats_json(s: &zt_node::Stats) -> serde_json::Value {
-    json!({
+    let mut counters = json!({
         "rx_datagrams": s.rx_datagrams,
         "rx_bytes": s.rx_bytes,
         "tx_datagrams": s.tx_datagrams,
         "tx_bytes": s.tx_bytes,
         "rx_packets": s.rx_packets,
-        "dropped_runt": s.dropped_runt,
-        "dropped_bad_fragment": s.dropped_bad_fragment,
-        "dropped_bad_source": s.dropped_bad_source,
-        "dropped_unsupported_cipher": s.dropped_unsupported_cipher,
-        "dropped_bad_mac": s.dropped_bad_mac,
-        "dropped_replay": s.dropped_replay,
-        "dropped_decompress": s.dropped_decompress,
-        "dropped_malformed": s.dropped_malformed,
-        "dropped_unexpected_reply": s.dropped_unexpected_reply,
-        "dropped_invalid_identity": s.dropped_invalid_identity,
-        "dropped_identity_check_queue": s.dropped_identity_check_queue,
+        "identity_collisions": s.identity_collisions,
         "relayed": s.relayed,
-        "dropped_relay_not_allowed": s.dropped_relay_not_allowed,
         "rendezvous_sent": s.rendezvous_sent,
         "rendezvous_received": s.rendezvous_received,
         "hello_sent": s.hello_sent,
@@ -40,7 +30,12 @@ pub fn stats_json(s: &zt_node::Stats) -> serde_json::Value {
         "direct_path_pushes_sent": s.direct_path_pushes_sent,
         "world_updates_accepted": s.world_updates_accepted,
         "peers_expired": s.peers_expired,
-    })
+        "peers_evicted": s.peers_evicted,
+    });
+    for (reason, count) in super::metrics::drop_reasons(s) {
+        counters[format!("dropped_{reason}")] = json!(count);
+    }
+    counters
 }
 
 /// `GET /stats`.
