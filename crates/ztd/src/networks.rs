@@ -298,6 +298,13 @@ impl Port {
             // identical answers change nothing and raise no event to correct it.
             port.lock_view().status.get_or_insert(info.status);
         }
+        // Started after the join, so its first scan already finds the network and the
+        // kernel's groups go out with our first LIKEs once the config arrives.
+        let multicast = tokio::spawn(follow_multicast_groups(port.clone()));
+        port.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(multicast);
         (Some(port), None)
     }
 
@@ -345,11 +352,10 @@ impl Port {
             config_rx,
             settings.instance_dir.clone(),
         ));
-        let multicast = tokio::spawn(follow_multicast_groups(port.clone()));
         port.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend([applier, multicast]);
+            .push(applier);
         Ok(port)
     }
 
@@ -544,8 +550,8 @@ async fn follow_multicast_groups(port: Arc<Port>) {
                     "multicast subscriptions"
                 );
             }
-            // Not joined yet (the first scan can beat the join) or the instance is not
-            // running: the next scan hands the set over again; closing the port ends this.
+            // Left already, or the instance is not running: the next scan hands the set over
+            // again if it comes back; closing the port ends this.
             _ => {}
         }
     }
