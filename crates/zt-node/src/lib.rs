@@ -82,8 +82,8 @@ pub use stats::{Stats, VerbCounts};
 pub use topology::Role;
 pub use vl1::{IdentityCheck, Received};
 pub use vl2::{
-    Datagrams, Encapsulated, FrameError, JoinSettings, NetworkInfo, NetworkStatus, Vl2Error,
-    Vl2Stats, DATAGRAMS_CAPACITY, FRAME_HEADROOM,
+    Datagrams, Encapsulated, FrameError, JoinSettings, NetworkInfo, NetworkStatus,
+    SubscriptionChange, Vl2Error, Vl2Stats, DATAGRAMS_CAPACITY, FRAME_HEADROOM,
 };
 pub use zt_crypto::{Address, Identity};
 pub use zt_wire::header::Verb;

@@ -4,6 +4,7 @@
 //! multicast limits, refused configs, and flow rules and capabilities set through the zerotier
 //! JSON API and enforced by the members.
 
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use zt_controller::controller::{Decision, RequestMetadata};
 use zt_controller::issue::{build_config, build_revocation};
@@ -17,6 +18,7 @@ use zt_wire::netconf::NetworkConfig;
 use zt_wire::network_id::NetworkId;
 use zt_wire::rules::{Forward, Rule, RuleKind};
 use zt_wire::verbs::error::ErrorCode;
+use zt_wire::verbs::multicast::MulticastGroup;
 use zt_wire::verbs::network::ConfigChunk;
 
 const STEPS: usize = 500_000;
@@ -575,6 +577,72 @@ fn gate_verdict_follows_our_config_update() {
     // An ordinary config brings B's COM back next to A's.
     l.push_config_to(b, |_| {});
     assert!(unicast_delivered(&mut l, a, b, b"back inside"));
+}
+
+#[test]
+fn subscriptions_set_by_the_daemon_are_announced_at_once_and_replaced_as_a_set() {
+    let props = [
+        ("name", "os-groups"),
+        ("private", "no"),
+        ("ip-range", "10.9.0.10-10.9.0.50"),
+        ("routes", "10.9.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(3, &[4, 5], &props);
+    let nwid = l.nwid;
+    for &n in &leaves {
+        let now = l.sim.now;
+        l.sim.nodes[n].join(now, nwid, JoinSettings::default());
+    }
+    l.run(3_000);
+    let (sender, listener) = (leaves[0], leaves[1]);
+    let group = |mac: &str| MulticastGroup {
+        mac: mac.parse().unwrap(),
+        adi: 0,
+    };
+    let (kept, dropped, joined) = (
+        group("33:33:00:00:00:01"),
+        group("01:00:5e:00:00:01"),
+        group("01:00:5e:01:02:03"),
+    );
+    let now = l.sim.now;
+    let first = l.sim.nodes[listener]
+        .set_multicast_subscriptions(now, nwid, [kept, dropped].into())
+        .unwrap();
+    assert_eq!(first.added, vec![dropped, kept]);
+    assert!(first.removed.is_empty());
+    let now = l.sim.now;
+    let second = l.sim.nodes[listener]
+        .set_multicast_subscriptions(now, nwid, [kept, joined].into())
+        .unwrap();
+    assert_eq!(
+        (second.added, second.removed),
+        (vec![joined], vec![dropped])
+    );
+    let info = l.sim.nodes[listener]
+        .networks()
+        .into_iter()
+        .find(|n| n.nwid == nwid)
+        .unwrap();
+    assert_eq!(info.multicast_subscriptions, vec![joined, kept]);
+    // Not joined: nothing to set.
+    let now = l.sim.now;
+    assert!(l.sim.nodes[listener]
+        .set_multicast_subscriptions(now, NetworkId(0x1234), BTreeSet::new())
+        .is_none());
+
+    // Well within the announce period, the LIKE sent at once lets a multicast to the new
+    // group find the listener.
+    l.run(1_000);
+    let before = l.sim.events[listener].len();
+    let mac_s = mac_of(&l.sim, sender, nwid);
+    let now = l.sim.now;
+    l.sim.nodes[sender]
+        .send_frame(now, nwid, mac_s, joined.mac, 0x0800, b"to the new group")
+        .unwrap();
+    l.run(2_000);
+    assert!(frames(&l.sim, listener, before)
+        .iter()
+        .any(|f| f.1 == joined.mac && f.3 == b"to the new group"));
 }
 
 #[test]

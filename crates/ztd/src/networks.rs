@@ -7,6 +7,7 @@
 //!   Event::Frame (emulated NDP answers, held frames) > TAP write
 //!   Event::NetworkConfigChanged ──> plan (allow-managed/global/default) ──> ip address/route
 //!                               └─> <instance>/networks.d/<nwid>.conf (restored at start)
+//!   every 5 s: the TAP's multicast groups (os::multicast) ──> node subscriptions (LIKEs)
 //! ```
 //!
 //! The pure parts live here and are unit-tested: which managed addresses and routes a config
@@ -181,13 +182,19 @@ use zt_node::{Event, JoinSettings, NetworkStatus, Node};
 use zt_wire::netconf::NetworkType;
 
 use crate::os::iproute;
+use crate::os::multicast;
 use crate::os::tap::TapDevice;
 use crate::runtime::driver::{DataCommand, InstanceHandle, InstanceRuntime};
 use crate::runtime::events::EventHandler;
 use zt_wire::ethernet::{EthernetHeader, ETHERNET_HEADER_LEN};
+use zt_wire::verbs::multicast::MulticastGroup;
 
 /// Configs waiting to be applied; a newer one supersedes older ones anyway.
 const CONFIG_QUEUE: usize = 8;
+/// How often a TAP's multicast memberships are re-read. zerotier-one polls too: the kernel
+/// has no cheap notification for `/proc/net/dev_mcast`, and a group joined a few seconds
+/// late costs a program at most its first few multicasts.
+const MULTICAST_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What `print` shows about a port (updated by its tasks and the event handler).
 #[derive(Debug, Clone, Default)]
@@ -291,6 +298,13 @@ impl Port {
             // identical answers change nothing and raise no event to correct it.
             port.lock_view().status.get_or_insert(info.status);
         }
+        // Started after the join, so its first scan already finds the network and the
+        // kernel's groups go out with our first LIKEs once the config arrives.
+        let multicast = tokio::spawn(follow_multicast_groups(port.clone()));
+        port.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(multicast);
         (Some(port), None)
     }
 
@@ -480,6 +494,65 @@ async fn apply_configs(
         view.error = errors.into_iter().next();
         if let Some(e) = &view.error {
             tracing::warn!(interface = %port.interface, error = %e, "managed configuration");
+        }
+    }
+}
+
+/// Kernel → node: every [`MULTICAST_SCAN_INTERVAL`] the groups the TAP listens to become the
+/// node's subscriptions on the network, so it LIKEs new ones and drops gone ones. The set is
+/// handed over every time, not only on change: it is small, and a node that lost it (the
+/// network rejoined) gets it back without the port tracking that.
+async fn follow_multicast_groups(port: Arc<Port>) {
+    let mut ticker = tokio::time::interval(MULTICAST_SCAN_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut read_failed = false;
+    loop {
+        ticker.tick().await;
+        let interface = port.interface.clone();
+        // File and getifaddrs reads block; keep them off the runtime's (and so the packet
+        // task's) threads.
+        let read = tokio::task::spawn_blocking(move || multicast::interface_groups(&interface));
+        let groups = match read.await {
+            Ok(Ok(groups)) => groups,
+            Ok(Err(e)) => {
+                // Keep the last subscriptions rather than dropping them all on a failed read;
+                // say so once, not every five seconds.
+                if !std::mem::replace(&mut read_failed, true) {
+                    tracing::warn!(
+                        interface = %port.interface,
+                        error = %e,
+                        "multicast groups not readable"
+                    );
+                }
+                continue;
+            }
+            Err(_) => continue,
+        };
+        read_failed = false;
+        let nwid = port.nwid;
+        let change = port
+            .instance
+            .with_node(move |node, now| node.set_multicast_subscriptions(now, nwid, groups))
+            .await;
+        match change {
+            Ok(Some(change)) if !change.added.is_empty() || !change.removed.is_empty() => {
+                let show = |groups: &[MulticastGroup]| -> Vec<String> {
+                    groups
+                        .iter()
+                        .map(|g| format!("{}/{:x}", g.mac, g.adi))
+                        .collect()
+                };
+                tracing::debug!(
+                    network = %nwid,
+                    interface = %port.interface,
+                    added = ?show(&change.added),
+                    removed = ?show(&change.removed),
+                    "multicast subscriptions"
+                );
+            }
+            // Left already, or the instance is not running: the next scan hands the set over
+            // again if it comes back; closing the port ends this.
+            _ => {}
         }
     }
 }

@@ -23,12 +23,23 @@ use common::{
     ADHOC,
 };
 
+/// The ad-hoc IPv4 network of the two-member tests: each member gets `11.x.y.z/8` from its
+/// address (not 10/8, which would overlap the lab's underlay).
+const ADHOC_V4: &str = "ff0b000000000001";
+
 fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')
         .map(|d| Path::new(d).join(program))
         .find(|p| p.is_file())
+}
+
+/// What these tests need (ztpeer signs their planets): python3's path, or why not.
+fn prerequisites() -> Result<PathBuf, String> {
+    zt_testnet::ztpeer_path()?;
+    zt_testnet::netns_available()?;
+    which("python3").ok_or_else(|| "python3 not found".to_string())
 }
 
 fn interface(api: &Api, name: &str) -> Option<Value> {
@@ -88,10 +99,7 @@ fn tcp_echo(lab: &Lab, ns: usize, python: &Path, ip: &str, port: u16, message: &
 
 #[test]
 fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
-    skip_unless!(zt_testnet::ztpeer_path());
-    skip_unless!(zt_testnet::netns_available());
-    skip_unless!(which("python3").ok_or("python3 not found"));
-    let python = which("python3").unwrap();
+    let python = skip_unless!(prerequisites());
     let ztpeer = zt_testnet::ztpeer_path().unwrap();
     let lab = Lab::new(3);
     let dir = tempfile::tempdir().unwrap();
@@ -280,6 +288,75 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
     root.wait(Duration::from_millis(10));
 }
 
+/// A ztd root (namespace 0) and two ztd members (namespaces 1 and 2), each member with
+/// `zerotier1` on the ad-hoc IPv4 network `nwid` and its `11.x.y.z/8` address up. The root is
+/// ztd too: it keeps the members' multicast subscriptions, which ARP and gathers need.
+struct AdhocV4Lab<'a> {
+    daemons: Vec<zt_testnet::NsProcess>,
+    apis: Vec<Api<'a>>,
+    /// Root, member 1, member 2.
+    ids: Vec<Identity>,
+    nwid: zt_wire::network_id::NetworkId,
+}
+
+impl<'a> AdhocV4Lab<'a> {
+    /// The IPv4 address of member `n` (1 or 2).
+    fn v4(&self, n: usize) -> String {
+        adhoc_v4(self.nwid, &self.ids[n])
+    }
+
+    fn start(lab: &'a Lab, dir: &Path, nwid_hex: &str) -> AdhocV4Lab<'a> {
+        let ids = vec![identity(), identity(), identity()];
+        let planet = dir.join("planet");
+        make_planet(&planet, &[(&ids[0], format!("{}/9993", lab.ip(0)))]);
+        let mut daemons = Vec::new();
+        let mut apis = Vec::new();
+        for (ns, id) in ids.iter().enumerate() {
+            let home = dir.join(format!("n{ns}"));
+            std::fs::create_dir_all(home.join("zt1")).unwrap();
+            std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+            let (proc, api) = start_ztd(lab, ns, &home);
+            enable_with_identity(&api, id);
+            daemons.push(proc);
+            apis.push(api);
+        }
+        let nwid = zt_wire::network_id::NetworkId(u64::from_str_radix(nwid_hex, 16).unwrap());
+        for api in &apis[1..] {
+            api.call(
+                "PUT",
+                "/rest/zerotier/interface",
+                Some(&serde_json::json!({ "network": nwid_hex }).to_string()),
+            )
+            .expect("interface add");
+        }
+        for (ns, id) in ids.iter().enumerate().skip(1) {
+            let address = adhoc_v4(nwid, id);
+            assert!(
+                poll(Duration::from_secs(15), || link_has_address(
+                    lab,
+                    ns,
+                    "zerotier1",
+                    &address
+                )
+                .then_some(()))
+                .is_some(),
+                "no {address} on zerotier1 in ns {ns}"
+            );
+        }
+        AdhocV4Lab {
+            daemons,
+            apis,
+            ids,
+            nwid,
+        }
+    }
+}
+
+/// The IPv4 address a member gets on an ad-hoc IPv4 network.
+fn adhoc_v4(nwid: zt_wire::network_id::NetworkId, id: &Identity) -> String {
+    nwid.adhoc_ipv4_address(id.address()).unwrap().to_string()
+}
+
 /// Two of our nodes on the ad-hoc IPv4 network `ff0b000000000001` (each member gets
 /// `11.x.y.z/8` from its address, shown in `/ip/address`; not 10/8, which would overlap the
 /// lab's underlay): IPv4 ping answers and 100 MB cross over TCP with their SHA-256 intact.
@@ -287,58 +364,17 @@ fn tap_interface_talks_to_a_real_node_over_6plane_and_cleans_up() {
 /// target IPv4 as ADI, gathered through the root).
 #[test]
 fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
-    const ADHOC_V4: &str = "ff0b000000000001";
-    skip_unless!(zt_testnet::ztpeer_path());
-    skip_unless!(zt_testnet::netns_available());
-    skip_unless!(which("python3").ok_or("python3 not found"));
-    let python = which("python3").unwrap();
+    let python = skip_unless!(prerequisites());
     let lab = Lab::new(3);
     let dir = tempfile::tempdir().unwrap();
-    let (root_id, a_id, b_id) = (identity(), identity(), identity());
-    let planet = dir.path().join("planet");
-    make_planet(&planet, &[(&root_id, format!("{}/9993", lab.ip(0)))]);
-    let mut daemons = Vec::new();
-    let mut apis = Vec::new();
-    // All three are ztd: the root in namespace 0 keeps the members' multicast
-    // subscriptions, which ARP needs.
-    for (ns, id) in [(0, &root_id), (1, &a_id), (2, &b_id)] {
-        let home = dir.path().join(format!("n{ns}"));
-        std::fs::create_dir_all(home.join("zt1")).unwrap();
-        std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
-        let (proc, api) = start_ztd(&lab, ns, &home);
-        enable_with_identity(&api, id);
-        daemons.push(proc);
-        apis.push(api);
-    }
-    let nwid = zt_wire::network_id::NetworkId(u64::from_str_radix(ADHOC_V4, 16).unwrap());
-    let v4 = |id: &Identity| nwid.adhoc_ipv4_address(id.address()).unwrap().to_string();
-    for api in &apis[1..] {
-        api.call(
-            "PUT",
-            "/rest/zerotier/interface",
-            Some(&serde_json::json!({ "network": ADHOC_V4 }).to_string()),
-        )
-        .expect("interface add");
-    }
-    for (ns, id) in [(1, &a_id), (2, &b_id)] {
-        assert!(
-            poll(Duration::from_secs(15), || link_has_address(
-                &lab,
-                ns,
-                "zerotier1",
-                &v4(id)
-            )
-            .then_some(()))
-            .is_some(),
-            "no {} on zerotier1 in ns {ns}",
-            v4(id)
-        );
-    }
+    let mut members = AdhocV4Lab::start(&lab, dir.path(), ADHOC_V4);
+    let nwid = members.nwid;
+    let (a_ip, b_ip) = (members.v4(1), members.v4(2));
     // /ip/address shows the managed IPv4 as dynamic.
-    let addresses = apis[1]
+    let addresses = members.apis[1]
         .call("GET", "/rest/ip/address", None)
         .expect("ip/address");
-    let mine = format!("{}/8", v4(&a_id));
+    let mine = format!("{a_ip}/8");
     assert!(
         addresses
             .as_array()
@@ -351,7 +387,6 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
         "{addresses}"
     );
 
-    let b_ip = v4(&b_id);
     let ping = Path::new("/usr/bin/ping");
     let pinged = poll(Duration::from_secs(60), || {
         let out = lab.run(
@@ -369,12 +404,12 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
             .map(|v| v[0]["stats64"].clone()),
         ip_json(&lab, 2, &["-s", "link", "show", "dev", "zerotier1"])
             .map(|v| v[0]["stats64"].clone()),
-        daemons[1].report(),
-        daemons[2].report(),
+        members.daemons[1].report(),
+        members.daemons[2].report(),
     );
 
     // ARP found the peer's ZeroTier MAC: the kernel learnt it, nothing was set by hand.
-    let b_mac = zt_wire::mac::Mac::from_address(b_id.address(), nwid).to_string();
+    let b_mac = zt_wire::mac::Mac::from_address(members.ids[2].address(), nwid).to_string();
     let neighbours = ip_json(&lab, 1, &["neigh", "show", "dev", "zerotier1"]);
     let learnt = neighbours.as_ref().and_then(|v| {
         v.as_array()?.iter().find(|n| {
@@ -432,5 +467,116 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
         "receiver vs sender"
     );
     eprintln!("100 MiB over the TAPs in {seconds} s (debug build)");
-    drop(daemons);
+    drop(members);
+}
+
+/// `multicastSubscriptions` of `/network/<nwid>` as `(mac, adi)` pairs.
+fn multicast_subscriptions(api: &Api, nwid_hex: &str) -> Vec<(String, u64)> {
+    let network = api.call("GET", &format!("/network/{nwid_hex}"), None);
+    network
+        .as_ref()
+        .and_then(|n| n["multicastSubscriptions"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|g| Some((g["mac"].as_str()?.to_string(), g["adi"].as_u64()?)))
+        .collect()
+}
+
+/// Multicast like a LAN: a member subscribes to the groups the kernel has its TAP in, not
+/// only those ztd computes. A group added with `ip maddr` shows up in the member's
+/// `multicastSubscriptions` next to the kernel's own (IPv4 all-hosts, IPv6 all-nodes) and
+/// the ARP group of its address, and goes when it is deleted; a program joining an IPv4
+/// group on one member gets the UDP datagrams another member sends to it.
+#[test]
+fn tap_multicast_groups_follow_the_kernel_and_carry_udp() {
+    let python = skip_unless!(prerequisites());
+    let ip = Path::new("/usr/sbin/ip");
+    let lab = Lab::new(3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut members = AdhocV4Lab::start(&lab, dir.path(), ADHOC_V4);
+    let (a_ip, b_ip) = (members.v4(1), members.v4(2));
+    let extra = ("01:00:5e:01:02:03".to_string(), 0);
+    let arp = (
+        "ff:ff:ff:ff:ff:ff".to_string(),
+        u64::from(u32::from(a_ip.parse::<std::net::Ipv4Addr>().unwrap())),
+    );
+    let kernel_groups = [
+        ("01:00:5e:00:00:01".to_string(), 0),
+        ("33:33:00:00:00:01".to_string(), 0),
+    ];
+
+    let added = lab.run(
+        1,
+        ip,
+        &["maddr", "add", &extra.0, "dev", "zerotier1"],
+        Duration::from_secs(10),
+    );
+    assert!(added.status.success(), "ip maddr add: {added:?}");
+    let mut seen = Vec::new();
+    let subscribed = poll(Duration::from_secs(20), || {
+        seen = multicast_subscriptions(&members.apis[1], ADHOC_V4);
+        let all = kernel_groups
+            .iter()
+            .chain([&extra, &arp])
+            .all(|g| seen.contains(g));
+        all.then_some(())
+    });
+    assert!(
+        subscribed.is_some(),
+        "wanted {extra:?}, {arp:?} and {kernel_groups:?}, have {seen:?}\n{}",
+        members.daemons[1].report()
+    );
+
+    // A program on member 2 joins 239.1.2.4 on its TAP; member 1 sends to the group until
+    // the datagram arrives (member 2 subscribes within a scan period, then member 1's
+    // gather has to find it).
+    let receiver = format!(
+        "import socket,struct,sys\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('239.1.2.4',9100))\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_ADD_MEMBERSHIP,\
+         struct.pack('4s4s',socket.inet_aton('239.1.2.4'),socket.inet_aton('{b_ip}')))\n\
+         s.settimeout(45)\n\
+         d,a=s.recvfrom(1500)\n\
+         print(d.decode(errors='replace'), a[0])\n"
+    );
+    let sender = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_IF,socket.inet_aton('{a_ip}'))\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_TTL,1)\n\
+         for i in range(80):\n    s.sendto(b'to-the-group',('239.1.2.4',9100)); time.sleep(0.5)\n"
+    );
+    let mut rx = lab.spawn(2, &python, &["-c", &receiver]);
+    let mut tx = lab.spawn(1, &python, &["-c", &sender]);
+    let rx_exit = rx.wait(Duration::from_secs(50));
+    tx.wait(Duration::from_millis(10));
+    assert!(
+        rx_exit.is_some_and(|s| s.success()),
+        "no datagram to 239.1.2.4 on member 2; its subscriptions: {:?}\n{}\n{}\n{}",
+        multicast_subscriptions(&members.apis[2], ADHOC_V4),
+        rx.report(),
+        members.daemons[1].report(),
+        members.daemons[2].report()
+    );
+    assert_eq!(rx.seen().join("\n").trim(), format!("to-the-group {a_ip}"));
+
+    let deleted = lab.run(
+        1,
+        ip,
+        &["maddr", "del", &extra.0, "dev", "zerotier1"],
+        Duration::from_secs(10),
+    );
+    assert!(deleted.status.success(), "ip maddr del: {deleted:?}");
+    let unsubscribed = poll(Duration::from_secs(20), || {
+        seen = multicast_subscriptions(&members.apis[1], ADHOC_V4);
+        (!seen.is_empty() && !seen.contains(&extra)).then_some(())
+    });
+    assert!(
+        unsubscribed.is_some(),
+        "{extra:?} still subscribed: {seen:?}"
+    );
+    assert!(seen.contains(&arp), "{seen:?}");
+    drop(members);
 }

@@ -30,7 +30,7 @@ mod subscriptions;
 mod switch;
 
 pub(crate) use network::Network;
-pub use network::{JoinSettings, NetworkInfo, NetworkStatus};
+pub use network::{JoinSettings, NetworkInfo, NetworkStatus, SubscriptionChange};
 
 use crate::node::{Inbound, Node};
 use std::collections::{BTreeMap, HashMap};

@@ -4,7 +4,6 @@
 use super::MULTICAST_TRANSMIT_TIMEOUT;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::IpAddr;
 use zt_crypto::{Address, Identity};
 use zt_wire::capability::Capability;
 use zt_wire::com::{CertificateOfMembership, Qualifier};
@@ -68,6 +67,16 @@ pub struct NetworkInfo {
     pub routes: Vec<Route>,
     pub broadcast: bool,
     pub netconf_revision: u64,
+    /// The tap's subscriptions as the daemon set them (what zerotier-one lists as
+    /// `multicastSubscriptions`), sorted; the groups the node adds itself are not here.
+    pub multicast_subscriptions: Vec<MulticastGroup>,
+}
+
+/// How [`crate::Node::set_multicast_subscriptions`] changed a network's tap subscriptions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionChange {
+    pub added: Vec<MulticastGroup>,
+    pub removed: Vec<MulticastGroup>,
 }
 
 /// What we know about one member of a network.
@@ -243,7 +252,7 @@ impl Network {
         let mut groups = self.subscriptions.clone();
         if let Some(config) = &self.config {
             for ip in config.static_ips.iter().filter_map(|a| a.ip()) {
-                groups.insert(group_for_own_ip(ip));
+                groups.insert(MulticastGroup::for_address_resolution(ip));
             }
             if config.enable_broadcast() {
                 groups.insert(MulticastGroup {
@@ -268,6 +277,7 @@ impl Network {
             routes: c.map(|c| c.routes.clone()).unwrap_or_default(),
             broadcast: c.is_some_and(|c| c.enable_broadcast()),
             netconf_revision: c.map_or(0, |c| c.revision),
+            multicast_subscriptions: self.subscriptions.iter().copied().collect(),
         }
     }
 
@@ -276,23 +286,5 @@ impl Network {
             .retain(|m| now.saturating_sub(m.created) < MULTICAST_TRANSMIT_TIMEOUT);
         self.last_gather
             .retain(|_, t| now.saturating_sub(*t) < super::MULTICAST_EXPLICIT_GATHER_DELAY);
-    }
-}
-
-/// The group a member subscribes for one of its own addresses: ARP (broadcast MAC with the
-/// IPv4 as ADI) or the IPv6 solicited-node MAC `33:33:ff:xx:xx:xx`.
-pub(crate) fn group_for_own_ip(ip: IpAddr) -> MulticastGroup {
-    match ip {
-        IpAddr::V4(v4) => MulticastGroup {
-            mac: Mac::BROADCAST,
-            adi: u32::from(v4),
-        },
-        IpAddr::V6(v6) => {
-            let o = v6.octets();
-            MulticastGroup {
-                mac: Mac([0x33, 0x33, 0xff, o[13], o[14], o[15]]),
-                adi: 0,
-            }
-        }
     }
 }

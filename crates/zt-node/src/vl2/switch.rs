@@ -3,7 +3,7 @@
 //! group subscribers with gathers when too few are known), frames from peers to the tap after
 //! the gate and bridging checks, and multicast subscriptions (LIKE, GATHER) both ways.
 
-use super::network::PendingMulticast;
+use super::network::{PendingMulticast, SubscriptionChange};
 use super::rules::{evaluate, FrameFacts, Outcome, Verdict};
 use super::{
     Datagrams, Encapsulated, FrameError, FramePlan, HeldPacket, FRAME_HEADROOM,
@@ -14,7 +14,7 @@ use super::{
 use crate::constants::DEFAULT_PHYSICAL_MTU;
 use crate::node::{Event, Inbound, Node};
 use crate::vl1::InPlaceDelivery;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 use zt_crypto::Address;
 use zt_wire::com::CertificateOfMembership;
@@ -846,7 +846,7 @@ impl Node {
         };
         let added = network.subscriptions.insert(group);
         if added && network.config.is_some() {
-            self.announce_multicast_groups(now, nwid, Some(group));
+            self.announce_multicast_groups(now, nwid, Some(&[group]));
         }
         added
     }
@@ -857,6 +857,30 @@ impl Node {
             .networks
             .get_mut(&nwid)
             .is_some_and(|n| n.subscriptions.remove(&MulticastGroup { mac, adi }))
+    }
+
+    /// Replaces the tap's subscriptions on `nwid` with `groups` (what the OS says the
+    /// interface listens to), announcing the new ones at once in as few LIKEs as fit; gone
+    /// ones are dropped and expire at the peers. The groups the node adds itself (broadcast,
+    /// its assigned addresses) are announced whatever this set holds. `None` if `nwid` is not
+    /// joined.
+    pub fn set_multicast_subscriptions(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        groups: BTreeSet<MulticastGroup>,
+    ) -> Option<SubscriptionChange> {
+        let now = self.clock(now);
+        let network = self.vl2.networks.get_mut(&nwid)?;
+        let change = SubscriptionChange {
+            added: groups.difference(&network.subscriptions).copied().collect(),
+            removed: network.subscriptions.difference(&groups).copied().collect(),
+        };
+        network.subscriptions = groups;
+        if !change.added.is_empty() && network.config.is_some() {
+            self.announce_multicast_groups(now, nwid, Some(&change.added));
+        }
+        Some(change)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -885,7 +909,7 @@ impl Node {
         &mut self,
         now: u64,
         nwid: NetworkId,
-        only: Option<MulticastGroup>,
+        only: Option<&[MulticastGroup]>,
     ) {
         let me = self.address();
         let Some(network) = self.vl2.networks.get(&nwid) else {
@@ -947,10 +971,10 @@ impl Node {
         now: u64,
         nwid: NetworkId,
         to: Address,
-        only: Option<MulticastGroup>,
+        only: Option<&[MulticastGroup]>,
     ) -> bool {
         let groups: Vec<MulticastGroup> = match only {
-            Some(g) => vec![g],
+            Some(groups) => groups.to_vec(),
             None => match self.vl2.networks.get(&nwid) {
                 Some(n) => n.announced_groups().into_iter().collect(),
                 None => return false,

@@ -1,5 +1,7 @@
 //! MULTICAST_LIKE (0x09), MULTICAST_GATHER (0x0d) and MULTICAST_FRAME (0x0e), PROTOCOL.md
 //! §4.10, §4.14, §4.15, and the gather result list their OKs share.
+use std::net::IpAddr;
+
 use super::{read_com_bytes, read_mac, read_nwid};
 use crate::cursor::{Reader, Writer};
 use crate::error::WireError;
@@ -17,6 +19,27 @@ pub struct MulticastGroup {
 }
 
 impl MulticastGroup {
+    /// The group a host listens to so that neighbours can resolve `ip` to its MAC (ZeroTier's
+    /// address-resolution group). IPv4 ARP requests are Ethernet broadcasts, so the group is
+    /// the broadcast MAC narrowed by the IPv4 address as ADI: only the owner of the address
+    /// gets the request, not every member. IPv6 neighbour solicitations already go to the
+    /// solicited-node MAC `33:33:ff` + the low 24 bits of the address, with ADI 0.
+    pub fn for_address_resolution(ip: IpAddr) -> MulticastGroup {
+        match ip {
+            IpAddr::V4(v4) => MulticastGroup {
+                mac: Mac::BROADCAST,
+                adi: u32::from(v4),
+            },
+            IpAddr::V6(v6) => {
+                let [.., a, b, c] = v6.octets();
+                MulticastGroup {
+                    mac: Mac([0x33, 0x33, 0xff, a, b, c]),
+                    adi: 0,
+                }
+            }
+        }
+    }
+
     pub fn read(r: &mut Reader<'_>) -> Result<MulticastGroup, WireError> {
         Ok(MulticastGroup {
             mac: read_mac(r, "multicast MAC")?,
@@ -220,5 +243,42 @@ impl<'a> MulticastFrame<'a> {
         self.group.write(out);
         out.put_u16(self.ethertype);
         out.put_bytes(self.payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_of(ip: &str) -> MulticastGroup {
+        MulticastGroup::for_address_resolution(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv4_resolution_is_broadcast_narrowed_by_the_address() {
+        assert_eq!(
+            group_of("10.147.17.5"),
+            MulticastGroup {
+                mac: Mac::BROADCAST,
+                adi: 0x0a93_1105,
+            }
+        );
+        // 0.0.0.0 would be plain broadcast; the derivation does not special-case it.
+        assert_eq!(group_of("0.0.0.0").adi, 0);
+    }
+
+    #[test]
+    fn ipv6_resolution_is_the_solicited_node_group() {
+        assert_eq!(
+            group_of("fd00::1234:5678"),
+            MulticastGroup {
+                mac: Mac([0x33, 0x33, 0xff, 0x34, 0x56, 0x78]),
+                adi: 0,
+            }
+        );
+        assert_eq!(
+            group_of("fe80::a8bb:ccff:fedd:eeff").mac,
+            Mac([0x33, 0x33, 0xff, 0xdd, 0xee, 0xff])
+        );
     }
 }

@@ -1,4 +1,6 @@
 //! The operating-system edge for virtual networks: TAP devices ([`tap`], the only `unsafe`
-//! in ztd) and their link, address and route configuration ([`iproute`]).
+//! in ztd), their link, address and route configuration ([`iproute`]) and the multicast
+//! groups the kernel has them listen to ([`multicast`]).
 pub mod iproute;
+pub mod multicast;
 pub mod tap;

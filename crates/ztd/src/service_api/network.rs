@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use zt_node::NetworkInfo;
 use zt_wire::netconf::NetworkType;
+use zt_wire::verbs::multicast::MulticastGroup;
 
 use super::{require_auth, with_default_node};
 use crate::daemon::Daemon;
@@ -115,9 +116,20 @@ fn network_json(j: &Joined) -> Value {
         "allowDNS": false,
         "assignedAddresses": addresses,
         "routes": routes,
-        "multicastSubscriptions": [],
+        "multicastSubscriptions": multicast_subscriptions_json(
+            info.map_or(&[], |i| i.multicast_subscriptions.as_slice())
+        ),
         "dns": { "domain": "", "servers": [] },
     })
+}
+
+/// zerotier-one's `multicastSubscriptions`: one `{"mac": "33:33:00:00:00:01", "adi": 0}`
+/// per group the tap listens to (lower-case MAC, ADI as a number).
+fn multicast_subscriptions_json(groups: &[MulticastGroup]) -> Value {
+    groups
+        .iter()
+        .map(|g| json!({ "mac": g.mac.to_string(), "adi": g.adi }))
+        .collect()
 }
 
 /// The item of `nwid` on the default instance (`Err` carries the default instance's name,
@@ -254,5 +266,32 @@ pub async fn leave(
     match daemon.interface_remove(item).await {
         Ok(()) => axum::Json(json!({ "result": true })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multicast_subscriptions_have_zerotier_ones_shape() {
+        let groups = [
+            MulticastGroup {
+                mac: "33:33:00:00:00:01".parse().unwrap(),
+                adi: 0,
+            },
+            MulticastGroup {
+                mac: zt_wire::mac::Mac::BROADCAST,
+                adi: 0x0a93_1105,
+            },
+        ];
+        assert_eq!(
+            multicast_subscriptions_json(&groups),
+            json!([
+                { "mac": "33:33:00:00:00:01", "adi": 0 },
+                { "mac": "ff:ff:ff:ff:ff:ff", "adi": 177_410_309u32 },
+            ])
+        );
+        assert_eq!(multicast_subscriptions_json(&[]), json!([]));
     }
 }
