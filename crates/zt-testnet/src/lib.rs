@@ -303,6 +303,22 @@ impl Lab {
         run_with_deadline(self.command(i, program, args), limit)
     }
 
+    /// Moves the calling thread into node `i`'s namespace, so the sockets it opens afterwards
+    /// are that node's (a traffic generator in the test process itself). Use a thread of its
+    /// own: the move is for good.
+    pub fn enter(&self, i: usize) -> Result<(), String> {
+        let path = format!("/run/netns/{}", self.ns(i));
+        let file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        // SAFETY: setns(2) reads the namespace file descriptor we hold open for the call and
+        // changes only which network namespace this thread belongs to.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Start a process in node `i`'s namespace; its stdout arrives line by line.
     pub fn spawn(&self, i: usize, program: &Path, args: &[&str]) -> NsProcess {
         NsProcess::spawn(self.command(i, program, args))
