@@ -23,6 +23,11 @@
 //!   and names for its values;
 //! - `cap NAME id N [default] RULES... ;` defines a capability with its own rules.
 //!
+//! One trap, kept because the reference has it: an action written with its `;` attached and
+//! no matches (`accept;`) closes nothing and opens a block that takes in what follows, so
+//! `accept; drop;` fails (`drop` is not a match). Such an action belongs last, as the UIs'
+//! default `...; accept;` has it.
+//!
 //! The compiler takes untrusted text: it never panics, its tree is flat (no recursion over
 //! nesting), and macro expansion is bounded in depth and in total work.
 use std::collections::HashMap;
@@ -901,7 +906,8 @@ impl<'t> Renderer<'t, '_> {
                         return Err(tree.error(node, "include needs a macro name"));
                     };
                     k += 1;
-                    self.include(name_node, params, depth)?;
+                    // The macro gets its own parameters; the caller's do not pass into it.
+                    self.include(name_node, depth)?;
                 }
                 "drop" | "accept" | "break" => {
                     if let Some(matches) = next_block {
@@ -975,14 +981,8 @@ impl<'t> Renderer<'t, '_> {
         Ok(())
     }
 
-    fn include(
-        &mut self,
-        name_node: Node,
-        params: &Params<'t>,
-        depth: usize,
-    ) -> Result<(), CompileError> {
+    fn include(&mut self, name_node: Node, depth: usize) -> Result<(), CompileError> {
         let tree = self.tree;
-        let _ = params; // Parameters do not pass into an included macro: it has its own.
         let call = word_text(tree, name_node, "a macro name")?;
         // `name(arg,arg)`; the name is compared as written (definitions are lowercased).
         let (name, args) = match call.find('(').filter(|&p| p > 0) {
@@ -1074,7 +1074,7 @@ impl<'t> Renderer<'t, '_> {
                     node: arg_node,
                 });
             }
-            let kind = self.match_kind(&name, &args)?;
+            let kind = self.match_kind(node, &name, &args)?;
             self.push(Rule { not, or, kind }, node)?;
             not = false;
             or = false;
@@ -1082,15 +1082,17 @@ impl<'t> Renderer<'t, '_> {
         Ok(())
     }
 
-    fn match_kind(&self, name: &str, args: &[Argument<'_>]) -> Result<RuleKind, CompileError> {
+    /// The rule of match `name` (the word `at`) with its arguments (as many as it takes).
+    fn match_kind(
+        &self,
+        at: Node,
+        name: &str,
+        args: &[Argument<'_>],
+    ) -> Result<RuleKind, CompileError> {
         let tree = self.tree;
         let fail = |arg: &Argument<'_>, reason: String| Err(tree.error(arg.node, reason));
         let (Some(first), second) = (args.first(), args.get(1)) else {
-            return Err(CompileError {
-                line: 0,
-                column: 0,
-                reason: format!("{name} has no argument"),
-            });
+            return Err(tree.error(at, format!("{name} needs an argument")));
         };
         let second = second.unwrap_or(first);
         let text = first.text;
