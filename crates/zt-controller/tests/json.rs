@@ -313,6 +313,20 @@ fn posted_rules_win_over_rules_source() {
 }
 
 #[test]
+fn capabilities_and_tags_posted_with_rules_source_win_over_the_compiled_ones() {
+    let body = json!({
+        "rulesSource": "tag team id 5 enum 1 red;\ncap shell id 10 accept dport 22;\n;\naccept;",
+        "capabilities": [{"id": 77, "default": true, "rules": [{"type": "ACTION_ACCEPT"}]}],
+        "tags": [{"id": 9, "default": null}]
+    });
+    let n = network_patch(body).apply(&Network::new(NWID, 0)).unwrap();
+    let out = network_to_json(&n);
+    assert_eq!(out["rules"], json!([{"type": "ACTION_ACCEPT"}]));
+    assert_eq!(out["capabilities"][0]["id"], 77);
+    assert_eq!(out["tags"], json!([{"id": 9, "default": null}]));
+}
+
+#[test]
 fn rules_source_that_does_not_compile_is_refused_with_its_position() {
     let err =
         network_patch_from_json(&json!({"rulesSource": "drop vlan 1;\ndrop\n  vlan banana;"}))
