@@ -596,6 +596,24 @@ mod tests {
     }
 
     #[test]
+    fn controller_rules_export_as_one_quoted_value() {
+        // Rules-language text has spaces, `;`, `$` and line ends: quoted, it reads back whole.
+        let controller = menu("/zerotier/controller").unwrap();
+        let network = item(
+            "*1",
+            &[
+                ("name", "lab"),
+                ("instance", "zt1"),
+                ("rules", "drop vlan $v;\naccept;"),
+            ],
+        );
+        assert_eq!(
+            export(controller, &[network], ExportOptions::default()),
+            "/zerotier controller\nadd instance=zt1 name=lab rules=\"drop vlan \\$v;\\naccept;\"\n"
+        );
+    }
+
+    #[test]
     fn export_wraps_like_routeros() {
         // Both shapes of the real export in ROUTEROS.md §4.1, in verbose mode.
         let zerotier = menu("/zerotier").unwrap();

@@ -416,6 +416,7 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
         with_default("ip6-rfc4193", YES_NO, "false"),
         with_default("ip6-6plane", YES_NO, "false"),
         prop("routes", ValueType::RouteList),
+        prop("rules", TEXT),
         read_only("inactive", YES_NO),
         with_default("disabled", YES_NO, "false"),
         prop("comment", TEXT),

@@ -63,6 +63,12 @@ pub enum ModelError {
     ReadOnly(String),
     #[error("not supported by this controller: {0}")]
     Unsupported(String),
+    /// Rules-language text that does not compile; the error names line and column.
+    #[error("{property}: {error}")]
+    RulesLanguage {
+        property: &'static str,
+        error: crate::rules_language::CompileError,
+    },
     #[error("invalid JSON: {0}")]
     Json(String),
     #[error("network {network} belongs to controller {owner}, not to this controller ({ours}): requests for it would never reach us")]

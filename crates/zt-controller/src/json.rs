@@ -15,10 +15,12 @@
 //!   each one left out is named in [`JsonInput::ignored`], for the caller to log;
 //! - unknown fields are ignored.
 //!
-//! Rules, capabilities and tags are stored and enforced ([`crate::rules_json`]). What is still
-//! refused with an error: a rule that cannot be read (see `rules_json` for why), values no
-//! config could carry (a name over 127 bytes, more than 1024 rules), and single sign-on, which
-//! this controller does not implement.
+//! Rules, capabilities and tags are stored and enforced ([`crate::rules_json`]). A `rulesSource`
+//! posted without `rules` is compiled ([`crate::rules_language`]) into rules, capabilities and
+//! tags (those posted alongside win). What is refused with an error: text that does not compile
+//! (the message names line and column), a rule that cannot be read (see `rules_json` for why),
+//! values no config could carry (a name over 127 bytes, more than 1024 rules), and single
+//! sign-on, which this controller does not implement.
 use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
@@ -252,10 +254,19 @@ pub fn network_patch_from_json(body: &Value) -> Result<JsonInput<NetworkPatch>, 
         p.auth_tokens = Some(auth_tokens(v, &mut ignored));
     }
     if let Some(Value::Array(items)) = o.get("rules") {
-        p.rules = Some(rule_list(items, "rules", &mut ignored)?);
+        p.rules = Some(Some(rule_list(items, "rules", &mut ignored)?));
     }
-    if let Some(v) = o.get("rulesSource") {
-        p.rules_source = Some(json_string(v).unwrap_or_default());
+    match o.get("rulesSource") {
+        // Text alone is compiled here. UIs that compile it themselves post `rules` with it, and
+        // those rules win, as zerotier-one reads only them; the text is then kept as given.
+        Some(Value::String(source)) if !o.contains_key("rules") => p
+            .set_rules_source(source)
+            .map_err(|error| ModelError::RulesLanguage {
+                property: "rulesSource",
+                error,
+            })?,
+        Some(v) => p.rules_source = Some(json_string(v).unwrap_or_default()),
+        None => {}
     }
     if let Some(Value::Array(items)) = o.get("capabilities") {
         p.capabilities = Some(capabilities(items, &mut ignored)?);

@@ -66,6 +66,7 @@ pub mod model;
 pub mod patch;
 pub mod props;
 pub mod rules_json;
+pub mod rules_language;
 pub mod storage;
 
 pub use answer::{AnswerError, Outgoing, Reply};

@@ -381,8 +381,8 @@ pub struct Network {
     /// read back as posted.
     #[serde(default, with = "opt_rules_serde")]
     pub rules: Option<Vec<Rule>>,
-    /// `rulesSource`: the rule-language text a UI compiled `rules` from. Kept and returned as
-    /// given; never interpreted (the rules are what is enforced).
+    /// `rulesSource`: the rules-language text `rules` were compiled from (by a UI, or by us when
+    /// it came without rules, see [`crate::rules_language`]). Kept and returned as given.
     #[serde(default)]
     pub rules_source: String,
     /// Capability definitions, ascending by ID.

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 
 use zt_crypto::Address;
 
+use std::collections::BTreeMap;
+
 use crate::error::ModelError;
+use crate::rules_language::CompileError;
 use zt_wire::rules::Rule;
 
 use crate::model::{CapabilityDef, Dns, IpPool, IpPrefix, Member, Network, Route, TagDef};
@@ -31,7 +34,8 @@ pub struct NetworkPatch {
     pub routes: Option<Vec<Route>>,
     pub dns: Option<Dns>,
     pub auth_tokens: Option<Vec<(String, u64)>>,
-    pub rules: Option<Vec<Rule>>,
+    /// `Some(None)` resets to the default accept-all rule set.
+    pub rules: Option<Option<Vec<Rule>>>,
     pub rules_source: Option<String>,
     pub capabilities: Option<Vec<CapabilityDef>>,
     pub tags: Option<Vec<TagDef>>,
@@ -76,9 +80,7 @@ impl NetworkPatch {
         set(&mut n.routes, &self.routes);
         set(&mut n.dns, &self.dns);
         set(&mut n.auth_tokens, &self.auth_tokens);
-        if let Some(rules) = &self.rules {
-            n.rules = Some(rules.clone());
-        }
+        set(&mut n.rules, &self.rules);
         set(&mut n.rules_source, &self.rules_source);
         set(&mut n.capabilities, &self.capabilities);
         set(&mut n.tags, &self.tags);
@@ -103,6 +105,49 @@ impl NetworkPatch {
             }
         }
         Ok(n)
+    }
+}
+
+impl NetworkPatch {
+    /// Sets the rules, capabilities and tags that rules-language `source` defines, and keeps
+    /// the text. A text that defines nothing (empty, or only comments) resets to the default
+    /// accept-all rule set: an empty rule list would drop every frame, which nobody means by
+    /// clearing the text.
+    pub fn set_rules_source(&mut self, source: &str) -> Result<(), CompileError> {
+        let compiled = crate::rules_language::compile(source)?;
+        let defines_nothing = compiled.rules.is_empty()
+            && compiled.capabilities.is_empty()
+            && compiled.tags.is_empty();
+        self.rules = Some((!defines_nothing).then_some(compiled.rules));
+        // By ID, ascending, as the model keeps them; a tag ID used twice keeps the later one,
+        // as a posted `tags` list does.
+        let capabilities: BTreeMap<u32, CapabilityDef> = compiled
+            .capabilities
+            .into_iter()
+            .map(|c| {
+                let def = CapabilityDef {
+                    id: c.id,
+                    default: c.default,
+                    rules: c.rules,
+                };
+                (c.id, def)
+            })
+            .collect();
+        let tags: BTreeMap<u32, TagDef> = compiled
+            .tags
+            .into_iter()
+            .map(|t| {
+                let def = TagDef {
+                    id: t.id,
+                    default: t.default,
+                };
+                (t.id, def)
+            })
+            .collect();
+        self.capabilities = Some(capabilities.into_values().collect());
+        self.tags = Some(tags.into_values().collect());
+        self.rules_source = Some(source.to_string());
+        Ok(())
     }
 }
 

@@ -12,6 +12,10 @@
 //!   that family on, clearing it turns it off;
 //! - `routes`: `dst[@gw][,dst[@gw]…]`, dst as `address/bits` (a bare address is a host route);
 //!   empty clears;
+//! - `rules`: the flow rules in ZeroTier's rules language ([`crate::rules_language`]), e.g.
+//!   `drop not ethertype ipv4 and not ethertype arp and not ethertype ipv6; accept;`; it sets
+//!   the rules, capabilities and tags it defines, and the text is what prints back; empty resets
+//!   to the default accept-all rules;
 //! - `ip-address` (member): `address[,address…]`; empty clears.
 use std::net::IpAddr;
 
@@ -47,6 +51,13 @@ pub fn network_patch_from_properties(props: &[(&str, &str)]) -> Result<NetworkPa
             "ip6-rfc4193" => p.v6_assign_rfc4193 = Some(parse_bool(name, value)?),
             "ip6-6plane" => p.v6_assign_sixplane = Some(parse_bool(name, value)?),
             "routes" => p.routes = Some(parse_routes(value)?),
+            "rules" => {
+                p.set_rules_source(value)
+                    .map_err(|error| ModelError::RulesLanguage {
+                        property: "rules",
+                        error,
+                    })?;
+            }
             "inactive" => return Err(ModelError::ReadOnly(name.to_string())),
             _ => return Err(ModelError::UnknownProperty(name.to_string())),
         }
@@ -106,6 +117,7 @@ pub fn network_properties(n: &Network) -> Vec<(&'static str, String)> {
                 .collect::<Vec<_>>()
                 .join(","),
         ),
+        ("rules", n.rules_source.clone()),
         ("comment", n.comment.clone()),
         ("disabled", yes_no(n.disabled)),
     ]
@@ -350,6 +362,28 @@ mod tests {
             let err = apply(props).expect_err(&format!("{props:?} must fail"));
             assert_eq!(err.to_string(), *expected, "{props:?}");
         }
+    }
+
+    #[test]
+    fn rules_are_set_in_the_rules_language_and_print_back_as_text() {
+        let text = "drop not ethertype ipv4 and not ethertype arp and not ethertype ipv6; accept;";
+        let n = apply(&[("rules", text)]).unwrap();
+        assert_eq!(n.rules.as_ref().map(Vec::len), Some(5));
+        let props = network_properties(&n);
+        let get = |k: &str| props.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(get("rules"), text);
+        // Empty: the default accept-all set again.
+        let cleared = network_patch_from_properties(&[("rules", "")])
+            .unwrap()
+            .apply(&n)
+            .unwrap();
+        assert_eq!(cleared.rules, None);
+        assert_eq!(cleared.rules_source, "");
+        let err = apply(&[("rules", "drop vlan x;")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("rules: line 1, column 11: "),
+            "{err}"
+        );
     }
 
     #[test]

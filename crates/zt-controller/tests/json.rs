@@ -266,6 +266,84 @@ fn rules_capabilities_and_tags_read_back_as_posted() {
 }
 
 #[test]
+fn rules_source_alone_is_compiled_into_rules_capabilities_and_tags() {
+    let source = "tag team id 5 default 1 enum 1 red enum 2 blue;\n\
+                  cap shell id 10 accept dport 22;\n;\n\
+                  drop not ethertype ipv4 and not ethertype arp;\n\
+                  accept teq team blue;\n";
+    let n = network_patch(json!({ "rulesSource": source }))
+        .apply(&Network::new(NWID, 0))
+        .unwrap();
+    let out = network_to_json(&n);
+    assert_eq!(out["rulesSource"], source);
+    assert_eq!(
+        out["rules"],
+        json!([
+            {"type": "MATCH_ETHERTYPE", "etherType": 2048, "not": true, "or": false},
+            {"type": "MATCH_ETHERTYPE", "etherType": 2054, "not": true, "or": false},
+            {"type": "ACTION_DROP"},
+            {"type": "MATCH_TAGS_EQUAL", "id": 5, "value": 2, "not": false, "or": false},
+            {"type": "ACTION_ACCEPT"}
+        ])
+    );
+    assert_eq!(
+        out["capabilities"],
+        json!([{"id": 10, "default": false, "rules": [
+            {"type": "MATCH_IP_DEST_PORT_RANGE", "start": 22, "end": 22, "not": false, "or": false},
+            {"type": "ACTION_ACCEPT"}
+        ]}])
+    );
+    assert_eq!(out["tags"], json!([{"id": 5, "default": 1}]));
+
+    // Empty text goes back to the default accept-all set, not to an empty (drop-all) list.
+    let cleared = network_patch(json!({"rulesSource": ""})).apply(&n).unwrap();
+    assert_eq!(cleared.rules, None);
+    assert!(cleared.capabilities.is_empty() && cleared.tags.is_empty());
+}
+
+#[test]
+fn posted_rules_win_over_rules_source() {
+    // A UI that compiled the text itself: its rules are stored, the text kept as given (even
+    // text we could not compile).
+    let body = json!({"rules": [{"type": "ACTION_DROP"}], "rulesSource": "accept; # not compiled"});
+    let n = network_patch(body).apply(&Network::new(NWID, 0)).unwrap();
+    let out = network_to_json(&n);
+    assert_eq!(out["rules"], json!([{"type": "ACTION_DROP"}]));
+    assert_eq!(out["rulesSource"], "accept; # not compiled");
+}
+
+#[test]
+fn capabilities_and_tags_posted_with_rules_source_win_over_the_compiled_ones() {
+    let body = json!({
+        "rulesSource": "tag team id 5 enum 1 red;\ncap shell id 10 accept dport 22;\n;\naccept;",
+        "capabilities": [{"id": 77, "default": true, "rules": [{"type": "ACTION_ACCEPT"}]}],
+        "tags": [{"id": 9, "default": null}]
+    });
+    let n = network_patch(body).apply(&Network::new(NWID, 0)).unwrap();
+    let out = network_to_json(&n);
+    assert_eq!(out["rules"], json!([{"type": "ACTION_ACCEPT"}]));
+    assert_eq!(out["capabilities"][0]["id"], 77);
+    assert_eq!(out["tags"], json!([{"id": 9, "default": null}]));
+}
+
+#[test]
+fn rules_source_that_does_not_compile_is_refused_with_its_position() {
+    let err =
+        network_patch_from_json(&json!({"rulesSource": "drop vlan 1;\ndrop\n  vlan banana;"}))
+            .map(|_| ())
+            .unwrap_err();
+    assert!(
+        matches!(&err, ModelError::RulesLanguage { error, .. } if (error.line, error.column) == (3, 8)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("rulesSource: line 3, column 8: "),
+        "{err}"
+    );
+}
+
+#[test]
 fn member_post_body() {
     let net = Network::new(NWID, 0);
     let m = Member::new(NWID, "a6c5664b6f".parse().unwrap(), 7);

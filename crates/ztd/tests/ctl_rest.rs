@@ -329,3 +329,57 @@ fn the_json_api_needs_the_token() {
     stream.read_to_string(&mut raw).unwrap();
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
 }
+
+#[test]
+fn rules_are_set_in_the_rules_language() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let tmp = tempfile::tempdir().unwrap();
+    let ztd = Ztd::seeded(&tmp.path().join("home"));
+    let text = "drop not ethertype ipv4 and not ethertype arp and not ethertype ipv6; accept;";
+    let (status, created) = ztd.request(
+        "PUT",
+        "/rest/zerotier/controller",
+        Some(&json!({"name": "ruled", "rules": text})),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(field(&created, "rules"), text);
+    let nwid = field(&created, "network").to_string();
+    let id = field(&created, ".id").to_string();
+    // The zerotier-one API shows the compiled rules and the text.
+    let record = ztd.get(&format!("/controller/network/{nwid}"));
+    assert_eq!(record["rulesSource"], text);
+    assert_eq!(record["rules"].as_array().map(Vec::len), Some(5));
+    assert_eq!(record["rules"][3], json!({"type": "ACTION_DROP"}));
+
+    // A mistake is refused with its place; nothing changes.
+    let (status, reply) = ztd.request(
+        "PATCH",
+        &format!("/rest/zerotier/controller/{id}"),
+        Some(&json!({"rules": "drop ethertype banana;"})),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        field(&reply, "detail").starts_with("invalid value for argument rules: line 1, column 16:"),
+        "{reply}"
+    );
+    assert_eq!(
+        ztd.get(&format!("/controller/network/{nwid}"))["rulesSource"],
+        text
+    );
+
+    // Empty: accept-all again, and the property is unset.
+    let (status, reply) = ztd.request(
+        "PATCH",
+        &format!("/rest/zerotier/controller/{id}"),
+        Some(&json!({"rules": ""})),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let record = ztd.get(&format!("/controller/network/{nwid}"));
+    assert_eq!(
+        record["rules"],
+        json!([{"not": false, "or": false, "type": "ACTION_ACCEPT"}])
+    );
+    let print = ztd.get("/rest/zerotier/controller");
+    assert_eq!(print[0].get("rules"), None, "{print}");
+}

@@ -3,7 +3,8 @@
 //! Properties: `instance` (default `zt1`), `name` (mandatory, unique: members refer to their
 //! network by it), `network` (16 hex; when omitted: the instance address + 24 random bits),
 //! `private` (yes), `broadcast` (yes), `mtu` (2800), `multicast-limit` (32), `ip-range`,
-//! `ip6-range`, `ip6-rfc4193` (no), `ip6-6plane` (no), `routes`, `comment`, `disabled`;
+//! `ip6-range`, `ip6-rfc4193` (no), `ip6-6plane` (no), `routes`, `rules` (flow rules in
+//! ZeroTier's rules language; empty is accept-all), `comment`, `disabled`;
 //! `copy-from` on `add` starts from another item's settings; read-only `inactive` (the
 //! network id is not this instance's, or the instance is not running). Values are parsed by
 //! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
@@ -33,6 +34,7 @@ pub(crate) const NETWORK_PROPERTIES: &[&str] = &[
     "ip6-rfc4193",
     "ip6-6plane",
     "routes",
+    "rules",
     "comment",
     "disabled",
 ];
@@ -59,6 +61,9 @@ pub(crate) fn model_error(e: ModelError) -> CommandError {
         ModelError::InvalidValue {
             property, reason, ..
         } => CommandError::refused(format!("invalid value for argument {property}: {reason}")),
+        ModelError::RulesLanguage { property, error } => {
+            CommandError::refused(format!("invalid value for argument {property}: {error}"))
+        }
         ModelError::MtuOutOfRange(_) => CommandError::out_of_range(
             "mtu",
             zt_controller::model::MIN_MTU,

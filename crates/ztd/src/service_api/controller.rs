@@ -593,6 +593,46 @@ pub(crate) mod tests {
         (status, serde_json::from_slice(&body).unwrap())
     }
 
+    /// A network POST with `rulesSource` alone: compiled into rules, or refused with 400 and
+    /// the line and column of the mistake (the network is left as it was).
+    #[tokio::test]
+    async fn rules_source_alone_is_compiled_or_refused_with_its_position() {
+        let tmp = tempfile::tempdir().unwrap();
+        let daemon = daemon_with_zt1(&tmp.path().join("home"));
+        let Ok(service) = default_controller(&daemon).await else {
+            panic!("no controller for zt1");
+        };
+        let path = format_network_id(network_id_for(service.address(), 1));
+        let post = |body: Value| {
+            network_item(
+                State(daemon.clone()),
+                Path(path.clone()),
+                Method::POST,
+                HeaderMap::new(),
+                RawQuery(Some(format!("auth={}", daemon.authtoken()))),
+                Bytes::from(body.to_string()),
+            )
+        };
+        let source = "drop not ethertype ipv4 and not ethertype arp; accept;";
+        let (status, record) = json_of(post(json!({ "rulesSource": source })).await).await;
+        assert_eq!(status, StatusCode::OK, "{record}");
+        assert_eq!(record["rulesSource"], source);
+        assert_eq!(record["rules"].as_array().map(Vec::len), Some(4));
+        assert_eq!(record["rules"][2], json!({"type": "ACTION_DROP"}));
+
+        let (status, answer) =
+            json_of(post(json!({"rulesSource": "drop ethertype banana;"})).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("rulesSource: line 1, column 16: "),
+            "{answer}"
+        );
+        let (_, unchanged) =
+            json_of(json_call!(network_item, daemon, Method::GET, path.clone()).await).await;
+        assert_eq!(unchanged["rulesSource"], source);
+    }
+
     /// zerotier-one 1.12+'s listings: each record as the single-record GET gives it, and
     /// the counts.
     #[tokio::test]
