@@ -73,3 +73,7 @@ pub const EXPECT_BUCKETS: usize = 256;
 pub const EXPECT_BUCKET_ENTRIES: usize = 32;
 /// Remembered packet IDs for replay rejection.
 pub const REPLAY_WINDOW: usize = 8192;
+
+pub use crate::vl2::subscriptions::{
+    MAX_GROUPS_PER_NETWORK, MAX_MULTICAST_GROUPS, MAX_SUBSCRIPTIONS_PER_MEMBER,
+};

@@ -10,6 +10,7 @@ use zt_controller::controller::{Decision, RequestMetadata};
 use zt_controller::issue::{build_config, build_revocation};
 use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
 use zt_controller::{Controller, MemoryStorage};
+use zt_node::constants::MAX_SUBSCRIPTIONS_PER_MEMBER;
 use zt_node::sim::{make_planet, test_identity, Sim};
 use zt_node::{Address, Event, FrameError, Identity, JoinSettings, NetworkStatus, NodeConfig};
 use zt_wire::com::CertificateOfMembership;
@@ -1394,4 +1395,150 @@ fn multicast_goes_through_the_replicator() {
             "subscriber {n}"
         );
     }
+}
+
+/// `from` says MULTICAST_LIKE to `to` for `groups` of the lab's network, in packets of at
+/// most 70 entries, sealed with their real shared key. Nodes are (index in the simulation,
+/// test identity number).
+fn like(
+    l: &mut ControllerLab,
+    (from, from_id): (usize, usize),
+    (to, to_id): (usize, usize),
+    groups: &[MulticastGroup],
+) {
+    use zt_crypto::armor::{CipherSuite, PeerKey};
+    use zt_wire::verbs::packet::{build, OutgoingPacket};
+    let (sender, receiver) = (&l.sim.nodes[from], &l.sim.nodes[to]);
+    let key = PeerKey::new(
+        test_identity(from_id)
+            .agree(&test_identity(to_id))
+            .expect("test identities agree"),
+    );
+    let (source, destination) = (sender.address(), receiver.address());
+    for chunk in groups.chunks(70) {
+        let mut payload = Vec::new();
+        zt_wire::verbs::multicast::MulticastLike {
+            entries: chunk.iter().map(|g| (l.nwid, *g)).collect(),
+        }
+        .write(&mut payload);
+        let packet = OutgoingPacket {
+            destination,
+            source,
+            verb: zt_node::Verb::MulticastLike,
+            payload: &payload,
+            packet_id: rand::random(),
+            suite: CipherSuite::Poly1305Salsa2012,
+            compress: false,
+            mtu: 1432,
+        };
+        for datagram in build(&packet, &key).unwrap().datagrams {
+            let at = l.sim.addrs[from];
+            l.sim.inject(at, to, &datagram);
+        }
+        l.run(100);
+    }
+}
+
+/// A group no one uses but the test: a multicast MAC numbered `n`.
+fn test_group(n: u32) -> MulticastGroup {
+    let [_, b, c, d] = n.to_be_bytes();
+    MulticastGroup {
+        mac: Mac([0x01, 0x00, 0x5e, b & 0x7f, c, d]),
+        adi: 0,
+    }
+}
+
+/// Sends a multicast frame from `from` to `group`: which nodes' taps got it within a second.
+fn multicast_reaches(
+    l: &mut ControllerLab,
+    from: usize,
+    group: MulticastGroup,
+    candidates: &[usize],
+) -> Vec<usize> {
+    let nwid = l.nwid;
+    let since: Vec<usize> = candidates.iter().map(|&n| l.sim.events[n].len()).collect();
+    let now = l.sim.now;
+    let src = mac_of(&l.sim, from, nwid);
+    l.sim.nodes[from]
+        .send_frame(now, nwid, src, group.mac, ETHERTYPE_IPV4, b"to the group")
+        .unwrap();
+    l.run(1_000);
+    candidates
+        .iter()
+        .zip(since)
+        .filter(|(&n, since)| {
+            frames(&l.sim, n, *since)
+                .iter()
+                .any(|(_, dst, _, payload)| *dst == group.mac && payload == b"to the group")
+        })
+        .map(|(&n, _)| n)
+        .collect()
+}
+
+/// A node that is not a member cannot subscribe at a member (its LIKEs are refused and it
+/// gets nothing sent to the group), and a member that floods LIKEs for thousands of groups
+/// is held to its per-member share while another member's group still gets its frames.
+#[test]
+fn like_floods_change_nothing_for_strangers_and_are_capped_per_member() {
+    let props = [
+        ("name", "lab"),
+        ("ip-range", "10.9.0.10-10.9.0.50"),
+        ("routes", "10.9.0.0/24"),
+    ];
+    let (mut l, leaves) = ControllerLab::new(7, &[4, 5, 6, 7], &props);
+    let (a, b, d, stranger) = (leaves[0], leaves[1], leaves[2], leaves[3]);
+    l.authorize_and_join(&[a, b, d]);
+    l.join_and_settle(&[stranger]);
+    let nwid = l.nwid;
+    for n in [a, b, d] {
+        assert_eq!(status(&l.sim, n, nwid), Some(NetworkStatus::Ok));
+    }
+    assert_eq!(
+        status(&l.sim, stranger, nwid),
+        Some(NetworkStatus::AccessDenied)
+    );
+    // A holds B's and D's membership certificates (credentials go with the first frame).
+    assert!(unicast_delivered(&mut l, b, a, b"b to a"));
+    assert!(unicast_delivered(&mut l, d, a, b"d to a"));
+
+    let refused_before = l.sim.nodes[a].stats().vl2.likes_refused;
+    let stranger_group = test_group(1);
+    like(&mut l, (stranger, 7), (a, 4), &[stranger_group]);
+    assert_eq!(
+        l.sim.nodes[a].stats().vl2.likes_refused,
+        refused_before + 1,
+        "the stranger's LIKE was not refused"
+    );
+    l.sim.record = true;
+    l.sim.log.clear();
+    assert!(multicast_reaches(&mut l, a, stranger_group, &[stranger]).is_empty());
+    let (at_a, at_stranger) = (l.sim.addrs[a], l.sim.addrs[stranger]);
+    assert!(
+        !l.sim
+            .log
+            .iter()
+            .any(|(from, to, _)| (*from, *to) == (at_a, at_stranger)),
+        "A sent the stranger something for its group"
+    );
+    l.sim.record = false;
+
+    // D likes one group; B floods LIKEs for 3,000.
+    let d_group = test_group(2);
+    like(&mut l, (d, 6), (a, 4), &[d_group]);
+    let flood: Vec<MulticastGroup> = (10..3_010).map(test_group).collect();
+    let refused_before = l.sim.nodes[a].stats().vl2.likes_refused;
+    let accepted_before = l.sim.nodes[a].stats().vl2.likes_accepted;
+    like(&mut l, (b, 5), (a, 4), &flood);
+    let stats = &l.sim.nodes[a].stats().vl2;
+    let refused = stats.likes_refused - refused_before;
+    let accepted = stats.likes_accepted - accepted_before;
+    assert_eq!(refused + accepted, flood.len() as u64);
+    // B's share: at most MAX_SUBSCRIPTIONS_PER_MEMBER groups, some taken by its own LIKEs.
+    assert!(
+        refused >= (flood.len() - MAX_SUBSCRIPTIONS_PER_MEMBER as usize) as u64,
+        "only {refused} of B's {} LIKEs refused",
+        flood.len()
+    );
+    assert_eq!(multicast_reaches(&mut l, a, d_group, &[b, d]), vec![d]);
+    assert_eq!(multicast_reaches(&mut l, a, flood[0], &[b, d]), vec![b]);
 }

@@ -26,7 +26,7 @@ mod credentials;
 mod ndp;
 mod network;
 mod rules;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod switch;
 
 pub(crate) use network::Network;

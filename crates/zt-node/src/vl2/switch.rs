@@ -1368,15 +1368,19 @@ impl Node {
                 self.stats.vl2.likes_refused += 1;
                 continue;
             }
-            self.stats.vl2.likes_accepted += 1;
-            if self.vl2.networks.contains_key(&nwid) {
-                self.learn_members(from.now, nwid, group, &[from.source]);
-            } else if !self
+            // Each entry counts once: refused when a table limit keeps it out.
+            if !self
                 .vl2
                 .subscribers
                 .subscribe(from.now, nwid, group, from.source)
             {
                 self.stats.vl2.likes_refused += 1;
+                continue;
+            }
+            self.stats.vl2.likes_accepted += 1;
+            if self.vl2.networks.contains_key(&nwid) {
+                // Multicasts waiting for subscribers of this group may go to it now.
+                self.learn_members(from.now, nwid, group, &[from.source]);
             }
         }
     }
