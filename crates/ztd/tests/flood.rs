@@ -204,10 +204,7 @@ fn flood_drops(stats: &Value) -> u64 {
 #[test]
 fn a_hello_flood_from_one_24_and_one_64_leaves_known_peers_traffic_alone() {
     skip_unless!(zt_testnet::netns_available());
-    skip_unless!(Path::new("/usr/bin/ping")
-        .is_file()
-        .then_some(())
-        .ok_or("ping not found (apt-get install iputils-ping)"));
+    skip_unless!(ping_available());
     let lab = Lab::new(4);
     let (root, a, b, flooder) = (0, 1, 2, 3);
     let dir = tempfile::tempdir().unwrap();

@@ -227,3 +227,22 @@ pub fn wait_network(
     })?;
     json_line(&line)
 }
+
+/// Ok if `ping` (iputils) is there, or why not (for `skip_unless!`).
+pub fn ping_available() -> Result<(), &'static str> {
+    Path::new("/usr/bin/ping")
+        .is_file()
+        .then_some(())
+        .ok_or("ping not found (apt-get install iputils-ping)")
+}
+
+/// `ip -j ARGS` run against namespace `ns`, parsed (Null when it fails).
+pub fn ip_json_in(lab: &Lab, ns: usize, args: &[&str]) -> Value {
+    std::process::Command::new("ip")
+        .args(["-n", lab.ns(ns), "-j"])
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+        .unwrap_or(Value::Null)
+}
