@@ -361,6 +361,7 @@ static ZEROTIER_INTERFACE: Menu = Menu {
         with_default("allow-managed", YES_NO, "true"),
         with_default("allow-global", YES_NO, "false"),
         with_default("allow-default", YES_NO, "false"),
+        with_default("allow-dns", YES_NO, "false"),
         with_default("arp-timeout", ValueType::AutoOrTime, "auto"),
         with_default("disable-running-check", YES_NO, "false"),
         read_only("mtu", ValueType::Number { min: 0, max: 65535 }),

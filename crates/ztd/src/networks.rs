@@ -21,6 +21,7 @@ use zt_wire::mac::Mac;
 use zt_wire::netconf::NetworkConfig;
 use zt_wire::network_id::NetworkId;
 
+use crate::os::dns::LinkDns;
 use crate::os::iproute::Prefix;
 use crate::state_dir::{read_optional, write_atomic, StateError, SECRET_MODE};
 
@@ -34,15 +35,18 @@ pub struct AllowSettings {
     pub global: bool,
     /// Also default routes (`0.0.0.0/0`, `::/0`).
     pub default_route: bool,
+    /// The pushed DNS domain and servers on the interface (`allowDNS`).
+    pub dns: bool,
 }
 
 impl Default for AllowSettings {
-    /// zerotier-one's defaults: managed yes, global no, default no.
+    /// zerotier-one's defaults: managed yes, global no, default no, DNS no.
     fn default() -> Self {
         AllowSettings {
             managed: true,
             global: false,
             default_route: false,
+            dns: false,
         }
     }
 }
@@ -56,11 +60,13 @@ pub struct ManagedRoute {
     pub metric: u16,
 }
 
-/// The addresses and routes a config leads to under some [`AllowSettings`].
+/// The addresses, routes and DNS a config leads to under some [`AllowSettings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagedPlan {
     pub addresses: Vec<Prefix>,
     pub routes: Vec<ManagedRoute>,
+    /// With `allow.dns`, what the controller pushed (if anything).
+    pub dns: Option<LinkDns>,
 }
 
 /// Which managed addresses and routes of `config` to apply (zerotier-one's
@@ -70,9 +76,16 @@ pub struct ManagedPlan {
 /// - default routes only with `default_route`;
 /// - a route through one of our own addresses is skipped (we are that gateway), and an
 ///   on-link route to the subnet of an assigned address is the kernel's connected route
-///   already.
+///   already;
+/// - the pushed DNS only with `dns` (whatever `managed` says, as zerotier-one).
 pub fn plan_managed(config: &NetworkConfig, allow: AllowSettings) -> ManagedPlan {
-    let mut plan = ManagedPlan::default();
+    let mut plan = ManagedPlan {
+        dns: allow
+            .dns
+            .then(|| LinkDns::from_config(&config.dns))
+            .flatten(),
+        ..ManagedPlan::default()
+    };
     if !allow.managed {
         return plan;
     }
@@ -181,9 +194,9 @@ use tokio::task::JoinHandle;
 use zt_node::{Event, JoinSettings, NetworkStatus, Node};
 use zt_wire::netconf::NetworkType;
 
-use crate::os::iproute;
 use crate::os::multicast;
 use crate::os::tap::TapDevice;
+use crate::os::{dns, iproute};
 use crate::runtime::driver::{DataCommand, InstanceHandle, InstanceRuntime};
 use crate::runtime::events::EventHandler;
 use zt_wire::ethernet::{EthernetHeader, ETHERNET_HEADER_LEN};
@@ -479,6 +492,16 @@ async fn apply_configs(
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        if plan.dns != old.dns {
+            let changed = match &plan.dns {
+                Some(dns) => dns::set(name, dns).await,
+                None => dns::revert(name).await,
+            };
+            if let Err(e) = changed {
+                errors.push(e);
+            }
+        }
+        applied.dns = plan.dns.clone();
         tracing::info!(
             network = %port.nwid,
             interface = %port.interface,
@@ -570,6 +593,9 @@ async fn withdraw(port: &Port, instance_dir: &Path) {
     }
     for address in &old.addresses {
         let _ = iproute::remove_address(name, *address).await;
+    }
+    if old.dns.is_some() {
+        let _ = dns::revert(name).await;
     }
     if !old.addresses.is_empty() || !old.routes.is_empty() {
         tracing::info!(interface = %port.interface, "access to the network lost: managed addresses and routes removed");
@@ -728,6 +754,7 @@ mod tests {
             managed: true,
             global: true,
             default_route: true,
+            dns: false,
         };
         let plan = plan_managed(&config(), allow);
         assert_eq!(plan.addresses, vec![p("10.147.17.5", 24), p("8.8.4.4", 32)]);
@@ -754,8 +781,38 @@ mod tests {
             managed: false,
             global: true,
             default_route: true,
+            dns: false,
         };
         assert_eq!(plan_managed(&config(), allow), ManagedPlan::default());
+    }
+
+    #[test]
+    fn pushed_dns_is_planned_only_with_allow_dns() {
+        let mut pushed = config();
+        pushed.dns = zt_wire::netconf::Dns {
+            domain: "lab.example".into(),
+            servers: vec![inet("10.147.17.1", 53)],
+        };
+        assert_eq!(plan_managed(&pushed, AllowSettings::default()).dns, None);
+        let dns_only = AllowSettings {
+            managed: false,
+            dns: true,
+            ..AllowSettings::default()
+        };
+        let plan = plan_managed(&pushed, dns_only);
+        assert!(plan.addresses.is_empty());
+        assert_eq!(
+            plan.dns,
+            Some(LinkDns {
+                domain: "lab.example".into(),
+                servers: vec!["10.147.17.1".parse().unwrap()],
+            })
+        );
+        assert_eq!(
+            plan_managed(&config(), dns_only).dns,
+            None,
+            "nothing pushed"
+        );
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct NetworkInfo {
     /// The tap's subscriptions as the daemon set them (what zerotier-one lists as
     /// `multicastSubscriptions`), sorted; the groups the node adds itself are not here.
     pub multicast_subscriptions: Vec<MulticastGroup>,
+    /// The search domain and servers the controller pushed (empty without a config).
+    pub dns: zt_wire::netconf::Dns,
 }
 
 /// How [`crate::Node::set_multicast_subscriptions`] changed a network's tap subscriptions.
@@ -278,6 +280,7 @@ impl Network {
             broadcast: c.is_some_and(|c| c.enable_broadcast()),
             netconf_revision: c.map_or(0, |c| c.revision),
             multicast_subscriptions: self.subscriptions.iter().copied().collect(),
+            dns: c.map(|c| c.dns.clone()).unwrap_or_default(),
         }
     }
 

@@ -34,6 +34,9 @@ pub struct InterfaceConfig {
     pub allow_managed: bool,
     pub allow_global: bool,
     pub allow_default: bool,
+    /// The pushed DNS on the interface (zerotier-one's `allowDNS`; off by default).
+    #[serde(default)]
+    pub allow_dns: bool,
     /// Seconds; `None` is `auto` (the kernel's default reachable time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arp_timeout: Option<u32>,
@@ -53,6 +56,7 @@ impl InterfaceConfig {
             managed: self.allow_managed,
             global: self.allow_global,
             default_route: self.allow_default,
+            dns: self.allow_dns,
         }
     }
 
@@ -81,6 +85,9 @@ impl InterfaceConfig {
         }
         if let Some(v) = args.take_bool("allow-default")? {
             self.allow_default = v;
+        }
+        if let Some(v) = args.take_bool("allow-dns")? {
+            self.allow_dns = v;
         }
         if let Some(text) = args.take("arp-timeout") {
             self.arp_timeout = if text == "auto" {
@@ -318,6 +325,7 @@ impl Daemon {
                 allow_managed: true,
                 allow_global: false,
                 allow_default: false,
+                allow_dns: false,
                 arp_timeout: None,
                 disable_running_check: false,
                 disabled: false,
@@ -439,6 +447,7 @@ fn interface_record(model: &Model, id: ItemId, c: &InterfaceConfig) -> Record {
     r.insert("allow-managed".into(), bool_text(c.allow_managed));
     r.insert("allow-global".into(), bool_text(c.allow_global));
     r.insert("allow-default".into(), bool_text(c.allow_default));
+    r.insert("allow-dns".into(), bool_text(c.allow_dns));
     r.insert(
         "arp-timeout".into(),
         c.arp_timeout.map_or("auto".into(), |s| format!("{s}s")),

@@ -113,13 +113,31 @@ fn network_json(j: &Joined) -> Value {
         "allowManaged": c.allow_managed,
         "allowGlobal": c.allow_global,
         "allowDefault": c.allow_default,
-        "allowDNS": false,
+        "allowDNS": c.allow_dns,
         "assignedAddresses": addresses,
         "routes": routes,
         "multicastSubscriptions": multicast_subscriptions_json(
             info.map_or(&[], |i| i.multicast_subscriptions.as_slice())
         ),
-        "dns": { "domain": "", "servers": [] },
+        "dns": dns_json(info.map(|i| &i.dns)),
+    })
+}
+
+/// zerotier-one's `dns`: the pushed search domain and server addresses (empty before a
+/// config, and whether or not `allowDNS` applies them).
+fn dns_json(dns: Option<&zt_wire::netconf::Dns>) -> Value {
+    let servers: Vec<String> = dns
+        .map(|d| {
+            d.servers
+                .iter()
+                .filter_map(|s| s.ip())
+                .map(|ip| ip.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "domain": dns.map_or("", |d| d.domain.as_str()),
+        "servers": servers,
     })
 }
 
@@ -219,8 +237,13 @@ pub async fn join(
         ("allowManaged", "allow-managed"),
         ("allowGlobal", "allow-global"),
         ("allowDefault", "allow-default"),
+        ("allowDNS", "allow-dns"),
     ] {
-        if let Some(v) = settings.get(key).and_then(Value::as_bool) {
+        // zerotier-one reads these leniently (`true`, a number > 0, "1", "true").
+        if let Some(v) = settings
+            .get(key)
+            .and_then(zt_controller::lenient::json_bool)
+        {
             args.insert(property, crate::menu::bool_text(v));
         }
     }

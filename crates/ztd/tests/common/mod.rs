@@ -141,11 +141,23 @@ pub fn start_ztd_with<'a>(
     home: &Path,
     more: &[&str],
 ) -> (zt_testnet::NsProcess, Api<'a>) {
+    start_ztd_with_env(lab, ns, home, more, &[])
+}
+
+/// [`start_ztd_with`] with more environment variables.
+pub fn start_ztd_with_env<'a>(
+    lab: &'a Lab,
+    ns: usize,
+    home: &Path,
+    more: &[&str],
+    env: &[(&str, String)],
+) -> (zt_testnet::NsProcess, Api<'a>) {
     let ztd = Path::new(env!("CARGO_BIN_EXE_ztd"));
     let home_s = home.display().to_string();
     let mut args = vec!["--home", &home_s, "--api-listen", API];
     args.extend_from_slice(more);
     let mut command = lab.command(ns, ztd, &args);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     // Safety net: an instance that somehow has no planet file never uses the public planet.
     command.env("ZTD_NO_DEFAULT_PLANET", "1");
     let proc = zt_testnet::NsProcess::spawn(command);
