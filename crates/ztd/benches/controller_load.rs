@@ -396,7 +396,7 @@ fn main() {
             }],
             now: clock.now(),
         };
-        let engine = NodeEngine::start(start, vec![handler]).unwrap();
+        let engine = NodeEngine::start(start, vec![handler], Default::default()).unwrap();
         let bound_socket = BoundSocket {
             socket,
             bound,

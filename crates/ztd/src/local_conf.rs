@@ -42,6 +42,9 @@ pub struct LocalConf {
     pub log_level: Option<LogLevel>,
     pub log_format: Option<LogFormat>,
     pub controller_db: Option<ControllerDb>,
+    /// zerotier-one's `interfacePrefixBlacklist`: addresses of interfaces whose name starts
+    /// with one of these are never offered to peers as paths.
+    pub interface_prefix_blacklist: Vec<String>,
     /// zerotier-one keys of `settings` that ztd does not use (named in the log once).
     pub not_used: Vec<String>,
 }
@@ -72,6 +75,8 @@ struct SettingsShape {
     log_format: Option<LogFormat>,
     #[serde(default, deserialize_with = "controller_db")]
     controller_db: Option<ControllerDb>,
+    #[serde(default, deserialize_with = "interface_prefixes")]
+    interface_prefix_blacklist: Vec<String>,
     #[serde(flatten)]
     other: BTreeMap<String, serde::de::IgnoredAny>,
 }
@@ -107,6 +112,19 @@ fn parse_management_prefix(text: &str) -> Result<IpPrefix, String> {
     prefix.ok_or_else(|| format!("allowManagementFrom: {text:?} is not an address or ADDRESS/BITS"))
 }
 
+fn interface_prefixes<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    let prefixes = Vec::<String>::deserialize(deserializer)?;
+    // An empty prefix would match every interface and silently end direct paths.
+    if prefixes.iter().any(|p| p.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "interfacePrefixBlacklist: an empty prefix would exclude every interface",
+        ));
+    }
+    Ok(prefixes)
+}
+
 fn controller_db<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<ControllerDb>, D::Error> {
@@ -140,6 +158,7 @@ impl LocalConf {
             log_level: settings.log_level,
             log_format: settings.log_format,
             controller_db: settings.controller_db,
+            interface_prefix_blacklist: settings.interface_prefix_blacklist,
             not_used: settings.other.into_keys().collect(),
         })
     }
@@ -266,7 +285,8 @@ mod tests {
     "logLevel": "info,ztd::controller=debug",
     "logFormat": "json",
     "apiListen": ["127.0.0.1:9994", "[::1]:9994"],
-    "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt"
+    "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt",
+    "interfacePrefixBlacklist": ["docker", "veth"]
   }
 }"#,
         )
@@ -285,6 +305,7 @@ mod tests {
             ))
         );
         assert_eq!(conf.not_used, vec!["portMappingEnabled".to_string()]);
+        assert_eq!(conf.interface_prefix_blacklist, vec!["docker", "veth"]);
         assert!(conf.admits("192.168.88.7".parse().unwrap()));
         assert!(conf.admits("::ffff:192.168.88.7".parse().unwrap()));
         assert!(conf.admits("2001:db8::1".parse().unwrap()));
@@ -336,6 +357,11 @@ mod tests {
                 "{\"settings\": {\"controllerDb\": \"mysql://x\"}}",
                 "line 1",
                 "controllerDb",
+            ),
+            (
+                "{\"settings\": {\"interfacePrefixBlacklist\": [\"docker\", \"\"]}}",
+                "line 1",
+                "every interface",
             ),
             (
                 "{\"settings\": {\"apiListen\": [\"localhost\"]}}",

@@ -17,6 +17,7 @@ use ztd::daemon::Daemon;
 use ztd::local_conf::{LocalConf, ManagementAccess};
 use ztd::logging::{self, LogControl, LogFormat, LogLevel, DEFAULT_LEVEL};
 use ztd::rest::{self, MenuRegistry};
+use ztd::runtime::interfaces::ExcludedInterfaces;
 use ztd::runtime::node_engine::NodeEngineFactory;
 use ztd::runtime::sockets::ipv6_unavailable;
 use ztd::state_dir::{write_atomic, StateDir};
@@ -160,6 +161,9 @@ async fn run(settings: Settings, logs: LogControl) -> Result<(), String> {
     // Each enabled instance runs a zt-node `Node`. Subsystems that need node events (TAP,
     // controller) register with `engines.subsystems()` before instances start.
     let engines = NodeEngineFactory::new();
+    engines
+        .excluded_interfaces()
+        .set(settings.conf.interface_prefix_blacklist.clone());
     let daemon = Arc::new(
         Daemon::open_with(
             state,
@@ -198,7 +202,12 @@ async fn run(settings: Settings, logs: LogControl) -> Result<(), String> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    tokio::spawn(reload_on_hangup(settings, logs, access));
+    tokio::spawn(reload_on_hangup(
+        settings,
+        logs,
+        access,
+        engines.excluded_interfaces(),
+    ));
     let servers: Vec<_> = listeners
         .into_iter()
         .map(|listener| {
@@ -245,7 +254,12 @@ fn notify_systemd(states: &[sd_notify::NotifyState]) {
 /// environment set it) and `allowManagementFrom` change at once; the other settings are
 /// bound at start, so a change to them is logged as waiting for a restart. A file that no
 /// longer parses changes nothing.
-async fn reload_on_hangup(mut running: Settings, logs: LogControl, access: ManagementAccess) {
+async fn reload_on_hangup(
+    mut running: Settings,
+    logs: LogControl,
+    access: ManagementAccess,
+    excluded_interfaces: ExcludedInterfaces,
+) {
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler: local.conf is read at start only");
         return;
@@ -272,6 +286,8 @@ async fn reload_on_hangup(mut running: Settings, logs: LogControl, access: Manag
             }
         }
         access.replace(&conf);
+        // Running instances use it at their next interface scan (within a minute).
+        excluded_interfaces.set(conf.interface_prefix_blacklist.clone());
         let at_restart = [
             (
                 "primaryPort",

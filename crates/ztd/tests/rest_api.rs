@@ -619,7 +619,7 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
     let host = ztd::runtime::interfaces::host_addresses().unwrap();
     let v6 = UdpSocket::bind("[::]:0").is_ok();
     let mut expected: Vec<String> =
-        ztd::runtime::interfaces::push_addresses(&host, &["all".into()], &[port, secondary])
+        ztd::runtime::interfaces::push_addresses(&host, &["all".into()], &[], &[port, secondary])
             .iter()
             .filter(|a| a.is_ipv4() || v6)
             .map(|a| format!("{}/{}", a.ip(), a.port()))

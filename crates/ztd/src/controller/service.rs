@@ -1058,7 +1058,7 @@ mod tests {
             }],
             now: clock.now(),
         };
-        let engine = NodeEngine::start(start, handlers).unwrap();
+        let engine = NodeEngine::start(start, handlers, Default::default()).unwrap();
         InstanceRuntime::start(vec![socket], Box::new(engine), clock, "test".into()).unwrap()
     }
 

@@ -3,8 +3,9 @@
 //!
 //! Which addresses qualify follows zerotier-one's binder: not loopback, not link-local IPv6
 //! (needs a scope id peers cannot use), not multicast/unspecified, not ZeroTier's own
-//! virtual interfaces (that would tunnel ZeroTier inside itself), and only on the interfaces
-//! the instance's `interfaces` property lists (`all` = every interface).
+//! virtual interfaces (that would tunnel ZeroTier inside itself), not on interfaces whose
+//! name starts with a prefix of local.conf's `interfacePrefixBlacklist`, and only on the
+//! interfaces the instance's `interfaces` property lists (`all` = every interface).
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// How often the interface list is re-read (zerotier-one re-binds every 60 s; addresses
@@ -64,11 +65,29 @@ pub fn host_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
     Ok(out)
 }
 
+/// Interface-name prefixes whose addresses are never used (local.conf's
+/// `interfacePrefixBlacklist`), shared by the daemon and its engines so a SIGHUP reaches
+/// running instances at their next interface scan.
+#[derive(Clone, Default)]
+pub struct ExcludedInterfaces(std::sync::Arc<std::sync::RwLock<Vec<String>>>);
+
+impl ExcludedInterfaces {
+    pub fn set(&self, prefixes: Vec<String>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = prefixes;
+    }
+
+    pub fn get(&self) -> Vec<String> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// The addresses worth pushing to peers, each with every port the instance listens on.
-/// `allowed` is the instance's `interfaces` list (`all` accepts every interface).
+/// `allowed` is the instance's `interfaces` list (`all` accepts every interface); interfaces
+/// whose name starts with one of `excluded` are skipped.
 pub fn push_addresses(
     host: &[InterfaceAddress],
     allowed: &[String],
+    excluded: &[String],
     ports: &[u16],
 ) -> Vec<SocketAddr> {
     let all = allowed.iter().any(|a| a == "all");
@@ -77,7 +96,12 @@ pub fn push_addresses(
         if !all && !allowed.contains(&a.interface) {
             continue;
         }
-        if VIRTUAL_PREFIXES.iter().any(|p| a.interface.starts_with(p)) || !usable(&a.ip) {
+        let excluded_name = VIRTUAL_PREFIXES
+            .iter()
+            .copied()
+            .chain(excluded.iter().map(String::as_str))
+            .any(|p| a.interface.starts_with(p));
+        if excluded_name || !usable(&a.ip) {
             continue;
         }
         for &port in ports {
@@ -125,7 +149,7 @@ mod tests {
             a("zt1234", "10.147.17.1"),
             a("zerotier1", "10.147.18.1"),
         ];
-        let all = push_addresses(&host, &["all".into()], &[9993, 21000]);
+        let all = push_addresses(&host, &["all".into()], &[], &[9993, 21000]);
         assert_eq!(
             all,
             vec![
@@ -137,8 +161,25 @@ mod tests {
                 "10.0.0.2:21000".parse().unwrap(),
             ]
         );
-        let only_eth1 = push_addresses(&host, &["eth1".into()], &[9993]);
+        let only_eth1 = push_addresses(&host, &["eth1".into()], &[], &[9993]);
         assert_eq!(only_eth1, vec!["10.0.0.2:9993".parse().unwrap()]);
+    }
+
+    #[test]
+    fn blacklisted_prefixes_are_skipped() {
+        let host = [
+            a("eth0", "192.168.1.5"),
+            a("docker0", "172.17.0.1"),
+            a("dockerbr", "172.18.0.1"),
+            a("eth1", "10.0.0.2"),
+        ];
+        let kept = push_addresses(
+            &host,
+            &["all".into()],
+            &["docker".into(), "eth1".into()],
+            &[9993],
+        );
+        assert_eq!(kept, vec!["192.168.1.5:9993".parse().unwrap()]);
     }
 
     #[test]

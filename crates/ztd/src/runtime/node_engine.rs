@@ -18,7 +18,7 @@ use super::engine::{
     Engine, EngineFactory, EngineStart, EngineStatus, LocalSocketId, PortRole, Transmit,
 };
 use super::events::{EventHandler, InstanceInfo, Subsystems};
-use super::interfaces;
+use super::interfaces::{self, ExcludedInterfaces};
 use crate::state_dir::write_atomic;
 
 /// ZeroTier's default planet ("Earth", world 149604618): the bytes `ZT_DEFAULT_WORLD` of
@@ -145,6 +145,8 @@ pub struct NodeEngine {
     ports: Vec<u16>,
     /// The instance's `interfaces` property.
     interfaces: Vec<String>,
+    /// local.conf's `interfacePrefixBlacklist`.
+    excluded_interfaces: ExcludedInterfaces,
     next_interface_scan: u64,
     stats: AdapterStats,
     /// Since when no root has been heard from (`None` while online).
@@ -162,6 +164,7 @@ impl NodeEngine {
     pub fn start(
         start: EngineStart,
         handlers: Vec<Box<dyn EventHandler>>,
+        excluded_interfaces: ExcludedInterfaces,
     ) -> Result<NodeEngine, StartError> {
         let planet = load_planet(&start.instance_dir)?;
         let moons = load_moons(&start.instance_dir);
@@ -198,6 +201,7 @@ impl NodeEngine {
             handlers,
             ports,
             interfaces: start.interfaces,
+            excluded_interfaces,
             next_interface_scan: start.now,
             stats: AdapterStats::default(),
             offline_since: Some(start.now),
@@ -230,7 +234,12 @@ impl NodeEngine {
         self.next_interface_scan = now + interfaces::REFRESH_INTERVAL_MS;
         match interfaces::host_addresses() {
             Ok(host) => {
-                let push = interfaces::push_addresses(&host, &self.interfaces, &self.ports);
+                let push = interfaces::push_addresses(
+                    &host,
+                    &self.interfaces,
+                    &self.excluded_interfaces.get(),
+                    &self.ports,
+                );
                 self.node.set_local_addresses(push);
             }
             Err(error) => {
@@ -414,6 +423,7 @@ impl Engine for NodeEngine {
 #[derive(Clone, Default)]
 pub struct NodeEngineFactory {
     subsystems: Subsystems,
+    excluded_interfaces: ExcludedInterfaces,
 }
 
 impl NodeEngineFactory {
@@ -423,6 +433,11 @@ impl NodeEngineFactory {
     /// The registry subsystems add themselves to (see [`super::events`]).
     pub fn subsystems(&self) -> Subsystems {
         self.subsystems.clone()
+    }
+
+    /// The interface prefixes every engine leaves out of its local addresses.
+    pub fn excluded_interfaces(&self) -> ExcludedInterfaces {
+        self.excluded_interfaces.clone()
     }
 }
 
@@ -434,7 +449,7 @@ impl EngineFactory for NodeEngineFactory {
             address: start.identity.address(),
         };
         let handlers = self.subsystems.attach_all(&info);
-        NodeEngine::start(start, handlers)
+        NodeEngine::start(start, handlers, self.excluded_interfaces.clone())
             .map(|e| Box::new(e) as Box<dyn Engine>)
             .map_err(|e| e.to_string())
     }
