@@ -11,7 +11,9 @@
 //!     "apiListen": ["127.0.0.1:9993"],            // ztd: exact API addresses instead
 //!     "logLevel": "info",                         // ztd: off|error|warn|info|debug|trace
 //!     "logFormat": "text",                        // ztd: text | json
-//!     "controllerDb": "sqlite"                    // ztd: or postgresql://USER@HOST/DB
+//!     "controllerDb": "sqlite",                   // ztd: or postgresql://USER@HOST/DB
+//!     "tcpFallbackRelay": "204.80.128.1/443",     // TCP relay used when UDP is blocked
+//!     "allowTcpFallbackRelay": true               // false: never use one
 //! } }
 //! ```
 //!
@@ -29,6 +31,7 @@ use zt_controller::model::IpPrefix;
 
 use crate::controller::ControllerDb;
 use crate::logging::{LogFormat, LogLevel};
+use crate::runtime::tcp_fallback::TcpFallbackSettings;
 
 /// The file's name in the home directory, as zerotier-one names it.
 pub const FILE_NAME: &str = "local.conf";
@@ -42,6 +45,8 @@ pub struct LocalConf {
     pub log_level: Option<LogLevel>,
     pub log_format: Option<LogFormat>,
     pub controller_db: Option<ControllerDb>,
+    pub tcp_fallback_relay: Option<SocketAddr>,
+    pub allow_tcp_fallback_relay: Option<bool>,
     /// zerotier-one keys of `settings` that ztd does not use (named in the log once).
     pub not_used: Vec<String>,
 }
@@ -72,6 +77,10 @@ struct SettingsShape {
     log_format: Option<LogFormat>,
     #[serde(default, deserialize_with = "controller_db")]
     controller_db: Option<ControllerDb>,
+    #[serde(default, deserialize_with = "relay_address")]
+    tcp_fallback_relay: Option<SocketAddr>,
+    #[serde(default)]
+    allow_tcp_fallback_relay: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, serde::de::IgnoredAny>,
 }
@@ -107,6 +116,25 @@ fn parse_management_prefix(text: &str) -> Result<IpPrefix, String> {
     prefix.ok_or_else(|| format!("allowManagementFrom: {text:?} is not an address or ADDRESS/BITS"))
 }
 
+/// `tcpFallbackRelay`: zerotier-one writes `IP/PORT`; `IP:PORT` (`[IPv6]:PORT`) is taken too.
+fn relay_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let slash_form = text
+        .rsplit_once('/')
+        .and_then(|(ip, port)| Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?)));
+    slash_form
+        .or_else(|| text.parse().ok())
+        .filter(|address| address.port() != 0)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "tcpFallbackRelay: {text:?} is not IP/PORT (zerotier-one's form) or IP:PORT"
+            ))
+        })
+}
+
 fn controller_db<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<ControllerDb>, D::Error> {
@@ -140,6 +168,8 @@ impl LocalConf {
             log_level: settings.log_level,
             log_format: settings.log_format,
             controller_db: settings.controller_db,
+            tcp_fallback_relay: settings.tcp_fallback_relay,
+            allow_tcp_fallback_relay: settings.allow_tcp_fallback_relay,
             not_used: settings.other.into_keys().collect(),
         })
     }
@@ -160,6 +190,15 @@ impl LocalConf {
     /// The default place: `<home>/local.conf`.
     pub fn default_path(home: &Path) -> PathBuf {
         home.join(FILE_NAME)
+    }
+
+    /// The TCP fallback these settings ask for (zerotier-one's defaults where unset).
+    pub fn tcp_fallback(&self) -> TcpFallbackSettings {
+        let defaults = TcpFallbackSettings::default();
+        TcpFallbackSettings {
+            allowed: self.allow_tcp_fallback_relay.unwrap_or(defaults.allowed),
+            relay: self.tcp_fallback_relay.unwrap_or(defaults.relay),
+        }
     }
 
     /// True if a management request from `source` is admitted: loopback always, others only
@@ -266,7 +305,9 @@ mod tests {
     "logLevel": "info,ztd::controller=debug",
     "logFormat": "json",
     "apiListen": ["127.0.0.1:9994", "[::1]:9994"],
-    "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt"
+    "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt",
+    "tcpFallbackRelay": "198.51.100.7/8443",
+    "allowTcpFallbackRelay": false
   }
 }"#,
         )
@@ -285,6 +326,18 @@ mod tests {
             ))
         );
         assert_eq!(conf.not_used, vec!["portMappingEnabled".to_string()]);
+        assert_eq!(
+            conf.tcp_fallback(),
+            TcpFallbackSettings {
+                allowed: false,
+                relay: "198.51.100.7:8443".parse().unwrap()
+            }
+        );
+        let colon_form = parse(r#"{"settings": {"tcpFallbackRelay": "[2001:db8::1]:443"}}"#);
+        assert_eq!(
+            colon_form.unwrap().tcp_fallback().relay,
+            "[2001:db8::1]:443".parse().unwrap()
+        );
         assert!(conf.admits("192.168.88.7".parse().unwrap()));
         assert!(conf.admits("::ffff:192.168.88.7".parse().unwrap()));
         assert!(conf.admits("2001:db8::1".parse().unwrap()));
@@ -299,6 +352,7 @@ mod tests {
         for text in ["", "  \n", "{}", r#"{"settings": {}}"#] {
             let conf = parse(text).unwrap();
             assert_eq!(conf, LocalConf::default(), "{text:?}");
+            assert_eq!(conf.tcp_fallback(), TcpFallbackSettings::default());
             assert!(!conf.admits("10.0.0.1".parse().unwrap()));
         }
     }
@@ -348,6 +402,16 @@ mod tests {
                 "trailing comma",
             ),
             ("[1, 2]", "line 1", "invalid type"),
+            (
+                "{\"settings\": {\"tcpFallbackRelay\": \"relay.example.com/443\"}}",
+                "line 1",
+                "tcpFallbackRelay",
+            ),
+            (
+                "{\"settings\": {\"tcpFallbackRelay\": \"10.0.0.1/0\"}}",
+                "line 1",
+                "tcpFallbackRelay",
+            ),
         ];
         for (text, line, reason) in cases {
             let error = parse(text).unwrap_err().to_string();
