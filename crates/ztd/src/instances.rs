@@ -612,8 +612,24 @@ mod tests {
     }
 
     #[test]
+    fn tcp_relay_takes_a_port_and_is_cleared_by_an_empty_value() {
+        let mut c = InstanceConfig::factory_default();
+        assert_eq!(c.tcp_relay, None);
+        c.apply(args(&[("tcp-relay", "443")])).unwrap();
+        assert_eq!(c.tcp_relay, Some(443));
+        for bad in ["0", "65536", "https"] {
+            assert!(
+                c.clone().apply(args(&[("tcp-relay", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        c.apply(args(&[("tcp-relay", "")])).unwrap();
+        assert_eq!(c.tcp_relay, None);
+    }
+
+    #[test]
     fn read_only_properties_are_refused() {
-        for p in ["identity.public", "online", "state", ".id"] {
+        for p in ["identity.public", "online", "state", "tcp-fallback", ".id"] {
             let mut c = InstanceConfig::factory_default();
             assert_eq!(
                 c.apply(args(&[(p, "x")])),

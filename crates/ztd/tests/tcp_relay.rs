@@ -81,6 +81,11 @@ fn tcp_fallback_active(api: &Api) -> Option<bool> {
     api.call("GET", "/status", None)?["tcpFallbackActive"].as_bool()
 }
 
+/// `tunneled` of `peer` in the node's `/peer` (zerotier-one's flag for a relayed node).
+fn tunneled(api: &Api, peer: &Identity) -> Option<bool> {
+    api.call("GET", &format!("/peer/{}", peer.address()), None)?["tunneled"].as_bool()
+}
+
 /// The last time A heard from `peer` on a path to `address` (ms), per A's `/peer`.
 fn last_receive_on(api: &Api, peer: &Identity, address: &str) -> Option<u64> {
     let peer = api.call("GET", &format!("/peer/{}", peer.address()), None)?;
@@ -196,6 +201,7 @@ fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_u
         .call("GET", "/rest/zerotier/zt1", None)
         .expect("A's instance");
     assert_eq!(a_record["tcp-fallback"], "true", "{a_record}");
+    assert_eq!(tunneled(&apis[a], &root_id), Some(true));
     eprintln!("A (no UDP) pinged B through the TCP relay {to_tcp:.1?} after its start");
 
     // Throughput through the relay, once (a figure for the note, not an assertion).
@@ -241,4 +247,5 @@ fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_u
         report(&mut daemons)
     );
     assert_eq!(tcp_fallback_active(&apis[a]), Some(false));
+    assert_eq!(tunneled(&apis[a], &root_id), Some(false));
 }

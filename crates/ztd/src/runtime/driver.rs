@@ -733,6 +733,12 @@ impl Driver {
         layout: &zt_wire::fragment::DatagramLayout,
         out: &[u8],
     ) {
+        // A copy through the TCP relay when the fallback is on; UDP is sent all the same, so
+        // that the moment it gets through again the node's paths use it.
+        let now = self.clock.now();
+        for datagram in layout.datagrams(out) {
+            self.fallback.on_send(now, remote, datagram);
+        }
         if layout.count > 1 {
             if let Some(offload) = &self.offloads[index] {
                 if offload.max_gso_segments() >= layout.count {
@@ -748,13 +754,7 @@ impl Driver {
                         offload.try_send(quinn_udp::UdpSockRef::from(&**socket), &transmit)
                     });
                     match sent {
-                        Ok(()) => {
-                            let now = self.clock.now();
-                            for datagram in layout.datagrams(out) {
-                                self.fallback.on_send(now, remote, datagram);
-                            }
-                            return;
-                        }
+                        Ok(()) => return,
                         // A full socket buffer drops the packet like the network would.
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             self.counters.transmit_errors += 1;
@@ -781,6 +781,8 @@ impl Driver {
                 break;
             };
             let payload = &out[..t.len.min(out.len())];
+            // Once per datagram, however many sockets send it: the tunnel carries one copy.
+            self.fallback.on_send(self.clock.now(), t.remote, payload);
             match t.local {
                 Some(id) => match self.local.iter().position(|s| s.id == id) {
                     Some(index) => self.send(index, t.remote, t.ttl, payload),
@@ -798,8 +800,6 @@ impl Driver {
     }
 
     fn send(&mut self, index: usize, remote: SocketAddr, ttl: Option<u8>, payload: &[u8]) {
-        // Sent by UDP whatever the tunnel does, so that UDP, once back, is used at once.
-        self.fallback.on_send(self.clock.now(), remote, payload);
         let socket = &self.sockets[index];
         let restore = match ttl {
             Some(ttl) => match set_ttl(socket, ttl as u32) {
