@@ -108,8 +108,34 @@ fn iperf_mbits(lab: &Lab, client: usize, server_ip: &str) -> Option<f64> {
     Some(report["end"]["sum_received"]["bits_per_second"].as_f64()? / 1e6)
 }
 
+/// Which program relays in the root's namespace.
+enum Relay {
+    /// The root ztd itself (`tcp-relay=443`).
+    Ztd,
+    /// zerotier-one's `tcp-proxy` at this path (it listens on 443 of its own accord).
+    ZerotierTcpProxy(std::path::PathBuf),
+}
+
 #[test]
 fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_udp() {
+    fallback_through(Relay::Ztd);
+}
+
+/// The same through zerotier-one's own relay, which shows that ztd's side of the tunnel is
+/// the one zerotier-one's relays expect. Needs `ZT_TCP_PROXY`: the path of a `tcp-proxy`
+/// built from ZeroTierOne's `tcp-proxy/` (`make` there).
+#[test]
+fn a_leaf_without_udp_reaches_the_network_through_zerotier_ones_tcp_proxy() {
+    let proxy = skip_unless!(std::env::var_os("ZT_TCP_PROXY")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_file())
+        .ok_or(
+            "ZT_TCP_PROXY does not name zerotier-one's tcp-proxy (make in ZeroTierOne/tcp-proxy)"
+        ));
+    fallback_through(Relay::ZerotierTcpProxy(proxy));
+}
+
+fn fallback_through(relay: Relay) {
     skip_unless!(zt_testnet::netns_available());
     for (tool, package) in [
         (NFT, "nftables"),
@@ -162,9 +188,9 @@ fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_u
         }
         let (proc, api) = start_ztd(&lab, node, &home);
         enable_with_identity(&api, id);
-        if node == root {
-            let relay = serde_json::json!({ "tcp-relay": RELAY_PORT.to_string() }).to_string();
-            api.call("PATCH", "/rest/zerotier/zt1", Some(&relay))
+        if node == root && matches!(relay, Relay::Ztd) {
+            let setting = serde_json::json!({ "tcp-relay": RELAY_PORT.to_string() }).to_string();
+            api.call("PATCH", "/rest/zerotier/zt1", Some(&setting))
                 .expect("tcp-relay set");
         }
         add_interface(&api, ADHOC_V4);
@@ -179,10 +205,20 @@ fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_u
             daemons[2].report()
         )
     };
-    let root_record = apis[root]
-        .call("GET", "/rest/zerotier/zt1", None)
-        .expect("root's instance");
-    assert_eq!(root_record["tcp-relay"], "443", "{root_record}");
+    let _proxy = match &relay {
+        Relay::Ztd => {
+            let root_record = apis[root]
+                .call("GET", "/rest/zerotier/zt1", None)
+                .expect("root's instance");
+            assert_eq!(root_record["tcp-relay"], "443", "{root_record}");
+            None
+        }
+        Relay::ZerotierTcpProxy(path) => Some(lab.spawn(root, path, &[])),
+    };
+    let relay_name = match relay {
+        Relay::Ztd => "ztd's TCP relay",
+        Relay::ZerotierTcpProxy(_) => "zerotier-one's tcp-proxy",
+    };
 
     let nwid = zt_wire::network_id::NetworkId(u64::from_str_radix(ADHOC_V4, 16).unwrap());
     let v4 = |id: &Identity| nwid.adhoc_ipv4_address(id.address()).unwrap().to_string();
@@ -202,14 +238,14 @@ fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_u
         .expect("A's instance");
     assert_eq!(a_record["tcp-fallback"], "true", "{a_record}");
     assert_eq!(tunneled(&apis[a], &root_id), Some(true));
-    eprintln!("A (no UDP) pinged B through the TCP relay {to_tcp:.1?} after its start");
+    eprintln!("A (no UDP) pinged B through {relay_name} {to_tcp:.1?} after its start");
 
     // Throughput through the relay, once (a figure for the note, not an assertion).
     let server = lab.spawn(b, Path::new("/usr/bin/iperf3"), &["-s", "-B", &b_ip]);
     std::thread::sleep(Duration::from_millis(500));
     match iperf_mbits(&lab, a, &b_ip) {
-        Some(rate) => eprintln!("iperf3 A -> B through the TCP relay: {rate:.1} Mbit/s"),
-        None => eprintln!("iperf3 A -> B through the TCP relay: no result"),
+        Some(rate) => eprintln!("iperf3 A -> B through {relay_name}: {rate:.1} Mbit/s"),
+        None => eprintln!("iperf3 A -> B through {relay_name}: no result"),
     }
     drop(server);
 
