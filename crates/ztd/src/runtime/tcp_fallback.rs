@@ -308,7 +308,7 @@ fn hello_version() -> TunnelVersion {
 /// [`TUNNEL_IDLE`].
 async fn run_tunnel(
     relay: SocketAddr,
-    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    outgoing: mpsc::Receiver<Vec<u8>>,
     events: mpsc::Sender<TunnelEvent>,
 ) {
     let session = async {
@@ -328,12 +328,7 @@ async fn run_tunnel(
             .send(TunnelEvent::Connected)
             .await
             .map_err(|_| "driver gone".to_string())?;
-        let mut write_task = tokio::spawn(async move {
-            while let Some(record) = outgoing.recv().await {
-                writer.write_all(&record).await?;
-            }
-            Ok::<(), std::io::Error>(())
-        });
+        let mut write_task = tokio::spawn(super::tcp_relay::write_records(writer, outgoing));
         let mut decoder = TunnelDecoder::new();
         let mut chunk = vec![0u8; 65536];
         let result = loop {

@@ -38,6 +38,8 @@ const HIGHEST_REFUSED_PORT: u16 = 1024;
 const MIN_DATAGRAM: usize = 16;
 /// The largest datagram forwarded (ZeroTier's largest physical payload).
 const MAX_DATAGRAM: usize = zt_wire::header::MAX_PHYS_PAYLOAD;
+/// Bytes of queued records written to a TCP stream at once.
+const WRITE_BATCH: usize = 64 * 1024;
 /// Bytes read from a client's TCP stream at a time.
 const READ_CHUNK: usize = 65536;
 
@@ -116,15 +118,10 @@ async fn serve(listener: TcpListener, label: String) {
 async fn serve_client(stream: TcpStream) -> std::io::Result<&'static str> {
     let _ = stream.set_nodelay(true);
     let udp = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).await?;
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, writer) = stream.into_split();
     // A separate writer, so a client slow to read never stalls what it sends us.
-    let (records, mut queued) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE);
-    let mut write_task = tokio::spawn(async move {
-        while let Some(record) = queued.recv().await {
-            writer.write_all(&record).await?;
-        }
-        Ok::<(), std::io::Error>(())
-    });
+    let (records, queued) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE);
+    let mut write_task = tokio::spawn(write_records(writer, queued));
     let mut decoder = TunnelDecoder::new();
     let mut said_hello = false;
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -171,6 +168,26 @@ async fn serve_client(stream: TcpStream) -> std::io::Result<&'static str> {
     };
     write_task.abort();
     Ok(why)
+}
+
+/// Copies queued records to `writer`, all those waiting in one write (up to
+/// [`WRITE_BATCH`] bytes), so that a burst of datagrams costs one system call, not one each.
+/// Ends when the queue closes or a write fails.
+pub(crate) async fn write_records<W: tokio::io::AsyncWrite + Unpin>(
+    mut writer: W,
+    mut records: mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = records.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < WRITE_BATCH {
+            let Ok(next) = records.try_recv() else { break };
+            batch.extend_from_slice(&next);
+        }
+        writer.write_all(&batch).await?;
+    }
+    Ok(())
 }
 
 /// Sends one client record's datagram where it says, if the relay forwards there.
