@@ -7,8 +7,9 @@
 //! address derivation) in place of the generated one. Our addition: `secondary-port`
 //! (PROTOCOL.md §9.1; random when unset), and `tcp-relay` (a TCP port: the instance also
 //! serves as a TCP relay there, as ZeroTier's own relays do on 443, for nodes whose UDP is
-//! blocked; empty: off). Read-only `tcp-fallback` is RouterOS's flag `F`: the instance
-//! reaches the network through a TCP relay because it receives no UDP. The default instance `zt1` exists from the first
+//! blocked; empty: off; a change restarts the instance, like a port change). Read-only
+//! `tcp-fallback` is RouterOS's flag `F`: the instance reaches the network through a TCP
+//! relay because it receives no UDP. The default instance `zt1` exists from the first
 //! start, carries ZeroTier Central's comment and is disabled until enabled, as on RouterOS;
 //! it cannot be removed (RouterOS behaviour not verified; keeps the default item stable).
 use std::collections::HashMap;

@@ -4,7 +4,8 @@
 //! (local.conf `tcpFallbackRelay`, ZeroTier's own by default) and send every such datagram
 //! through it as well as over UDP; what the relay sends back is handed to the node as if it
 //! had arrived by UDP from the address the relay names. Once UDP from a global address is
-//! received again, the tunnel is closed within [`FALLBACK_AFTER_MS`]` / 2`.
+//! received again, the tunnel is closed (zerotier-one closes it while such UDP is less than
+//! half of [`FALLBACK_AFTER_MS`] old).
 //!
 //! UDP keeps being sent the whole time, so that the moment the firewall lets it through
 //! again the node's paths answer over UDP and the tunnel is dropped. The node itself knows
