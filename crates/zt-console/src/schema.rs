@@ -312,6 +312,9 @@ static ZEROTIER: Menu = Menu {
     properties: &[
         key(with_default("name", TEXT, "zt1")),
         with_default("port", PORT, "9993"),
+        // ztd's own: the TCP port on which the instance serves as a TCP relay (zerotier-one's
+        // tcp-proxy) for nodes whose UDP is blocked; unset: no relay.
+        prop("tcp-relay", PORT),
         Property {
             sensitive: true,
             ..prop("identity", TEXT)

@@ -16,6 +16,9 @@ pub mod header;
 pub mod inet;
 pub mod verbs;
 
+// The TCP fallback tunnel's stream framing (zerotier-one's TCP relay)
+pub mod tcp_tunnel;
+
 // Structures (PROTOCOL.md §5–6)
 pub mod capability;
 pub mod com;

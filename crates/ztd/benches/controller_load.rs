@@ -402,7 +402,14 @@ fn main() {
             bound,
             role: PortRole::Primary,
         };
-        InstanceRuntime::start(vec![bound_socket], Box::new(engine), clock, "load".into()).unwrap()
+        InstanceRuntime::start(
+            vec![bound_socket],
+            Box::new(engine),
+            clock,
+            "load".into(),
+            ztd::runtime::tcp_fallback::TcpFallbackSettings::disabled(),
+        )
+        .unwrap()
     });
     registry.instance_started(&dir, instance.handle());
 

@@ -19,6 +19,7 @@ use crate::instances::InstanceConfig;
 use crate::model::{ItemId, Table, TableError};
 use crate::runtime::driver::InstanceRuntime;
 use crate::runtime::engine::{EngineClock, EngineFactory};
+use crate::runtime::tcp_fallback::TcpFallbackSettings;
 use crate::state_dir::{StateDir, StateError};
 
 /// Fatal start-up errors.
@@ -78,6 +79,9 @@ pub struct Daemon {
     pub(crate) controllers: Mutex<Controllers>,
     /// The instances' controller services (no lock of the daemon needed).
     pub(crate) controller_registry: Arc<ControllerRegistry>,
+    /// Where instances turn when they receive no UDP (local.conf `tcpFallbackRelay`,
+    /// `allowTcpFallbackRelay`); read when an instance starts.
+    tcp_fallback: std::sync::RwLock<TcpFallbackSettings>,
 }
 
 impl Daemon {
@@ -112,7 +116,19 @@ impl Daemon {
             model: Mutex::new(model),
             controllers: Mutex::new(controllers),
             controller_registry: Arc::new(ControllerRegistry::new(clock, controller_db)),
+            tcp_fallback: std::sync::RwLock::new(TcpFallbackSettings::default()),
         })
+    }
+
+    /// Set the TCP fallback of instances started from now on (ztd's `main` passes
+    /// local.conf's before starting them).
+    pub fn set_tcp_fallback(&self, settings: TcpFallbackSettings) {
+        *self.tcp_fallback.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+
+    /// The TCP fallback an instance starts with.
+    pub(crate) fn tcp_fallback(&self) -> TcpFallbackSettings {
+        *self.tcp_fallback.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The token the HTTP APIs require.

@@ -5,7 +5,11 @@
 //! `identity.public`, `online`, `state`. `identity` shows the 10-hex address; setting it to a
 //! secret identity string (`addr:0:pub:priv`) imports that identity (checked with the
 //! address derivation) in place of the generated one. Our addition: `secondary-port`
-//! (PROTOCOL.md §9.1; random when unset). The default instance `zt1` exists from the first
+//! (PROTOCOL.md §9.1; random when unset), and `tcp-relay` (a TCP port: the instance also
+//! serves as a TCP relay there, as ZeroTier's own relays do on 443, for nodes whose UDP is
+//! blocked; empty: off; a change restarts the instance, like a port change). Read-only
+//! `tcp-fallback` is RouterOS's flag `F`: the instance reaches the network through a TCP
+//! relay because it receives no UDP. The default instance `zt1` exists from the first
 //! start, carries ZeroTier Central's comment and is disabled until enabled, as on RouterOS;
 //! it cannot be removed (RouterOS behaviour not verified; keeps the default item stable).
 use std::collections::HashMap;
@@ -23,6 +27,7 @@ use crate::runtime::driver::InstanceRuntime;
 use crate::runtime::engine::PortRole;
 use crate::runtime::engine::{EngineStart, LocalSocket};
 use crate::runtime::sockets::{bind_port, bind_secondary};
+use crate::runtime::tcp_relay::TcpRelay;
 use crate::state_dir::StateDir;
 
 pub const DEFAULT_INSTANCE_NAME: &str = "zt1";
@@ -42,6 +47,9 @@ pub struct InstanceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_port: Option<u16>,
     pub disabled: bool,
+    /// The TCP port the instance's relay listens on; `None`: no relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_relay: Option<u16>,
     pub interfaces: Vec<String>,
     pub route_distance: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +67,7 @@ impl InstanceConfig {
             port: DEFAULT_PORT,
             secondary_port: None,
             disabled: true,
+            tcp_relay: None,
             interfaces: vec![DEFAULT_INTERFACES.into()],
             route_distance: DEFAULT_ROUTE_DISTANCE,
             comment: Some(DEFAULT_COMMENT.into()),
@@ -80,6 +89,12 @@ impl InstanceConfig {
             self.secondary_port = None;
         } else if let Some(port) = args.take_u32_in("secondary-port", 1, 65535)? {
             self.secondary_port = Some(port as u16);
+        }
+        if args.peek("tcp-relay") == Some("") {
+            args.take("tcp-relay");
+            self.tcp_relay = None;
+        } else if let Some(port) = args.take_u32_in("tcp-relay", 1, 65535)? {
+            self.tcp_relay = Some(port as u16);
         }
         if let Some(disabled) = args.take_bool("disabled")? {
             self.disabled = disabled;
@@ -169,6 +184,13 @@ impl Daemon {
                     config.name
                 )));
             }
+            if config.tcp_relay.is_some() && other.tcp_relay == config.tcp_relay {
+                return Err(CommandError::failure(format!(
+                    "tcp-relay port {} already used by instance {}",
+                    config.tcp_relay.unwrap_or_default(),
+                    other.name
+                )));
+            }
             for port in config.configured_ports() {
                 if other.configured_ports().any(|p| p == port) {
                     return Err(CommandError::failure(format!(
@@ -234,8 +256,28 @@ impl Daemon {
                 now: self.clock.now(),
             })
             .map_err(CommandError::failure)?;
-        let runtime = InstanceRuntime::start(bound, engine, self.clock, config.name.clone())
-            .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
+        let relay =
+            match config.tcp_relay {
+                Some(port) => Some(TcpRelay::start(port, config.name.clone()).await.map_err(
+                    |e| {
+                        CommandError::failure(format!(
+                            "cannot listen on TCP port {port} for tcp-relay: {e}"
+                        ))
+                    },
+                )?),
+                None => None,
+            };
+        let mut runtime = InstanceRuntime::start(
+            bound,
+            engine,
+            self.clock,
+            config.name.clone(),
+            self.tcp_fallback(),
+        )
+        .map_err(|e| CommandError::failure(format!("cannot register sockets: {e}")))?;
+        if let Some(relay) = relay {
+            runtime.attach_relay(relay);
+        }
         // The instance's controller answers through this runtime.
         self.controller_registry
             .instance_started(&dir, runtime.handle());
@@ -369,6 +411,7 @@ impl Daemon {
         let rebind = new.port != old.port
             || new.secondary_port != old.secondary_port
             || new.name != old.name
+            || new.tcp_relay != old.tcp_relay
             || import.is_some();
         let must_run = !new.disabled;
         if running && (!must_run || rebind) {
@@ -490,6 +533,9 @@ impl Daemon {
                 r.insert("secondary-port".into(), port.to_string());
             }
             r.insert("disabled".into(), bool_text(config.disabled));
+            if let Some(port) = config.tcp_relay {
+                r.insert("tcp-relay".into(), port.to_string());
+            }
             r.insert("interfaces".into(), config.interfaces.join(","));
             r.insert("route-distance".into(), config.route_distance.to_string());
             if let Some(comment) = &config.comment {
@@ -507,6 +553,10 @@ impl Daemon {
                         None => "running".to_string(),
                     };
                     r.insert("state".into(), state);
+                    r.insert(
+                        "tcp-fallback".into(),
+                        bool_text(runtime.tcp_fallback_active()),
+                    );
                     // A stuck engine must not hang the management API: show it offline.
                     let status = runtime.with_engine(|engine, _| engine.status().online);
                     matches!(
@@ -563,8 +613,24 @@ mod tests {
     }
 
     #[test]
+    fn tcp_relay_takes_a_port_and_is_cleared_by_an_empty_value() {
+        let mut c = InstanceConfig::factory_default();
+        assert_eq!(c.tcp_relay, None);
+        c.apply(args(&[("tcp-relay", "443")])).unwrap();
+        assert_eq!(c.tcp_relay, Some(443));
+        for bad in ["0", "65536", "https"] {
+            assert!(
+                c.clone().apply(args(&[("tcp-relay", bad)])).is_err(),
+                "{bad}"
+            );
+        }
+        c.apply(args(&[("tcp-relay", "")])).unwrap();
+        assert_eq!(c.tcp_relay, None);
+    }
+
+    #[test]
     fn read_only_properties_are_refused() {
-        for p in ["identity.public", "online", "state", ".id"] {
+        for p in ["identity.public", "online", "state", "tcp-fallback", ".id"] {
             let mut c = InstanceConfig::factory_default();
             assert_eq!(
                 c.apply(args(&[(p, "x")])),

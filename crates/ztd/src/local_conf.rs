@@ -11,7 +11,9 @@
 //!     "apiListen": ["127.0.0.1:9993"],            // ztd: exact API addresses instead
 //!     "logLevel": "info",                         // ztd: off|error|warn|info|debug|trace
 //!     "logFormat": "text",                        // ztd: text | json
-//!     "controllerDb": "sqlite"                    // ztd: or postgresql://USER@HOST/DB
+//!     "controllerDb": "sqlite",                   // ztd: or postgresql://USER@HOST/DB
+//!     "tcpFallbackRelay": "204.80.128.1/443",     // TCP relay used when UDP is blocked
+//!     "allowTcpFallbackRelay": true               // false: never use one
 //! } }
 //! ```
 //!
@@ -29,6 +31,7 @@ use zt_controller::model::IpPrefix;
 
 use crate::controller::ControllerDb;
 use crate::logging::{LogFormat, LogLevel};
+use crate::runtime::tcp_fallback::TcpFallbackSettings;
 
 /// The file's name in the home directory, as zerotier-one names it.
 pub const FILE_NAME: &str = "local.conf";
@@ -45,6 +48,8 @@ pub struct LocalConf {
     /// zerotier-one's `interfacePrefixBlacklist`: addresses of interfaces whose name starts
     /// with one of these are never offered to peers as paths.
     pub interface_prefix_blacklist: Vec<String>,
+    pub tcp_fallback_relay: Option<SocketAddr>,
+    pub allow_tcp_fallback_relay: Option<bool>,
     /// zerotier-one keys of `settings` that ztd does not use (named in the log once).
     pub not_used: Vec<String>,
 }
@@ -77,6 +82,10 @@ struct SettingsShape {
     controller_db: Option<ControllerDb>,
     #[serde(default, deserialize_with = "interface_prefixes")]
     interface_prefix_blacklist: Vec<String>,
+    #[serde(default, deserialize_with = "relay_address")]
+    tcp_fallback_relay: Option<SocketAddr>,
+    #[serde(default)]
+    allow_tcp_fallback_relay: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, serde::de::IgnoredAny>,
 }
@@ -125,6 +134,25 @@ fn interface_prefixes<'de, D: serde::Deserializer<'de>>(
     Ok(prefixes)
 }
 
+/// `tcpFallbackRelay`: zerotier-one writes `IP/PORT`; `IP:PORT` (`[IPv6]:PORT`) is taken too.
+fn relay_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let slash_form = text
+        .rsplit_once('/')
+        .and_then(|(ip, port)| Some(SocketAddr::new(ip.parse().ok()?, port.parse().ok()?)));
+    slash_form
+        .or_else(|| text.parse().ok())
+        .filter(|address| address.port() != 0)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "tcpFallbackRelay: {text:?} is not IP/PORT (zerotier-one's form) or IP:PORT"
+            ))
+        })
+}
+
 fn controller_db<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<ControllerDb>, D::Error> {
@@ -159,6 +187,8 @@ impl LocalConf {
             log_format: settings.log_format,
             controller_db: settings.controller_db,
             interface_prefix_blacklist: settings.interface_prefix_blacklist,
+            tcp_fallback_relay: settings.tcp_fallback_relay,
+            allow_tcp_fallback_relay: settings.allow_tcp_fallback_relay,
             not_used: settings.other.into_keys().collect(),
         })
     }
@@ -179,6 +209,15 @@ impl LocalConf {
     /// The default place: `<home>/local.conf`.
     pub fn default_path(home: &Path) -> PathBuf {
         home.join(FILE_NAME)
+    }
+
+    /// The TCP fallback these settings ask for (zerotier-one's defaults where unset).
+    pub fn tcp_fallback(&self) -> TcpFallbackSettings {
+        let defaults = TcpFallbackSettings::default();
+        TcpFallbackSettings {
+            allowed: self.allow_tcp_fallback_relay.unwrap_or(defaults.allowed),
+            relay: self.tcp_fallback_relay.unwrap_or(defaults.relay),
+        }
     }
 
     /// True if a management request from `source` is admitted: loopback always, others only
@@ -287,6 +326,8 @@ mod tests {
     "apiListen": ["127.0.0.1:9994", "[::1]:9994"],
     "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt",
     "interfacePrefixBlacklist": ["docker", "veth"]
+    "tcpFallbackRelay": "198.51.100.7/8443",
+    "allowTcpFallbackRelay": false
   }
 }"#,
         )
@@ -306,6 +347,18 @@ mod tests {
         );
         assert_eq!(conf.not_used, vec!["portMappingEnabled".to_string()]);
         assert_eq!(conf.interface_prefix_blacklist, vec!["docker", "veth"]);
+        assert_eq!(
+            conf.tcp_fallback(),
+            TcpFallbackSettings {
+                allowed: false,
+                relay: "198.51.100.7:8443".parse().unwrap()
+            }
+        );
+        let colon_form = parse(r#"{"settings": {"tcpFallbackRelay": "[2001:db8::1]:443"}}"#);
+        assert_eq!(
+            colon_form.unwrap().tcp_fallback().relay,
+            "[2001:db8::1]:443".parse().unwrap()
+        );
         assert!(conf.admits("192.168.88.7".parse().unwrap()));
         assert!(conf.admits("::ffff:192.168.88.7".parse().unwrap()));
         assert!(conf.admits("2001:db8::1".parse().unwrap()));
@@ -320,6 +373,7 @@ mod tests {
         for text in ["", "  \n", "{}", r#"{"settings": {}}"#] {
             let conf = parse(text).unwrap();
             assert_eq!(conf, LocalConf::default(), "{text:?}");
+            assert_eq!(conf.tcp_fallback(), TcpFallbackSettings::default());
             assert!(!conf.admits("10.0.0.1".parse().unwrap()));
         }
     }
@@ -374,6 +428,16 @@ mod tests {
                 "trailing comma",
             ),
             ("[1, 2]", "line 1", "invalid type"),
+            (
+                "{\"settings\": {\"tcpFallbackRelay\": \"relay.example.com/443\"}}",
+                "line 1",
+                "tcpFallbackRelay",
+            ),
+            (
+                "{\"settings\": {\"tcpFallbackRelay\": \"10.0.0.1/0\"}}",
+                "line 1",
+                "tcpFallbackRelay",
+            ),
         ];
         for (text, line, reason) in cases {
             let error = parse(text).unwrap_err().to_string();

@@ -31,8 +31,8 @@ built-in controller) and serves the management API (RouterOS REST under /rest, t
 zerotier-one JSON API for zerotier-cli, ztncui, zero-ui and ZTNet, /metrics). Needs \
 CAP_NET_ADMIN (root) for TAP devices, addresses and routes.\n\n\
 Settings come from the command line, then the environment, then <home>/local.conf \
-(zerotier-one's file: settings.primaryPort and allowManagementFrom, and ztd's apiListen, \
-logLevel, logFormat and controllerDb), then the defaults. SIGHUP re-reads local.conf: the \
+(zerotier-one's file: settings.primaryPort, allowManagementFrom, tcpFallbackRelay and \
+allowTcpFallbackRelay, and ztd's apiListen, logLevel, logFormat and controllerDb), then the defaults. SIGHUP re-reads local.conf: the \
 log level and allowManagementFrom change at once, the rest at the next start."
 )]
 struct Cli {
@@ -191,6 +191,7 @@ async fn run(settings: Settings, logs: LogControl) -> Result<(), String> {
         .map(|a| a.to_string())
         .collect();
     tracing::info!(home = %settings.home.display(), api = ?addresses, controller_db = %settings.controller_db, "ztd started");
+    daemon.set_tcp_fallback(settings.conf.tcp_fallback());
     daemon.start_enabled_instances().await;
     // An engine that panics is logged, shown in `/zerotier/print` and restarted.
     tokio::spawn(daemon.clone().supervise_instances());
@@ -299,6 +300,10 @@ async fn reload_on_hangup(
                 conf.controller_db != running.conf.controller_db,
             ),
             ("logFormat", conf.log_format != running.conf.log_format),
+            (
+                "tcpFallbackRelay or allowTcpFallbackRelay",
+                conf.tcp_fallback() != running.conf.tcp_fallback(),
+            ),
             (
                 "allowManagementFrom (the API's addresses)",
                 conf.allow_management_from.is_empty()

@@ -223,12 +223,7 @@ fn a_hello_flood_from_one_24_and_one_64_leaves_known_peers_traffic_alone() {
         std::fs::write(home.join("zt1/planet"), planet.to_bytes()).unwrap();
         let (proc, api) = start_ztd(&lab, ns, &home);
         enable_with_identity(&api, id);
-        api.call(
-            "PUT",
-            "/rest/zerotier/interface",
-            Some(&serde_json::json!({ "network": ADHOC_V4 }).to_string()),
-        )
-        .expect("interface add");
+        add_interface(&api, ADHOC_V4);
         daemons.push(proc);
         apis.push(api);
     }

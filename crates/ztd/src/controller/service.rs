@@ -1059,7 +1059,14 @@ mod tests {
             now: clock.now(),
         };
         let engine = NodeEngine::start(start, handlers, Default::default()).unwrap();
-        InstanceRuntime::start(vec![socket], Box::new(engine), clock, "test".into()).unwrap()
+        InstanceRuntime::start(
+            vec![socket],
+            Box::new(engine),
+            clock,
+            "test".into(),
+            crate::runtime::tcp_fallback::TcpFallbackSettings::disabled(),
+        )
+        .unwrap()
     }
 
     /// A private planet whose only root is the controller's node at `at`, written into

@@ -32,6 +32,8 @@ use zt_wire::network_id::NetworkId;
 
 use super::engine::{Engine, EngineClock, LocalSocket, LocalSocketId};
 use super::sockets::BoundSocket;
+use super::tcp_fallback::{TcpFallback, TcpFallbackSettings, TunnelEvent};
+use super::tcp_relay::TcpRelay;
 use crate::os::tap::TapDevice;
 
 /// Largest UDP payload we accept (ZeroTier packets are at most the physical MTU, but a
@@ -105,6 +107,10 @@ pub struct InstanceRuntime {
     task: Option<JoinHandle<()>>,
     /// Why the driver ended on its own (a panic in the engine), for the daemon to restart it.
     failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// Set while the instance's datagrams go through a TCP relay.
+    tcp_fallback_active: Arc<std::sync::atomic::AtomicBool>,
+    /// The TCP relay this instance serves (`tcp-relay`), stopped with it.
+    relay: Option<TcpRelay>,
 }
 
 /// Waits for the driver task: a panic in it is logged with the instance and kept in
@@ -139,6 +145,7 @@ impl InstanceRuntime {
         engine: Box<dyn Engine>,
         clock: EngineClock,
         label: String,
+        tcp_fallback: TcpFallbackSettings,
     ) -> std::io::Result<InstanceRuntime> {
         let mut sockets = Vec::with_capacity(bound.len());
         let mut udp = Vec::with_capacity(bound.len());
@@ -161,7 +168,10 @@ impl InstanceRuntime {
             })
             .collect();
         let failure = Arc::new(std::sync::Mutex::new(None));
+        let fallback = TcpFallback::new(tcp_fallback, clock.now(), label.clone());
+        let tcp_fallback_active = fallback.active_flag();
         let driver = Driver {
+            fallback,
             engine,
             offloads,
             sockets: udp,
@@ -184,7 +194,20 @@ impl InstanceRuntime {
             stop: Some(stop_tx),
             task: Some(task),
             failure,
+            tcp_fallback_active,
+            relay: None,
         })
+    }
+
+    /// Stop `relay` with this instance.
+    pub fn attach_relay(&mut self, relay: TcpRelay) {
+        self.relay = Some(relay);
+    }
+
+    /// True while the instance reaches the network through a TCP relay (RouterOS `F`).
+    pub fn tcp_fallback_active(&self) -> bool {
+        self.tcp_fallback_active
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Why the instance's driver ended on its own (its engine panicked), if it did.
@@ -247,6 +270,9 @@ impl InstanceRuntime {
 
     /// Stop the task and wait until its sockets are closed.
     pub async fn stop(mut self) {
+        if let Some(relay) = self.relay.take() {
+            relay.stop().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -278,6 +304,8 @@ struct Driver {
     counters: DriverCounters,
     send_failures: FailureWarning,
     identity_worker: IdentityWorker,
+    /// The TCP relay path used when UDP is blocked.
+    fallback: TcpFallback,
 }
 
 /// The instance's thread for identity checks (`Identity::locally_validate`): one at a time,
@@ -392,6 +420,7 @@ enum Event {
         ticket: u64,
         valid: bool,
     },
+    Tunnel(TunnelEvent),
     Stop,
 }
 
@@ -427,6 +456,7 @@ impl Driver {
                 let taps = &self.taps;
                 let verdicts = &mut self.identity_worker.verdicts;
                 let frame = &mut buffers.frame;
+                let tunnel = self.fallback.next_event();
                 let recv = poll_fn(|cx| {
                     let n = sockets.len();
                     for k in 0..n {
@@ -473,6 +503,7 @@ impl Driver {
                     command = data.recv() => match command { Some(c) => Event::Data(c), None => Event::Stop },
                     Some((ticket, valid)) = verdicts.recv() => Event::IdentityChecked { ticket, valid },
                     _ = &mut sleep => Event::Timer,
+                    event = tunnel => Event::Tunnel(event),
                     event = recv => event,
                     event = tap_read => event,
                 }
@@ -515,12 +546,30 @@ impl Driver {
                         node.identity_checked(now, ticket, valid);
                     }
                 }
+                Event::Tunnel(event) => self.tunnel_event(now, event, &mut buffers.packet),
             }
+            self.fallback.housekeeping(now);
             self.hand_out_identity_checks(now);
             self.engine.dispatch_events(now);
             self.flush(&mut buffers.control);
         }
-        tracing::info!(instance = %self.label, counters = ?self.counters, "instance stopped");
+        tracing::info!(instance = %self.label, counters = ?self.counters, tcp_relay_drops = self.fallback.dropped, "instance stopped");
+    }
+
+    /// A datagram from the TCP relay is received as if by UDP from the address the relay
+    /// names, on the first socket of its family (zerotier-one hands it to the node without a
+    /// socket; ours needs one, and answers on that path are also sent through the tunnel).
+    fn tunnel_event(&mut self, now: u64, event: TunnelEvent, packet: &mut Vec<u8>) {
+        self.fallback.tunnel_event(&event);
+        if let TunnelEvent::Datagram(from, datagram) = event {
+            if let Some(socket) = self
+                .local
+                .iter()
+                .position(|s| s.bound.is_ipv4() == from.is_ipv4())
+            {
+                self.datagram_in(now, socket, from, &datagram, packet);
+            }
+        }
     }
 
     /// New identities the node holds HELLOs for go to the identity worker.
@@ -603,6 +652,7 @@ impl Driver {
             {
                 let remote = meta.addr;
                 let received = &slot[..meta.len.min(slot.len())];
+                self.fallback.udp_received(now, remote, received.len());
                 if received.is_empty() {
                     // An empty datagram is input too (counted as a runt by the engine).
                     self.datagram_in(now, socket, remote, received, &mut buffers.packet);
@@ -683,6 +733,12 @@ impl Driver {
         layout: &zt_wire::fragment::DatagramLayout,
         out: &[u8],
     ) {
+        // A copy through the TCP relay when the fallback is on; UDP is sent all the same, so
+        // that the moment it gets through again the node's paths use it.
+        let now = self.clock.now();
+        for datagram in layout.datagrams(out) {
+            self.fallback.on_send(now, remote, datagram);
+        }
         if layout.count > 1 {
             if let Some(offload) = &self.offloads[index] {
                 if offload.max_gso_segments() >= layout.count {
@@ -725,6 +781,8 @@ impl Driver {
                 break;
             };
             let payload = &out[..t.len.min(out.len())];
+            // Once per datagram, however many sockets send it: the tunnel carries one copy.
+            self.fallback.on_send(self.clock.now(), t.remote, payload);
             match t.local {
                 Some(id) => match self.local.iter().position(|s| s.id == id) {
                     Some(index) => self.send(index, t.remote, t.ttl, payload),
@@ -843,6 +901,22 @@ mod tests {
         }
     }
 
+    /// The runtime around a test engine, without TCP fallback.
+    fn start_echo(
+        bound: Vec<BoundSocket>,
+        engine: EchoEngine,
+        clock: EngineClock,
+    ) -> InstanceRuntime {
+        InstanceRuntime::start(
+            bound,
+            Box::new(engine),
+            clock,
+            "test".into(),
+            TcpFallbackSettings::disabled(),
+        )
+        .unwrap()
+    }
+
     async fn recv(client: &UdpSocket) -> (Vec<u8>, SocketAddr) {
         let mut buf = [0u8; 1500];
         let (n, from) = tokio::time::timeout(WAIT, client.recv_from(&mut buf))
@@ -869,8 +943,7 @@ mod tests {
             ticks: ticks.clone(),
             next: clock.now(),
         };
-        let runtime =
-            InstanceRuntime::start(bound, Box::new(engine), clock, "test".into()).unwrap();
+        let runtime = start_echo(bound, engine, clock);
         assert_eq!(runtime.sockets()[0].bound, bound_addr);
 
         // receive → poll_transmit → sent from the socket it came in on
@@ -919,8 +992,7 @@ mod tests {
             ticks: Arc::new(AtomicU64::new(0)),
             next: clock.now(),
         };
-        let runtime =
-            InstanceRuntime::start(bound, Box::new(engine), clock, "test".into()).unwrap();
+        let runtime = start_echo(bound, engine, clock);
         assert_eq!(runtime.failure(), None);
         let call = runtime.with_engine(|_, _| -> u8 { panic!("engine bug") });
         assert!(call.await.is_err(), "the call cannot complete");

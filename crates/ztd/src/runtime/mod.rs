@@ -32,3 +32,5 @@ pub mod events;
 pub mod interfaces;
 pub mod node_engine;
 pub mod sockets;
+pub mod tcp_fallback;
+pub mod tcp_relay;

@@ -59,6 +59,8 @@ pub(crate) struct DefaultInstance {
     pub(crate) surface_addresses: Vec<String>,
     /// (world id, timestamp) of the planet the node uses.
     pub(crate) planet: Option<(u64, u64)>,
+    /// Its datagrams go through a TCP relay (UDP is blocked).
+    pub(crate) tcp_fallback_active: bool,
 }
 
 /// zerotier-one's text form of a socket address (`ip/port`).
@@ -121,6 +123,7 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
         listening_on,
         surface_addresses,
         planet,
+        tcp_fallback_active: runtime.is_some_and(|r| r.tcp_fallback_active()),
     })
 }
 

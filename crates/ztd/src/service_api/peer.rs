@@ -21,8 +21,9 @@ pub fn role_name(role: Role) -> &'static str {
 }
 
 /// One peer object. Path times are the engine clock (wall-clock milliseconds, as
-/// zerotier-one's); versions are -1 when the peer has not told us.
-pub fn peer_json(peer: &PeerInfo, local_ports: &[(u32, u16)]) -> Value {
+/// zerotier-one's); versions are -1 when the peer has not told us. `tunneled`: the instance
+/// uses a TCP relay (zerotier-one says so of every peer then).
+pub fn peer_json(peer: &PeerInfo, local_ports: &[(u32, u16)], tunneled: bool) -> Value {
     let (major, minor, rev) = match peer.version {
         Some((a, b, c)) => (a as i64, b as i64, c as i64),
         None => (-1, -1, -1),
@@ -57,26 +58,31 @@ pub fn peer_json(peer: &PeerInfo, local_ports: &[(u32, u16)]) -> Value {
         "latency": peer.latency_ms.map(|l| l as i64).unwrap_or(-1),
         "role": role_name(peer.role),
         "isBonded": false,
-        "tunneled": false,
+        "tunneled": tunneled,
         "direct": peer.direct,
         "paths": paths,
     })
 }
 
-async fn peers(daemon: &Daemon) -> Result<(Vec<PeerInfo>, Vec<(u32, u16)>), Response> {
-    let ports = default_ports(daemon).await;
+/// What the default instance's peers are shown with: its peers, (socket id, bound port) of
+/// its sockets, and whether it uses a TCP relay.
+type PeersView = (Vec<PeerInfo>, Vec<(u32, u16)>, bool);
+
+async fn peers(daemon: &Daemon) -> Result<PeersView, Response> {
+    let (ports, tunneled) = default_edge(daemon).await;
     let peers = with_default_node(daemon, |node, _| node.peers()).await?;
-    Ok((peers, ports))
+    Ok((peers, ports, tunneled))
 }
 
-/// (socket id, bound port) of the default instance's sockets.
-async fn default_ports(daemon: &Daemon) -> Vec<(u32, u16)> {
+/// (socket id, bound port) of the default instance's sockets, and its TCP fallback state.
+async fn default_edge(daemon: &Daemon) -> (Vec<(u32, u16)>, bool) {
     let model = daemon.lock().await;
-    let ports = model
+    let runtime = model
         .instances
         .iter()
         .find(|(_, c)| c.default)
-        .and_then(|(id, _)| model.runtime(id))
+        .and_then(|(id, _)| model.runtime(id));
+    let ports = runtime
         .map(|r| {
             r.sockets()
                 .iter()
@@ -84,7 +90,7 @@ async fn default_ports(daemon: &Daemon) -> Vec<(u32, u16)> {
                 .collect()
         })
         .unwrap_or_default();
-    ports
+    (ports, runtime.is_some_and(|r| r.tcp_fallback_active()))
 }
 
 /// `GET /peer`.
@@ -97,8 +103,11 @@ pub async fn list(
         return r;
     }
     match peers(&daemon).await {
-        Ok((peers, ports)) => axum::Json(Value::Array(
-            peers.iter().map(|p| peer_json(p, &ports)).collect(),
+        Ok((peers, ports, tunneled)) => axum::Json(Value::Array(
+            peers
+                .iter()
+                .map(|p| peer_json(p, &ports, tunneled))
+                .collect(),
         ))
         .into_response(),
         Err(r) => r,
@@ -116,10 +125,15 @@ pub async fn one(
         return r;
     }
     match peers(&daemon).await {
-        Ok((peers, ports)) => {
+        Ok((peers, ports, tunneled)) => {
             let wanted = address.to_ascii_lowercase();
             let found = peers.iter().find(|p| p.address.to_string() == wanted);
-            axum::Json(found.map(|p| peer_json(p, &ports)).unwrap_or(json!({}))).into_response()
+            axum::Json(
+                found
+                    .map(|p| peer_json(p, &ports, tunneled))
+                    .unwrap_or(json!({})),
+            )
+            .into_response()
         }
         Err(r) => r,
     }

@@ -35,7 +35,10 @@ pub async fn status(
     body.insert("address".into(), json!(instance.address));
     body.insert("publicIdentity".into(), json!(instance.public));
     body.insert("online".into(), json!(instance.online));
-    body.insert("tcpFallbackActive".into(), json!(false));
+    body.insert(
+        "tcpFallbackActive".into(),
+        json!(instance.tcp_fallback_active),
+    );
     if let Some((id, timestamp)) = instance.planet {
         body.insert("planetWorldId".into(), json!(id));
         body.insert("planetWorldTimestamp".into(), json!(timestamp));
@@ -51,7 +54,7 @@ pub async fn status(
                 // zerotier-one's third port is for UPnP/NAT-PMP mappings, which ztd does not
                 // make: none is bound.
                 "tertiaryPort": 0,
-                "allowTcpFallbackRelay": false,
+                "allowTcpFallbackRelay": daemon.tcp_fallback().allowed,
                 "forceTcpRelay": false,
                 "portMappingEnabled": false,
                 "softwareUpdate": "disable",

@@ -187,6 +187,16 @@ pub fn enable_with_identity(api: &Api, id: &Identity) {
     assert!(reply.is_some(), "enable zt1 failed");
 }
 
+/// Add a `/zerotier/interface` for `network` on `zt1` (joins it).
+pub fn add_interface(api: &Api, network: &str) {
+    api.call(
+        "PUT",
+        "/rest/zerotier/interface",
+        Some(&json!({ "network": network }).to_string()),
+    )
+    .expect("interface add");
+}
+
 /// `ztpeer run` in namespace `ns` with its state in `home`, the roots of `planet`, joining
 /// `nwid`, plus `more` arguments; returned once it started, with its address (10 hex digits).
 pub fn spawn_member(
