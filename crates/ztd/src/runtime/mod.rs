@@ -31,4 +31,5 @@ pub mod engine;
 pub mod events;
 pub mod interfaces;
 pub mod node_engine;
+pub mod port_mapping;
 pub mod sockets;
