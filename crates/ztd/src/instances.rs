@@ -4,8 +4,10 @@
 //! `interfaces` (default `all`), `route-distance` (1), `comment`; read-only
 //! `identity.public`, `online`, `state`. `identity` shows the 10-hex address; setting it to a
 //! secret identity string (`addr:0:pub:priv`) imports that identity (checked with the
-//! address derivation) in place of the generated one. Our addition: `secondary-port`
-//! (PROTOCOL.md §9.1; random when unset). The default instance `zt1` exists from the first
+//! address derivation) in place of the generated one. Our additions: `secondary-port`
+//! (PROTOCOL.md §9.1; random when unset) and `port-mapping` (zerotier-one's
+//! `portMappingEnabled`: ask the gateway by NAT-PMP to forward the primary port and tell
+//! peers the mapped address; `yes` by default, so listed only when `no`). The default instance `zt1` exists from the first
 //! start, carries ZeroTier Central's comment and is disabled until enabled, as on RouterOS;
 //! it cannot be removed (RouterOS behaviour not verified; keeps the default item stable).
 use std::collections::HashMap;
@@ -44,6 +46,9 @@ pub struct InstanceConfig {
     pub disabled: bool,
     pub interfaces: Vec<String>,
     pub route_distance: u8,
+    /// Absent in files written before the property existed: on, as in zerotier-one.
+    #[serde(default = "port_mapping_default")]
+    pub port_mapping: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// The factory default item (`zt1`): cannot be removed.
@@ -61,6 +66,7 @@ impl InstanceConfig {
             disabled: true,
             interfaces: vec![DEFAULT_INTERFACES.into()],
             route_distance: DEFAULT_ROUTE_DISTANCE,
+            port_mapping: port_mapping_default(),
             comment: Some(DEFAULT_COMMENT.into()),
             default: true,
         }
@@ -93,6 +99,9 @@ impl InstanceConfig {
         if let Some(distance) = args.take_u32_in("route-distance", 1, 255)? {
             self.route_distance = distance as u8;
         }
+        if let Some(on) = args.take_bool("port-mapping")? {
+            self.port_mapping = on;
+        }
         if let Some(comment) = args.take("comment") {
             self.comment = (!comment.is_empty()).then_some(comment);
         }
@@ -103,6 +112,10 @@ impl InstanceConfig {
     fn configured_ports(&self) -> impl Iterator<Item = u16> {
         std::iter::once(self.port).chain(self.secondary_port)
     }
+}
+
+fn port_mapping_default() -> bool {
+    true
 }
 
 /// Instance names become directory names: refuse what a path could misuse, and ids.
@@ -231,6 +244,7 @@ impl Daemon {
                 identity,
                 instance_dir: dir.clone(),
                 sockets,
+                port_mapping: config.port_mapping,
                 now: self.clock.now(),
             })
             .map_err(CommandError::failure)?;
@@ -368,6 +382,7 @@ impl Daemon {
         let running = model.runtimes.contains_key(&id);
         let rebind = new.port != old.port
             || new.secondary_port != old.secondary_port
+            || new.port_mapping != old.port_mapping
             || new.name != old.name
             || import.is_some();
         let must_run = !new.disabled;
@@ -492,6 +507,9 @@ impl Daemon {
             r.insert("disabled".into(), bool_text(config.disabled));
             r.insert("interfaces".into(), config.interfaces.join(","));
             r.insert("route-distance".into(), config.route_distance.to_string());
+            if !config.port_mapping {
+                r.insert("port-mapping".into(), bool_text(false));
+            }
             if let Some(comment) = &config.comment {
                 r.insert("comment".into(), comment.clone());
             }

@@ -7,6 +7,9 @@
 //! Blocking, with short deadlines: meant for a worker thread, never the I/O loop.
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The gateway's NAT-PMP port (RFC 6886 §3).
@@ -192,6 +195,100 @@ pub fn map_udp(gateway: SocketAddr, internal_port: u16) -> Result<Mapping, Mappi
 pub fn unmap_udp(gateway: SocketAddr, internal_port: u16) -> Result<(), MappingError> {
     let request = map_request(internal_port, 0, 0);
     exchange(gateway, &request, |r| parse_map_response(r, internal_port)).map(|_| ())
+}
+
+/// Keeps UDP `internal_port` mapped on the default gateway while it lives: a thread of its
+/// own maps it, renews it every [`RENEW_EVERY`] (sooner if the gateway grants a shorter
+/// lease), tries again after failures, and deletes the mapping when the mapper is dropped
+/// (instance disabled or daemon stopping).
+pub struct PortMapper {
+    mapped: Arc<Mutex<Option<SocketAddr>>>,
+    /// Dropping it wakes the thread, which then deletes the mapping and ends.
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PortMapper {
+    /// Starts mapping `internal_port` for the instance named `instance` (for the log).
+    pub fn start(instance: String, internal_port: u16) -> io::Result<PortMapper> {
+        let mapped = Arc::new(Mutex::new(None));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let shared = mapped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("{instance}-portmap"))
+            .spawn(move || keep_mapped(&instance, internal_port, &shared, &stopped))?;
+        Ok(PortMapper {
+            mapped,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The external address the gateway forwards to us, while it does.
+    pub fn mapped(&self) -> Option<SocketAddr> {
+        self.mapped.lock().ok().and_then(|m| *m)
+    }
+}
+
+impl Drop for PortMapper {
+    fn drop(&mut self) {
+        self.stop = None;
+        // Waits for the deletion (at most one NAT-PMP exchange, a few seconds) so that a
+        // stopping daemon does not leave the mapping behind.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The mapper thread: map, wait for the renewal (or the stop), repeat; unmap at the end.
+fn keep_mapped(
+    instance: &str,
+    internal_port: u16,
+    mapped: &Mutex<Option<SocketAddr>>,
+    stopped: &mpsc::Receiver<()>,
+) {
+    let mut gateway_used: Option<SocketAddr> = None;
+    let mut last_error = String::new();
+    loop {
+        let attempt = host_gateway().and_then(|gateway| {
+            let gateway = SocketAddr::from((gateway, NAT_PMP_PORT));
+            map_udp(gateway, internal_port).map(|mapping| (gateway, mapping))
+        });
+        let wait = match attempt {
+            Ok((gateway, mapping)) => {
+                let external = SocketAddr::V4(mapping.external);
+                let previous = mapped.lock().ok().and_then(|mut m| m.replace(external));
+                if previous != Some(external) {
+                    tracing::info!(instance, %external, internal_port, "port mapped by NAT-PMP");
+                }
+                gateway_used = Some(gateway);
+                last_error.clear();
+                RENEW_EVERY.min(Duration::from_secs(u64::from(mapping.lifetime / 2).max(1)))
+            }
+            Err(error) => {
+                if let Ok(mut m) = mapped.lock() {
+                    *m = None;
+                }
+                // Most hosts have no NAT-PMP gateway: say so once, not at every retry.
+                let text = error.to_string();
+                if text != last_error {
+                    tracing::info!(instance, %error, "no port mapping");
+                    last_error = text;
+                }
+                RENEW_EVERY
+            }
+        };
+        match stopped.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => continue,
+            _ => break,
+        }
+    }
+    if let Some(gateway) = gateway_used {
+        if let Err(error) = unmap_udp(gateway, internal_port) {
+            tracing::info!(instance, %error, "could not delete the port mapping");
+        }
+    }
 }
 
 #[cfg(test)]
