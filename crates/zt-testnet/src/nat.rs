@@ -37,6 +37,12 @@ pub enum NatKind {
     Symmetric,
     /// Two port-restricted gateways in a row: a home router behind a carrier-grade NAT.
     Double,
+    /// [`NatKind::Symmetric`] whose gateway also runs Debian's `miniupnpd` answering NAT-PMP
+    /// on its LAN side, so the leaf can have a port forwarded. miniupnpd refuses reserved
+    /// external addresses (203.0.113.0/24 among them): build such a lab with
+    /// [`NatLab::with_internet`] on another prefix. The leaf has a default route to its
+    /// gateway (NAT-PMP clients find the gateway that way); the gateway has none.
+    SymmetricNatPmp,
 }
 
 impl NatKind {
@@ -47,6 +53,7 @@ impl NatKind {
             NatKind::PortRestricted => "port-restricted",
             NatKind::Symmetric => "symmetric",
             NatKind::Double => "double",
+            NatKind::SymmetricNatPmp => "symmetric with NAT-PMP",
         }
     }
 }
@@ -54,11 +61,27 @@ impl NatKind {
 /// See the module documentation. Node 0 is on the internet; node `i ≥ 1` is behind the
 /// gateway(s) of `kinds[i - 1]`.
 pub struct NatLab {
+    /// Daemons of the gateways (miniupnpd): first, so they are killed before the
+    /// namespaces go.
+    daemons: Vec<crate::NsProcess>,
+    /// Their configuration files, removed on drop.
+    files: Vec<std::path::PathBuf>,
     lab: Lab,
+    /// The internet's /24; node 0 is .1, leaf i's (outermost) gateway is .(10 + i).
+    internet: [u8; 3],
     /// Per node, the address the internet sees it at.
     public: Vec<Ipv4Addr>,
     /// Per leaf, its gateway namespaces from the internet inwards.
     gateways: Vec<Vec<String>>,
+}
+
+impl Drop for NatLab {
+    fn drop(&mut self) {
+        // The daemons and namespaces go with the fields, after this.
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 impl Deref for NatLab {
@@ -68,24 +91,32 @@ impl Deref for NatLab {
     }
 }
 
-/// The internet's prefix; node 0 is .1, leaf i's (outermost) gateway is .(10 + i).
-fn internet(host: u8) -> Ipv4Addr {
-    Ipv4Addr::new(203, 0, 113, host)
-}
+/// The internet of [`NatLab::new`]: TEST-NET-3, of global scope and routed nowhere.
+pub const DOCUMENTATION_INTERNET: [u8; 3] = [203, 0, 113];
 
 impl NatLab {
     /// Builds the lab: node 0 on the internet, then one leaf behind each of `kinds`
     /// (at most 100).
     pub fn new(kinds: &[NatKind]) -> NatLab {
+        NatLab::with_internet(DOCUMENTATION_INTERNET, kinds)
+    }
+
+    /// [`NatLab::new`] with `internet` (a /24) as the internet. Its addresses exist only
+    /// inside the lab: no namespace routes anything beyond it.
+    pub fn with_internet(internet: [u8; 3], kinds: &[NatKind]) -> NatLab {
         assert!(kinds.len() <= 100);
         let mut nat = NatLab {
+            daemons: Vec::new(),
+            files: Vec::new(),
             lab: Lab::bridge_only(),
+            internet,
             public: Vec::new(),
             gateways: Vec::new(),
         };
-        let host = nat.lab.add_node_namespace(internet(1));
-        nat.public.push(internet(1));
-        nat.wire_to_bridge(&host, "v0", "eth0", internet(1));
+        let root = nat.internet(1);
+        let host = nat.lab.add_node_namespace(root);
+        nat.public.push(root);
+        nat.wire_to_bridge(&host, "v0", "eth0", root);
         for (index, kind) in kinds.iter().enumerate() {
             let leaf = index as u8 + 1;
             nat.add_leaf(leaf, *kind);
@@ -105,8 +136,19 @@ impl NatLab {
             .map_or(&[], Vec::as_slice)
     }
 
+    fn internet(&self, host: u8) -> Ipv4Addr {
+        let [a, b, c] = self.internet;
+        Ipv4Addr::new(a, b, c, host)
+    }
+
+    /// The internet's /24, routed by leaves and inner gateways (not a default route:
+    /// nothing leaves the lab).
+    fn internet_prefix(&self) -> String {
+        format!("{}/24", self.internet(0))
+    }
+
     fn add_leaf(&mut self, leaf: u8, kind: NatKind) {
-        let wan = internet(10 + leaf);
+        let wan = self.internet(10 + leaf);
         let lan_address = Ipv4Addr::new(192, 168, leaf, 2);
         let home_gateway = Ipv4Addr::new(192, 168, leaf, 1);
         let mut hops = Vec::new();
@@ -122,7 +164,15 @@ impl NatLab {
                 Ipv4Addr::new(100, 64, leaf, 2),
             );
             link(&outer, "lan", carrier_side, &inner, "wan", home_side);
-            route_internet_via(&inner, carrier_side);
+            ip(&[
+                "-n",
+                &inner,
+                "route",
+                "add",
+                &self.internet_prefix(),
+                "via",
+                &carrier_side.to_string(),
+            ]);
             nftables(&outer, &ruleset(NatKind::PortRestricted, None));
             hops.push(inner.clone());
             inner
@@ -131,13 +181,32 @@ impl NatLab {
         };
         let node = self.lab.add_node_namespace(lan_address);
         link(&home, "lan", home_gateway, &node, "eth0", lan_address);
-        route_internet_via(&node, home_gateway);
-        let home_kind = if kind == NatKind::Double {
-            NatKind::PortRestricted
+        let routed = if kind == NatKind::SymmetricNatPmp {
+            "default".to_string()
         } else {
-            kind
+            self.internet_prefix()
+        };
+        ip(&[
+            "-n",
+            &node,
+            "route",
+            "add",
+            &routed,
+            "via",
+            &home_gateway.to_string(),
+        ]);
+        let home_kind = match kind {
+            NatKind::Double => NatKind::PortRestricted,
+            NatKind::SymmetricNatPmp => NatKind::Symmetric,
+            other => other,
         };
         nftables(&home, &ruleset(home_kind, Some(lan_address)));
+        if kind == NatKind::SymmetricNatPmp {
+            let lan = format!("192.168.{leaf}.0/24");
+            let (daemon, files) = start_miniupnpd(&home, &lan);
+            self.daemons.push(daemon);
+            self.files.extend(files);
+        }
         self.public.push(wan);
         self.gateways.push(hops);
     }
@@ -178,20 +247,6 @@ impl NatLab {
         ]);
         ip(&["-n", ns, "link", "set", interface, "up"]);
     }
-}
-
-/// Routes the internet's prefix (not a default route: nothing leaves the lab) via `gateway`.
-fn route_internet_via(ns: &str, gateway: Ipv4Addr) {
-    let prefix = format!("{}/24", internet(0));
-    ip(&[
-        "-n",
-        ns,
-        "route",
-        "add",
-        &prefix,
-        "via",
-        &gateway.to_string(),
-    ]);
 }
 
 /// A veth between `a` (`a_if`, `a_addr`) and `b` (`b_if`, `b_addr`) on one /24.
@@ -258,6 +313,102 @@ fn nftables(ns: &str, rules: &str) {
     let path = file.display().to_string();
     ip(&["netns", "exec", ns, "nft", "-f", &path]);
     let _ = std::fs::remove_file(&file);
+}
+
+/// Where Debian's miniupnpd (package miniupnpd-nftables) is.
+const MINIUPNPD: &str = "/usr/sbin/miniupnpd";
+
+/// The nftables chains miniupnpd adds its forwards to (its Debian package's init script
+/// would make them; we name them in its configuration). Both families, as miniupnpd
+/// versions differ in which they use.
+fn miniupnpd_tables() -> String {
+    ["ip", "inet"]
+        .iter()
+        .map(|family| {
+            format!(
+                "table {family} upnp {{
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    jump miniupnpd
+  }}
+  chain miniupnpd {{
+  }}
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    jump prerouting_miniupnpd
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    jump postrouting_miniupnpd
+  }}
+  chain prerouting_miniupnpd {{
+  }}
+  chain postrouting_miniupnpd {{
+  }}
+}}
+"
+            )
+        })
+        .collect()
+}
+
+/// Starts miniupnpd in gateway namespace `ns`, answering NAT-PMP on its `lan` side for
+/// hosts of `lan_prefix` only, and waits until it listens.
+fn start_miniupnpd(ns: &str, lan_prefix: &str) -> (crate::NsProcess, [std::path::PathBuf; 2]) {
+    nftables(ns, &miniupnpd_tables());
+    let dir = std::env::temp_dir();
+    let config = dir.join(format!("{ns}-miniupnpd.conf"));
+    let pid_file = dir.join(format!("{ns}-miniupnpd.pid"));
+    let text = format!(
+        "ext_ifname=wan
+listening_ip=lan
+enable_natpmp=yes
+enable_upnp=no
+secure_mode=yes
+upnp_table_name=upnp
+upnp_nat_table_name=upnp
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+allow 1024-65535 {lan_prefix} 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"
+    );
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, MINIUPNPD, "-d", "-f"])
+        .arg(&config)
+        .arg("-P")
+        .arg(&pid_file);
+    let mut daemon = crate::NsProcess::spawn(cmd);
+    // NAT-PMP's port, 5351, in /proc/net/udp's hex, read inside the namespace.
+    let listening = (0..100).any(|_| {
+        let udp = Command::new("ip")
+            .args(["netns", "exec", ns, "cat", "/proc/net/udp"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(":14E7 "))
+            .unwrap_or(false);
+        if !udp {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        udp
+    });
+    assert!(
+        listening,
+        "miniupnpd did not start in {ns}: {}",
+        daemon.report()
+    );
+    (daemon, [config, pid_file])
+}
+
+/// Whether NAT labs can run miniupnpd ([`NatKind::SymmetricNatPmp`]); Err says why not.
+pub fn nat_pmp_available() -> Result<(), String> {
+    nat_lab_available()?;
+    if std::path::Path::new(MINIUPNPD).is_file() {
+        Ok(())
+    } else {
+        Err("miniupnpd not found: apt-get install miniupnpd-nftables".into())
+    }
 }
 
 /// Whether this machine can build NAT labs; Err says why not.

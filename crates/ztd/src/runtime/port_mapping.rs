@@ -9,7 +9,6 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The gateway's NAT-PMP port (RFC 6886 §3).
@@ -205,22 +204,31 @@ pub struct PortMapper {
     mapped: Arc<Mutex<Option<SocketAddr>>>,
     /// Dropping it wakes the thread, which then deletes the mapping and ends.
     stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Closed by the thread when it ends.
+    done: mpsc::Receiver<()>,
 }
+
+/// How long dropping a mapper waits for the deletion: enough for a gateway that answers,
+/// short enough not to hold up the instance's driver behind one that does not.
+const UNMAP_WAIT: Duration = Duration::from_secs(1);
 
 impl PortMapper {
     /// Starts mapping `internal_port` for the instance named `instance` (for the log).
     pub fn start(instance: String, internal_port: u16) -> io::Result<PortMapper> {
         let mapped = Arc::new(Mutex::new(None));
         let (stop, stopped) = mpsc::channel::<()>();
+        let (finished, done) = mpsc::channel::<()>();
         let shared = mapped.clone();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("{instance}-portmap"))
-            .spawn(move || keep_mapped(&instance, internal_port, &shared, &stopped))?;
+            .spawn(move || {
+                keep_mapped(&instance, internal_port, &shared, &stopped);
+                drop(finished);
+            })?;
         Ok(PortMapper {
             mapped,
             stop: Some(stop),
-            thread: Some(thread),
+            done,
         })
     }
 
@@ -233,11 +241,9 @@ impl PortMapper {
 impl Drop for PortMapper {
     fn drop(&mut self) {
         self.stop = None;
-        // Waits for the deletion (at most one NAT-PMP exchange, a few seconds) so that a
-        // stopping daemon does not leave the mapping behind.
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // A stopping daemon should not leave the mapping behind, so give the deletion a
+        // moment; past that the thread finishes on its own.
+        let _ = self.done.recv_timeout(UNMAP_WAIT);
     }
 }
 
