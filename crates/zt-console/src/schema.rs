@@ -326,6 +326,8 @@ static ZEROTIER: Menu = Menu {
             ValueType::Number { min: 0, max: 255 },
             "1",
         ),
+        // zerotier-one's portMappingEnabled (NAT-PMP on the gateway), on unless turned off.
+        with_default("port-mapping", YES_NO, "true"),
         prop("backup-priorities", ValueType::WordList),
         read_only("state", TEXT),
         read_only("moons", ValueType::WordList),

@@ -22,7 +22,10 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod nat;
 pub mod postgres;
+
+pub use nat::{NatKind, NatLab};
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -221,33 +224,53 @@ static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A namespace lab: one bridge namespace and `n` node namespaces on 10.77.0.0/24
 /// (node i has 10.77.0.(i+1)), no default route anywhere, removed on drop.
 pub struct Lab {
-    prefix: String,
-    bridge: String,
+    pub(crate) prefix: String,
+    pub(crate) bridge: String,
     nodes: Vec<String>,
+    /// Each node's IPv4 address (on the bridge, or behind a NAT in a [`NatLab`]).
+    addresses: Vec<Ipv4Addr>,
+    /// Namespaces that run no node (a [`NatLab`]'s gateways), deleted with the rest.
+    pub(crate) helpers: Vec<String>,
 }
 
 impl Lab {
-    /// Build a lab of `n` node namespaces (n ≤ 200).
-    pub fn new(n: usize) -> Lab {
-        assert!((1..=200).contains(&n));
+    /// A lab with its bridge namespace and no node yet; the bridge's ports are added later.
+    pub(crate) fn bridge_only() -> Lab {
         let prefix = format!(
             "zt-{}-{}",
             std::process::id(),
             LAB_COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        let mut lab = Lab {
+        let lab = Lab {
             bridge: format!("{prefix}-br"),
             prefix,
             nodes: Vec::new(),
+            addresses: Vec::new(),
+            helpers: Vec::new(),
         };
         // From here on, Drop removes whatever was created even if a step below panics.
         ip(&["netns", "add", &lab.bridge]);
         ip(&["-n", &lab.bridge, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &lab.bridge, "link", "set", "br0", "up"]);
+        lab
+    }
+
+    /// Creates (and records, for Drop) the namespace of the next node, which has `address`.
+    pub(crate) fn add_node_namespace(&mut self, address: Ipv4Addr) -> String {
+        let ns = format!("{}-n{}", self.prefix, self.nodes.len());
+        ip(&["netns", "add", &ns]);
+        self.nodes.push(ns.clone());
+        self.addresses.push(address);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Build a lab of `n` node namespaces (n ≤ 200).
+    pub fn new(n: usize) -> Lab {
+        assert!((1..=200).contains(&n));
+        let mut lab = Lab::bridge_only();
         for i in 0..n {
-            let ns = format!("{}-n{i}", lab.prefix);
-            ip(&["netns", "add", &ns]);
-            lab.nodes.push(ns.clone());
+            let ns = lab.add_node_namespace(Ipv4Addr::new(10, 77, 0, (i + 1) as u8));
             let port = format!("v{i}");
             ip(&[
                 "-n",
@@ -276,7 +299,6 @@ impl Lab {
             let addr = format!("{}/24", lab.ip(i));
             ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"]);
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
-            ip(&["-n", &ns, "link", "set", "lo", "up"]);
         }
         lab
     }
@@ -285,8 +307,9 @@ impl Lab {
         &self.nodes[i]
     }
 
+    /// Node `i`'s own IPv4 address (in a [`NatLab`], the one behind its NAT).
     pub fn ip(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, 0, (i + 1) as u8)
+        self.addresses[i]
     }
 
     /// A command that runs `program args…` inside node `i`'s namespace.
@@ -328,7 +351,13 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         // Deleting a namespace deletes its veth end, and with it the peer in the bridge.
-        for ns in self.nodes.iter().chain(std::iter::once(&self.bridge)) {
+        let helpers = self.helpers.iter();
+        for ns in self
+            .nodes
+            .iter()
+            .chain(helpers)
+            .chain(std::iter::once(&self.bridge))
+        {
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())
@@ -337,7 +366,7 @@ impl Drop for Lab {
     }
 }
 
-fn ip(args: &[&str]) {
+pub(crate) fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(
         out.status.success(),

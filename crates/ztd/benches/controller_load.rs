@@ -394,6 +394,7 @@ fn main() {
                 bound,
                 role: PortRole::Primary,
             }],
+            port_mapping: false,
             now: clock.now(),
         };
         let engine = NodeEngine::start(start, vec![handler], Default::default()).unwrap();

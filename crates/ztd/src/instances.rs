@@ -4,13 +4,16 @@
 //! `interfaces` (default `all`), `route-distance` (1), `comment`; read-only
 //! `identity.public`, `online`, `state`. `identity` shows the 10-hex address; setting it to a
 //! secret identity string (`addr:0:pub:priv`) imports that identity (checked with the
-//! address derivation) in place of the generated one. Our addition: `secondary-port`
-//! (PROTOCOL.md §9.1; random when unset), and `tcp-relay` (a TCP port: the instance also
-//! serves as a TCP relay there, as ZeroTier's own relays do on 443, for nodes whose UDP is
-//! blocked; empty: off; a change restarts the instance, like a port change). Read-only
-//! `tcp-fallback` is RouterOS's flag `F`: the instance reaches the network through a TCP
-//! relay because it receives no UDP. The default instance `zt1` exists from the first
-//! start, carries ZeroTier Central's comment and is disabled until enabled, as on RouterOS;
+//! address derivation) in place of the generated one. Our additions: `secondary-port`
+//! (PROTOCOL.md §9.1; random when unset); `port-mapping` (zerotier-one's
+//! `portMappingEnabled`: ask the gateway by NAT-PMP to forward the primary port and tell
+//! peers the mapped address; `yes` by default, so listed only when `no`); and `tcp-relay`
+//! (a TCP port: the instance also serves as a TCP relay there, as ZeroTier's own relays do
+//! on 443, for nodes whose UDP is blocked; empty: off; a change restarts the instance, like
+//! a port change). Read-only `tcp-fallback` is RouterOS's flag `F`: the instance reaches
+//! the network through a TCP relay because it receives no UDP. The default instance `zt1`
+//! exists from the first start, carries ZeroTier Central's comment and is disabled until
+//! enabled, as on RouterOS;
 //! it cannot be removed (RouterOS behaviour not verified; keeps the default item stable).
 use std::collections::HashMap;
 
@@ -52,6 +55,9 @@ pub struct InstanceConfig {
     pub tcp_relay: Option<u16>,
     pub interfaces: Vec<String>,
     pub route_distance: u8,
+    /// Absent in files written before the property existed: on, as in zerotier-one.
+    #[serde(default = "port_mapping_default")]
+    pub port_mapping: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// The factory default item (`zt1`): cannot be removed.
@@ -70,6 +76,7 @@ impl InstanceConfig {
             tcp_relay: None,
             interfaces: vec![DEFAULT_INTERFACES.into()],
             route_distance: DEFAULT_ROUTE_DISTANCE,
+            port_mapping: port_mapping_default(),
             comment: Some(DEFAULT_COMMENT.into()),
             default: true,
         }
@@ -108,6 +115,9 @@ impl InstanceConfig {
         if let Some(distance) = args.take_u32_in("route-distance", 1, 255)? {
             self.route_distance = distance as u8;
         }
+        if let Some(on) = args.take_bool("port-mapping")? {
+            self.port_mapping = on;
+        }
         if let Some(comment) = args.take("comment") {
             self.comment = (!comment.is_empty()).then_some(comment);
         }
@@ -118,6 +128,10 @@ impl InstanceConfig {
     fn configured_ports(&self) -> impl Iterator<Item = u16> {
         std::iter::once(self.port).chain(self.secondary_port)
     }
+}
+
+fn port_mapping_default() -> bool {
+    true
 }
 
 /// Instance names become directory names: refuse what a path could misuse, and ids.
@@ -253,6 +267,7 @@ impl Daemon {
                 identity,
                 instance_dir: dir.clone(),
                 sockets,
+                port_mapping: config.port_mapping,
                 now: self.clock.now(),
             })
             .map_err(CommandError::failure)?;
@@ -410,6 +425,7 @@ impl Daemon {
         let running = model.runtimes.contains_key(&id);
         let rebind = new.port != old.port
             || new.secondary_port != old.secondary_port
+            || new.port_mapping != old.port_mapping
             || new.name != old.name
             || new.tcp_relay != old.tcp_relay
             || import.is_some();
@@ -538,6 +554,9 @@ impl Daemon {
             }
             r.insert("interfaces".into(), config.interfaces.join(","));
             r.insert("route-distance".into(), config.route_distance.to_string());
+            if !config.port_mapping {
+                r.insert("port-mapping".into(), bool_text(false));
+            }
             if let Some(comment) = &config.comment {
                 r.insert("comment".into(), comment.clone());
             }

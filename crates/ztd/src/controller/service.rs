@@ -1056,6 +1056,7 @@ mod tests {
                 bound,
                 role: PortRole::Primary,
             }],
+            port_mapping: false,
             now: clock.now(),
         };
         let engine = NodeEngine::start(start, handlers, Default::default()).unwrap();

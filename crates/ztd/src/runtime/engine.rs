@@ -136,6 +136,9 @@ pub struct EngineStart {
     pub instance_dir: PathBuf,
     /// The sockets the driver bound for this instance.
     pub sockets: Vec<LocalSocket>,
+    /// The instance's `port-mapping` property: ask the gateway (NAT-PMP) to forward the
+    /// primary port, and tell peers the mapped address.
+    pub port_mapping: bool,
     pub now: u64,
 }
 

@@ -31,6 +31,7 @@ pub mod engine;
 pub mod events;
 pub mod interfaces;
 pub mod node_engine;
+pub mod port_mapping;
 pub mod sockets;
 pub mod tcp_fallback;
 pub mod tcp_relay;

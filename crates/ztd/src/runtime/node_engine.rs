@@ -19,6 +19,7 @@ use super::engine::{
 };
 use super::events::{EventHandler, InstanceInfo, Subsystems};
 use super::interfaces::{self, ExcludedInterfaces};
+use super::port_mapping::PortMapper;
 use crate::state_dir::write_atomic;
 
 /// ZeroTier's default planet ("Earth", world 149604618): the bytes `ZT_DEFAULT_WORLD` of
@@ -152,7 +153,16 @@ pub struct NodeEngine {
     /// Since when no root has been heard from (`None` while online).
     offline_since: Option<u64>,
     last_offline_warning: Option<u64>,
+    /// The NAT-PMP mapping of the primary port (`port-mapping=yes`), and what of it the node
+    /// was last told, so a new or lost mapping reaches peers within [`MAPPING_CHECK_MS`]
+    /// rather than at the next interface scan.
+    port_mapper: Option<PortMapper>,
+    advertised_mapping: Option<SocketAddr>,
+    next_mapping_check: u64,
 }
+
+/// How often the engine looks whether the port mapper's address changed.
+const MAPPING_CHECK_MS: u64 = 1_000;
 
 /// Offline for this long: a WARN says so (roots unreachable is rarely a blip).
 const OFFLINE_WARNING_AFTER_MS: u64 = 5 * 60 * 1000;
@@ -191,6 +201,21 @@ impl NodeEngine {
             (!primary, *p)
         });
         ports.dedup();
+        let primary_port = start
+            .sockets
+            .iter()
+            .find(|s| s.role == PortRole::Primary)
+            .map(|s| s.bound.port());
+        // Without a mapper the instance works as before: mapping is an extra path, never a
+        // reason not to start.
+        let port_mapper = match primary_port.filter(|_| start.port_mapping) {
+            Some(port) => PortMapper::start(start.instance_name.clone(), port)
+                .map_err(|error| {
+                    tracing::warn!(instance = %start.instance_name, %error, "cannot start port mapping")
+                })
+                .ok(),
+            None => None,
+        };
         let mut engine = NodeEngine {
             node,
             instance: InstanceInfo {
@@ -206,6 +231,9 @@ impl NodeEngine {
             stats: AdapterStats::default(),
             offline_since: Some(start.now),
             last_offline_warning: None,
+            port_mapper,
+            advertised_mapping: None,
+            next_mapping_check: start.now,
         };
         let planet = engine.node.planet();
         tracing::info!(
@@ -232,14 +260,21 @@ impl NodeEngine {
 
     fn refresh_local_addresses(&mut self, now: u64) {
         self.next_interface_scan = now + interfaces::REFRESH_INTERVAL_MS;
+        self.advertised_mapping = self.port_mapper.as_ref().and_then(PortMapper::mapped);
         match interfaces::host_addresses() {
             Ok(host) => {
-                let push = interfaces::push_addresses(
+                let mut push = interfaces::push_addresses(
                     &host,
                     &self.interfaces,
                     &self.excluded_interfaces.get(),
                     &self.ports,
                 );
+                // The gateway's forwarded port first: behind a NAT it is the one address
+                // peers can certainly reach.
+                if let Some(mapped) = self.advertised_mapping {
+                    push.retain(|a| *a != mapped);
+                    push.insert(0, mapped);
+                }
                 self.node.set_local_addresses(push);
             }
             Err(error) => {
@@ -357,6 +392,14 @@ impl Engine for NodeEngine {
             self.refresh_local_addresses(now);
             self.warn_if_long_offline(now);
         }
+        if let Some(mapper) = &self.port_mapper {
+            if now >= self.next_mapping_check {
+                self.next_mapping_check = now + MAPPING_CHECK_MS;
+                if mapper.mapped() != self.advertised_mapping {
+                    self.refresh_local_addresses(now);
+                }
+            }
+        }
         self.node.handle_timeout(now);
     }
 
@@ -372,9 +415,13 @@ impl Engine for NodeEngine {
     }
 
     fn next_deadline(&self) -> Option<u64> {
+        let mut next = self.next_interface_scan;
+        if self.port_mapper.is_some() {
+            next = next.min(self.next_mapping_check);
+        }
         Some(match self.node.poll_timeout() {
-            Some(t) => t.min(self.next_interface_scan),
-            None => self.next_interface_scan,
+            Some(t) => t.min(next),
+            None => next,
         })
     }
 

@@ -28,6 +28,7 @@ pub fn stats_json(s: &zt_node::Stats) -> serde_json::Value {
         "whois_sent": s.whois_sent,
         "whois_answered": s.whois_answered,
         "direct_path_pushes_sent": s.direct_path_pushes_sent,
+        "external_address_changes": s.external_address_changes,
         "world_updates_accepted": s.world_updates_accepted,
         "peers_expired": s.peers_expired,
         "peers_evicted": s.peers_evicted,
