@@ -294,14 +294,14 @@ fn detail_and_terse() {
         "Flags: D - dynamic; X - disabled; R - running
  0   R ;;; office link
        name=\"zerotier1\" network=1d71939404912b40 instance=zt1 allow-managed=yes
-       allow-global=no allow-default=no arp-timeout=auto
+       allow-global=no allow-default=no allow-dns=no arp-timeout=auto
        disable-running-check=no mtu=2800
 
 "
     );
     assert_eq!(
         run(&mut console, "/zerotier/interface/print terse"),
-        "0   R comment=\"office link\" name=\"zerotier1\" network=1d71939404912b40 instance=zt1 allow-managed=yes allow-global=no allow-default=no arp-timeout=auto disable-running-check=no mtu=2800\n"
+        "0   R comment=\"office link\" name=\"zerotier1\" network=1d71939404912b40 instance=zt1 allow-managed=yes allow-global=no allow-default=no allow-dns=no arp-timeout=auto disable-running-check=no mtu=2800\n"
     );
     // The private identity stays hidden unless asked for.
     console
