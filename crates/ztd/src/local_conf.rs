@@ -48,7 +48,9 @@ pub struct LocalConf {
     /// zerotier-one's `interfacePrefixBlacklist`: addresses of interfaces whose name starts
     /// with one of these are never offered to peers as paths.
     pub interface_prefix_blacklist: Vec<String>,
+    /// zerotier-one's `tcpFallbackRelay`: the TCP relay used when UDP is blocked.
     pub tcp_fallback_relay: Option<SocketAddr>,
+    /// zerotier-one's `allowTcpFallbackRelay` (unset: allowed).
     pub allow_tcp_fallback_relay: Option<bool>,
     /// zerotier-one keys of `settings` that ztd does not use (named in the log once).
     pub not_used: Vec<String>,
@@ -325,7 +327,7 @@ mod tests {
     "logFormat": "json",
     "apiListen": ["127.0.0.1:9994", "[::1]:9994"],
     "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt",
-    "interfacePrefixBlacklist": ["docker", "veth"]
+    "interfacePrefixBlacklist": ["docker", "veth"],
     "tcpFallbackRelay": "198.51.100.7/8443",
     "allowTcpFallbackRelay": false
   }
