@@ -186,10 +186,18 @@ fn check_story(log: &str, nwid: &str) {
         "ANSI escape codes in a redirected log:\n{log}"
     );
     assert!(log.contains("instance enabled"), "{log}");
+    // The controller is this node: its "member authorized" line and the member's status OK
+    // come from two tasks within microseconds, in either order.
+    assert!(
+        log.lines().any(|line| line.contains(" INFO ")
+            && line.contains("member authorized")
+            && line.contains(nwid)
+            && line.contains("face=routeros")),
+        "no INFO line \"member authorized\" with the face for {nwid}:\n{log}"
+    );
     let expected = [
         ("joining network", ""),
         ("network status", "ACCESS_DENIED"),
-        ("member authorized", "face=routeros"),
         ("network status", "status=\"OK\""),
         ("network config applied", "10.147.20."),
         ("left network", ""),
