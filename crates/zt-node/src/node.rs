@@ -231,7 +231,8 @@ pub struct Node {
     /// Last OK(ECHO) per (socket, remote), the ECHO reply gate.
     pub(crate) echo_gate: HashMap<(LocalSocketId, SocketAddr), u64>,
     /// Our external addresses as upstreams reported them: reporter → (address, when).
-    pub(crate) external_addresses: HashMap<Address, (SocketAddr, u64)>,
+    /// Where upstreams see us (surface addresses), per (upstream, our socket, its address).
+    pub(crate) external_addresses: HashMap<(Address, LocalSocketId, SocketAddr), (SocketAddr, u64)>,
     pub(crate) local_addresses: Vec<SocketAddr>,
     /// Addresses/prefixes assigned to us on ZeroTier networks (never used as physical paths).
     pub(crate) virtual_prefixes: Vec<(IpAddr, u8)>,

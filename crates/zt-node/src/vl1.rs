@@ -599,7 +599,7 @@ impl Node {
     fn answer_hello(&mut self, from: &Inbound, hello: Hello) {
         if from.hops == 0 && self.topology.is_upstream(from.source) {
             if let Some(ours) = hello.physical_destination.and_then(|a| a.socket_addr()) {
-                self.note_external_address(from.now, from.source, ours);
+                self.note_external_address(from, ours);
             }
         }
         let moons: Vec<(u64, u64)> = hello
@@ -658,14 +658,18 @@ impl Node {
     }
 
     /// Self-awareness (`SelfAwareness::iam`): an upstream tells us the address it sees us
-    /// at. If that changed within the entry lifetime, our NAT mapping or network changed:
-    /// every path in that IP scope and family is probably dead, so it is marked expired and
-    /// probed again (it comes back when the OK does; traffic is relayed meanwhile).
-    fn note_external_address(&mut self, now: u64, reporter: zt_crypto::Address, seen: SocketAddr) {
+    /// at, per (upstream, our socket, its address). If the IP changed within the entry
+    /// lifetime, our network changed: every path in that IP scope and family is probably
+    /// dead, so it is marked expired and probed again (it comes back when the OK does;
+    /// traffic is relayed meanwhile). A new port alone is not a change, as in zerotier-one:
+    /// a NAT may map each of our sockets, and each new flow, to its own port.
+    fn note_external_address(&mut self, from: &Inbound, seen: SocketAddr) {
+        let now = from.now;
         let seen = canonical(seen);
-        let previous = self.external_addresses.insert(reporter, (seen, now));
+        let key = (from.source, from.local_socket, from.remote);
+        let previous = self.external_addresses.insert(key, (seen, now));
         let changed = previous.is_some_and(|(old, when)| {
-            old != seen
+            old.ip() != seen.ip()
                 && now.saturating_sub(when) < TRUST_EXPIRATION
                 && ip_scope(old.ip()) == ip_scope(seen.ip())
         });
@@ -735,7 +739,7 @@ impl Node {
         );
         if from.hops == 0 && self.topology.is_upstream(from.source) {
             if let Some(ext) = ok.physical_source.and_then(|a| a.socket_addr()) {
-                self.note_external_address(from.now, from.source, ext);
+                self.note_external_address(from, ext);
             }
         }
         if !self.topology.accepts_world_updates_from(from.source) {

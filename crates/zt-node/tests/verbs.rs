@@ -872,6 +872,44 @@ fn send_errors() {
     );
 }
 
+/// The leaf's periodic HELLO to the root at `now`, answered by an OK(HELLO) saying the root
+/// sees the leaf at `surface`.
+fn report_surface(l: &mut Node, now: u64, surface: &str, packet_id: u64) {
+    l.handle_timeout(now);
+    let hello = drain(l)
+        .into_iter()
+        .find(|t| t.remote == sa(ROOT_EP) && t.data[27] == v(Verb::Hello))
+        .expect("periodic HELLO to the root");
+    let mut body = Vec::new();
+    OkPayload {
+        in_re_verb: Verb::Hello,
+        in_re_packet_id: pid(&hello.data),
+        body: OkBody::Hello(OkHello {
+            timestamp: T0,
+            protocol_version: 12,
+            major: 1,
+            minor: 14,
+            revision: 1,
+            physical_source: Some(InetAddress::from(sa(surface))),
+            world_updates: Some(&[]),
+        }),
+    }
+    .write(&mut body);
+    feed(
+        l,
+        now + 20,
+        ROOT_EP,
+        &craft(
+            &root_identity(),
+            &test_identity(1),
+            Verb::Ok,
+            &body,
+            CipherSuite::AesGmacSiv,
+            packet_id,
+        ),
+    );
+}
+
 #[test]
 fn a_new_external_address_resets_and_reprobes_paths_in_that_scope() {
     let (mut l, _) = online_leaf();
@@ -924,40 +962,12 @@ fn a_new_external_address_resets_and_reprobes_paths_in_that_scope() {
     };
     assert!(peer2(&l).direct);
 
-    // The root now sees us at another port (our NAT mapping changed).
-    l.handle_timeout(T0 + UPSTREAM_FULL_HELLO_PERIOD + 100);
-    let hello = drain(&mut l)
-        .into_iter()
-        .find(|t| t.remote == sa(ROOT_EP) && t.data[27] == v(Verb::Hello))
-        .expect("periodic HELLO to the root");
-    let mut body = Vec::new();
-    OkPayload {
-        in_re_verb: Verb::Hello,
-        in_re_packet_id: pid(&hello.data),
-        body: OkBody::Hello(OkHello {
-            timestamp: T0,
-            protocol_version: 12,
-            major: 1,
-            minor: 14,
-            revision: 1,
-            physical_source: Some(InetAddress::from(sa("10.0.1.1:40000"))),
-            world_updates: Some(&[]),
-        }),
-    }
-    .write(&mut body);
-    let now = T0 + UPSTREAM_FULL_HELLO_PERIOD + 120;
-    feed(
+    // The root now sees us at another IP in the same scope (our network changed).
+    report_surface(
         &mut l,
-        now,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Ok,
-            &body,
-            CipherSuite::AesGmacSiv,
-            1601,
-        ),
+        T0 + UPSTREAM_FULL_HELLO_PERIOD + 100,
+        "10.0.1.7:40000",
+        1601,
     );
     assert_eq!(l.stats().external_address_changes, 1);
     assert!(!peer2(&l).direct, "path in the same scope reset");
@@ -965,6 +975,19 @@ fn a_new_external_address_resets_and_reprobes_paths_in_that_scope() {
     assert!(
         probes.contains(&sa(PEER2_EP)) && probes.contains(&sa(ROOT_EP)),
         "{probes:?}"
+    );
+    // Then at another port only (a NAT may give each flow its own port): not a change, as
+    // in zerotier-one.
+    report_surface(
+        &mut l,
+        T0 + 2 * UPSTREAM_FULL_HELLO_PERIOD + 200,
+        "10.0.1.7:40001",
+        1602,
+    );
+    assert_eq!(
+        l.stats().external_address_changes,
+        1,
+        "a new port alone reset the paths"
     );
 }
 
