@@ -156,19 +156,7 @@ fn orbit_fetches_the_moon_from_its_seed_through_the_root() {
         body: OkBody::Whois(vec![moon_root().to_public()]),
     }
     .write(&mut body);
-    feed(
-        &mut l,
-        T0 + 120,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Ok,
-            &body,
-            CipherSuite::AesGmacSiv,
-            3,
-        ),
-    );
+    from_root(&mut l, T0 + 120, Verb::Ok, &body, 3);
 
     // Next ping check: HELLO to the seed through the root, listing the wanted moon at 0.
     l.handle_timeout(T0 + 5_000);

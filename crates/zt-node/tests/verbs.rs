@@ -179,34 +179,10 @@ fn echo_is_answered_with_the_same_bytes_and_rate_gated() {
     assert_eq!(body[0], v(Verb::Echo));
     assert_eq!(&body[1..9], &echo[0..8]);
     assert_eq!(&body[9..], b"ping");
-    feed(
-        &mut l,
-        T0 + 150,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Echo,
-            b"x",
-            CipherSuite::AesGmacSiv,
-            601,
-        ),
-    );
+    from_root(&mut l, T0 + 150, Verb::Echo, b"x", 601);
     assert_eq!(l.stats().echo_rate_limited, 1);
     assert!(drain(&mut l).is_empty());
-    feed(
-        &mut l,
-        T0 + 300,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Echo,
-            b"y",
-            CipherSuite::AesGmacSiv,
-            602,
-        ),
-    );
+    from_root(&mut l, T0 + 300, Verb::Echo, b"y", 602);
     assert_eq!(drain(&mut l).len(), 1);
 }
 
@@ -345,19 +321,7 @@ fn whois_request_retry_and_answer_only_from_upstream() {
     assert_eq!(l.stats().dropped_not_from_upstream, 1);
 
     // From the root it teaches the identity and releases the queued packet (via the root).
-    feed(
-        &mut l,
-        T0 + 630,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Ok,
-            &body,
-            CipherSuite::AesGmacSiv,
-            801,
-        ),
-    );
+    from_root(&mut l, T0 + 630, Verb::Ok, &body, 801);
     assert!(events(&mut l).contains(&Event::PeerLearned {
         address: target.address()
     }));
@@ -404,33 +368,21 @@ fn rendezvous_is_acted_on_only_from_upstreams_and_for_usable_addresses() {
         ),
     );
     assert_eq!(l.stats().dropped_not_from_upstream, 1);
-    feed(
+    from_root(
         &mut l,
         T0 + 110,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Rendezvous,
-            &rv("127.0.0.1:9993"),
-            CipherSuite::AesGmacSiv,
-            901,
-        ),
+        Verb::Rendezvous,
+        &rv("127.0.0.1:9993"),
+        901,
     );
     assert_eq!(l.stats().paths_rejected, 1);
     assert!(drain(&mut l).is_empty());
-    feed(
+    from_root(
         &mut l,
         T0 + 120,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Rendezvous,
-            &rv("10.0.2.2:9993"),
-            CipherSuite::AesGmacSiv,
-            902,
-        ),
+        Verb::Rendezvous,
+        &rv("10.0.2.2:9993"),
+        902,
     );
     let out = drain(&mut l);
     assert_eq!(out.len(), 2);
@@ -455,19 +407,7 @@ fn rendezvous_for_a_peer_being_looked_up_waits_for_its_identity() {
         endpoint: sa("10.0.3.3:9993"),
     }
     .write(&mut b);
-    feed(
-        &mut l,
-        T0 + 100,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Rendezvous,
-            &b,
-            CipherSuite::AesGmacSiv,
-            950,
-        ),
-    );
+    from_root(&mut l, T0 + 100, Verb::Rendezvous, &b, 950);
     let out = drain(&mut l);
     assert_eq!(out.len(), 1, "only a WHOIS, no contact yet");
     let whois_id = pid(&out[0].data);
@@ -478,19 +418,7 @@ fn rendezvous_for_a_peer_being_looked_up_waits_for_its_identity() {
         body: OkBody::Whois(vec![peer.to_public()]),
     }
     .write(&mut body);
-    feed(
-        &mut l,
-        T0 + 130,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Ok,
-            &body,
-            CipherSuite::AesGmacSiv,
-            951,
-        ),
-    );
+    from_root(&mut l, T0 + 130, Verb::Ok, &body, 951);
     let out = drain(&mut l);
     assert_eq!(out.len(), 2);
     assert_eq!((out[0].remote, out[0].ttl), (sa("10.0.3.3:9993"), Some(2)));
@@ -618,19 +546,7 @@ fn identity_collision_error_counts_only_from_upstreams() {
         ),
     );
     assert!(events(&mut l).is_empty());
-    feed(
-        &mut l,
-        T0 + 110,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Error,
-            &body,
-            CipherSuite::AesGmacSiv,
-            1201,
-        ),
-    );
+    from_root(&mut l, T0 + 110, Verb::Error, &body, 1201);
     assert_eq!(
         events(&mut l),
         vec![Event::IdentityCollision {
@@ -895,19 +811,7 @@ fn report_surface(l: &mut Node, now: u64, surface: &str, packet_id: u64) {
         }),
     }
     .write(&mut body);
-    feed(
-        l,
-        now + 20,
-        ROOT_EP,
-        &craft(
-            &root_identity(),
-            &test_identity(1),
-            Verb::Ok,
-            &body,
-            CipherSuite::AesGmacSiv,
-            packet_id,
-        ),
-    );
+    from_root(l, now + 20, Verb::Ok, &body, packet_id);
 }
 
 #[test]

@@ -121,6 +121,19 @@ pub fn suite_bits(d: &[u8]) -> u8 {
     PacketHeader::new_checked(d).unwrap().cipher_bits()
 }
 
+/// The root (test identity 0) sends leaf 1 a `verb` packet, AES-sealed as a 1.14 root does.
+pub fn from_root(l: &mut Node, now: u64, verb: Verb, body: &[u8], packet_id: u64) {
+    let packet = craft(
+        &root_identity(),
+        &test_identity(1),
+        verb,
+        body,
+        CipherSuite::AesGmacSiv,
+        packet_id,
+    );
+    feed(l, now, ROOT_EP, &packet);
+}
+
 /// Feeds a datagram to the node from `remote` at time `now`.
 pub fn feed(n: &mut Node, now: u64, remote: &str, d: &[u8]) {
     n.handle_datagram(now, LocalSocketId(0), sa(remote), d);
