@@ -320,6 +320,9 @@ static ZEROTIER: Menu = Menu {
             ..prop("identity", TEXT)
         },
         read_only("identity.public", TEXT),
+        // ztd's own: the world ID of the planet in use and its roots' addresses.
+        read_only("planet", TEXT),
+        read_only("planet-roots", TEXT),
         with_default("interfaces", ValueType::WordList, "all"),
         with_default(
             "route-distance",

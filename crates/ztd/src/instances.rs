@@ -577,11 +577,17 @@ impl Daemon {
                         bool_text(runtime.tcp_fallback_active()),
                     );
                     // A stuck engine must not hang the management API: show it offline.
-                    let status = runtime.with_engine(|engine, _| engine.status().online);
-                    matches!(
-                        tokio::time::timeout(STATUS_TIMEOUT, status).await,
-                        Ok(Ok(true))
-                    )
+                    let status = runtime.with_engine(|engine, _| engine.status());
+                    match tokio::time::timeout(STATUS_TIMEOUT, status).await {
+                        Ok(Ok(status)) => {
+                            if let Some((id, roots)) = status.planet {
+                                r.insert("planet".into(), format!("{id:016x}"));
+                                r.insert("planet-roots".into(), roots.join(","));
+                            }
+                            status.online
+                        }
+                        _ => false,
+                    }
                 }
                 None => {
                     if let Some(error) = model.runtime_errors.get(&id) {

@@ -132,6 +132,15 @@ impl<'a> PrivateNetwork<'a> {
             .expect("controller add");
         let nwid = rest_field(&network, "network");
         assert_eq!(nwid.len(), 16, "{network}");
+        // `/zerotier` names the planet each running instance uses, and its roots.
+        let instance = apis[root]
+            .call("GET", "/rest/zerotier/zt1", None)
+            .expect("zt1");
+        assert_eq!(instance["planet"], json!(format!("{:016x}", planet.id)));
+        assert_eq!(
+            instance["planet-roots"],
+            json!(ids[root].address().to_string())
+        );
         for &ns in members {
             apis[ns]
                 .call(

@@ -244,6 +244,18 @@ impl NodeEngine {
             moons = engine.node.moons().len(),
             "instance enabled"
         );
+        if World::parse(DEFAULT_PLANET).is_ok_and(|public| public.id == planet.id) {
+            let endpoints: Vec<String> = planet
+                .roots
+                .iter()
+                .flat_map(|r| r.stable_endpoints.iter().map(ToString::to_string))
+                .collect();
+            tracing::info!(
+                instance = %engine.instance.name,
+                roots = ?endpoints,
+                "using ZeroTier's public planet (no planet file in the instance directory)"
+            );
+        }
         engine.refresh_local_addresses(start.now);
         Ok(engine)
     }
@@ -426,8 +438,17 @@ impl Engine for NodeEngine {
     }
 
     fn status(&self) -> EngineStatus {
+        let planet = self.node.planet();
         EngineStatus {
             online: self.node.is_online(),
+            planet: Some((
+                planet.id,
+                planet
+                    .roots
+                    .iter()
+                    .map(|r| r.identity.address().to_string())
+                    .collect(),
+            )),
         }
     }
 
