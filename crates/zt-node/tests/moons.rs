@@ -11,7 +11,7 @@ use zt_node::sim::test_identity;
 use zt_node::{Event, Node, NodeConfig, Role, Verb, World};
 use zt_wire::inet::InetAddress;
 use zt_wire::verbs::hello::{Hello, MoonRef, WORLD_TYPE_MOON};
-use zt_wire::verbs::ok::{OkBody, OkHello, OkPayload};
+use zt_wire::verbs::ok::{OkBody, OkPayload};
 use zt_wire::world::{Root, WorldType};
 
 const MOON_ID: u64 = 0x00b7_f4fb_972c;
@@ -42,21 +42,7 @@ fn signer() -> KeyPair {
 }
 
 fn ok_hello(from: &zt_node::Identity, in_re: u64, worlds: &[u8], id: u64) -> Vec<u8> {
-    let mut b = Vec::new();
-    OkPayload {
-        in_re_verb: Verb::Hello,
-        in_re_packet_id: in_re,
-        body: OkBody::Hello(OkHello {
-            timestamp: T0,
-            protocol_version: 12,
-            major: 1,
-            minor: 14,
-            revision: 1,
-            physical_source: Some(InetAddress::Nil),
-            world_updates: Some(worlds),
-        }),
-    }
-    .write(&mut b);
+    let b = ok_hello_body(in_re, T0, InetAddress::Nil, worlds);
     craft(
         from,
         &test_identity(1),

@@ -10,7 +10,7 @@ use zt_node::{Event, Identity, Node, SendError, Sent, Verb, World};
 use zt_wire::inet::InetAddress;
 use zt_wire::verbs::error::{ErrorBody, ErrorCode, ErrorPayload};
 use zt_wire::verbs::hello::{Hello, WorldRef};
-use zt_wire::verbs::ok::{OkBody, OkHello, OkPayload};
+use zt_wire::verbs::ok::{OkBody, OkPayload};
 use zt_wire::verbs::push_direct_paths::{
     DirectPath, PathAddress, PushDirectPaths, PATH_FLAG_FORGET,
 };
@@ -19,23 +19,9 @@ use zt_wire::verbs::rendezvous::Rendezvous;
 const LEAF_EP: &str = "10.0.1.1:9993";
 const PEER2_EP: &str = "10.0.2.1:9993";
 
-fn ok_hello_body(in_re: u64, timestamp: u64, worlds: Vec<u8>) -> Vec<u8> {
-    let mut b = Vec::new();
-    OkPayload {
-        in_re_verb: Verb::Hello,
-        in_re_packet_id: in_re,
-        body: OkBody::Hello(OkHello {
-            timestamp,
-            protocol_version: 12,
-            major: 1,
-            minor: 14,
-            revision: 1,
-            physical_source: Some(InetAddress::from(sa(LEAF_EP))),
-            world_updates: Some(&worlds),
-        }),
-    }
-    .write(&mut b);
-    b
+/// The root's OK(HELLO), seeing the leaf at its own address.
+fn ok_hello_from_root(in_re: u64, timestamp: u64, worlds: &[u8]) -> Vec<u8> {
+    ok_hello_body(in_re, timestamp, InetAddress::from(sa(LEAF_EP)), worlds)
 }
 
 fn v(verb: Verb) -> u8 {
@@ -78,7 +64,7 @@ fn online_leaf() -> (Node, u64) {
         &root_identity(),
         &test_identity(1),
         Verb::Ok,
-        &ok_hello_body(hello_id, T0, vec![]),
+        &ok_hello_from_root(hello_id, T0, &[]),
         CipherSuite::Poly1305Salsa2012,
         500,
     );
@@ -150,7 +136,7 @@ fn unexpected_ok_is_dropped() {
         &root_identity(),
         &test_identity(1),
         Verb::Ok,
-        &ok_hello_body(0xdead_beef_0000_0000, T0, vec![]),
+        &ok_hello_from_root(0xdead_beef_0000_0000, T0, &[]),
         CipherSuite::AesGmacSiv,
         501,
     );
@@ -596,7 +582,7 @@ fn newer_signed_planet_from_the_root_is_accepted() {
         &root_identity(),
         &test_identity(1),
         Verb::Ok,
-        &ok_hello_body(hello_id, T0, worlds),
+        &ok_hello_from_root(hello_id, T0, &worlds),
         CipherSuite::Poly1305Salsa2012,
         1300,
     );
@@ -796,21 +782,7 @@ fn report_surface(l: &mut Node, now: u64, surface: &str, packet_id: u64) {
         .into_iter()
         .find(|t| t.remote == sa(ROOT_EP) && t.data[27] == v(Verb::Hello))
         .expect("periodic HELLO to the root");
-    let mut body = Vec::new();
-    OkPayload {
-        in_re_verb: Verb::Hello,
-        in_re_packet_id: pid(&hello.data),
-        body: OkBody::Hello(OkHello {
-            timestamp: T0,
-            protocol_version: 12,
-            major: 1,
-            minor: 14,
-            revision: 1,
-            physical_source: Some(InetAddress::from(sa(surface))),
-            world_updates: Some(&[]),
-        }),
-    }
-    .write(&mut body);
+    let body = ok_hello_body(pid(&hello.data), T0, InetAddress::from(sa(surface)), &[]);
     from_root(l, now + 20, Verb::Ok, &body, packet_id);
 }
 

@@ -13,6 +13,7 @@ use zt_node::{LocalSocketId, Node, NodeConfig, Transmit, Verb, World};
 use zt_wire::header::PacketHeader;
 use zt_wire::inet::InetAddress;
 use zt_wire::verbs::hello::{Hello, WorldRef};
+use zt_wire::verbs::ok::{OkBody, OkHello, OkPayload};
 use zt_wire::verbs::packet::{build, decode, OutgoingPacket};
 
 pub const T0: u64 = 10_000_000;
@@ -119,6 +120,32 @@ pub fn pid(d: &[u8]) -> u64 {
 /// The cipher suite bits of a datagram.
 pub fn suite_bits(d: &[u8]) -> u8 {
     PacketHeader::new_checked(d).unwrap().cipher_bits()
+}
+
+/// An OK(HELLO) body as a 1.14 node writes it: it saw us at `physical_source` and sends
+/// `worlds` (serialized world updates).
+pub fn ok_hello_body(
+    in_re: u64,
+    timestamp: u64,
+    physical_source: InetAddress,
+    worlds: &[u8],
+) -> Vec<u8> {
+    let mut b = Vec::new();
+    OkPayload {
+        in_re_verb: Verb::Hello,
+        in_re_packet_id: in_re,
+        body: OkBody::Hello(OkHello {
+            timestamp,
+            protocol_version: 12,
+            major: 1,
+            minor: 14,
+            revision: 1,
+            physical_source: Some(physical_source),
+            world_updates: Some(worlds),
+        }),
+    }
+    .write(&mut b);
+    b
 }
 
 /// The root (test identity 0) sends leaf 1 a `verb` packet, AES-sealed as a 1.14 root does.
