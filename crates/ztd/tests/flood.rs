@@ -271,13 +271,7 @@ fn a_hello_flood_from_one_24_and_one_64_leaves_known_peers_traffic_alone() {
     let (root_ip, b_ip) = (v4(&root_id), v4(&b_id));
     for target in [&root_ip, &b_ip] {
         let reached = poll(Duration::from_secs(60), || {
-            let out = lab.run(
-                a,
-                Path::new("/usr/bin/ping"),
-                &["-c", "1", "-W", "2", target],
-                Duration::from_secs(5),
-            );
-            out.status.success().then_some(())
+            ping_once(&lab, a, target, 2).then_some(())
         });
         assert!(
             reached.is_some(),

@@ -110,17 +110,6 @@ fn counter(daemon: &Daemon, name: &str) -> i64 {
         .unwrap_or(-1)
 }
 
-fn ping_once(lab: &NatLab, node: usize, target: &str) -> bool {
-    lab.run(
-        node,
-        Path::new("/usr/bin/ping"),
-        &["-c", "1", "-W", "1", target],
-        Duration::from_secs(5),
-    )
-    .status
-    .success()
-}
-
 /// The root ztd on node 0 of `lab`, and the planet (bytes) naming it.
 fn start_root<'a>(lab: &'a NatLab, dir: &Path) -> (NsProcess, Api<'a>, Vec<u8>) {
     let root_id = identity();
@@ -156,7 +145,11 @@ fn run_pair(
     let mut leaf_b = start_node(lab, b, dir, planet, true);
     let overlay = |d: &Daemon| nwid.adhoc_ipv4_address(d.id.address()).unwrap().to_string();
     let (a_ip, b_ip) = (overlay(&leaf_a), overlay(&leaf_b));
-    if poll(FIRST_PING_LIMIT, || ping_once(lab, a, &b_ip).then_some(())).is_none() {
+    if poll(FIRST_PING_LIMIT, || {
+        ping_once(lab, a, &b_ip, 1).then_some(())
+    })
+    .is_none()
+    {
         return Err(format!(
             "{name}: no ping within {FIRST_PING_LIMIT:?}\nA: {}\nB: {}",
             leaf_a.process.report(),
@@ -171,15 +164,15 @@ fn run_pair(
         Expect::Relayed => RELAYED_WATCH,
     };
     let direct = poll(limit, || {
-        ping_once(lab, a, &b_ip);
-        ping_once(lab, b, &a_ip);
+        ping_once(lab, a, &b_ip, 1);
+        ping_once(lab, b, &a_ip, 1);
         let ab = direct_path(&leaf_a, &leaf_b, lab.public_ip(b))?;
         let ba = direct_path(&leaf_b, &leaf_a, lab.public_ip(a))?;
         Some((ab, ba))
     });
     let direct_after = started.elapsed();
     // Still pinging at the end, whichever way the traffic goes.
-    if !ping_once(lab, a, &b_ip) {
+    if !ping_once(lab, a, &b_ip, 1) {
         return Err(format!("{name}: ping stopped working at the end"));
     }
     let counters = format!(

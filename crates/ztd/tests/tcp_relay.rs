@@ -66,17 +66,6 @@ fn unblock_udp(lab: &Lab, node: usize) {
     );
 }
 
-fn ping_once(lab: &Lab, node: usize, target: &str) -> bool {
-    lab.run(
-        node,
-        Path::new("/usr/bin/ping"),
-        &["-c", "1", "-W", "2", target],
-        Duration::from_secs(5),
-    )
-    .status
-    .success()
-}
-
 fn tcp_fallback_active(api: &Api) -> Option<bool> {
     api.call("GET", "/status", None)?["tcpFallbackActive"].as_bool()
 }
@@ -225,7 +214,7 @@ fn fallback_through(relay: Relay) {
     let b_ip = v4(&b_id);
 
     // Through the relay: the ping must come, and the instance says it uses the relay.
-    let reached = poll(TCP_DEADLINE, || ping_once(&lab, a, &b_ip).then_some(()));
+    let reached = poll(TCP_DEADLINE, || ping_once(&lab, a, &b_ip, 2).then_some(()));
     let to_tcp = started.elapsed();
     assert!(
         reached.is_some(),
@@ -275,7 +264,7 @@ fn fallback_through(relay: Relay) {
         report(&mut daemons)
     );
     let reached = poll(Duration::from_secs(60), || {
-        ping_once(&lab, a, &b_ip).then_some(())
+        ping_once(&lab, a, &b_ip, 2).then_some(())
     });
     assert!(
         reached.is_some(),

@@ -19,8 +19,8 @@ use zt_testnet::{skip_unless, Lab};
 
 mod common;
 use common::{
-    enable_with_identity, identity, make_planet, poll, sixplane, start_ztd, write_identity, Api,
-    ADHOC,
+    enable_with_identity, identity, make_planet, ping_once, poll, sixplane, start_ztd,
+    write_identity, Api, ADHOC,
 };
 
 /// The ad-hoc IPv4 network of the two-member tests: each member gets `11.x.y.z/8` from its
@@ -387,15 +387,8 @@ fn two_ztd_taps_ping_and_move_100_mb_over_ipv4() {
         "{addresses}"
     );
 
-    let ping = Path::new("/usr/bin/ping");
     let pinged = poll(Duration::from_secs(60), || {
-        let out = lab.run(
-            1,
-            ping,
-            &["-c", "1", "-W", "2", &b_ip],
-            Duration::from_secs(5),
-        );
-        out.status.success().then_some(())
+        ping_once(&lab, 1, &b_ip, 2).then_some(())
     });
     assert!(
         pinged.is_some(),

@@ -258,6 +258,19 @@ pub fn ping_available() -> Result<(), &'static str> {
         .ok_or("ping not found (apt-get install iputils-ping)")
 }
 
+/// One ping from namespace `ns` to `target`, waiting `wait_seconds` for the reply.
+pub fn ping_once(lab: &Lab, ns: usize, target: &str, wait_seconds: u32) -> bool {
+    let wait = wait_seconds.to_string();
+    lab.run(
+        ns,
+        Path::new("/usr/bin/ping"),
+        &["-c", "1", "-W", &wait, target],
+        Duration::from_secs(u64::from(wait_seconds) + 3),
+    )
+    .status
+    .success()
+}
+
 /// `ip -j ARGS` run against namespace `ns`, parsed (Null when it fails).
 pub fn ip_json_in(lab: &Lab, ns: usize, args: &[&str]) -> Value {
     std::process::Command::new("ip")
