@@ -577,14 +577,26 @@ impl Daemon {
                         bool_text(runtime.tcp_fallback_active()),
                     );
                     // A stuck engine must not hang the management API: show it offline.
-                    let status = runtime.with_engine(|engine, _| engine.status());
+                    let status = runtime.with_engine(|engine, _| {
+                        // The planet in use: its world ID and its roots' addresses.
+                        let planet = engine.node().map(|node| {
+                            let planet = node.planet();
+                            let roots: Vec<String> = planet
+                                .roots
+                                .iter()
+                                .map(|r| r.identity.address().to_string())
+                                .collect();
+                            (planet.id, roots)
+                        });
+                        (engine.status().online, planet)
+                    });
                     match tokio::time::timeout(STATUS_TIMEOUT, status).await {
-                        Ok(Ok(status)) => {
-                            if let Some((id, roots)) = status.planet {
+                        Ok(Ok((online, planet))) => {
+                            if let Some((id, roots)) = planet {
                                 r.insert("planet".into(), format!("{id:016x}"));
                                 r.insert("planet-roots".into(), roots.join(","));
                             }
-                            status.online
+                            online
                         }
                         _ => false,
                     }

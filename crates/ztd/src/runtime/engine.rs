@@ -60,9 +60,6 @@ pub struct Transmit {
 pub struct EngineStatus {
     /// At least one root answered recently (REST `online`, RouterOS flag `R`).
     pub online: bool,
-    /// The planet in use: its world ID and the addresses of its roots (none for an engine
-    /// without a node).
-    pub planet: Option<(u64, Vec<String>)>,
 }
 
 /// The sans-I/O protocol engine of one instance. Implementations must not block, must not
@@ -173,10 +170,7 @@ impl Engine for NoProtocolEngine {
         None
     }
     fn status(&self) -> EngineStatus {
-        EngineStatus {
-            online: false,
-            planet: None,
-        }
+        EngineStatus { online: false }
     }
 }
 

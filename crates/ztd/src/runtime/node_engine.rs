@@ -25,6 +25,8 @@ use crate::state_dir::write_atomic;
 /// ZeroTier's default planet ("Earth", world 149604618): the bytes `ZT_DEFAULT_WORLD` of
 /// zerotier-one's `node/Topology.cpp`, used when the instance has no `planet` file.
 pub const DEFAULT_PLANET: &[u8] = include_bytes!("default_planet.bin");
+/// The world ID of [`DEFAULT_PLANET`].
+pub const DEFAULT_PLANET_ID: u64 = 149_604_618;
 
 /// When set (to anything), an instance without a `planet` file gets a planet with no roots
 /// instead of ZeroTier's public one: for tests that enable instances on a host with a route
@@ -244,7 +246,7 @@ impl NodeEngine {
             moons = engine.node.moons().len(),
             "instance enabled"
         );
-        if World::parse(DEFAULT_PLANET).is_ok_and(|public| public.id == planet.id) {
+        if planet.id == DEFAULT_PLANET_ID {
             let endpoints: Vec<String> = planet
                 .roots
                 .iter()
@@ -438,17 +440,8 @@ impl Engine for NodeEngine {
     }
 
     fn status(&self) -> EngineStatus {
-        let planet = self.node.planet();
         EngineStatus {
             online: self.node.is_online(),
-            planet: Some((
-                planet.id,
-                planet
-                    .roots
-                    .iter()
-                    .map(|r| r.identity.address().to_string())
-                    .collect(),
-            )),
         }
     }
 
@@ -532,7 +525,7 @@ mod tests {
         assert_eq!(DEFAULT_PLANET.len(), 570);
         let world = World::parse(DEFAULT_PLANET).unwrap();
         assert_eq!(world.world_type, WorldType::Planet);
-        assert_eq!(world.id, 149_604_618);
+        assert_eq!(world.id, DEFAULT_PLANET_ID);
         assert_eq!(world.roots.len(), 4);
         assert_eq!(world.to_bytes(), DEFAULT_PLANET);
     }
