@@ -792,8 +792,8 @@ impl Node {
         }
     }
 
-    /// New subscribers of a group (from LIKEs or gather answers): remember them and send
-    /// waiting multicasts to them until each reaches its limit.
+    /// New subscribers of a group from a gather answer: remember them and send waiting
+    /// multicasts to them until each reaches its limit.
     pub(crate) fn learn_members(
         &mut self,
         now: u64,
@@ -810,6 +810,19 @@ impl Node {
                 self.stats.vl2.likes_refused += 1;
             }
         }
+        self.send_waiting_multicasts(now, nwid, group, members);
+    }
+
+    /// Multicasts of a joined network waiting for subscribers of `group` go to `members`,
+    /// each until it reaches its limit.
+    fn send_waiting_multicasts(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        group: MulticastGroup,
+        members: &[Address],
+    ) {
+        let me = self.address();
         let mut sends = Vec::new();
         if let Some(network) = self.vl2.networks.get_mut(&nwid) {
             for pending in network
@@ -1378,10 +1391,8 @@ impl Node {
                 continue;
             }
             self.stats.vl2.likes_accepted += 1;
-            if self.vl2.networks.contains_key(&nwid) {
-                // Multicasts waiting for subscribers of this group may go to it now.
-                self.learn_members(from.now, nwid, group, &[from.source]);
-            }
+            // Multicasts waiting for subscribers of this group may go to it now.
+            self.send_waiting_multicasts(from.now, nwid, group, &[from.source]);
         }
     }
 
