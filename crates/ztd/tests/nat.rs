@@ -271,24 +271,7 @@ fn a_symmetric_nat_that_forwards_a_port_by_nat_pmp_gets_a_direct_path() {
     let dir = tempfile::tempdir().unwrap();
     let (mut root, _root_api, planet) = start_root(&lab, dir.path());
 
-    // The lease: made when the instance starts, deleted when it stops.
-    let leased = 5;
-    let forwarded = || {
-        let gateway = &lab.gateways(leased)[0];
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", gateway, "nft", "list", "ruleset"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains("dport 9993 dnat")
-    };
-    let leaf = start_node(&lab, leased, dir.path(), &planet, true);
-    let made = poll(Duration::from_secs(10), || forwarded().then_some(()));
-    assert!(made.is_some(), "no forward on the gateway");
-    let off = serde_json::json!({ "disabled": "yes" }).to_string();
-    leaf.api.call("PATCH", "/rest/zerotier/zt1", Some(&off));
-    let deleted = poll(Duration::from_secs(10), || (!forwarded()).then_some(()));
-    assert!(deleted.is_some(), "the forward outlived the instance");
-    drop(leaf);
+    assert_the_forward_follows_the_instance(&lab, 5, dir.path(), &planet);
 
     // Port mapping is on by default (`port-mapping`), as in zerotier-one; turned off, the
     // same gateways leave the pair relayed, so it is the mapping that makes the path.
@@ -306,6 +289,62 @@ fn a_symmetric_nat_that_forwards_a_port_by_nat_pmp_gets_a_direct_path() {
             Ok(line) => eprintln!("NAT lab: {line}"),
             Err(why) => panic!("{why}\nroot: {}", root.report()),
         }
+    }
+}
+
+/// The forward on leaf `leased`'s gateway is made when its instance starts and deleted when
+/// it stops.
+fn assert_the_forward_follows_the_instance(lab: &NatLab, leased: usize, dir: &Path, planet: &[u8]) {
+    let forwarded = || {
+        let gateway = &lab.gateways(leased)[0];
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", gateway, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("dport 9993 dnat")
+    };
+    let mut leaf = start_node(lab, leased, dir, planet, true);
+    let made = poll(Duration::from_secs(15), || forwarded().then_some(()));
+    assert!(
+        made.is_some(),
+        "no forward on the gateway\n{}",
+        leaf.process.report()
+    );
+    let off = serde_json::json!({ "disabled": "yes" }).to_string();
+    leaf.api.call("PATCH", "/rest/zerotier/zt1", Some(&off));
+    let deleted = poll(Duration::from_secs(10), || (!forwarded()).then_some(()));
+    assert!(deleted.is_some(), "the forward outlived the instance");
+}
+
+/// A gateway that speaks UPnP-IGD and not NAT-PMP: ztd finds it by SSDP, has the port
+/// forwarded, deletes the forward when the instance stops, and gets a direct path from behind
+/// a symmetric NAT.
+#[test]
+fn a_symmetric_nat_that_forwards_a_port_by_upnp_gets_a_direct_path() {
+    skip_unless!(zt_testnet::nat::nat_pmp_available());
+    skip_unless!(skip_without_ping());
+    let lab = NatLab::with_internet(
+        PUBLIC_LOOKING_INTERNET,
+        &[
+            NatKind::SymmetricUpnp,
+            NatKind::Symmetric,
+            NatKind::SymmetricUpnp,
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (mut root, _root_api, planet) = start_root(&lab, dir.path());
+    assert_the_forward_follows_the_instance(&lab, 3, dir.path(), &planet);
+    let name = "symmetric with UPnP-IGD↔symmetric";
+    match run_pair(
+        &lab,
+        dir.path(),
+        &planet,
+        ((1, true), 2),
+        name,
+        Expect::Direct,
+    ) {
+        Ok(line) => eprintln!("NAT lab: {line}"),
+        Err(why) => panic!("{why}\nroot: {}", root.report()),
     }
 }
 
