@@ -570,4 +570,115 @@ mod tests {
         }
         assert_eq!(menu_id(ItemId(256), 1).unwrap(), ItemId(0xff00_0001));
     }
+
+    fn open_daemon(home: &Path) -> Daemon {
+        let state = StateDir::open(home).unwrap();
+        Daemon::open(state, Arc::new(crate::runtime::engine::NoProtocolFactory)).unwrap()
+    }
+
+    fn ids_and(records: &[crate::menu::Record], property: &str) -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|r| {
+                (
+                    r[".id"].clone(),
+                    r.get(property).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// An upgrade from a version that kept the RouterOS ids in per-daemon files: the ids
+    /// users know survive (the database adopts them once), new items are numbered after
+    /// them, the files are renamed, and a daemon started later shows the same ids.
+    #[tokio::test]
+    async fn ids_of_the_old_id_files_survive_the_upgrade() {
+        use crate::menu::{Args, Menu};
+        use crate::menus::controller::ControllerMenu;
+        use crate::menus::member::MemberMenu;
+        use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let (a, b) = (
+            Address::new(0x0a00000001).unwrap(),
+            Address::new(0x0b00000002).unwrap(),
+        );
+        let nwid = {
+            let daemon = open_daemon(&home);
+            let zt1 = daemon.lock().await.instances.ids()[0];
+            let service = daemon.controller_of_instance(zt1).await.unwrap();
+            let patch = network_patch_from_properties(&[("name", "office")]).unwrap();
+            let network = service.create_network(None, patch).await.unwrap();
+            for address in [a, b] {
+                let patch = member_patch_from_properties(&[]).unwrap();
+                service
+                    .update_member(network.id, address, patch, service::Face::RouterOs)
+                    .await
+                    .unwrap();
+            }
+            network.id
+        };
+        // What the old version had written: its own numbering.
+        let state = StateDir::open(&home).unwrap();
+        let nw = zt_controller::model::format_network_id(nwid);
+        std::fs::write(
+            state.file(NETWORK_IDS_FILE),
+            format!(r#"{{"next_id": 6, "rows": [{{"id": 5, "instance": 1, "network": "{nw}"}}]}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            state.file(MEMBER_IDS_FILE),
+            format!(
+                r#"{{"next_id": 10, "rows": [
+                    {{"id": 3, "instance": 1, "network": "{nw}", "address": "{b}"}},
+                    {{"id": 9, "instance": 1, "network": "{nw}", "address": "{a}"}}]}}"#
+            ),
+        )
+        .unwrap();
+
+        let daemon = open_daemon(&home);
+        let members = MemberMenu.print(&daemon).await.unwrap();
+        let expected = vec![
+            ("*3".to_string(), b.to_string()),
+            ("*9".to_string(), a.to_string()),
+        ];
+        assert_eq!(ids_and(&members, "zt-address"), expected);
+        let networks = ControllerMenu.print(&daemon).await.unwrap();
+        assert_eq!(
+            ids_and(&networks, "name"),
+            [("*5".to_string(), "office".to_string())]
+        );
+        for name in [NETWORK_IDS_FILE, MEMBER_IDS_FILE] {
+            assert!(!state.file(name).exists(), "{name} is still read");
+            assert!(state.file(&format!("{name}{ADOPTED_SUFFIX}")).exists());
+        }
+        let mut add = Args::new();
+        add.insert("network", "office");
+        add.insert("zt-address", "0c00000003");
+        assert_eq!(MemberMenu.add(&daemon, add).await.unwrap(), ItemId(10));
+        drop(daemon);
+
+        let later = open_daemon(&home);
+        let members = MemberMenu.print(&later).await.unwrap();
+        let mut expected = expected;
+        expected.push(("*A".to_string(), "0c00000003".to_string()));
+        assert_eq!(ids_and(&members, "zt-address"), expected);
+        // Looked up by key: the same records.
+        let by_id = MemberMenu.item(&later, ItemId(9)).await.unwrap().unwrap();
+        assert_eq!(by_id["zt-address"], a.to_string());
+        let equal = [("zt-address".to_string(), b.to_string())];
+        let found = MemberMenu.print_where(&later, &equal).await.unwrap();
+        assert_eq!(
+            ids_and(&found, "network"),
+            [("*3".to_string(), "office".to_string())]
+        );
+        let equal = [("network".to_string(), "elsewhere".to_string())];
+        assert!(MemberMenu
+            .print_where(&later, &equal)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(MemberMenu.item(&later, ItemId(4)).await.unwrap().is_none());
+    }
 }
