@@ -282,6 +282,20 @@ impl<B: Backend> Console<B> {
         Ok(self.backend.list(menu.path)?)
     }
 
+    /// The items with their sensitive values only when the command asks (`show-sensitive`),
+    /// so a secret travels from the router only to be shown.
+    fn list_for_showing(
+        &mut self,
+        menu: &Menu,
+        show_sensitive: bool,
+    ) -> Result<Vec<Item>, ConsoleError> {
+        if show_sensitive && menu.properties.iter().any(|p| p.sensitive) {
+            Ok(self.backend.list_sensitive(menu.path)?)
+        } else {
+            self.list(menu)
+        }
+    }
+
     /// Ids in print-number order: dynamic items of some menus get no number.
     fn numbering(menu: &Menu, items: &[Item]) -> Vec<String> {
         items
@@ -411,7 +425,8 @@ impl<B: Backend> Console<B> {
                 Some(names)
             }
         };
-        let items = self.list(menu)?;
+        let show_sensitive = invocation.has_flag("show-sensitive");
+        let items = self.list_for_showing(menu, show_sensitive)?;
         let numbering = Self::numbering(menu, &items);
         let rows: Vec<PrintRow<'_>> = items
             .iter()
@@ -425,7 +440,6 @@ impl<B: Backend> Console<B> {
                 item,
             })
             .collect();
-        let show_sensitive = invocation.has_flag("show-sensitive");
         let mut reply = Reply {
             interval_ms,
             ..Reply::default()
@@ -673,7 +687,7 @@ impl<B: Backend> Console<B> {
             {
                 continue;
             }
-            let items = self.list(menu)?;
+            let items = self.list_for_showing(menu, options.show_sensitive)?;
             output.push_str(&format::export(menu, &items, options));
         }
         Ok(Reply {

@@ -504,3 +504,81 @@ fn zerotier_cli_commands_speak_the_service_api() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(json.is_array(), "{json}");
 }
+
+#[test]
+fn export_show_sensitive_restores_the_same_node_on_a_wiped_daemon() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let original = Ztd::start();
+    let port = free_udp_port();
+    assert_ok(&original.run(&["/zerotier/set", "zt1", &format!("port={port}")]));
+    assert_ok(&original.run(&["/zerotier/enable", "zt1"]));
+    assert_ok(&original.run(&[
+        "/zerotier/controller/add",
+        "name=office",
+        "instance=zt1",
+        "ip-range=172.27.27.10-172.27.27.20",
+        "routes=172.27.27.0/24",
+    ]));
+    let secret = fs::read_to_string(original.home.join("zt1/identity.secret")).unwrap();
+    let secret = secret.trim();
+
+    // A plain export and print keep the secret to themselves.
+    let plain = assert_ok(&original.run(&["/export"]));
+    assert!(!plain.contains(&secret[11..40]), "{plain}");
+    assert!(!plain.contains("identity="), "{plain}");
+    let backup = assert_ok(&original.run(&["/export", "show-sensitive"]));
+    let joined = backup.replace("\\\n    ", "");
+    assert!(
+        joined.contains(&format!("identity={secret} ")),
+        "the export carries the secret identity: {backup}"
+    );
+    drop(original);
+
+    let restored = Ztd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("backup.rsc");
+    fs::write(&script, &backup).unwrap();
+    assert_ok(&restored.run(&["-f", script.to_str().unwrap()]));
+    assert_eq!(
+        fs::read_to_string(restored.home.join("zt1/identity.secret"))
+            .unwrap()
+            .trim(),
+        secret,
+        "the same node: same identity"
+    );
+    let again = assert_ok(&restored.run(&["/export", "show-sensitive"]));
+    let body = |export: &str| -> String {
+        export
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        body(&again),
+        body(&backup),
+        "same instance, same controller network IDs"
+    );
+    assert!(
+        joined.contains(&format!("network={}", &secret[..10])),
+        "the network ID carries the restored address: {backup}"
+    );
+
+    // An identity whose private key is not the public key's is refused, and says why.
+    let mut foreign = secret.to_string();
+    let last = foreign.pop().unwrap();
+    foreign.push(if last == '0' { '1' } else { '0' });
+    let stderr = assert_fails(
+        &restored.run(&["/zerotier/set", "zt1", &format!("identity={foreign}")]),
+        1,
+    );
+    assert_eq!(
+        stderr,
+        "invalid value for argument identity: the private key does not belong to the public key\n"
+    );
+    assert!(
+        !restored.log().contains(&secret[11..]),
+        "ztd never logs the key"
+    );
+}

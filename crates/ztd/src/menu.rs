@@ -166,6 +166,11 @@ pub trait Menu: Send + Sync {
     fn path(&self) -> &'static str;
     /// All items, in menu order.
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError>;
+    /// `print show-sensitive`: the items with their sensitive values (an instance's secret
+    /// identity), which `print` leaves out as RouterOS hides them by default.
+    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        self.print(daemon).await
+    }
     /// Create an item; returns its id.
     async fn add(&self, _daemon: &Daemon, _args: Args) -> Result<ItemId, CommandError> {
         Err(CommandError::no_such_command())

@@ -10,6 +10,9 @@
 //! | DELETE | `/rest/zerotier/<id>` | remove → 204 |
 //! | POST | `/rest/zerotier/<command>` | `print`, `get`, `add`, `set`, `remove`, `enable`, `disable`, … |
 //!
+//! Sensitive values (an instance's secret `identity`) are left out of every reply except
+//! `POST …/print {"show-sensitive":""}`, as RouterOS hides them unless asked.
+//!
 //! Every value is a JSON string; errors are `{"error":<code>,"message":<reason>,"detail":<console text>}`.
 //! Authentication: the zerotier-one token (`authtoken.secret`) as `X-ZT1-Auth: <token>` or
 //! `Authorization: Bearer <token>`, or HTTP Basic `admin:<token>` as RouterOS REST clients send.
@@ -278,8 +281,14 @@ async fn post_command(
     let selector = args.take(".id").or_else(|| args.take("numbers"));
     let reply = match command {
         "print" => {
+            // A flag: RouterOS REST takes flags as empty strings (`{"show-sensitive":""}`).
+            let show_sensitive = args.take("show-sensitive").is_some();
             args.finish()?;
-            let records = menu.print(daemon).await?;
+            let records = if show_sensitive {
+                menu.print_sensitive(daemon).await?
+            } else {
+                menu.print(daemon).await?
+            };
             let mut list = Vec::new();
             for r in records {
                 if query::matches(query.as_deref().unwrap_or_default(), &r)? {
