@@ -267,6 +267,7 @@ impl Daemon {
                 interfaces: config.interfaces.clone(),
                 identity,
                 instance_dir: dir.clone(),
+                home_worlds: config.default.then(|| self.state.root().to_path_buf()),
                 sockets,
                 port_mapping: config.port_mapping,
                 now: self.clock.now(),

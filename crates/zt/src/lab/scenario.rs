@@ -260,7 +260,8 @@ impl Lab<'_> {
 
     /// The planet: the root's identity made with `zt idtool generate` in the root's instance
     /// directory (ztd uses an identity it finds there), then `initplanet`/`genplanet`; the
-    /// result is installed as every node's `<home>/zt1/planet` before the instance starts.
+    /// result is installed as every node's `<home>/planet` (where zerotier-one keeps it, and
+    /// the default instance reads it) before the instance starts.
     fn make_planet(&mut self) -> Result<(), String> {
         progress("making the lab's planet with zt idtool (one root: the Root node)");
         for node in &self.nodes {
@@ -289,7 +290,7 @@ impl Lab<'_> {
         ])?;
         let planet = planet_dir.join("planet");
         for node in &self.nodes {
-            let target = node.instance_dir().join("planet");
+            let target = node.home.join("planet");
             std::fs::copy(&planet, &target)
                 .map_err(|e| format!("cannot install the planet as {}: {e}", target.display()))?;
         }
