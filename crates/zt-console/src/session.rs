@@ -274,6 +274,7 @@ impl<B: Backend> Console<B> {
             Command::Comment => self.comment(invocation),
             Command::Find => self.find(invocation),
             Command::Unset => self.unset(invocation),
+            Command::Ping => self.ping(invocation),
             Command::Export => self.export(invocation),
         }
     }
@@ -656,6 +657,28 @@ impl<B: Backend> Console<B> {
             .collect();
         Ok(Reply {
             value: ScriptValue::Ids(ids),
+            ..Reply::default()
+        })
+    }
+
+    /// `/ping`: the router pings (REST `POST /rest/ping`); the console lays the replies out.
+    fn ping(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let mut arguments = Vec::new();
+        for name in ["address", "count", "interval", "size"] {
+            if let Some(value) = self.text_argument(invocation, name)? {
+                arguments.push((name.to_string(), value));
+            }
+        }
+        if !arguments.iter().any(|(name, _)| name == "address") {
+            return Err(ConsoleError::missing(&["address"]));
+        }
+        let reply = self.backend.command("/", "ping", &arguments)?;
+        let replies: Vec<Item> = reply
+            .as_array()
+            .map(|list| list.iter().filter_map(Item::from_json).collect())
+            .unwrap_or_default();
+        Ok(Reply {
+            output: format::ping(&replies),
             ..Reply::default()
         })
     }

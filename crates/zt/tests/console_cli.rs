@@ -582,3 +582,47 @@ fn export_show_sensitive_restores_the_same_node_on_a_wiped_daemon() {
         "ztd never logs the key"
     );
 }
+
+#[test]
+fn ping_is_run_by_ztd_and_printed_as_routeros_prints_it() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    for (address, count) in [("127.0.0.1", 3), ("::1", 2)] {
+        let out = assert_ok(&ztd.run(&[
+            "/ping",
+            address,
+            &format!("count={count}"),
+            "interval=100ms",
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0], "  SEQ HOST                                     SIZE TTL TIME       STATUS",
+            "{out}"
+        );
+        assert_eq!(lines.len(), count + 2, "{out}");
+        for (seq, row) in lines[1..=count].iter().enumerate() {
+            let words: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(words[..4], [&seq.to_string(), address, "56", "64"], "{out}");
+            assert_eq!(words.len(), 5, "no STATUS on a reply: {out}");
+        }
+        assert!(
+            lines[count + 1].starts_with(&format!(
+                "    sent={count} received={count} packet-loss=0% min-rtt="
+            )),
+            "{out}"
+        );
+    }
+    // No route to it inside the test's namespace: every request times out.
+    let out = assert_ok(&ztd.run(&["/ping", "10.255.255.1", "count=2", "interval=100ms"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].starts_with("    0 10.255.255.1 ") && lines[1].ends_with(" timeout"),
+        "{out}"
+    );
+    assert!(lines[2].ends_with(" timeout"), "{out}");
+    assert_eq!(lines[3], "    sent=2 received=0 packet-loss=100%", "{out}");
+    // RouterOS's argument checks.
+    let stderr = assert_fails(&ztd.run(&["/ping", "127.0.0.1", "count=0"]), 1);
+    assert_eq!(stderr, "value of count is out of range (1 .. 100)\n");
+}

@@ -66,6 +66,14 @@ impl Args {
     pub fn new() -> Args {
         Args::default()
     }
+    /// Arguments from `(name, value)` pairs, as tests write them.
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> Args {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.values.insert(name.into(), value.into());
     }

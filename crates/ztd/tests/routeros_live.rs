@@ -178,3 +178,52 @@ fn running_flag_only_when_the_tap_is_up_and_the_network_is_ok() {
     let still = interface_when(leaf, &unanswered, |_| true).unwrap();
     assert_eq!(still["running"], json!("false"), "{still}");
 }
+
+/// `POST /rest/ping` on ztd in namespace 1.
+fn ping_from_ztd(api: &Api, address: &str, count: u32) -> Vec<Value> {
+    let body = json!({ "address": address, "count": count.to_string(), "interval": "200ms" });
+    api.call("POST", "/rest/ping", Some(&body.to_string()))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_else(|| panic!("ping {address} answered no list"))
+}
+
+#[test]
+fn ztd_pings_a_namespace_peer_and_reports_timeouts_for_a_silent_address() {
+    skip_unless!(zt_testnet::netns_available());
+    let lab = Lab::new(2);
+    let dir = tempfile::tempdir().unwrap();
+    let (_ztd, api) = start_ztd(&lab, LEAF, dir.path());
+    let peer = lab.ip(ROOT).to_string();
+    let replies = ping_from_ztd(&api, &peer, 3);
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    for (seq, reply) in replies.iter().enumerate() {
+        assert_eq!(reply["seq"], json!(seq.to_string()), "{reply}");
+        assert_eq!(reply["host"], json!(peer));
+        assert_eq!(reply["size"], json!("56"));
+        assert_eq!(reply["ttl"], json!("64"), "a neighbour one hop away");
+        assert!(reply.get("status").is_none(), "{reply}");
+        assert!(
+            rest_field(reply, "time").ends_with("us") || rest_field(reply, "time").ends_with("ms")
+        );
+    }
+    let last = &replies[2];
+    assert_eq!(
+        (
+            rest_field(last, "sent"),
+            rest_field(last, "received"),
+            rest_field(last, "packet-loss")
+        ),
+        ("3".into(), "3".into(), "0".into())
+    );
+    assert!(last.get("avg-rtt").is_some(), "{last}");
+
+    // An address of the namespaces' subnet that nobody holds: no reply, ever.
+    let silent = "10.77.0.200";
+    let replies = ping_from_ztd(&api, silent, 2);
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    for reply in &replies {
+        assert_eq!(reply["status"], json!("timeout"), "{reply}");
+    }
+    assert_eq!(rest_field(&replies[1], "packet-loss"), "100");
+    assert!(replies[1].get("min-rtt").is_none());
+}

@@ -9,6 +9,7 @@
 //! | PATCH | `/rest/zerotier/<id>` | set → the updated item |
 //! | DELETE | `/rest/zerotier/<id>` | remove → 204 |
 //! | POST | `/rest/zerotier/<command>` | `print`, `get`, `add`, `set`, `remove`, `enable`, `disable`, … |
+//! | POST | `/rest/ping` | `{"address":"10.0.0.1","count":"3"}` → one object per sequence number |
 //!
 //! Sensitive values (an instance's secret `identity`) are left out of every reply except
 //! `POST …/print {"show-sensitive":""}`, as RouterOS hides them unless asked.
@@ -202,6 +203,17 @@ async fn serve(
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
+    // Commands of the root menu (`/ping`) are not menus: `POST /rest/ping`.
+    if let [word] = segments.as_slice() {
+        if word == "ping" {
+            if method != Method::POST {
+                return Err(RestError::status(StatusCode::METHOD_NOT_ALLOWED));
+            }
+            let body = RequestBody::parse(headers, body)?;
+            let reply = crate::menus::ping::run(body.args).await?;
+            return Ok(axum::Json(reply).into_response());
+        }
+    }
     let (menu, tail) = api
         .registry
         .find(&segments)
