@@ -373,10 +373,39 @@ fn scripts_run_with_comments_and_continuations() {
     let output = ztd.run(&["-f", script.to_str().unwrap()]);
     assert_eq!(assert_ok(&output), "from a script\n1\n");
 
-    // The first failing command stops the script and names its line.
+    // The first failing command stops the script and names its line; what ran before it
+    // keeps its output and is named.
     fs::write(&script, "/zerotier/print count-only\n\n/zerotier/bogus\n").unwrap();
-    let stderr = assert_fails(&ztd.run(&["-f", script.to_str().unwrap()]), 1);
-    assert_eq!(stderr, "bad command name bogus (line 3 column 11)\n");
+    let output = ztd.run(&["-f", script.to_str().unwrap()]);
+    assert_eq!(text(&output.stdout), "1\n");
+    let stderr = assert_fails(&output, 1);
+    assert_eq!(
+        stderr,
+        "bad command name bogus (line 3 column 11)\n\
+         zt: the script stopped at line 3; the commands of line 1 ran before it and took \
+         effect; nothing after it ran\n"
+    );
+    // A runtime refusal gets its line too.
+    fs::write(
+        &script,
+        "/zerotier\nset zt1 comment=first\n:put [get zt1 comment]\nset zt9 comment=x\nset zt1 comment=never\n",
+    )
+    .unwrap();
+    let output = ztd.run(&["-f", script.to_str().unwrap()]);
+    assert_eq!(text(&output.stdout), "first\n");
+    let stderr = assert_fails(&output, 1);
+    assert_eq!(
+        stderr,
+        "no such item (line 4)\n\
+         zt: the script stopped at line 4; the commands of lines 1-3 ran before it and took \
+         effect; nothing after it ran\n"
+    );
+    assert_eq!(
+        assert_ok(&ztd.run(&[":put", "[/zerotier/get", "zt1", "comment]"])),
+        "first\n"
+    );
+    fs::write(&script, "/zerotier\nset zt1 comment=\"from a script\"\n").unwrap();
+    assert_ok(&ztd.run(&["-f", script.to_str().unwrap()]));
 
     // `-f -` reads the script from standard input.
     let output = run_with_deadline(
