@@ -453,7 +453,12 @@ pub fn export(menu: &Menu, items: &[Item], options: ExportOptions) -> String {
             pairs.push((property.name.to_string(), value));
         }
         pairs.sort();
-        let verb = if is_default_item {
+        let verb = if menu.is_singleton() {
+            if pairs.is_empty() {
+                continue;
+            }
+            "set".to_string()
+        } else if is_default_item {
             if pairs.is_empty() {
                 continue;
             }
@@ -661,6 +666,24 @@ mod tests {
             "/zerotier interface\nadd instance=zt1 name=zerotier1 network=1d71939404d61032\n"
         );
     }
+}
+
+/// `print` of a singleton menu: one `name: value` line per property, names right-aligned
+/// (`  name: MikroTik`).
+pub fn singleton(menu: &Menu, item: &Item) -> String {
+    let shown: Vec<&str> = menu
+        .properties
+        .iter()
+        .filter(|p| !p.sensitive && item.get(p.name).is_some())
+        .map(|p| p.name)
+        .collect();
+    let width = shown.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for name in shown {
+        let line = format!("{name:>width$}: {}", display_value(menu, item, name));
+        push_line(&mut out, &line);
+    }
+    out
 }
 
 /// `/ping`'s output from the router's reply objects (REST `POST /rest/ping`): the header,

@@ -102,6 +102,11 @@ fn argument_spec(menu: &Menu, command: Command) -> ArgumentSpec {
             named: settable().chain(["copy-from"]).collect(),
             positional: &[],
         },
+        Command::Set if menu.is_singleton() => ArgumentSpec {
+            flags: vec![],
+            named: settable().collect(),
+            positional: &[],
+        },
         Command::Set => ArgumentSpec {
             flags: vec![],
             named: settable().chain(["numbers"]).collect(),
@@ -1080,7 +1085,10 @@ mod tests {
         assert_eq!(words("/zerotier/int"), ["interface/"]);
         assert_eq!(words("/zerotier/p"), ["peer/", "print"]);
         assert_eq!(words("zero"), ["zerotier/"]);
-        assert_eq!(words("/"), ["export", "ip/", "ping", "zerotier/"]);
+        assert_eq!(
+            words("/"),
+            ["export", "ip/", "ping", "system/", "zerotier/"]
+        );
         assert_eq!(words("/zerotier/interface/add network=1 in"), ["instance="]);
         assert_eq!(words("/zerotier/interface/print d"), ["detail"]);
         assert_eq!(words("/zerotier/peer/print w"), ["where", "without-paging"]);

@@ -255,6 +255,11 @@ impl Menu {
         !self.properties.is_empty()
     }
 
+    /// Whether the menu is one unnamed item ([`SINGLETON_MENUS`]).
+    pub fn is_singleton(&self) -> bool {
+        SINGLETON_MENUS.contains(&self.path)
+    }
+
     /// Whether items are addressed by `name` (`enable zt1`).
     pub fn has_names(&self) -> bool {
         self.property("name").is_some()
@@ -299,16 +304,21 @@ static ROOT: Menu = Menu {
     dynamic_unnumbered: false,
 };
 
-static IP: Menu = Menu {
-    path: "/ip",
-    properties: &[],
-    commands: &[Command::Export],
-    columns: &[],
-    flags: &[],
-    flag_column: FlagColumn::WhenPresent,
-    default_items: &[],
-    dynamic_unnumbered: false,
-};
+/// A menu that only holds menus (`/ip`, `/system`).
+const fn directory(path: &'static str) -> Menu {
+    Menu {
+        path,
+        properties: &[],
+        commands: &[Command::Export],
+        columns: &[],
+        flags: &[],
+        flag_column: FlagColumn::WhenPresent,
+        default_items: &[],
+        dynamic_unnumbered: false,
+    }
+}
+
+static IP: Menu = directory("/ip");
 
 static ZEROTIER: Menu = Menu {
     path: "/zerotier",
@@ -553,12 +563,32 @@ static IP_ROUTE: Menu = Menu {
     dynamic_unnumbered: true,
 };
 
+static SYSTEM: Menu = directory("/system");
+
+/// The router's name, shown in the prompt; one unnamed item (see [`SINGLETON_MENUS`]).
+static SYSTEM_IDENTITY: Menu = Menu {
+    path: "/system/identity",
+    properties: &[with_default("name", TEXT, "MikroTik")],
+    commands: &[Command::Export, Command::Print, Command::Set],
+    columns: &["name"],
+    flags: &[],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+/// Menus of exactly one unnamed item: `set` takes no item, `print` shows `name: value`
+/// lines, `export` writes `set …` when something differs from the default.
+pub const SINGLETON_MENUS: &[&str] = &["/system/identity"];
+
 /// Every menu, parents before children.
 pub static MENUS: &[&Menu] = &[
     &ROOT,
     &IP,
     &IP_ADDRESS,
     &IP_ROUTE,
+    &SYSTEM,
+    &SYSTEM_IDENTITY,
     &ZEROTIER,
     &ZEROTIER_INTERFACE,
     &ZEROTIER_CONTROLLER,

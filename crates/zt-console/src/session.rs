@@ -154,6 +154,16 @@ impl<B: Backend> Console<B> {
         self.backend
     }
 
+    /// Take the prompt's name from the router's `/system/identity` (kept as it is when the
+    /// router does not answer).
+    pub fn load_identity(&mut self) {
+        if let Ok(items) = self.backend.list("/system/identity") {
+            if let Some(name) = items.first().and_then(|i| i.get("name")) {
+                self.identity = name.to_string();
+            }
+        }
+    }
+
     /// The current menu path (`/zerotier`).
     pub fn current_path(&self) -> &'static str {
         self.current.path
@@ -481,6 +491,17 @@ impl<B: Backend> Console<B> {
         };
         let show_sensitive = invocation.has_flag("show-sensitive");
         let items = self.list_for_showing(menu, show_sensitive)?;
+        if menu.is_singleton() && invocation.condition.is_none() && invocation.arguments.is_empty()
+        {
+            let output = items
+                .first()
+                .map(|item| format::singleton(menu, item))
+                .unwrap_or_default();
+            return Ok(Reply {
+                output,
+                ..Reply::default()
+            });
+        }
         let numbering = Self::numbering(menu, &items);
         let rows: Vec<PrintRow<'_>> = items
             .iter()
@@ -573,6 +594,17 @@ impl<B: Backend> Console<B> {
 
     fn set(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
         let menu = invocation.menu;
+        if menu.is_singleton() {
+            // The one item needs no selector: RouterOS REST `POST …/set`.
+            let properties = self.checked_properties(invocation)?;
+            self.backend.command(menu.path, "set", &properties)?;
+            if menu.path == "/system/identity" {
+                if let Some((_, name)) = properties.iter().find(|(k, _)| k == "name") {
+                    self.identity = name.clone();
+                }
+            }
+            return Ok(Reply::default());
+        }
         let ids = self.selected(invocation, "numbers")?;
         let properties = self.checked_properties(invocation)?;
         let unsets: Vec<&str> = invocation

@@ -24,6 +24,7 @@ pub mod ip;
 pub mod member;
 pub mod peer;
 pub mod ping;
+pub mod system;
 pub mod zerotier;
 
 /// Every menu, in registration order.
@@ -36,5 +37,6 @@ pub fn all() -> Vec<Arc<dyn Menu>> {
         Arc::new(interface::InterfaceMenu),
         Arc::new(ip::AddressMenu),
         Arc::new(ip::RouteMenu),
+        Arc::new(system::IdentityMenu),
     ]
 }

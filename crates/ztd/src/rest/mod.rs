@@ -221,6 +221,20 @@ async fn serve(
     let body = RequestBody::parse(headers, body)?;
     let daemon = api.daemon.as_ref();
     match (method.clone(), tail) {
+        (Method::GET, []) if menu.singleton() => {
+            let filters = QueryParams::parse(uri.query());
+            let mut record = menu
+                .print(daemon)
+                .await?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            record.remove(".id");
+            Ok(
+                axum::Json(to_json(project(record, filters.proplist.as_deref(), false)))
+                    .into_response(),
+            )
+        }
         (Method::GET, []) => {
             let filters = QueryParams::parse(uri.query());
             let records = menu.print(daemon).await?;
@@ -290,7 +304,15 @@ async fn post_command(
         proplist,
         query,
     } = body;
-    let selector = args.take(".id").or_else(|| args.take("numbers"));
+    let mut selector = args.take(".id").or_else(|| args.take("numbers"));
+    if menu.singleton() && selector.is_none() {
+        // The one item of a singleton menu needs no selector (`/system/identity/set`).
+        selector = menu
+            .print(daemon)
+            .await?
+            .first()
+            .and_then(|r| r.get(".id").cloned());
+    }
     let reply = match command {
         "print" => {
             // A flag: RouterOS REST takes flags as empty strings (`{"show-sensitive":""}`).
