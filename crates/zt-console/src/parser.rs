@@ -72,6 +72,7 @@ const PRINT_FLAGS: &[&str] = &[
     "brief",
     "count-only",
     "detail",
+    "show-ids",
     "show-sensitive",
     "terse",
     "without-paging",

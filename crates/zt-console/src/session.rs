@@ -490,6 +490,7 @@ impl<B: Backend> Console<B> {
             }
         };
         let show_sensitive = invocation.has_flag("show-sensitive");
+        let show_id = invocation.has_flag("show-ids");
         let items = self.list_for_showing(menu, show_sensitive)?;
         if menu.is_singleton() && invocation.condition.is_none() && invocation.arguments.is_empty()
         {
@@ -513,6 +514,7 @@ impl<B: Backend> Console<B> {
             .map(|item| PrintRow {
                 number: numbering.iter().position(|id| *id == item.id),
                 item,
+                show_id,
             })
             .collect();
         let mut reply = Reply {

@@ -560,3 +560,35 @@ fn completion_offers_values_from_the_model() {
     run(&mut console, "/zerotier/controller");
     assert_eq!(console.complete("member/p"), (7, vec!["print".to_string()]));
 }
+
+#[test]
+fn print_show_ids_shows_internal_ids_in_the_number_column() {
+    let mut console = with_networks(&["1d71939404912b40", "1d71939404912b41"]);
+    let numbered = run(&mut console, "/zerotier/interface/print proplist=name");
+    let with_ids = run(
+        &mut console,
+        "/zerotier/interface/print show-ids proplist=name",
+    );
+    let ids: Vec<String> = console
+        .backend()
+        .items("/zerotier/interface")
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let rows: Vec<&str> = with_ids
+        .lines()
+        .skip_while(|l| !l.starts_with('#'))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2, "{with_ids}");
+    for (row, id) in rows.iter().zip(&ids) {
+        assert!(row.starts_with(&format!("{id} ")), "{with_ids}");
+    }
+    assert!(numbered.lines().any(|l| l.starts_with("0 ")), "{numbered}");
+    // Ids select items as numbers do.
+    run(
+        &mut console,
+        &format!("/zerotier/interface/set {} comment=x", ids[1]),
+    );
+}

@@ -13,6 +13,7 @@
 //!
 //! Sensitive values (an instance's secret `identity`) are left out of every reply except
 //! `POST …/print {"show-sensitive":""}`, as RouterOS hides them unless asked.
+//! `POST …/print {"count-only":""}` answers `{"ret":"<number of matching items>"}`.
 //!
 //! Every value is a JSON string; errors are `{"error":<code>,"message":<reason>,"detail":<console text>}`.
 //! Authentication: the zerotier-one token (`authtoken.secret`) as `X-ZT1-Auth: <token>` or
@@ -317,6 +318,7 @@ async fn post_command(
         "print" => {
             // A flag: RouterOS REST takes flags as empty strings (`{"show-sensitive":""}`).
             let show_sensitive = args.take("show-sensitive").is_some();
+            let count_only = args.take("count-only").is_some();
             args.finish()?;
             let records = if show_sensitive {
                 menu.print_sensitive(daemon).await?
@@ -329,7 +331,12 @@ async fn post_command(
                     list.push(to_json(project(r, proplist.as_deref(), true)));
                 }
             }
-            Value::Array(list)
+            if count_only {
+                // RouterOS answers the number as a string in `ret`.
+                json!({ "ret": list.len().to_string() })
+            } else {
+                Value::Array(list)
+            }
         }
         "get" => {
             let selector = selector
