@@ -146,6 +146,17 @@ fn argument_spec(menu: &Menu, command: Command) -> ArgumentSpec {
     }
 }
 
+/// The arguments a command takes, for help: flags (no value) and named arguments, sorted.
+pub fn argument_names(menu: &Menu, command: Command) -> (Vec<&'static str>, Vec<&'static str>) {
+    let spec = argument_spec(menu, command);
+    let mut flags = spec.flags;
+    let mut named = spec.named;
+    flags.sort_unstable();
+    named.sort_unstable();
+    named.dedup();
+    (flags, named)
+}
+
 /// Pick the one candidate equal to `word`, else the one it is a prefix of.
 /// `Err(true)` = several candidates match (ambiguous), `Err(false)` = none.
 fn pick<'a>(

@@ -40,6 +40,27 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// What a value looks like, for `add ?`.
+    pub fn describe(self) -> String {
+        match self {
+            ValueType::Text => "text".into(),
+            ValueType::Number { min, max } => format!("integer {min}..{max}"),
+            ValueType::YesNo => "yes | no".into(),
+            ValueType::Enum(words) => words.join(" | "),
+            ValueType::Reference(path) => format!("name of an item of {path}"),
+            ValueType::Hex(digits) => format!("{digits} hex digits"),
+            ValueType::Ipv4 => "IPv4 address".into(),
+            ValueType::Ipv4Prefix => "IPv4 address[/prefix]".into(),
+            ValueType::Ipv4Range => "first-last IPv4 addresses".into(),
+            ValueType::Ipv6Range => "first-last IPv6 addresses".into(),
+            ValueType::Ipv4List => "IPv4 addresses, comma-separated".into(),
+            ValueType::RouteList => "dst[@gateway] routes, comma-separated".into(),
+            ValueType::AutoOrTime => "auto | time (30s, 1m)".into(),
+            ValueType::Time => "time (30s, 1m)".into(),
+            ValueType::WordList => "words, comma-separated".into(),
+        }
+    }
+
     /// Whether values of this type are written inside double quotes by `print detail`/`export`.
     pub fn is_quoted(self) -> bool {
         matches!(self, ValueType::Text)
@@ -179,6 +200,24 @@ impl Command {
             Command::Find => "find",
             Command::Unset => "unset",
             Command::Ping => "ping",
+        }
+    }
+
+    /// One line for `?` / `help`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Command::Print => "print the items",
+            Command::Add => "create an item",
+            Command::Set => "change properties of items",
+            Command::Remove => "remove items",
+            Command::Enable => "enable items",
+            Command::Disable => "disable items",
+            Command::Get => "return the value of a property",
+            Command::Export => "print the configuration as a script",
+            Command::Comment => "set the comment of items",
+            Command::Find => "return the ids of matching items",
+            Command::Unset => "remove a property's value",
+            Command::Ping => "send ICMP echo requests from the router",
         }
     }
 }
