@@ -95,7 +95,7 @@ fn argument_spec(menu: &Menu, command: Command) -> ArgumentSpec {
         },
         Command::Export => ArgumentSpec {
             flags: EXPORT_FLAGS.to_vec(),
-            named: vec![],
+            named: vec!["file"],
             positional: &[],
         },
         Command::Add => ArgumentSpec {

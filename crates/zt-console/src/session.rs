@@ -900,6 +900,20 @@ impl<B: Backend> Console<B> {
             let items = self.list_for_showing(menu, options.show_sensitive)?;
             output.push_str(&format::export(menu, &items, options));
         }
+        if let Some(file) = self.text_argument(invocation, "file")? {
+            // As RouterOS: the script goes to the router's files as NAME.rsc, printing nothing.
+            let name = if file.ends_with(".rsc") {
+                file
+            } else {
+                format!("{file}.rsc")
+            };
+            self.backend.command(
+                "/file",
+                "add",
+                &[("name".into(), name), ("contents".into(), output)],
+            )?;
+            return Ok(Reply::default());
+        }
         Ok(Reply {
             output,
             ..Reply::default()

@@ -692,3 +692,23 @@ fn system_identity_names_the_router_and_export_carries_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn export_file_writes_the_script_among_the_routers_files() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    assert_ok(&ztd.run(&["/zerotier/set", "zt1", "comment=backed up"]));
+    assert_eq!(assert_ok(&ztd.run(&["/export", "file=backup"])), "");
+    let path = ztd.home.join("files/backup.rsc");
+    let written = fs::read_to_string(&path).expect("export file= wrote <home>/files/backup.rsc");
+    assert!(written.starts_with("# "), "{written}");
+    assert!(written.contains("comment=\"backed up\""), "{written}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let stderr = assert_fails(&ztd.run(&["/export", "file=../escape"]), 1);
+    assert_eq!(stderr, "invalid value for argument name\n");
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::menu::Menu;
 
 pub mod controller;
+pub mod file;
 pub mod interface;
 pub mod ip;
 pub mod member;

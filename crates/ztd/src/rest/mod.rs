@@ -9,6 +9,7 @@
 //! | PATCH | `/rest/zerotier/<id>` | set → the updated item |
 //! | DELETE | `/rest/zerotier/<id>` | remove → 204 |
 //! | POST | `/rest/zerotier/<command>` | `print`, `get`, `add`, `set`, `remove`, `enable`, `disable`, … |
+//! | POST | `/rest/file/add` | `{"name":"x.rsc","contents":"…"}` → `<home>/files/x.rsc` (0600) |
 //! | POST | `/rest/ping` | `{"address":"10.0.0.1","count":"3"}` → one object per sequence number |
 //!
 //! Sensitive values (an instance's secret `identity`) are left out of every reply except
@@ -204,6 +205,14 @@ async fn serve(
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
+    // `export file=NAME` stores its text among the router's files.
+    if let [menu, command] = segments.as_slice() {
+        if menu == "file" && command == "add" && method == Method::POST {
+            let body = RequestBody::parse(headers, body)?;
+            crate::menus::file::add(&api.daemon, body.args).await?;
+            return Ok(axum::Json(Value::Array(Vec::new())).into_response());
+        }
+    }
     // Commands of the root menu (`/ping`) are not menus: `POST /rest/ping`.
     if let [word] = segments.as_slice() {
         if word == "ping" {
