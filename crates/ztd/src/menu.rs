@@ -179,11 +179,6 @@ pub trait Menu: Send + Sync {
     }
     /// All items, in menu order.
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError>;
-    /// `print show-sensitive`: the items with their sensitive values (an instance's secret
-    /// identity), which `print` leaves out as RouterOS hides them by default.
-    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        self.print(daemon).await
-    }
     /// The items whose properties have exactly these values (`print where a=x b=y`), in
     /// menu order. Menus with many items override it to look the items up by key.
     async fn print_where(
@@ -199,6 +194,11 @@ pub trait Menu: Send + Sync {
     async fn item(&self, daemon: &Daemon, id: ItemId) -> Result<Option<Record>, CommandError> {
         let equal = [(".id".to_string(), id.to_string())];
         Ok(self.print_where(daemon, &equal).await?.into_iter().next())
+    }
+    /// `print show-sensitive`: the items with their sensitive values (an instance's secret
+    /// identity), which `print` leaves out as RouterOS hides them by default.
+    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        self.print(daemon).await
     }
     /// Create an item; returns its id.
     async fn add(&self, _daemon: &Daemon, _args: Args) -> Result<ItemId, CommandError> {

@@ -329,8 +329,8 @@ async fn post_command(
             let count_only = args.take("count-only").is_some();
             args.finish()?;
             let words = query.unwrap_or_default();
-            // The secret identity only travels when asked for; every other print looks
-            // items up by the query's equalities.
+            // Sensitive values come only from a full print (a handful of instances); the
+            // keyed lookup serves everything else, members included.
             let records = if show_sensitive {
                 menu.print_sensitive(daemon).await?
             } else {
