@@ -4,11 +4,17 @@
 //! RouterOS (a default, a column, a flag letter) is changed in exactly one place. The sources of
 //! each fact are tagged in `shared/ROUTEROS.md` §8.
 
-/// How a property's value is checked and shown.
+/// How a property's value is checked and shown. [`crate::values::parse`] turns text of each
+/// type into a typed [`crate::values::Value`]; every face (console, RouterOS REST, the
+/// zerotier JSON API) checks values through it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueType {
     /// Free text; shown quoted in `detail`/`export` when it needs quotes.
     Text,
+    /// A name that becomes an OS object (a directory, a network interface): at most
+    /// `max_len` bytes, no `/`, `,`, `:`, blanks or control characters, not starting with `.`
+    /// or `*` (item ids). `limit` says why the length is limited.
+    Name { max_len: usize, limit: &'static str },
     /// An integer in an inclusive range.
     Number { min: i64, max: i64 },
     /// `yes`/`no` on the console, `true`/`false` over REST.
@@ -17,19 +23,19 @@ pub enum ValueType {
     Enum(&'static [&'static str]),
     /// The `name` of an item of another menu (e.g. `instance` → `/zerotier`).
     Reference(&'static str),
-    /// Exactly this many hexadecimal digits (network ids, ZeroTier addresses).
-    Hex(usize),
+    /// A ZeroTier network ID: 16 hexadecimal digits.
+    NetworkId,
+    /// A ZeroTier address: 10 hexadecimal digits.
+    ZtAddress,
     /// An IPv4 address.
     Ipv4,
     /// An IPv4 address with an optional `/prefix`.
     Ipv4Prefix,
-    /// `first-last` IPv4 addresses.
-    Ipv4Range,
-    /// `first-last` IPv6 addresses.
-    Ipv6Range,
-    /// Comma-separated IPv4 addresses.
-    Ipv4List,
-    /// Comma-separated `dst[@gw]` routes.
+    /// Comma-separated `first-last` ranges (or single addresses) of one address family.
+    IpRanges(IpFamily),
+    /// Comma-separated IPv4 or IPv6 addresses.
+    IpList,
+    /// Comma-separated `dst[@gw]` routes, IPv4 or IPv6 (the gateway of the route's family).
     RouteList,
     /// `auto` or a RouterOS time (`30s`, `1m`, `4s526ms`).
     AutoOrTime,
@@ -39,10 +45,17 @@ pub enum ValueType {
     WordList,
 }
 
+/// The address family of [`ValueType::IpRanges`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
 impl ValueType {
     /// Whether values of this type are written inside double quotes by `print detail`/`export`.
     pub fn is_quoted(self) -> bool {
-        matches!(self, ValueType::Text)
+        matches!(self, ValueType::Text | ValueType::Name { .. })
     }
 
     /// Whether table cells of this type are right-aligned (RouterOS aligns numbers right).
@@ -66,6 +79,18 @@ pub struct Property {
     pub sensitive: bool,
     /// Says which item this is (`name`, `instance`): exported even when equal to the default.
     pub key: bool,
+    /// Taken over by `add copy-from=`. Off for what identifies an item on the network (a
+    /// controller's network ID): a copy with the same ID would be the same network, so the
+    /// copy gets a new one, as an `add` without `network=` does.
+    pub copied: bool,
+}
+
+/// A property `copy-from` does not copy (see [`Property::copied`]).
+const fn not_copied(property: Property) -> Property {
+    Property {
+        copied: false,
+        ..property
+    }
 }
 
 /// Mark a property as a key (see [`Property::key`]).
@@ -85,6 +110,7 @@ const fn prop(name: &'static str, kind: ValueType) -> Property {
         read_only: false,
         sensitive: false,
         key: false,
+        copied: true,
     }
 }
 
@@ -97,6 +123,7 @@ const fn with_default(name: &'static str, kind: ValueType, default: &'static str
         read_only: false,
         sensitive: false,
         key: false,
+        copied: true,
     }
 }
 
@@ -109,6 +136,7 @@ const fn required(name: &'static str, kind: ValueType) -> Property {
         read_only: false,
         sensitive: false,
         key: false,
+        copied: true,
     }
 }
 
@@ -121,6 +149,7 @@ const fn read_only(name: &'static str, kind: ValueType) -> Property {
         read_only: true,
         sensitive: false,
         key: false,
+        copied: true,
     }
 }
 
@@ -284,6 +313,17 @@ impl Menu {
 const YES_NO: ValueType = ValueType::YesNo;
 const TEXT: ValueType = ValueType::Text;
 const PORT: ValueType = ValueType::Number { min: 1, max: 65535 };
+/// Instance names become directory names in the home directory.
+const INSTANCE_NAME: ValueType = ValueType::Name {
+    max_len: 64,
+    limit: "it names the instance's directory",
+};
+/// Interface names are the names of the TAP devices: Linux's IFNAMSIZ is 16 bytes with the
+/// terminating NUL.
+const INTERFACE_NAME: ValueType = ValueType::Name {
+    max_len: 15,
+    limit: "Linux interface names have at most 15 characters",
+};
 
 static ROOT: Menu = Menu {
     path: "/",
@@ -310,8 +350,10 @@ static IP: Menu = Menu {
 static ZEROTIER: Menu = Menu {
     path: "/zerotier",
     properties: &[
-        key(with_default("name", TEXT, "zt1")),
+        key(with_default("name", INSTANCE_NAME, "zt1")),
         with_default("port", PORT, "9993"),
+        // ztd's own (PROTOCOL.md §9.1): the second UDP port; random when unset.
+        prop("secondary-port", PORT),
         // ztd's own: the TCP port on which the instance serves as a TCP relay (zerotier-one's
         // tcp-proxy) for nodes whose UDP is blocked; unset: no relay.
         prop("tcp-relay", PORT),
@@ -324,14 +366,14 @@ static ZEROTIER: Menu = Menu {
         read_only("planet", TEXT),
         read_only("planet-roots", TEXT),
         with_default("interfaces", ValueType::WordList, "all"),
+        // RouterOS route distances are 1..255 (0 is only shown on connected routes).
         with_default(
             "route-distance",
-            ValueType::Number { min: 0, max: 255 },
+            ValueType::Number { min: 1, max: 255 },
             "1",
         ),
         // zerotier-one's portMappingEnabled (NAT-PMP on the gateway), on unless turned off.
         with_default("port-mapping", YES_NO, "true"),
-        prop("backup-priorities", ValueType::WordList),
         read_only("state", TEXT),
         read_only("moons", ValueType::WordList),
         read_only("online", YES_NO),
@@ -354,9 +396,9 @@ static ZEROTIER: Menu = Menu {
 static ZEROTIER_INTERFACE: Menu = Menu {
     path: "/zerotier/interface",
     properties: &[
-        key(with_default("name", TEXT, "zerotier1")),
+        key(with_default("name", INTERFACE_NAME, "zerotier1")),
         read_only("mac-address", TEXT),
-        required("network", ValueType::Hex(16)),
+        required("network", ValueType::NetworkId),
         read_only("network-name", TEXT),
         read_only("status", TEXT),
         read_only("type", TEXT),
@@ -401,7 +443,7 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
             "zt1",
         )),
         required("name", TEXT),
-        prop("network", ValueType::Hex(16)),
+        not_copied(prop("network", ValueType::NetworkId)),
         with_default("private", YES_NO, "true"),
         with_default("broadcast", YES_NO, "true"),
         with_default(
@@ -420,8 +462,8 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
             },
             "32",
         ),
-        prop("ip-range", ValueType::Ipv4Range),
-        prop("ip6-range", ValueType::Ipv6Range),
+        prop("ip-range", ValueType::IpRanges(IpFamily::V4)),
+        prop("ip6-range", ValueType::IpRanges(IpFamily::V6)),
         with_default("ip6-rfc4193", YES_NO, "false"),
         with_default("ip6-6plane", YES_NO, "false"),
         prop("routes", ValueType::RouteList),
@@ -445,11 +487,11 @@ static ZEROTIER_CONTROLLER_MEMBER: Menu = Menu {
     path: "/zerotier/controller/member",
     properties: &[
         required("network", ValueType::Reference("/zerotier/controller")),
-        required("zt-address", ValueType::Hex(10)),
+        required("zt-address", ValueType::ZtAddress),
         prop("name", TEXT),
         with_default("authorized", YES_NO, "false"),
         with_default("bridge", YES_NO, "false"),
-        prop("ip-address", ValueType::Ipv4List),
+        prop("ip-address", ValueType::IpList),
         read_only("last-seen", ValueType::Time),
         read_only("inactive", YES_NO),
         with_default("disabled", YES_NO, "false"),
@@ -472,7 +514,7 @@ static ZEROTIER_PEER: Menu = Menu {
     path: "/zerotier/peer",
     properties: &[
         read_only("instance", TEXT),
-        read_only("zt-address", ValueType::Hex(10)),
+        read_only("zt-address", ValueType::ZtAddress),
         read_only("version", TEXT),
         read_only("latency", ValueType::Time),
         read_only("role", TEXT),

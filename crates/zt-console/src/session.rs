@@ -477,7 +477,7 @@ impl<B: Backend> Console<B> {
                 return Err(ConsoleError::no_such_item());
             };
             if let Some(original) = items.iter().find(|i| &i.id == id) {
-                for property in menu.settable() {
+                for property in menu.settable().filter(|p| p.copied) {
                     if let Some(value) = original.get(property.name) {
                         properties.push((property.name.to_string(), value.to_string()));
                     }
