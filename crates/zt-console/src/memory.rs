@@ -236,16 +236,8 @@ impl Backend for MemoryBackend {
             ));
         }
         let given = self.checked(menu, properties)?;
-        let missing: Vec<&str> = menu
-            .settable()
-            .filter(|p| p.required && !given.iter().any(|(k, _)| k == p.name))
-            .map(|p| p.name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(BackendError::bad_request(format!(
-                "missing value(s) of argument(s) {}",
-                missing.join(", ")
-            )));
+        if let Some(refusal) = menu.missing_required(|name| given.iter().any(|(k, _)| k == name)) {
+            return Err(BackendError::bad_request(refusal));
         }
         let mut given = given;
         if menu.path == "/zerotier/controller" && !given.iter().any(|(k, _)| k == "network") {

@@ -304,6 +304,18 @@ impl Menu {
         format!("/{}", self.path.trim_start_matches('/').replace('/', " "))
     }
 
+    /// What `add` refuses to run without, given which properties it has: the text of the
+    /// refusal (`missing value(s) of argument(s) network`), `None` when nothing is missing.
+    pub fn missing_required(&self, given: impl Fn(&str) -> bool) -> Option<String> {
+        let missing: Vec<&str> = self
+            .settable()
+            .filter(|p| p.required && !given(p.name))
+            .map(|p| p.name)
+            .collect();
+        (!missing.is_empty())
+            .then(|| format!("missing value(s) of argument(s) {}", missing.join(", ")))
+    }
+
     /// Properties settable by `add`/`set` (plus the generic `disabled`/`comment` when present).
     pub fn settable(&self) -> impl Iterator<Item = &'static Property> {
         self.properties.iter().filter(|p| !p.read_only)

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::MutexGuard;
 
 use serde::{Deserialize, Serialize};
-use zt_controller::model::{format_network_id, parse_network_id};
+use zt_controller::model::format_network_id;
 use zt_controller::{Member, Network, NetworkId};
 use zt_crypto::Identity;
 use zt_node::Event;
@@ -330,8 +330,8 @@ impl ControllerView {
 
     /// The network with these 16 hex digits.
     pub(crate) fn network(&self, network: &str) -> Option<&NetworkView> {
-        let nwid = u64::from_str_radix(network, 16).ok()?;
-        self.networks.iter().find(|n| n.network.id == nwid)
+        let nwid = network.parse::<zt_wire::network_id::NetworkId>().ok()?;
+        self.networks.iter().find(|n| n.network.id == nwid.0)
     }
 }
 
@@ -485,7 +485,9 @@ pub(crate) fn service_error(e: ServiceError) -> CommandError {
 
 /// Parse a network id given by an operator.
 pub(crate) fn parse_nwid(text: &str, property: &str) -> Result<NetworkId, CommandError> {
-    parse_network_id(&text.to_ascii_lowercase()).map_err(|_| CommandError::invalid_value(property))
+    text.parse::<zt_wire::network_id::NetworkId>()
+        .map(|id| id.0)
+        .map_err(|_| CommandError::invalid_value(property))
 }
 
 impl Daemon {

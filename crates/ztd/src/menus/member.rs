@@ -10,25 +10,16 @@
 //! the daemon's model lock, across their database work.
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
-use zt_controller::props::{member_patch_from_properties, member_properties};
+use zt_controller::patch::MemberPatch;
+use zt_controller::props::member_properties;
 use zt_crypto::Address;
 
 use crate::controller::service::Face;
 use crate::controller::{parse_nwid, service_error, view_of};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
-use crate::menus::controller::{find_network_item, model_error, rest_value};
+use crate::menus::controller::{find_network_item, rest_value};
 use crate::model::ItemId;
-
-/// The settable member properties, in menu order.
-const MEMBER_PROPERTIES: &[&str] = &[
-    "name",
-    "authorized",
-    "bridge",
-    "ip-address",
-    "comment",
-    "disabled",
-];
 
 pub struct MemberMenu;
 
@@ -57,21 +48,25 @@ pub fn routeros_duration(ms: u64) -> String {
     out
 }
 
-fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
-    MEMBER_PROPERTIES
-        .iter()
-        .filter_map(|&name| args.take(name).map(|v| (name, v)))
-        .collect()
+/// The typed member properties of `args` as a patch. Whether the addresses lie inside the
+/// network's routes is the patch's rule.
+fn member_patch(args: &mut Args) -> Result<MemberPatch, CommandError> {
+    Ok(MemberPatch {
+        name: args.take_text("name")?,
+        authorized: args.take_bool("authorized")?,
+        active_bridge: args.take_bool("bridge")?,
+        ip_assignments: args.take_addresses("ip-address")?,
+        comment: args.take_text("comment")?,
+        disabled: args.take_bool("disabled")?,
+        require_routed_ips: true,
+        ..MemberPatch::default()
+    })
 }
 
-fn parse_address(text: &str) -> Result<Address, CommandError> {
-    if text.len() != 10 {
-        return Err(CommandError::invalid_value("zt-address"));
-    }
-    u64::from_str_radix(text, 16)
-        .ok()
-        .and_then(Address::new)
-        .ok_or_else(|| CommandError::invalid_value("zt-address"))
+/// A member row's address (stored as the 10 hex digits).
+fn row_address(text: &str) -> Result<Address, CommandError> {
+    text.parse()
+        .map_err(|_| CommandError::Internal(format!("stored member address {text:?}")))
 }
 
 #[async_trait]
@@ -121,19 +116,16 @@ impl Menu for MemberMenu {
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
         let (mut tables, views) = daemon.controllers_synced().await?;
         let network = args
-            .take("network")
+            .take_text("network")?
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
         let address = args
-            .take("zt-address")
+            .take_zt_address("zt-address")?
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
-        let address = parse_address(&address.to_ascii_lowercase())?;
         let row = find_network_item(&tables, &views, &network)
             .and_then(|id| tables.networks.get(id).cloned())
             .ok_or_else(|| CommandError::invalid_value("network"))?;
-        let given = take_properties(&mut args);
+        let patch = member_patch(&mut args)?;
         args.finish()?;
-        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
         let controller = daemon.controller_of_instance(row.instance).await?;
         let added = controller
@@ -166,18 +158,16 @@ impl Menu for MemberMenu {
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         for fixed in ["network", "zt-address"] {
-            if args.take(fixed).is_some() {
+            if args.contains(fixed) {
                 return Err(CommandError::failure(format!(
                     "{fixed} of an existing member can not be changed"
                 )));
             }
         }
-        let given = take_properties(&mut args);
+        let patch = member_patch(&mut args)?;
         args.finish()?;
-        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let address = parse_address(&row.address)?;
+        let address = row_address(&row.address)?;
         let controller = daemon.controller_of_instance(row.instance).await?;
         controller
             .update_member(nwid, address, patch, Face::RouterOs)
@@ -195,7 +185,7 @@ impl Menu for MemberMenu {
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
         let nwid = parse_nwid(&row.network, "network")?;
-        let address = parse_address(&row.address)?;
+        let address = row_address(&row.address)?;
         let controller = daemon.controller_of_instance(row.instance).await?;
         controller
             .delete_member(nwid, address, Face::RouterOs)
