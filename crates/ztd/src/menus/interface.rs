@@ -469,7 +469,10 @@ fn interface_record(model: &Model, id: ItemId, c: &InterfaceConfig) -> Record {
                 };
                 r.insert("type".into(), text.into());
             }
-            let running = c.disable_running_check || port.running();
+            // RouterOS's R: the TAP is up and the network is usable (OK), unless the running
+            // check is off. ACCESS_DENIED and REQUESTING_CONFIGURATION are not running.
+            let network_ok = view.status == Some(zt_node::NetworkStatus::Ok);
+            let running = c.disable_running_check || (network_ok && port.running());
             r.insert("running".into(), bool_text(running && !c.disabled));
         }
         None => {
