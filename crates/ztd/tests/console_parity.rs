@@ -10,7 +10,8 @@
 //! command, and the network IDs a controller generates (its address + 24 random bits on ztd,
 //! the lowest free number in memory) are shown as `<address>nnnnnn`.
 //!
-//! After the matrix, the same ztd joins its own network and a `route-distance` change must
+//! After the matrix, the same ztd joins its own network: the interface is not running (no R)
+//! while the controller refuses it and is once it is OK, and a `route-distance` change must
 //! move the route it installed to the new metric while the interface stays up.
 //!
 //! Skipped (with a message) where namespaces are unavailable. Only namespace traffic; every
@@ -375,11 +376,21 @@ fn console_prints_the_same_on_memory_and_on_a_live_ztd() {
         })
     })
     .expect("our own join request reaches our controller");
+    // RouterOS's R: not while the controller refuses us, even though the TAP is up.
+    let interface_with = |status: &str| {
+        poll(Duration::from_secs(30), || {
+            let record = api.call("GET", "/rest/zerotier/interface/zt-own", None)?;
+            (record["status"] == status).then_some(record)
+        })
+        .unwrap_or_else(|| panic!("zt-own never {status}"))
+    };
+    assert_eq!(interface_with("ACCESS_DENIED")["running"], "false");
     call(
         "PATCH",
         &format!("/rest/zerotier/controller/member/{member}"),
         serde_json::json!({ "authorized": "yes" }),
     );
+    assert_eq!(interface_with("OK")["running"], "true");
     let first = poll(Duration::from_secs(30), || {
         route_metric(&lab, "zt-own", "10.8.0.0/16")
     });
