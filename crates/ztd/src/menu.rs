@@ -3,9 +3,11 @@
 //! zerotier-one JSON API reuses the same daemon calls).
 //!
 //! A menu is one module implementing [`Menu`]; it is registered in
-//! [`crate::rest::MenuRegistry::standard`]. Arguments arrive as [`Args`] (property name →
-//! text, as RouterOS takes them) and items leave as [`Record`]s (property name → text, the
-//! way RouterOS REST shows every value as a string). Errors carry the RouterOS console text.
+//! [`crate::rest::MenuRegistry::standard`]. Arguments arrive as text ([`RawArgs`]), are
+//! checked once against the menu's declaration in `zt_console::schema` (the one the console
+//! and its memory model use) and reach the menu as typed [`Args`]; items leave as [`Record`]s
+//! (property name → text, the way RouterOS REST shows every value as a string). Errors carry
+//! the RouterOS console text.
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

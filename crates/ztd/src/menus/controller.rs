@@ -6,9 +6,10 @@
 //! `ip6-range`, `ip6-rfc4193` (no), `ip6-6plane` (no), `routes`, `rules` (flow rules in
 //! ZeroTier's rules language; empty is accept-all), `comment`, `disabled`;
 //! `copy-from` on `add` starts from another item's settings; read-only `inactive` (the
-//! network id is not this instance's, or the instance is not running). Values are parsed by
-//! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
-//! change writes nothing. Changes go through the instance's controller service, which pushes
+//! network id is not this instance's, or the instance is not running). Values arrive typed
+//! (checked by zt-console's schema, as the console checks them) and become a
+//! `zt_controller` patch, whose rules (ranges inside routes, no host bits) hold for every face;
+//! a refused change writes nothing. Changes go through the instance's controller service, which pushes
 //! and revokes as for every other face. Commands hold the controllers' id tables (not the
 //! daemon's model lock) across their database work, so names stay unique.
 use async_trait::async_trait;
