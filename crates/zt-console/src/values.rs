@@ -23,13 +23,11 @@ pub struct IpRange {
     pub last: IpAddr,
 }
 
+/// Always `first-last`, a single address too (`10.0.0.5-10.0.0.5`): how the controller
+/// prints the pool it keeps.
 impl fmt::Display for IpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.first == self.last {
-            write!(f, "{}", self.first)
-        } else {
-            write!(f, "{}-{}", self.first, self.last)
-        }
+        write!(f, "{}-{}", self.first, self.last)
     }
 }
 
@@ -383,7 +381,7 @@ mod tests {
         assert!(check_value(ctl, "ip-range", "fd00::1-fd00::ff").is_err());
         assert_eq!(
             check_value(ctl, "ip-range", "10.0.0.1-10.0.0.9, 10.0.1.5"),
-            Ok("10.0.0.1-10.0.0.9,10.0.1.5".into())
+            Ok("10.0.0.1-10.0.0.9,10.0.1.5-10.0.1.5".into())
         );
         assert_eq!(
             check_value(iface, "name", "zerotier-office-1"),

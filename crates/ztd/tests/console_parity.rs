@@ -182,7 +182,8 @@ fn script(address: &str) -> Vec<String> {
         "/zerotier/controller/print",
         "/zerotier/controller/print detail where name=net2",
         ":put [/zerotier/controller/find where private=yes]",
-        "/zerotier/controller/set [find name=net2] ip6-range=\"\"",
+        "/zerotier/controller/set [find name=net2] ip6-range=\"\" ip-range=10.7.0.12,10.7.0.30-10.7.0.40",
+        ":put [/zerotier/controller/get [find name=net2] ip-range]",
         ":put [/zerotier/controller/get [find name=net2] ip6-range]",
         "/zerotier/controller/export",
         // /zerotier/controller/member: IPv4 and IPv6 addresses, unset, !prop, remove.
