@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::backend::{Backend, BackendError, Item};
 use crate::schema::{self, Command, Menu};
-use crate::values::validate;
+use crate::values::{unset_value, validate};
 
 #[derive(Debug, Clone, Default)]
 struct Table {
@@ -350,6 +350,8 @@ impl Backend for MemoryBackend {
                     .ok_or_else(|| {
                         BackendError::bad_request("input does not match any value of value-name")
                     })?;
+                let value =
+                    unset_value(property).map_err(|e| BackendError::bad_request(e.to_string()))?;
                 let ids = self.select(menu, selector)?;
                 for item in self
                     .table(menu)
@@ -357,9 +359,9 @@ impl Backend for MemoryBackend {
                     .iter_mut()
                     .filter(|i| ids.contains(&i.id))
                 {
-                    match property.default {
-                        Some(default) => item.set(name, default),
-                        None => item.unset(name),
+                    match value.to_string() {
+                        empty if empty.is_empty() => item.unset(name),
+                        text => item.set(name, text),
                     }
                 }
                 Ok(serde_json::Value::Array(Vec::new()))

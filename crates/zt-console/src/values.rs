@@ -216,6 +216,15 @@ pub fn parse(
     }
 }
 
+/// What `unset` gives `property`: its default, or, without one, its empty value (a cleared
+/// list, text or optional number). A property with neither (a mandatory one) cannot be unset.
+pub fn unset_value(property: &Property) -> Result<Value, ConsoleError> {
+    let text = property.default.unwrap_or("");
+    // A default of a reference (`instance=zt1`) is taken as it is.
+    parse(property, text, &mut |_| Ok(vec![text.to_string()]))
+        .map_err(|_| ConsoleError::Failure(format!("failure: {} can not be unset", property.name)))
+}
+
 /// Check a value typed for `property` and return its REST form (see [`parse`]).
 pub fn validate(
     property: &Property,

@@ -267,12 +267,9 @@ pub fn schema_of(path: &str) -> Result<&'static schema::Menu, CommandError> {
         .ok_or_else(|| CommandError::Internal(format!("menu {path} has no schema")))
 }
 
-/// What `unset` gives a property: its default, or, without one, its empty value (a cleared
-/// list, text or optional number). A property with neither (a mandatory one) cannot be unset.
+/// What `unset` gives a property (see [`values::unset_value`]).
 pub fn unset_value(property: &schema::Property) -> Result<Value, CommandError> {
-    let text = property.default.unwrap_or("");
-    values::parse(property, text, &mut |_| Ok(vec![text.to_string()]))
-        .map_err(|_| CommandError::failure(format!("{} can not be unset", property.name)))
+    values::unset_value(property).map_err(|e| CommandError::Refused(e.to_string()))
 }
 
 /// How REST shows a boolean.

@@ -208,6 +208,8 @@ fn script(address: &str) -> Vec<String> {
         ":put [/zerotier/interface/get zt-office arp-timeout]",
         "/zerotier/interface/set zt-office !comment",
         "/zerotier/interface/unset zt-office value-name=allow-global",
+        "/zerotier/interface/unset zt-office value-name=network",
+        "/zerotier/interface/unset zt-office value-name=status",
         "/zerotier/interface/add copy-from=zt-office name=zt-copy network=1d71939404912b41",
         "/zerotier/interface/print proplist=name,network",
         "/zerotier/interface/print detail where name=zt-copy",
