@@ -279,6 +279,12 @@ impl Backend for MemoryBackend {
         properties: &[(String, String)],
     ) -> Result<(), BackendError> {
         let menu = item_menu(path)?;
+        if let Some(fixed) = properties
+            .iter()
+            .find_map(|(name, _)| menu.property(name).filter(|p| p.create_only))
+        {
+            return Err(BackendError::bad_request(fixed.change_refusal()));
+        }
         let checked = self.checked(menu, properties)?;
         let mut changed = self
             .items(menu.path)

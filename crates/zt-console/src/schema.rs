@@ -83,6 +83,27 @@ pub struct Property {
     /// controller's network ID): a copy with the same ID would be the same network, so the
     /// copy gets a new one, as an `add` without `network=` does.
     pub copied: bool,
+    /// Given by `add` and fixed from then on (which controller a network belongs to, a
+    /// member's address): `set` refuses it with [`Property::change_refusal`].
+    pub create_only: bool,
+}
+
+impl Property {
+    /// Why `set` refuses a [`Property::create_only`] property.
+    pub fn change_refusal(&self) -> String {
+        format!(
+            "failure: {} of an existing item can not be changed",
+            self.name
+        )
+    }
+}
+
+/// A property only `add` sets (see [`Property::create_only`]).
+const fn create_only(property: Property) -> Property {
+    Property {
+        create_only: true,
+        ..property
+    }
 }
 
 /// A property `copy-from` does not copy (see [`Property::copied`]).
@@ -111,6 +132,7 @@ const fn prop(name: &'static str, kind: ValueType) -> Property {
         sensitive: false,
         key: false,
         copied: true,
+        create_only: false,
     }
 }
 
@@ -124,6 +146,7 @@ const fn with_default(name: &'static str, kind: ValueType, default: &'static str
         sensitive: false,
         key: false,
         copied: true,
+        create_only: false,
     }
 }
 
@@ -137,6 +160,7 @@ const fn required(name: &'static str, kind: ValueType) -> Property {
         sensitive: false,
         key: false,
         copied: true,
+        create_only: false,
     }
 }
 
@@ -150,6 +174,7 @@ const fn read_only(name: &'static str, kind: ValueType) -> Property {
         sensitive: false,
         key: false,
         copied: true,
+        create_only: false,
     }
 }
 
@@ -449,13 +474,13 @@ static ZEROTIER_INTERFACE: Menu = Menu {
 static ZEROTIER_CONTROLLER: Menu = Menu {
     path: "/zerotier/controller",
     properties: &[
-        key(with_default(
+        create_only(key(with_default(
             "instance",
             ValueType::Reference("/zerotier"),
             "zt1",
-        )),
+        ))),
         required("name", TEXT),
-        not_copied(prop("network", ValueType::NetworkId)),
+        create_only(not_copied(prop("network", ValueType::NetworkId))),
         with_default("private", YES_NO, "true"),
         with_default("broadcast", YES_NO, "true"),
         with_default(
@@ -498,8 +523,11 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
 static ZEROTIER_CONTROLLER_MEMBER: Menu = Menu {
     path: "/zerotier/controller/member",
     properties: &[
-        required("network", ValueType::Reference("/zerotier/controller")),
-        required("zt-address", ValueType::ZtAddress),
+        create_only(required(
+            "network",
+            ValueType::Reference("/zerotier/controller"),
+        )),
+        create_only(required("zt-address", ValueType::ZtAddress)),
         prop("name", TEXT),
         with_default("authorized", YES_NO, "false"),
         with_default("bridge", YES_NO, "false"),

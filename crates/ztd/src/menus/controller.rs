@@ -324,13 +324,6 @@ impl Menu for ControllerMenu {
             .get(id)
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
-        for fixed in ["instance", "network"] {
-            if args.contains(fixed) {
-                return Err(CommandError::failure(format!(
-                    "{fixed} of an existing controller can not be changed"
-                )));
-            }
-        }
         let patch = network_patch(&mut args)?;
         args.finish()?;
         if let Some(name) = &patch.name {

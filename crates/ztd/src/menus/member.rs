@@ -157,13 +157,6 @@ impl Menu for MemberMenu {
             .get(id)
             .cloned()
             .ok_or(CommandError::NoSuchItem)?;
-        for fixed in ["network", "zt-address"] {
-            if args.contains(fixed) {
-                return Err(CommandError::failure(format!(
-                    "{fixed} of an existing member can not be changed"
-                )));
-            }
-        }
         let patch = member_patch(&mut args)?;
         args.finish()?;
         let nwid = parse_nwid(&row.network, "network")?;

@@ -287,6 +287,14 @@ impl Api {
         verb: Verb,
     ) -> Result<Args, RestError> {
         let schema = schema_of(menu.path())?;
+        if verb == Verb::Set {
+            if let Some(fixed) = raw
+                .keys()
+                .find_map(|name| schema.property(name).filter(|p| p.create_only))
+            {
+                return Err(CommandError::refused(fixed.change_refusal()).into());
+            }
+        }
         let mut names: Vec<(&'static str, Vec<String>)> = Vec::new();
         for name in raw.keys() {
             let Some(zt_console::schema::ValueType::Reference(path)) =
