@@ -122,7 +122,9 @@ const fn key(property: Property) -> Property {
     }
 }
 
-const fn prop(name: &'static str, kind: ValueType) -> Property {
+/// An optional, settable property: also the arguments of commands that are not menus
+/// (`/ping count=`), checked with [`crate::values::parse`] like any property.
+pub const fn prop(name: &'static str, kind: ValueType) -> Property {
     Property {
         name,
         kind,
@@ -214,6 +216,8 @@ pub enum Command {
     Comment,
     Find,
     Unset,
+    /// `/ping ADDRESS count=N`: run by the router, not the console host.
+    Ping,
 }
 
 impl Command {
@@ -230,6 +234,7 @@ impl Command {
             Command::Comment => "comment",
             Command::Find => "find",
             Command::Unset => "unset",
+            Command::Ping => "ping",
         }
     }
 }
@@ -365,7 +370,7 @@ const INTERFACE_NAME: ValueType = ValueType::Name {
 static ROOT: Menu = Menu {
     path: "/",
     properties: &[],
-    commands: &[Command::Export],
+    commands: &[Command::Export, Command::Ping],
     columns: &[],
     flags: &[],
     flag_column: FlagColumn::WhenPresent,

@@ -304,6 +304,11 @@ pub trait Menu: Send + Sync {
         let equal = [(".id".to_string(), id.to_string())];
         Ok(self.print_where(daemon, &equal).await?.into_iter().next())
     }
+    /// `print show-sensitive`: the items with their sensitive values (an instance's secret
+    /// identity), which `print` leaves out as RouterOS hides them by default.
+    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        self.print(daemon).await
+    }
     /// Create an item; returns its id.
     async fn add(&self, _daemon: &Daemon, _args: Args) -> Result<ItemId, CommandError> {
         Err(CommandError::no_such_command())
