@@ -14,6 +14,19 @@ use crate::values::console_form;
 pub struct PrintRow<'a> {
     pub number: Option<usize>,
     pub item: &'a Item,
+    /// `print show-ids`: the `#` column shows the internal id (`*1`) instead of the number.
+    pub show_id: bool,
+}
+
+impl PrintRow<'_> {
+    /// What the `#` column shows for this row.
+    fn label(&self) -> Option<String> {
+        if self.show_id {
+            Some(self.item.id.clone())
+        } else {
+            self.number.map(|n| n.to_string())
+        }
+    }
 }
 
 /// The console form of an item's property (`yes`/`no` for booleans); empty when unset.
@@ -205,11 +218,7 @@ pub fn table(
         .iter()
         .map(|c| menu.property(c).is_some_and(|p| p.kind.is_numeric()))
         .collect();
-    let number_width = rows
-        .iter()
-        .filter_map(|r| r.number)
-        .map(|n| n.to_string().len())
-        .max();
+    let number_width = rows.iter().filter_map(|r| r.label()).map(|n| n.len()).max();
 
     if !present.is_empty() {
         push_line(&mut out, &legend(&present, true));
@@ -241,8 +250,8 @@ pub fn table(
         if let Some(comment) = row.item.get("comment").filter(|c| !c.is_empty()) {
             push_line(&mut out, &format!(";;; {comment}"));
         }
-        let number = match (row.number, number_width) {
-            (Some(n), Some(width)) => pad_left(&n.to_string(), width),
+        let number = match (row.label(), number_width) {
+            (Some(label), Some(width)) => pad_left(&label, width),
             _ => String::new(),
         };
         let flags = flag_cell(menu, row.item, &groups);
@@ -308,7 +317,7 @@ fn all_groups(menu: &Menu) -> Vec<u8> {
 }
 
 fn detail_prefix(menu: &Menu, row: &PrintRow<'_>, number_width: usize, groups: &[u8]) -> String {
-    let number = row.number.map(|n| n.to_string()).unwrap_or_default();
+    let number = row.label().unwrap_or_default();
     let mut prefix = pad_left(&number, number_width);
     prefix.push(' ');
     if !groups.is_empty() {
@@ -332,8 +341,8 @@ pub fn detail(menu: &Menu, rows: &[PrintRow<'_>], width: usize, show_sensitive: 
     }
     let number_width = rows
         .iter()
-        .filter_map(|r| r.number)
-        .map(|n| n.to_string().len())
+        .filter_map(|r| r.label())
+        .map(|n| n.len())
         .max()
         .unwrap_or(0)
         .max(2);
@@ -453,7 +462,12 @@ pub fn export(menu: &Menu, items: &[Item], options: ExportOptions) -> String {
             pairs.push((property.name.to_string(), value));
         }
         pairs.sort();
-        let verb = if is_default_item {
+        let verb = if menu.is_singleton() {
+            if pairs.is_empty() {
+                continue;
+            }
+            "set".to_string()
+        } else if is_default_item {
             if pairs.is_empty() {
                 continue;
             }
@@ -565,6 +579,7 @@ mod tests {
             .map(|(n, item)| PrintRow {
                 number: Some(n),
                 item,
+                show_id: false,
             })
             .collect();
         let columns = vec!["instance".to_string(), "latency".to_string()];
@@ -661,6 +676,24 @@ mod tests {
             "/zerotier interface\nadd instance=zt1 name=zerotier1 network=1d71939404d61032\n"
         );
     }
+}
+
+/// `print` of a singleton menu: one `name: value` line per property, names right-aligned
+/// (`  name: MikroTik`).
+pub fn singleton(menu: &Menu, item: &Item) -> String {
+    let shown: Vec<&str> = menu
+        .properties
+        .iter()
+        .filter(|p| !p.sensitive && item.get(p.name).is_some())
+        .map(|p| p.name)
+        .collect();
+    let width = shown.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for name in shown {
+        let line = format!("{name:>width$}: {}", display_value(menu, item, name));
+        push_line(&mut out, &line);
+    }
+    out
 }
 
 /// `/ping`'s output from the router's reply objects (REST `POST /rest/ping`): the header,

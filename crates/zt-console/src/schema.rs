@@ -53,6 +53,29 @@ pub enum IpFamily {
 }
 
 impl ValueType {
+    /// What a value looks like, for `add ?`.
+    pub fn describe(self) -> String {
+        match self {
+            ValueType::Text => "text".into(),
+            ValueType::Number { min, max } => format!("integer {min}..{max}"),
+            ValueType::YesNo => "yes | no".into(),
+            ValueType::Enum(words) => words.join(" | "),
+            ValueType::Reference(path) => format!("name of an item of {path}"),
+            ValueType::Name { max_len, .. } => format!("name of at most {max_len} characters"),
+            ValueType::NetworkId => "network ID (16 hex digits)".into(),
+            ValueType::ZtAddress => "ZeroTier address (10 hex digits)".into(),
+            ValueType::Ipv4 => "IPv4 address".into(),
+            ValueType::Ipv4Prefix => "IPv4 address[/prefix]".into(),
+            ValueType::IpRanges(IpFamily::V4) => "first-last IPv4 ranges, comma-separated".into(),
+            ValueType::IpRanges(IpFamily::V6) => "first-last IPv6 ranges, comma-separated".into(),
+            ValueType::IpList => "IPv4 or IPv6 addresses, comma-separated".into(),
+            ValueType::RouteList => "dst[@gateway] IPv4 or IPv6 routes, comma-separated".into(),
+            ValueType::AutoOrTime => "auto | time (30s, 1m)".into(),
+            ValueType::Time => "time (30s, 1m)".into(),
+            ValueType::WordList => "words, comma-separated".into(),
+        }
+    }
+
     /// Whether values of this type are written inside double quotes by `print detail`/`export`.
     pub fn is_quoted(self) -> bool {
         matches!(self, ValueType::Text | ValueType::Name { .. })
@@ -237,6 +260,24 @@ impl Command {
             Command::Ping => "ping",
         }
     }
+
+    /// One line for `?` / `help`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Command::Print => "print the items",
+            Command::Add => "create an item",
+            Command::Set => "change properties of items",
+            Command::Remove => "remove items",
+            Command::Enable => "enable items",
+            Command::Disable => "disable items",
+            Command::Get => "return the value of a property",
+            Command::Export => "print the configuration as a script",
+            Command::Comment => "set the comment of items",
+            Command::Find => "return the ids of matching items",
+            Command::Unset => "remove a property's value",
+            Command::Ping => "send ICMP echo requests from the router",
+        }
+    }
 }
 
 const CONFIG_COMMANDS: &[Command] = &[
@@ -311,6 +352,11 @@ impl Menu {
         !self.properties.is_empty()
     }
 
+    /// Whether the menu is one unnamed item ([`SINGLETON_MENUS`]).
+    pub fn is_singleton(&self) -> bool {
+        SINGLETON_MENUS.contains(&self.path)
+    }
+
     /// Whether items are addressed by `name` (`enable zt1`).
     pub fn has_names(&self) -> bool {
         self.property("name").is_some()
@@ -378,16 +424,21 @@ static ROOT: Menu = Menu {
     dynamic_unnumbered: false,
 };
 
-static IP: Menu = Menu {
-    path: "/ip",
-    properties: &[],
-    commands: &[Command::Export],
-    columns: &[],
-    flags: &[],
-    flag_column: FlagColumn::WhenPresent,
-    default_items: &[],
-    dynamic_unnumbered: false,
-};
+/// A menu that only holds menus (`/ip`, `/system`).
+const fn directory(path: &'static str) -> Menu {
+    Menu {
+        path,
+        properties: &[],
+        commands: &[Command::Export],
+        columns: &[],
+        flags: &[],
+        flag_column: FlagColumn::WhenPresent,
+        default_items: &[],
+        dynamic_unnumbered: false,
+    }
+}
+
+static IP: Menu = directory("/ip");
 
 static ZEROTIER: Menu = Menu {
     path: "/zerotier",
@@ -637,12 +688,32 @@ static IP_ROUTE: Menu = Menu {
     dynamic_unnumbered: true,
 };
 
+static SYSTEM: Menu = directory("/system");
+
+/// The router's name, shown in the prompt; one unnamed item (see [`SINGLETON_MENUS`]).
+static SYSTEM_IDENTITY: Menu = Menu {
+    path: "/system/identity",
+    properties: &[with_default("name", TEXT, "MikroTik")],
+    commands: &[Command::Export, Command::Print, Command::Set],
+    columns: &["name"],
+    flags: &[],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+/// Menus of exactly one unnamed item: `set` takes no item, `print` shows `name: value`
+/// lines, `export` writes `set …` when something differs from the default.
+pub const SINGLETON_MENUS: &[&str] = &["/system/identity"];
+
 /// Every menu, parents before children.
 pub static MENUS: &[&Menu] = &[
     &ROOT,
     &IP,
     &IP_ADDRESS,
     &IP_ROUTE,
+    &SYSTEM,
+    &SYSTEM_IDENTITY,
     &ZEROTIER,
     &ZEROTIER_INTERFACE,
     &ZEROTIER_CONTROLLER,

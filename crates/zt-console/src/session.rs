@@ -154,6 +154,16 @@ impl<B: Backend> Console<B> {
         self.backend
     }
 
+    /// Take the prompt's name from the router's `/system/identity` (kept as it is when the
+    /// router does not answer).
+    pub fn load_identity(&mut self) {
+        if let Ok(items) = self.backend.list("/system/identity") {
+            if let Some(name) = items.first().and_then(|i| i.get("name")) {
+                self.identity = name.to_string();
+            }
+        }
+    }
+
     /// The current menu path (`/zerotier`).
     pub fn current_path(&self) -> &'static str {
         self.current.path
@@ -266,6 +276,12 @@ impl<B: Backend> Console<B> {
     /// Run a command line (one or more `;`-separated commands). Nothing runs if the line does
     /// not parse; commands run in order and the first failure stops the line.
     pub fn execute_reply(&mut self, line: &str) -> Result<Reply, ConsoleError> {
+        if let Some(output) = self.help(line)? {
+            return Ok(Reply {
+                output,
+                ..Reply::default()
+            });
+        }
         let statements = parse_line(line, self.current)?;
         let mut reply = Reply::default();
         for statement in statements {
@@ -295,6 +311,100 @@ impl<B: Backend> Console<B> {
             reply.output = safe;
         }
         Ok(reply)
+    }
+
+    /// `?` and `help` (alone, or `?` after a menu path or a command: `interface ?`,
+    /// `add ?`): the menu's submenus and commands, or the command's arguments. `None` when
+    /// the line asks for no help.
+    fn help(&self, line: &str) -> Result<Option<String>, ConsoleError> {
+        let trimmed = line.trim();
+        let target = if trimmed == "help" {
+            ""
+        } else {
+            match trimmed.strip_suffix('?') {
+                Some(rest) if rest.is_empty() || rest.ends_with(char::is_whitespace) => rest,
+                _ => return Ok(None),
+            }
+        };
+        let statement = match target.trim() {
+            "" => Statement::Navigate(self.current),
+            words => parse_line(words, self.current)?
+                .pop()
+                .unwrap_or(Statement::Empty),
+        };
+        Ok(match statement {
+            Statement::Navigate(menu) => Some(Self::menu_help(menu)),
+            Statement::Command(invocation) => {
+                Some(Self::command_help(invocation.menu, invocation.command))
+            }
+            _ => None,
+        })
+    }
+
+    fn menu_help(menu: &'static Menu) -> String {
+        let mut entries: Vec<(String, &str)> = Vec::new();
+        if menu.path != "/" {
+            entries.push(("..".into(), "go up one menu"));
+        }
+        for child in schema::children(menu) {
+            entries.push((format!("{}/", child.word()), "menu"));
+        }
+        let mut commands: Vec<Command> = menu.commands.to_vec();
+        commands.sort_by_key(|c| c.word());
+        for command in commands {
+            entries.push((command.word().to_string(), command.summary()));
+        }
+        let width = entries.iter().map(|(w, _)| w.len()).max().unwrap_or(0);
+        let mut out = format!("{}\n", menu.path);
+        for (word, text) in entries {
+            out.push_str(&format!("  {word:<width$}  {text}\n"));
+        }
+        out
+    }
+
+    fn command_help(menu: &'static Menu, command: Command) -> String {
+        let (flags, named) = crate::parser::argument_names(menu, command);
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for name in named {
+            let text = match menu.property(name) {
+                Some(property) => {
+                    let mut text = property.kind.describe();
+                    if property.required && command == Command::Add {
+                        text.push_str(" (required)");
+                    } else if let Some(default) = property.default {
+                        text.push_str(&format!(
+                            " (default: {})",
+                            console_form(Some(property.kind), default)
+                        ));
+                    }
+                    text
+                }
+                None => match (command, name) {
+                    (_, "numbers" | "number") => "items: print numbers, names or *ids".into(),
+                    (_, "copy-from") => "an item to copy the properties of".into(),
+                    (_, "value-name") => "a property name".into(),
+                    (_, "proplist") => "properties to show, comma-separated".into(),
+                    (Command::Print, "interval") => "print again this often (1s)".into(),
+                    (_, "address") => "IPv4 or IPv6 address".into(),
+                    (_, "count") => "how many requests (1..100, default 4)".into(),
+                    (_, "interval") => "time between requests (default 1s)".into(),
+                    (_, "size") => "bytes of echo data (default 56)".into(),
+                    _ => String::new(),
+                },
+            };
+            entries.push((format!("{name}="), text));
+        }
+        for flag in flags {
+            entries.push((flag.to_string(), "flag".into()));
+        }
+        let width = entries.iter().map(|(w, _)| w.len()).max().unwrap_or(0);
+        let path = if menu.path == "/" { "" } else { menu.path };
+        let mut out = format!("{path}/{}: {}\n", command.word(), command.summary());
+        for (word, text) in entries {
+            out.push_str(format!("  {word:<width$}  {text}").trim_end());
+            out.push('\n');
+        }
+        out
     }
 
     fn evaluate(&mut self, value: &Value) -> Result<ScriptValue, ConsoleError> {
@@ -480,7 +590,19 @@ impl<B: Backend> Console<B> {
             }
         };
         let show_sensitive = invocation.has_flag("show-sensitive");
+        let show_id = invocation.has_flag("show-ids");
         let items = self.list_for_showing(menu, show_sensitive)?;
+        if menu.is_singleton() && invocation.condition.is_none() && invocation.arguments.is_empty()
+        {
+            let output = items
+                .first()
+                .map(|item| format::singleton(menu, item))
+                .unwrap_or_default();
+            return Ok(Reply {
+                output,
+                ..Reply::default()
+            });
+        }
         let numbering = Self::numbering(menu, &items);
         let rows: Vec<PrintRow<'_>> = items
             .iter()
@@ -492,6 +614,7 @@ impl<B: Backend> Console<B> {
             .map(|item| PrintRow {
                 number: numbering.iter().position(|id| *id == item.id),
                 item,
+                show_id,
             })
             .collect();
         let mut reply = Reply {
@@ -570,6 +693,17 @@ impl<B: Backend> Console<B> {
 
     fn set(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
         let menu = invocation.menu;
+        if menu.is_singleton() {
+            // The one item needs no selector: RouterOS REST `POST …/set`.
+            let properties = self.checked_properties(invocation)?;
+            self.backend.command(menu.path, "set", &properties)?;
+            if menu.path == "/system/identity" {
+                if let Some((_, name)) = properties.iter().find(|(k, _)| k == "name") {
+                    self.identity = name.clone();
+                }
+            }
+            return Ok(Reply::default());
+        }
         let ids = self.selected(invocation, "numbers")?;
         let properties = self.checked_properties(invocation)?;
         let unsets: Vec<&str> = invocation
@@ -762,6 +896,20 @@ impl<B: Backend> Console<B> {
             }
             let items = self.list_for_showing(menu, options.show_sensitive)?;
             output.push_str(&format::export(menu, &items, options));
+        }
+        if let Some(file) = self.text_argument(invocation, "file")? {
+            // As RouterOS: the script goes to the router's files as NAME.rsc, printing nothing.
+            let name = if file.ends_with(".rsc") {
+                file
+            } else {
+                format!("{file}.rsc")
+            };
+            self.backend.command(
+                "/file",
+                "add",
+                &[("name".into(), name), ("contents".into(), output)],
+            )?;
+            return Ok(Reply::default());
         }
         Ok(Reply {
             output,

@@ -655,3 +655,60 @@ fn ping_is_run_by_ztd_and_printed_as_routeros_prints_it() {
     let stderr = assert_fails(&ztd.run(&["/ping", "127.0.0.1", "count=0"]), 1);
     assert_eq!(stderr, "value of count is out of range (1 .. 100)\n");
 }
+
+#[test]
+fn system_identity_names_the_router_and_export_carries_it() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    assert_eq!(
+        assert_ok(&ztd.run(&["/system/identity/print"])),
+        "  name: MikroTik\n"
+    );
+    assert_ok(&ztd.run(&["/system/identity/set", "name=Home"]));
+    assert_eq!(
+        assert_ok(&ztd.run(&["/system/identity/print"])),
+        "  name: Home\n"
+    );
+    assert!(
+        ztd.home.join("system-identity.json").is_file(),
+        "kept in the state directory"
+    );
+    let export = assert_ok(&ztd.run(&["/export"]));
+    let first = export.lines().next().unwrap_or_default();
+    let words: Vec<&str> = first.split(' ').collect();
+    assert_eq!(words.len(), 7, "{first}");
+    assert_eq!(words[0], "#");
+    assert_eq!(words[1].len(), "2026-12-06".len(), "{first}");
+    assert_eq!(words[2].len(), "23:01:02".len(), "{first}");
+    assert_eq!(words[3..6], ["by", "RouterOS-compatible", "zt"], "{first}");
+    assert!(
+        export.contains("\n/system identity\nset name=Home\n"),
+        "{export}"
+    );
+    let stderr = assert_fails(&ztd.run(&["/system/identity/set", "name="]), 1);
+    assert!(
+        stderr.starts_with("invalid value for argument name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn export_file_writes_the_script_among_the_routers_files() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    assert_ok(&ztd.run(&["/zerotier/set", "zt1", "comment=backed up"]));
+    assert_eq!(assert_ok(&ztd.run(&["/export", "file=backup"])), "");
+    let path = ztd.home.join("files/backup.rsc");
+    let written = fs::read_to_string(&path).expect("export file= wrote <home>/files/backup.rsc");
+    assert!(written.starts_with("# "), "{written}");
+    assert!(written.contains("comment=\"backed up\""), "{written}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let stderr = assert_fails(&ztd.run(&["/export", "file=../escape"]), 1);
+    assert_eq!(stderr, "invalid value for argument name\n");
+}

@@ -286,6 +286,11 @@ pub fn bool_text(v: bool) -> String {
 pub trait Menu: Send + Sync {
     /// The menu path without leading slash, words separated by `/` (`zerotier/interface`).
     fn path(&self) -> &'static str;
+    /// A menu of one unnamed item (`/system/identity`): REST GET answers the bare object
+    /// without `.id`, and `set` needs no item selector.
+    fn singleton(&self) -> bool {
+        false
+    }
     /// All items, in menu order.
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError>;
     /// The items whose properties have exactly these values (`print where a=x b=y`), in

@@ -447,6 +447,12 @@ fn default_instance_exists_disabled_and_bad_requests_change_nothing() {
         printed.body,
         json!([{".id": "*1", "name": "zt1"}, {".id": "*2", "name": "zt2"}])
     );
+    let counted = ztd.request(
+        "POST",
+        "/rest/zerotier/print",
+        Some(&json!({"count-only": "", ".query": ["name=zt1", "name=zt2", "#|"]})),
+    );
+    assert_eq!(counted.body, json!({"ret": "2"}));
     let got = ztd.request(
         "POST",
         "/rest/zerotier/get",
