@@ -22,7 +22,9 @@
 //! Modules, in the order a command line meets them:
 //! - [`parser`]: paths, commands, arguments, quoting, `where` expressions, completion contexts;
 //! - [`schema`]: the menus, their properties (type, default, read-only), commands, columns, flags;
-//! - [`values`]: checking a typed value and converting `yes`/`no` ⇄ `true`/`false`;
+//! - [`values`]: text of a property's type checked once into a typed [`values::Value`] (network
+//!   IDs, addresses, IPv4/IPv6 ranges and routes, times, …) whose REST form reads back the same;
+//!   the daemon checks what arrives over REST with the same schema and values;
 //! - [`session`]: [`Console`], print numbers per menu, running commands, scripts, completion;
 //! - [`backend`]: the [`Backend`] trait (one call = one REST request), [`Item`], [`BackendError`];
 //! - [`memory`] and [`rest`]: an in-memory model, and a REST client over any [`Transport`];

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::backend::{Backend, BackendError, Item};
 use crate::schema::{self, Command, Menu};
-use crate::values::validate;
+use crate::values::{unset_value, validate};
 
 #[derive(Debug, Clone, Default)]
 struct Table {
@@ -240,16 +240,8 @@ impl Backend for MemoryBackend {
             ));
         }
         let given = self.checked(menu, properties)?;
-        let missing: Vec<&str> = menu
-            .settable()
-            .filter(|p| p.required && !given.iter().any(|(k, _)| k == p.name))
-            .map(|p| p.name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(BackendError::bad_request(format!(
-                "missing value(s) of argument(s) {}",
-                missing.join(", ")
-            )));
+        if let Some(refusal) = menu.missing_required(|name| given.iter().any(|(k, _)| k == name)) {
+            return Err(BackendError::bad_request(refusal));
         }
         let mut given = given;
         if menu.path == "/zerotier/controller" && !given.iter().any(|(k, _)| k == "network") {
@@ -291,6 +283,12 @@ impl Backend for MemoryBackend {
         properties: &[(String, String)],
     ) -> Result<(), BackendError> {
         let menu = item_menu(path)?;
+        if let Some(fixed) = properties
+            .iter()
+            .find_map(|(name, _)| menu.property(name).filter(|p| p.create_only))
+        {
+            return Err(BackendError::bad_request(fixed.change_refusal()));
+        }
         let checked = self.checked(menu, properties)?;
         let mut changed = self
             .items(menu.path)
@@ -372,6 +370,8 @@ impl Backend for MemoryBackend {
                     .ok_or_else(|| {
                         BackendError::bad_request("input does not match any value of value-name")
                     })?;
+                let value =
+                    unset_value(property).map_err(|e| BackendError::bad_request(e.to_string()))?;
                 let ids = self.select(menu, selector)?;
                 for item in self
                     .table(menu)
@@ -379,9 +379,9 @@ impl Backend for MemoryBackend {
                     .iter_mut()
                     .filter(|i| ids.contains(&i.id))
                 {
-                    match property.default {
-                        Some(default) => item.set(name, default),
-                        None => item.unset(name),
+                    match value.to_string() {
+                        empty if empty.is_empty() => item.unset(name),
+                        text => item.set(name, text),
                     }
                 }
                 Ok(serde_json::Value::Array(Vec::new()))

@@ -4,11 +4,17 @@
 //! RouterOS (a default, a column, a flag letter) is changed in exactly one place. The sources of
 //! each fact are tagged in `shared/ROUTEROS.md` §8.
 
-/// How a property's value is checked and shown.
+/// How a property's value is checked and shown. [`crate::values::parse`] turns text of each
+/// type into a typed [`crate::values::Value`]; every face (console, RouterOS REST, the
+/// zerotier JSON API) checks values through it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueType {
     /// Free text; shown quoted in `detail`/`export` when it needs quotes.
     Text,
+    /// A name that becomes an OS object (a directory, a network interface): at most
+    /// `max_len` bytes, no `/`, `,`, `:`, blanks or control characters, not starting with `.`
+    /// or `*` (item ids). `limit` says why the length is limited.
+    Name { max_len: usize, limit: &'static str },
     /// An integer in an inclusive range.
     Number { min: i64, max: i64 },
     /// `yes`/`no` on the console, `true`/`false` over REST.
@@ -17,19 +23,19 @@ pub enum ValueType {
     Enum(&'static [&'static str]),
     /// The `name` of an item of another menu (e.g. `instance` → `/zerotier`).
     Reference(&'static str),
-    /// Exactly this many hexadecimal digits (network ids, ZeroTier addresses).
-    Hex(usize),
+    /// A ZeroTier network ID: 16 hexadecimal digits.
+    NetworkId,
+    /// A ZeroTier address: 10 hexadecimal digits.
+    ZtAddress,
     /// An IPv4 address.
     Ipv4,
     /// An IPv4 address with an optional `/prefix`.
     Ipv4Prefix,
-    /// `first-last` IPv4 addresses.
-    Ipv4Range,
-    /// `first-last` IPv6 addresses.
-    Ipv6Range,
-    /// Comma-separated IPv4 addresses.
-    Ipv4List,
-    /// Comma-separated `dst[@gw]` routes.
+    /// Comma-separated `first-last` ranges (or single addresses) of one address family.
+    IpRanges(IpFamily),
+    /// Comma-separated IPv4 or IPv6 addresses.
+    IpList,
+    /// Comma-separated `dst[@gw]` routes, IPv4 or IPv6 (the gateway of the route's family).
     RouteList,
     /// `auto` or a RouterOS time (`30s`, `1m`, `4s526ms`).
     AutoOrTime,
@@ -37,6 +43,13 @@ pub enum ValueType {
     Time,
     /// Comma-separated words (e.g. interface list names).
     WordList,
+}
+
+/// The address family of [`ValueType::IpRanges`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
 }
 
 impl ValueType {
@@ -48,13 +61,15 @@ impl ValueType {
             ValueType::YesNo => "yes | no".into(),
             ValueType::Enum(words) => words.join(" | "),
             ValueType::Reference(path) => format!("name of an item of {path}"),
-            ValueType::Hex(digits) => format!("{digits} hex digits"),
+            ValueType::Name { max_len, .. } => format!("name of at most {max_len} characters"),
+            ValueType::NetworkId => "network ID (16 hex digits)".into(),
+            ValueType::ZtAddress => "ZeroTier address (10 hex digits)".into(),
             ValueType::Ipv4 => "IPv4 address".into(),
             ValueType::Ipv4Prefix => "IPv4 address[/prefix]".into(),
-            ValueType::Ipv4Range => "first-last IPv4 addresses".into(),
-            ValueType::Ipv6Range => "first-last IPv6 addresses".into(),
-            ValueType::Ipv4List => "IPv4 addresses, comma-separated".into(),
-            ValueType::RouteList => "dst[@gateway] routes, comma-separated".into(),
+            ValueType::IpRanges(IpFamily::V4) => "first-last IPv4 ranges, comma-separated".into(),
+            ValueType::IpRanges(IpFamily::V6) => "first-last IPv6 ranges, comma-separated".into(),
+            ValueType::IpList => "IPv4 or IPv6 addresses, comma-separated".into(),
+            ValueType::RouteList => "dst[@gateway] IPv4 or IPv6 routes, comma-separated".into(),
             ValueType::AutoOrTime => "auto | time (30s, 1m)".into(),
             ValueType::Time => "time (30s, 1m)".into(),
             ValueType::WordList => "words, comma-separated".into(),
@@ -63,7 +78,7 @@ impl ValueType {
 
     /// Whether values of this type are written inside double quotes by `print detail`/`export`.
     pub fn is_quoted(self) -> bool {
-        matches!(self, ValueType::Text)
+        matches!(self, ValueType::Text | ValueType::Name { .. })
     }
 
     /// Whether table cells of this type are right-aligned (RouterOS aligns numbers right).
@@ -87,6 +102,39 @@ pub struct Property {
     pub sensitive: bool,
     /// Says which item this is (`name`, `instance`): exported even when equal to the default.
     pub key: bool,
+    /// Taken over by `add copy-from=`. Off for what identifies an item on the network (a
+    /// controller's network ID): a copy with the same ID would be the same network, so the
+    /// copy gets a new one, as an `add` without `network=` does.
+    pub copied: bool,
+    /// Given by `add` and fixed from then on (which controller a network belongs to, a
+    /// member's address): `set` refuses it with [`Property::change_refusal`].
+    pub create_only: bool,
+}
+
+impl Property {
+    /// Why `set` refuses a [`Property::create_only`] property.
+    pub fn change_refusal(&self) -> String {
+        format!(
+            "failure: {} of an existing item can not be changed",
+            self.name
+        )
+    }
+}
+
+/// A property only `add` sets (see [`Property::create_only`]).
+const fn create_only(property: Property) -> Property {
+    Property {
+        create_only: true,
+        ..property
+    }
+}
+
+/// A property `copy-from` does not copy (see [`Property::copied`]).
+const fn not_copied(property: Property) -> Property {
+    Property {
+        copied: false,
+        ..property
+    }
 }
 
 /// Mark a property as a key (see [`Property::key`]).
@@ -97,7 +145,9 @@ const fn key(property: Property) -> Property {
     }
 }
 
-const fn prop(name: &'static str, kind: ValueType) -> Property {
+/// An optional, settable property: also the arguments of commands that are not menus
+/// (`/ping count=`), checked with [`crate::values::parse`] like any property.
+pub const fn prop(name: &'static str, kind: ValueType) -> Property {
     Property {
         name,
         kind,
@@ -106,6 +156,8 @@ const fn prop(name: &'static str, kind: ValueType) -> Property {
         read_only: false,
         sensitive: false,
         key: false,
+        copied: true,
+        create_only: false,
     }
 }
 
@@ -118,6 +170,8 @@ const fn with_default(name: &'static str, kind: ValueType, default: &'static str
         read_only: false,
         sensitive: false,
         key: false,
+        copied: true,
+        create_only: false,
     }
 }
 
@@ -130,6 +184,8 @@ const fn required(name: &'static str, kind: ValueType) -> Property {
         read_only: false,
         sensitive: false,
         key: false,
+        copied: true,
+        create_only: false,
     }
 }
 
@@ -142,6 +198,8 @@ const fn read_only(name: &'static str, kind: ValueType) -> Property {
         read_only: true,
         sensitive: false,
         key: false,
+        copied: true,
+        create_only: false,
     }
 }
 
@@ -322,6 +380,18 @@ impl Menu {
         format!("/{}", self.path.trim_start_matches('/').replace('/', " "))
     }
 
+    /// What `add` refuses to run without, given which properties it has: the text of the
+    /// refusal (`missing value(s) of argument(s) network`), `None` when nothing is missing.
+    pub fn missing_required(&self, given: impl Fn(&str) -> bool) -> Option<String> {
+        let missing: Vec<&str> = self
+            .settable()
+            .filter(|p| p.required && !given(p.name))
+            .map(|p| p.name)
+            .collect();
+        (!missing.is_empty())
+            .then(|| format!("missing value(s) of argument(s) {}", missing.join(", ")))
+    }
+
     /// Properties settable by `add`/`set` (plus the generic `disabled`/`comment` when present).
     pub fn settable(&self) -> impl Iterator<Item = &'static Property> {
         self.properties.iter().filter(|p| !p.read_only)
@@ -331,6 +401,17 @@ impl Menu {
 const YES_NO: ValueType = ValueType::YesNo;
 const TEXT: ValueType = ValueType::Text;
 const PORT: ValueType = ValueType::Number { min: 1, max: 65535 };
+/// Instance names become directory names in the home directory.
+const INSTANCE_NAME: ValueType = ValueType::Name {
+    max_len: 64,
+    limit: "it names the instance's directory",
+};
+/// Interface names are the names of the TAP devices: Linux's IFNAMSIZ is 16 bytes with the
+/// terminating NUL.
+const INTERFACE_NAME: ValueType = ValueType::Name {
+    max_len: 15,
+    limit: "Linux interface names have at most 15 characters",
+};
 
 static ROOT: Menu = Menu {
     path: "/",
@@ -362,8 +443,10 @@ static IP: Menu = directory("/ip");
 static ZEROTIER: Menu = Menu {
     path: "/zerotier",
     properties: &[
-        key(with_default("name", TEXT, "zt1")),
+        key(with_default("name", INSTANCE_NAME, "zt1")),
         with_default("port", PORT, "9993"),
+        // ztd's own (PROTOCOL.md §9.1): the second UDP port; random when unset.
+        prop("secondary-port", PORT),
         // ztd's own: the TCP port on which the instance serves as a TCP relay (zerotier-one's
         // tcp-proxy) for nodes whose UDP is blocked; unset: no relay.
         prop("tcp-relay", PORT),
@@ -376,14 +459,14 @@ static ZEROTIER: Menu = Menu {
         read_only("planet", TEXT),
         read_only("planet-roots", TEXT),
         with_default("interfaces", ValueType::WordList, "all"),
+        // RouterOS route distances are 1..255 (0 is only shown on connected routes).
         with_default(
             "route-distance",
-            ValueType::Number { min: 0, max: 255 },
+            ValueType::Number { min: 1, max: 255 },
             "1",
         ),
         // zerotier-one's portMappingEnabled (NAT-PMP on the gateway), on unless turned off.
         with_default("port-mapping", YES_NO, "true"),
-        prop("backup-priorities", ValueType::WordList),
         read_only("state", TEXT),
         read_only("moons", ValueType::WordList),
         read_only("online", YES_NO),
@@ -406,9 +489,9 @@ static ZEROTIER: Menu = Menu {
 static ZEROTIER_INTERFACE: Menu = Menu {
     path: "/zerotier/interface",
     properties: &[
-        key(with_default("name", TEXT, "zerotier1")),
+        key(with_default("name", INTERFACE_NAME, "zerotier1")),
         read_only("mac-address", TEXT),
-        required("network", ValueType::Hex(16)),
+        required("network", ValueType::NetworkId),
         read_only("network-name", TEXT),
         read_only("status", TEXT),
         read_only("type", TEXT),
@@ -447,13 +530,13 @@ static ZEROTIER_INTERFACE: Menu = Menu {
 static ZEROTIER_CONTROLLER: Menu = Menu {
     path: "/zerotier/controller",
     properties: &[
-        key(with_default(
+        create_only(key(with_default(
             "instance",
             ValueType::Reference("/zerotier"),
             "zt1",
-        )),
+        ))),
         required("name", TEXT),
-        prop("network", ValueType::Hex(16)),
+        create_only(not_copied(prop("network", ValueType::NetworkId))),
         with_default("private", YES_NO, "true"),
         with_default("broadcast", YES_NO, "true"),
         with_default(
@@ -472,8 +555,8 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
             },
             "32",
         ),
-        prop("ip-range", ValueType::Ipv4Range),
-        prop("ip6-range", ValueType::Ipv6Range),
+        prop("ip-range", ValueType::IpRanges(IpFamily::V4)),
+        prop("ip6-range", ValueType::IpRanges(IpFamily::V6)),
         with_default("ip6-rfc4193", YES_NO, "false"),
         with_default("ip6-6plane", YES_NO, "false"),
         prop("routes", ValueType::RouteList),
@@ -496,12 +579,15 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
 static ZEROTIER_CONTROLLER_MEMBER: Menu = Menu {
     path: "/zerotier/controller/member",
     properties: &[
-        required("network", ValueType::Reference("/zerotier/controller")),
-        required("zt-address", ValueType::Hex(10)),
+        create_only(required(
+            "network",
+            ValueType::Reference("/zerotier/controller"),
+        )),
+        create_only(required("zt-address", ValueType::ZtAddress)),
         prop("name", TEXT),
         with_default("authorized", YES_NO, "false"),
         with_default("bridge", YES_NO, "false"),
-        prop("ip-address", ValueType::Ipv4List),
+        prop("ip-address", ValueType::IpList),
         read_only("last-seen", ValueType::Time),
         read_only("inactive", YES_NO),
         with_default("disabled", YES_NO, "false"),
@@ -524,7 +610,7 @@ static ZEROTIER_PEER: Menu = Menu {
     path: "/zerotier/peer",
     properties: &[
         read_only("instance", TEXT),
-        read_only("zt-address", ValueType::Hex(10)),
+        read_only("zt-address", ValueType::ZtAddress),
         read_only("version", TEXT),
         read_only("latency", ValueType::Time),
         read_only("role", TEXT),

@@ -668,7 +668,7 @@ impl<B: Backend> Console<B> {
                 return Err(ConsoleError::no_such_item());
             };
             if let Some(original) = items.iter().find(|i| &i.id == id) {
-                for property in menu.settable() {
+                for property in menu.settable().filter(|p| p.copied) {
                     if let Some(value) = original.get(property.name) {
                         properties.push((property.name.to_string(), value.to_string()));
                     }
@@ -679,13 +679,10 @@ impl<B: Backend> Console<B> {
             properties.retain(|(k, _)| *k != name);
             properties.push((name, value));
         }
-        let missing: Vec<&str> = menu
-            .settable()
-            .filter(|p| p.required && !properties.iter().any(|(k, _)| k == p.name))
-            .map(|p| p.name)
-            .collect();
-        if !missing.is_empty() {
-            return Err(ConsoleError::missing(&missing));
+        if let Some(refusal) =
+            menu.missing_required(|name| properties.iter().any(|(k, _)| k == name))
+        {
+            return Err(ConsoleError::Failure(refusal));
         }
         let id = self.backend.add(menu.path, &properties)?;
         Ok(Reply {

@@ -40,10 +40,9 @@ pub fn format_network_id(nwid: NetworkId) -> String {
 
 /// Parses a 16-hex-digit network ID.
 pub fn parse_network_id(s: &str) -> Result<NetworkId, ModelError> {
-    if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ModelError::InvalidNetworkId(s.to_string()));
-    }
-    u64::from_str_radix(s, 16).map_err(|_| ModelError::InvalidNetworkId(s.to_string()))
+    s.parse::<zt_wire::network_id::NetworkId>()
+        .map(|id| id.0)
+        .map_err(|_| ModelError::InvalidNetworkId(s.to_string()))
 }
 
 /// Defaults from `DB::initNetwork` (PROTOCOL.md §7.4) and the RouterOS controller menu.

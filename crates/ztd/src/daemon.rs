@@ -240,6 +240,7 @@ mod tests {
     use crate::menu::{Args, Menu};
     use crate::menus::zerotier::ZerotierMenu;
     use crate::runtime::engine::NoProtocolFactory;
+    use zt_console::values::Value;
 
     /// An engine that panics is replaced by a restarted instance, and `/zerotier/print` says
     /// so; one that keeps failing is left stopped with the reason. The engine here sends
@@ -252,12 +253,12 @@ mod tests {
         let state = StateDir::open(tmp.path().join("home")).unwrap();
         let daemon = Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap();
         let free = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-        let port = free.local_addr().unwrap().port().to_string();
+        let port = i64::from(free.local_addr().unwrap().port());
         drop(free);
         let id = daemon.lock().await.instances.ids()[0];
         let mut args = Args::new();
-        args.insert("disabled", "no");
-        args.insert("port", port);
+        args.insert("disabled", Value::Bool(false));
+        args.insert("port", Value::Number(port));
         ZerotierMenu.set(&daemon, id, args).await.unwrap();
         let state_of = || async {
             let rows = ZerotierMenu.print(&daemon).await.unwrap();

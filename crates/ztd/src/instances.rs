@@ -83,43 +83,37 @@ impl InstanceConfig {
         }
     }
 
-    /// Apply `set`/`add` arguments. Unknown and read-only properties are refused.
+    /// Apply `set`/`add` arguments, checked by the schema already (ranges, names). Properties
+    /// the menu does not take are refused.
     fn apply(&mut self, mut args: Args) -> Result<(), CommandError> {
-        if let Some(name) = args.take("name") {
-            validate_name(&name)?;
+        if let Some(name) = args.take_text("name")? {
             self.name = name;
         }
-        if let Some(port) = args.take_u32_in("port", 1, 65535)? {
-            self.port = port as u16;
+        if let Some(port) = args.take_number("port")? {
+            self.port = port;
         }
-        if args.peek("secondary-port") == Some("") {
-            args.take("secondary-port");
-            self.secondary_port = None;
-        } else if let Some(port) = args.take_u32_in("secondary-port", 1, 65535)? {
-            self.secondary_port = Some(port as u16);
+        if let Some(port) = args.take_optional_number("secondary-port")? {
+            self.secondary_port = port;
         }
-        if args.peek("tcp-relay") == Some("") {
-            args.take("tcp-relay");
-            self.tcp_relay = None;
-        } else if let Some(port) = args.take_u32_in("tcp-relay", 1, 65535)? {
-            self.tcp_relay = Some(port as u16);
+        if let Some(port) = args.take_optional_number("tcp-relay")? {
+            self.tcp_relay = port;
         }
         if let Some(disabled) = args.take_bool("disabled")? {
             self.disabled = disabled;
         }
-        if let Some(list) = args.take_list("interfaces") {
+        if let Some(list) = args.take_words("interfaces")? {
             if list.is_empty() {
                 return Err(CommandError::invalid_value("interfaces"));
             }
             self.interfaces = list;
         }
-        if let Some(distance) = args.take_u32_in("route-distance", 1, 255)? {
-            self.route_distance = distance as u8;
+        if let Some(distance) = args.take_number("route-distance")? {
+            self.route_distance = distance;
         }
         if let Some(on) = args.take_bool("port-mapping")? {
             self.port_mapping = on;
         }
-        if let Some(comment) = args.take("comment") {
+        if let Some(comment) = args.take_text("comment")? {
             self.comment = (!comment.is_empty()).then_some(comment);
         }
         args.finish()
@@ -133,22 +127,6 @@ impl InstanceConfig {
 
 fn port_mapping_default() -> bool {
     true
-}
-
-/// Instance names become directory names: refuse what a path could misuse, and ids.
-fn validate_name(name: &str) -> Result<(), CommandError> {
-    let bad = name.is_empty()
-        || name.len() > 64
-        || name.starts_with('.')
-        || name.starts_with('*')
-        || name
-            .chars()
-            .any(|c| c == '/' || c == ',' || c.is_control() || c.is_whitespace());
-    if bad {
-        Err(CommandError::invalid_value("name"))
-    } else {
-        Ok(())
-    }
 }
 
 /// Load `instances.json`, creating it with the factory default on first start, plus the
@@ -314,7 +292,7 @@ impl Daemon {
 
     /// Take and check an `identity=<secret identity>` argument (import of a known identity).
     async fn take_identity(args: &mut Args) -> Result<Option<Identity>, CommandError> {
-        let Some(text) = args.take("identity") else {
+        let Some(text) = args.take_text("identity")? else {
             return Ok(None);
         };
         identity_store::parse_secret(&text)
@@ -460,10 +438,18 @@ impl Daemon {
                 }
             }
         }
+        let distance_changed = new.route_distance != old.route_distance;
+        let (name, distance) = (new.name.clone(), new.route_distance);
         if let Some(slot) = model.instances.get_mut(id) {
             *slot = new;
         }
-        self.save_instances(&model)
+        self.save_instances(&model)?;
+        // The routes the instance's interfaces installed move to the new distance now, not at
+        // the next disable/enable (a restart above opened them with the old one, too).
+        if distance_changed {
+            crate::menus::interface::set_route_distance_of(&model, &name, distance).await;
+        }
+        Ok(())
     }
 
     /// The file and runtime steps of a `set` (rename the directory, install an imported
@@ -641,17 +627,18 @@ mod tests {
     use super::*;
 
     fn args(pairs: &[(&str, &str)]) -> Args {
-        Args::of(pairs)
+        Args::check_pairs("zerotier", pairs).unwrap()
     }
 
     #[test]
     fn apply_changes_nothing_on_error() {
         let mut c = InstanceConfig::factory_default();
         let before = c.clone();
-        assert!(c.clone().apply(args(&[("port", "0")])).is_err());
         let mut copy = c.clone();
+        let mut unknown = args(&[("port", "1234")]);
+        unknown.insert("bogus", zt_console::values::Value::Text("x".into()));
         assert_eq!(
-            copy.apply(args(&[("port", "1234"), ("bogus", "x")])),
+            copy.apply(unknown),
             Err(CommandError::Refused("unknown parameter bogus".into()))
         );
         // apply works on a copy in the daemon; the original is untouched by design
@@ -675,7 +662,7 @@ mod tests {
         assert_eq!(c.tcp_relay, Some(443));
         for bad in ["0", "65536", "https"] {
             assert!(
-                c.clone().apply(args(&[("tcp-relay", bad)])).is_err(),
+                Args::check_pairs("zerotier", &[("tcp-relay", bad)]).is_err(),
                 "{bad}"
             );
         }
@@ -686,9 +673,8 @@ mod tests {
     #[test]
     fn read_only_properties_are_refused() {
         for p in ["identity.public", "online", "state", "tcp-fallback", ".id"] {
-            let mut c = InstanceConfig::factory_default();
             assert_eq!(
-                c.apply(args(&[(p, "x")])),
+                Args::check_pairs("zerotier", &[(p, "x")]),
                 Err(CommandError::unknown_parameter(p))
             );
         }
@@ -697,8 +683,11 @@ mod tests {
     #[test]
     fn names_that_could_escape_the_home_directory_are_refused() {
         for bad in ["", "..", "../x", "a/b", ".hidden", "*1", "a b"] {
-            assert!(validate_name(bad).is_err(), "{bad:?}");
+            assert!(
+                Args::check_pairs("zerotier", &[("name", bad)]).is_err(),
+                "{bad:?}"
+            );
         }
-        validate_name("zt2").unwrap();
+        args(&[("name", "zt2")]);
     }
 }

@@ -3,12 +3,19 @@
 //! zerotier-one JSON API reuses the same daemon calls).
 //!
 //! A menu is one module implementing [`Menu`]; it is registered in
-//! [`crate::rest::MenuRegistry::standard`]. Arguments arrive as [`Args`] (property name →
-//! text, as RouterOS takes them) and items leave as [`Record`]s (property name → text, the
-//! way RouterOS REST shows every value as a string). Errors carry the RouterOS console text.
+//! [`crate::rest::MenuRegistry::standard`]. Arguments arrive as text ([`RawArgs`]), are
+//! checked once against the menu's declaration in `zt_console::schema` (the one the console
+//! and its memory model use) and reach the menu as typed [`Args`]; items leave as [`Record`]s
+//! (property name → text, the way RouterOS REST shows every value as a string). Errors carry
+//! the RouterOS console text.
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use async_trait::async_trait;
+use zt_console::schema;
+use zt_console::values::{self, IpRange, RouteSpec, Value};
+use zt_crypto::Address;
+use zt_wire::network_id::NetworkId;
 
 use crate::daemon::Daemon;
 use crate::model::ItemId;
@@ -55,27 +62,71 @@ impl CommandError {
     }
 }
 
-/// Command arguments. Typed `take_*` accessors remove what they read, so [`Args::finish`]
-/// can reject whatever the menu did not understand.
+/// Command arguments as they arrive over RouterOS REST: property name → text.
+pub type RawArgs = BTreeMap<String, String>;
+
+/// Command arguments checked against the menu's schema ([`zt_console::schema`]): property
+/// name → typed [`Value`]. Faces check text once with [`Args::check`] (or build typed
+/// values directly, as the zerotier JSON API does); menus take typed values with the `take_*`
+/// accessors, which remove what they read, so [`Args::finish`] can reject whatever the menu
+/// did not use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Args {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Value>,
 }
+
+/// `copy-from=<item>` of `add`: not a property, the item whose settings the new one starts
+/// from.
+pub const COPY_FROM: &str = "copy-from";
 
 impl Args {
     pub fn new() -> Args {
         Args::default()
     }
-    /// Arguments from `(name, value)` pairs, as tests write them.
-    #[cfg(test)]
-    pub fn of(pairs: &[(&str, &str)]) -> Args {
-        pairs
+
+    /// Check text arguments for a command on `menu`: each must be a settable property of the
+    /// menu (or one of `extras`, kept as text) with a value of its type. `reference_names`
+    /// answers the item names a reference property may take (the names of `/zerotier` for
+    /// `instance`).
+    pub fn check(
+        menu: &schema::Menu,
+        raw: RawArgs,
+        extras: &[&str],
+        reference_names: &mut dyn FnMut(&'static str) -> Vec<String>,
+    ) -> Result<Args, CommandError> {
+        let mut args = Args::new();
+        for (name, text) in raw {
+            if extras.contains(&name.as_str()) {
+                args.values.insert(name, Value::Text(text));
+                continue;
+            }
+            let Some(property) = menu.property(&name).filter(|p| !p.read_only) else {
+                return Err(CommandError::unknown_parameter(&name));
+            };
+            let value = values::parse(property, &text, &mut |path| Ok(reference_names(path)))
+                .map_err(|e| CommandError::Refused(e.to_string()))?;
+            args.values.insert(name, value);
+        }
+        Ok(args)
+    }
+
+    /// [`Args::check`] of `name=value` pairs for the menu at `path` (`zerotier/interface`),
+    /// without references to other menus' items: for the daemon's own commands and tests.
+    pub fn check_pairs(path: &str, pairs: &[(&str, &str)]) -> Result<Args, CommandError> {
+        let menu = schema_of(path)?;
+        let raw = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+            .collect();
+        Args::check(menu, raw, &[COPY_FROM], &mut |_| Vec::new())
     }
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.values.insert(name.into(), value.into());
+
+    pub fn insert(&mut self, name: impl Into<String>, value: Value) {
+        self.values.insert(name.into(), value);
+    }
+    /// Add `other`'s arguments; where both have one, `other`'s wins.
+    pub fn extend(&mut self, other: Args) {
+        self.values.extend(other.values);
     }
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
@@ -83,54 +134,115 @@ impl Args {
     pub fn contains(&self, name: &str) -> bool {
         self.values.contains_key(name)
     }
-    /// The raw text of `name`, left in place.
-    pub fn peek(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-    /// The raw text of `name`, removed from the arguments.
-    pub fn take(&mut self, name: &str) -> Option<String> {
+    /// The value of `name`, removed from the arguments.
+    pub fn take(&mut self, name: &str) -> Option<Value> {
         self.values.remove(name)
     }
-    /// A boolean given as `yes`/`no`/`true`/`false`.
-    pub fn take_bool(&mut self, name: &str) -> Result<Option<bool>, CommandError> {
-        self.take(name)
-            .map(|v| parse_bool(&v).ok_or_else(|| CommandError::invalid_value(name)))
-            .transpose()
-    }
-    /// An integer within `min..=max` (decimal, or hexadecimal with `0x`).
-    pub fn take_u32_in(
+
+    /// Take `name` as `T`; a value of another type is the daemon's error (its menu and the
+    /// schema disagree), not the user's.
+    fn take_as<T>(
         &mut self,
         name: &str,
-        min: u32,
-        max: u32,
-    ) -> Result<Option<u32>, CommandError> {
-        let Some(text) = self.take(name) else {
-            return Ok(None);
-        };
-        let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-            Some(hex) => u64::from_str_radix(hex, 16),
-            None => text.parse::<u64>(),
-        };
-        match parsed {
-            Ok(v) if v >= min as u64 && v <= max as u64 => Ok(Some(v as u32)),
-            Ok(_) => Err(CommandError::out_of_range(name, min, max)),
-            // A negative number is a number out of range, anything else is not a number.
-            Err(_) if text.starts_with('-') && text[1..].parse::<u64>().is_ok() => {
-                Err(CommandError::out_of_range(name, min, max))
+        typed: impl FnOnce(Value) -> Option<T>,
+    ) -> Result<Option<T>, CommandError> {
+        match self.values.remove(name) {
+            None => Ok(None),
+            Some(value) => {
+                let shown = value.to_string();
+                typed(value).map(Some).ok_or_else(|| {
+                    CommandError::Internal(format!(
+                        "{name}={shown}: not of the type the menu takes"
+                    ))
+                })
             }
-            Err(_) => Err(CommandError::invalid_value(name)),
         }
     }
-    /// A comma-separated list (empty items dropped).
-    pub fn take_list(&mut self, name: &str) -> Option<Vec<String>> {
-        self.take(name).map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
+
+    /// Text, names, references and enum words.
+    pub fn take_text(&mut self, name: &str) -> Result<Option<String>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Text(text) => Some(text),
+            _ => None,
         })
     }
+    pub fn take_bool(&mut self, name: &str) -> Result<Option<bool>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        })
+    }
+    /// A number; the schema's range is checked already, `T` must hold it.
+    pub fn take_number<T: TryFrom<i64>>(&mut self, name: &str) -> Result<Option<T>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Number(n) => T::try_from(n).ok(),
+            _ => None,
+        })
+    }
+    /// A number of an optional property: `Some(None)` when it was given empty (cleared).
+    pub fn take_optional_number<T: TryFrom<i64>>(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Option<T>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Number(n) => T::try_from(n).ok().map(Some),
+            Value::Unset => Some(None),
+            _ => None,
+        })
+    }
+    pub fn take_words(&mut self, name: &str) -> Result<Option<Vec<String>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Words(words) => Some(words),
+            _ => None,
+        })
+    }
+    /// A network ID; `Some(None)` when an optional one was given empty.
+    pub fn take_network_id(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Option<NetworkId>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::NetworkId(id) => Some(Some(id)),
+            Value::Unset => Some(None),
+            _ => None,
+        })
+    }
+    pub fn take_zt_address(&mut self, name: &str) -> Result<Option<Address>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::ZtAddress(address) => Some(address),
+            _ => None,
+        })
+    }
+    /// `auto` (`Some(None)`) or a time in milliseconds.
+    pub fn take_auto_or_duration(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Option<u64>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Auto => Some(None),
+            Value::Duration(ms) => Some(Some(ms)),
+            _ => None,
+        })
+    }
+    pub fn take_ranges(&mut self, name: &str) -> Result<Option<Vec<IpRange>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Ranges(ranges) => Some(ranges),
+            _ => None,
+        })
+    }
+    pub fn take_routes(&mut self, name: &str) -> Result<Option<Vec<RouteSpec>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Routes(routes) => Some(routes),
+            _ => None,
+        })
+    }
+    pub fn take_addresses(&mut self, name: &str) -> Result<Option<Vec<IpAddr>>, CommandError> {
+        self.take_as(name, |v| match v {
+            Value::Addresses(addresses) => Some(addresses),
+            _ => None,
+        })
+    }
+
     /// Refuse leftover arguments: the first (alphabetically) is reported, as RouterOS REST
     /// reports `unknown parameter X`.
     pub fn finish(self) -> Result<(), CommandError> {
@@ -141,21 +253,23 @@ impl Args {
     }
 }
 
-impl FromIterator<(String, String)> for Args {
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Args {
-        Args {
-            values: iter.into_iter().collect(),
-        }
+/// Refuse arguments a command does not take, as RouterOS does.
+pub fn no_more_arguments(raw: &RawArgs) -> Result<(), CommandError> {
+    match raw.keys().next() {
+        Some(name) => Err(CommandError::unknown_parameter(name)),
+        None => Ok(()),
     }
 }
 
-/// RouterOS booleans: `yes`/`no` (console), `true`/`false` (scripting, REST).
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "yes" | "true" => Some(true),
-        "no" | "false" => Some(false),
-        _ => None,
-    }
+/// The schema of the menu at `path` (`zerotier/interface`, no leading slash).
+pub fn schema_of(path: &str) -> Result<&'static schema::Menu, CommandError> {
+    schema::menu(&format!("/{path}"))
+        .ok_or_else(|| CommandError::Internal(format!("menu {path} has no schema")))
+}
+
+/// What `unset` gives a property (see [`values::unset_value`]).
+pub fn unset_value(property: &schema::Property) -> Result<Value, CommandError> {
+    values::unset_value(property).map_err(|e| CommandError::Refused(e.to_string()))
 }
 
 /// How REST shows a boolean.
@@ -219,14 +333,14 @@ pub trait Menu: Send + Sync {
         daemon: &Daemon,
         name: &str,
         items: Vec<ItemId>,
-        args: Args,
+        args: RawArgs,
     ) -> Result<serde_json::Value, CommandError> {
         let disabled = match name {
-            "enable" => "no",
-            "disable" => "yes",
+            "enable" => false,
+            "disable" => true,
             _ => return Err(CommandError::no_such_command()),
         };
-        args.finish()?;
+        no_more_arguments(&args)?;
         if items.is_empty() {
             return Err(CommandError::refused(
                 "missing value(s) of argument(s) numbers",
@@ -234,7 +348,7 @@ pub trait Menu: Send + Sync {
         }
         for id in items {
             let mut set = Args::new();
-            set.insert("disabled", disabled);
+            set.insert("disabled", Value::Bool(disabled));
             self.set(daemon, id, set).await?;
         }
         Ok(serde_json::Value::Array(Vec::new()))
@@ -246,62 +360,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn integers_are_range_checked_with_routeros_texts() {
-        let mut a: Args = [("port".to_string(), "70000".to_string())]
-            .into_iter()
-            .collect();
+    fn arguments_are_checked_by_the_schema_with_routeros_texts() {
+        let refused = |pairs: &[(&str, &str)]| Args::check_pairs("zerotier", pairs).unwrap_err();
         assert_eq!(
-            a.take_u32_in("port", 1, 65535),
-            Err(CommandError::Refused(
-                "value of port is out of range (1 .. 65535)".into()
-            ))
+            refused(&[("port", "70000")]),
+            CommandError::Refused("value of port is out of range (1 .. 65535)".into())
         );
-        let mut a: Args = [("port".to_string(), "abc".to_string())]
-            .into_iter()
-            .collect();
         assert_eq!(
-            a.take_u32_in("port", 1, 65535),
-            Err(CommandError::Refused(
-                "invalid value for argument port".into()
-            ))
+            refused(&[("port", "abc")]),
+            CommandError::Refused("invalid value for argument port".into())
         );
-        let mut a: Args = [("port".to_string(), "-1".to_string())]
-            .into_iter()
-            .collect();
-        assert!(
-            matches!(a.take_u32_in("port", 1, 65535), Err(CommandError::Refused(t)) if t.contains("out of range"))
+        assert_eq!(
+            refused(&[("route-distance", "0")]),
+            CommandError::Refused("value of route-distance is out of range (1 .. 255)".into())
         );
-        let mut a: Args = [("port".to_string(), "0x2709".to_string())]
-            .into_iter()
-            .collect();
-        assert_eq!(a.take_u32_in("port", 1, 65535), Ok(Some(9993)));
+        assert_eq!(
+            refused(&[("online", "yes")]),
+            CommandError::unknown_parameter("online")
+        );
+        let mut args = Args::check_pairs("zerotier", &[("port", "0x2709")]).unwrap();
+        assert_eq!(args.take_number::<u16>("port"), Ok(Some(9993)));
+        let mut args = Args::check_pairs("zerotier", &[("tcp-relay", "")]).unwrap();
+        assert_eq!(
+            args.take_optional_number::<u16>("tcp-relay"),
+            Ok(Some(None))
+        );
     }
 
     #[test]
     fn leftover_arguments_are_unknown_parameters() {
-        let mut a: Args = [
-            ("name".to_string(), "x".to_string()),
-            ("bogus".to_string(), "1".to_string()),
-        ]
-        .into_iter()
-        .collect();
-        assert_eq!(a.take("name").as_deref(), Some("x"));
+        let mut a = Args::check_pairs(
+            "zerotier/interface",
+            &[("name", "x"), ("copy-from", "zerotier1")],
+        )
+        .unwrap();
+        assert_eq!(a.take_text("name"), Ok(Some("x".into())));
         assert_eq!(
             a.finish(),
-            Err(CommandError::Refused("unknown parameter bogus".into()))
+            Err(CommandError::Refused("unknown parameter copy-from".into()))
         );
     }
 
     #[test]
-    fn booleans_accept_console_and_rest_forms() {
-        for (t, v) in [
-            ("yes", true),
-            ("true", true),
-            ("no", false),
-            ("false", false),
-        ] {
-            assert_eq!(parse_bool(t), Some(v));
-        }
-        assert_eq!(parse_bool("1"), None);
+    fn a_value_of_another_type_is_the_daemons_error() {
+        let mut a = Args::check_pairs("zerotier", &[("port", "9993")]).unwrap();
+        assert!(matches!(
+            a.take_bool("port"),
+            Err(CommandError::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn unset_gives_the_default_or_the_empty_value() {
+        let zerotier = schema::menu("/zerotier").unwrap();
+        let value = |name| unset_value(zerotier.property(name).unwrap());
+        assert_eq!(value("port"), Ok(Value::Number(9993)));
+        assert_eq!(value("tcp-relay"), Ok(Value::Unset));
+        assert_eq!(value("comment"), Ok(Value::Text(String::new())));
+        let interface = schema::menu("/zerotier/interface").unwrap();
+        assert!(unset_value(interface.property("network").unwrap()).is_err());
     }
 }

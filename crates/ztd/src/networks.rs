@@ -249,6 +249,8 @@ enum Managed {
     /// managed addresses and routes come off, and the saved config goes, so a restart does
     /// not bring them back. The next config puts them on again.
     Withdraw,
+    /// The instance's `route-distance` changed: the applied routes move to this metric.
+    RouteDistance(u8),
 }
 
 /// What a port is created with.
@@ -398,6 +400,11 @@ impl Port {
         }
     }
 
+    /// Move the routes this port installed to `distance` (the instance's `route-distance`).
+    pub async fn set_route_distance(&self, distance: u8) {
+        let _ = self.configs.send(Managed::RouteDistance(distance)).await;
+    }
+
     /// Stop the tasks; the TAP (and with it the interface, its addresses and routes) goes
     /// when the last reference is dropped, which the tasks' end makes this one.
     pub fn close(&self) {
@@ -443,14 +450,22 @@ async fn apply_configs(
     instance_dir: PathBuf,
 ) {
     while let Some(mut managed) = configs.recv().await {
-        // Only the newest queued word matters.
+        // Only the newest queued config or withdrawal matters; a distance change is applied
+        // in its turn (it changes what later configs install).
         while let Ok(newer) = configs.try_recv() {
+            if let Managed::RouteDistance(distance) = managed {
+                move_routes(&port, distance).await;
+            }
             managed = newer;
         }
         let config = match managed {
             Managed::Apply(config) => config,
             Managed::Withdraw => {
                 withdraw(&port, &instance_dir).await;
+                continue;
+            }
+            Managed::RouteDistance(distance) => {
+                move_routes(&port, distance).await;
                 continue;
             }
         };
@@ -577,6 +592,36 @@ async fn follow_multicast_groups(port: Arc<Port>) {
             // again if it comes back; closing the port ends this.
             _ => {}
         }
+    }
+}
+
+/// Re-installs the applied routes with metric `distance`; a route that cannot be added is
+/// no longer applied (as when a config is applied), and says why.
+async fn move_routes(port: &Port, distance: u8) {
+    let (routes, old) = {
+        let view = port.lock_view();
+        (view.applied.routes.clone(), view.route_distance)
+    };
+    if old == distance {
+        return;
+    }
+    let name = port.interface.as_str();
+    let mut moved = Vec::with_capacity(routes.len());
+    let mut error = None;
+    for route in routes {
+        let _ = iproute::remove_route(name, route.target, route.gateway, u32::from(old)).await;
+        match iproute::add_route(name, route.target, route.gateway, u32::from(distance)).await {
+            Ok(()) => moved.push(route),
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    tracing::info!(interface = %port.interface, distance, routes = moved.len(), "route distance changed");
+    let mut view = port.lock_view();
+    view.route_distance = distance;
+    view.applied.routes = moved;
+    if let Some(e) = error {
+        tracing::warn!(interface = %port.interface, error = %e, "route not moved to the new distance");
+        view.error = Some(e);
     }
 }
 

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use zt_controller::model::parse_network_id;
 use zt_controller::storage::{ItemNo, LegacyItemNumbers};
-use zt_controller::{Network, NetworkId};
+use zt_controller::Network;
 use zt_crypto::{Address, Identity};
 use zt_node::Event;
 
@@ -372,9 +372,7 @@ impl LegacyItemIds {
             }
         }
         for (id, row) in members.iter().flat_map(|t| t.iter()) {
-            let address = u64::from_str_radix(&row.address, 16)
-                .ok()
-                .and_then(Address::new);
+            let address = row.address.parse::<Address>().ok();
             if let (Ok(nwid), Some(address)) = (parse_network_id(&row.network), address) {
                 let numbers = by_instance.entry(row.instance).or_default();
                 numbers.members.push((nwid, address, id.0.into()));
@@ -406,11 +404,6 @@ pub(crate) fn service_error(e: ServiceError) -> CommandError {
         ServiceError::Controller(e) => crate::menus::controller::controller_error(e),
         other => CommandError::Internal(other.to_string()),
     }
-}
-
-/// Parse a network id given by an operator.
-pub(crate) fn parse_nwid(text: &str, property: &str) -> Result<NetworkId, CommandError> {
-    parse_network_id(&text.to_ascii_lowercase()).map_err(|_| CommandError::invalid_value(property))
 }
 
 impl Daemon {
@@ -654,8 +647,9 @@ mod tests {
             assert!(state.file(&format!("{name}{ADOPTED_SUFFIX}")).exists());
         }
         let mut add = Args::new();
-        add.insert("network", "office");
-        add.insert("zt-address", "0c00000003");
+        let member = "0c00000003".parse().unwrap();
+        add.insert("network", zt_console::values::Value::Text("office".into()));
+        add.insert("zt-address", zt_console::values::Value::ZtAddress(member));
         assert_eq!(MemberMenu.add(&daemon, add).await.unwrap(), ItemId(10));
         drop(daemon);
 

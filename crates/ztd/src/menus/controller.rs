@@ -6,37 +6,25 @@
 //! `ip6-range`, `ip6-rfc4193` (no), `ip6-6plane` (no), `routes`, `rules` (flow rules in
 //! ZeroTier's rules language; empty is accept-all), `comment`, `disabled`;
 //! `copy-from` on `add` starts from another item's settings; read-only `inactive` (the
-//! network id is not this instance's, or the instance is not running). Values are parsed by
-//! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
-//! change writes nothing. Changes go through the instance's controller service, which pushes
+//! network id is not this instance's, or the instance is not running). Values arrive typed
+//! (checked by zt-console's schema, as the console checks them) and become a
+//! `zt_controller` patch, whose rules (ranges inside routes, no host bits) hold for every face;
+//! a refused change writes nothing. Changes go through the instance's controller service, which pushes
 //! and revokes as for every other face. Adding or renaming holds the daemon's controller-names
 //! lock (not its model lock) across the database work, so names stay unique.
 use async_trait::async_trait;
-use zt_controller::props::{network_patch_from_properties, network_properties};
+use zt_console::values::{IpRange, RouteSpec, Value};
+use zt_controller::model::{IpPool, IpPrefix, Route};
+use zt_controller::patch::NetworkPatch;
+use zt_controller::props::network_properties;
 use zt_controller::{ControllerError, ModelError, Network};
 
-use crate::controller::{find_network_item, parse_nwid, service_error, NetworkItem};
+use crate::controller::{find_network_item, service_error, NetworkItem};
 use crate::daemon::{Daemon, Model};
 use crate::instances::DEFAULT_INSTANCE_NAME;
-use crate::menu::{bool_text, Args, CommandError, Menu, Record};
+use crate::menu::{bool_text, Args, CommandError, Menu, Record, COPY_FROM};
 use crate::model::ItemId;
 
-/// The settable network properties, in menu order.
-pub(crate) const NETWORK_PROPERTIES: &[&str] = &[
-    "name",
-    "private",
-    "broadcast",
-    "mtu",
-    "multicast-limit",
-    "ip-range",
-    "ip6-range",
-    "ip6-rfc4193",
-    "ip6-6plane",
-    "routes",
-    "rules",
-    "comment",
-    "disabled",
-];
 /// Properties shown as booleans (REST prints `true`/`false`).
 const BOOLEAN_PROPERTIES: &[&str] = &[
     "private",
@@ -92,12 +80,105 @@ pub(crate) fn rest_value(name: &str, value: String) -> String {
     value
 }
 
-/// Take the given network properties out of `args`, in menu order.
-fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
-    NETWORK_PROPERTIES
+/// The typed network properties of `args` as a patch (what `set` changes, or what `add`
+/// starts from). The network rules (ranges inside routes, no host bits) are the patch's.
+fn network_patch(args: &mut Args) -> Result<NetworkPatch, CommandError> {
+    let pools = |ranges: Vec<IpRange>| -> Vec<IpPool> {
+        ranges
+            .into_iter()
+            .map(|r| IpPool {
+                start: r.first,
+                end: r.last,
+            })
+            .collect()
+    };
+    let mut p = NetworkPatch {
+        require_routed_pools: true,
+        ..NetworkPatch::default()
+    };
+    p.name = args.take_text("name")?;
+    p.private = args.take_bool("private")?;
+    p.enable_broadcast = args.take_bool("broadcast")?;
+    p.mtu = args.take_number("mtu")?;
+    p.multicast_limit = args.take_number("multicast-limit")?;
+    if let Some(ranges) = args.take_ranges("ip-range")? {
+        p.v4_assign = Some(!ranges.is_empty());
+        p.ipv4_pools = Some(pools(ranges));
+    }
+    if let Some(ranges) = args.take_ranges("ip6-range")? {
+        p.v6_assign_zt = Some(!ranges.is_empty());
+        p.ipv6_pools = Some(pools(ranges));
+    }
+    p.v6_assign_rfc4193 = args.take_bool("ip6-rfc4193")?;
+    p.v6_assign_sixplane = args.take_bool("ip6-6plane")?;
+    if let Some(routes) = args.take_routes("routes")? {
+        let routes = routes
+            .into_iter()
+            .map(|r| {
+                Ok(Route {
+                    target: IpPrefix::new(r.destination, r.bits).map_err(model_error)?,
+                    via: r.gateway,
+                })
+            })
+            .collect::<Result<_, CommandError>>()?;
+        p.routes = Some(routes);
+    }
+    if let Some(rules) = args.take_text("rules")? {
+        p.set_rules_source(&rules).map_err(|error| {
+            model_error(ModelError::RulesLanguage {
+                property: "rules",
+                error,
+            })
+        })?;
+    }
+    p.comment = args.take_text("comment")?;
+    p.disabled = args.take_bool("disabled")?;
+    Ok(p)
+}
+
+/// What `copy-from` takes over from `source`: its settings, not its name and network ID
+/// (the copy is a new network; the schema's `copied`), as typed arguments the given ones
+/// override.
+fn copied_settings(source: &Network) -> Args {
+    let ranges = |v4: bool| {
+        Value::Ranges(
+            source
+                .pools
+                .iter()
+                .filter(|p| p.is_ipv4() == v4)
+                .map(|p| IpRange {
+                    first: p.start,
+                    last: p.end,
+                })
+                .collect(),
+        )
+    };
+    let routes = source
+        .routes
         .iter()
-        .filter_map(|&name| args.take(name).map(|v| (name, v)))
-        .collect()
+        .map(|r| RouteSpec {
+            destination: r.target.addr(),
+            bits: r.target.bits(),
+            gateway: r.via,
+        })
+        .collect();
+    let mut args = Args::new();
+    args.insert("private", Value::Bool(source.private));
+    args.insert("broadcast", Value::Bool(source.enable_broadcast));
+    args.insert("mtu", Value::Number(i64::from(source.mtu)));
+    args.insert(
+        "multicast-limit",
+        Value::Number(i64::from(source.multicast_limit)),
+    );
+    args.insert("ip-range", ranges(true));
+    args.insert("ip6-range", ranges(false));
+    args.insert("ip6-rfc4193", Value::Bool(source.v6_assign.rfc4193));
+    args.insert("ip6-6plane", Value::Bool(source.v6_assign.sixplane));
+    args.insert("routes", Value::Routes(routes));
+    args.insert("rules", Value::Text(source.rules_source.clone()));
+    args.insert("comment", Value::Text(source.comment.clone()));
+    args.insert("disabled", Value::Bool(source.disabled));
+    args
 }
 
 fn name_taken(networks: &[NetworkItem], name: &str, except: Option<ItemId>) -> bool {
@@ -148,34 +229,27 @@ impl Menu for ControllerMenu {
         let _names = daemon.controller_names.lock().await;
         let networks = daemon.controller_networks().await?;
         let instance_name = args
-            .take("instance")
+            .take_text("instance")?
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_string());
         let instance = daemon
             .lock()
             .await
             .instance_by_name(&instance_name)
             .ok_or_else(|| CommandError::invalid_value("instance"))?;
-        let nwid = args
-            .take("network")
-            .map(|text| parse_nwid(&text, "network"))
-            .transpose()?;
-        let mut props: Vec<(&'static str, String)> = Vec::new();
-        if let Some(selector) = args.take("copy-from") {
-            let source = find_network_item(&networks, &selector)
-                .ok_or_else(|| CommandError::invalid_value("copy-from"))?;
-            props.extend(
-                network_properties(&source.network)
-                    .into_iter()
-                    .filter(|(name, _)| *name != "name" && *name != "network"),
-            );
-        }
-        let given = take_properties(&mut args);
-        args.finish()?;
-        let Some(name) = given
-            .iter()
-            .find(|(n, _)| *n == "name")
-            .map(|(_, v)| v.clone())
-        else {
+        let nwid = args.take_network_id("network")?.flatten().map(|id| id.0);
+        let mut settings = match args.take_text(COPY_FROM)? {
+            Some(selector) => {
+                let source = find_network_item(&networks, &selector)
+                    .ok_or_else(|| CommandError::invalid_value(COPY_FROM))?;
+                copied_settings(&source.network)
+            }
+            None => Args::new(),
+        };
+        // The given settings win over the copied ones.
+        settings.extend(args);
+        let patch = network_patch(&mut settings)?;
+        settings.finish()?;
+        let Some(name) = patch.name.clone() else {
             return Err(CommandError::refused(
                 "missing value(s) of argument(s) name",
             ));
@@ -185,9 +259,6 @@ impl Menu for ControllerMenu {
                 "controller with the same name already exists",
             ));
         }
-        props.extend(given);
-        let pairs: Vec<(&str, &str)> = props.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
         let controller = daemon.controller_of_instance(instance).await?;
         let created = controller
             .create_network(nwid, patch)
@@ -213,24 +284,15 @@ impl Menu for ControllerMenu {
             .iter()
             .find(|n| n.id == id)
             .ok_or(CommandError::NoSuchItem)?;
-        for fixed in ["instance", "network"] {
-            if args.take(fixed).is_some() {
-                return Err(CommandError::failure(format!(
-                    "{fixed} of an existing controller can not be changed"
-                )));
-            }
-        }
-        let given = take_properties(&mut args);
+        let patch = network_patch(&mut args)?;
         args.finish()?;
-        if let Some((_, name)) = given.iter().find(|(n, _)| *n == "name") {
+        if let Some(name) = &patch.name {
             if name_taken(&networks, name, Some(id)) {
                 return Err(CommandError::failure(
                     "controller with the same name already exists",
                 ));
             }
         }
-        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
         let controller = daemon.controller_of_item(item.instance).await?;
         controller
             .update_network(item.network.id, patch)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::daemon::Daemon;
-use crate::menu::{Args, CommandError};
+use crate::menu::{no_more_arguments, CommandError, RawArgs};
 use crate::state_dir::{write_atomic, SECRET_MODE};
 
 const FILES_DIR: &str = "files";
@@ -24,12 +24,12 @@ fn checked_name(name: &str) -> Result<&str, CommandError> {
 }
 
 /// `POST /rest/file/add {"name":"backup.rsc","contents":"…"}`: write (or replace) the file.
-pub async fn add(daemon: &Daemon, mut args: Args) -> Result<PathBuf, CommandError> {
+pub async fn add(daemon: &Daemon, mut args: RawArgs) -> Result<PathBuf, CommandError> {
     let name = args
-        .take("name")
+        .remove("name")
         .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) name"))?;
-    let contents = args.take("contents").unwrap_or_default();
-    args.finish()?;
+    let contents = args.remove("contents").unwrap_or_default();
+    no_more_arguments(&args)?;
     let dir = daemon.state_dir().root().join(FILES_DIR);
     let path = dir.join(checked_name(&name)?);
     std::fs::create_dir_all(&dir).map_err(|e| CommandError::Internal(e.to_string()))?;

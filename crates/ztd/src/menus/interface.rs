@@ -17,7 +17,7 @@ use zt_wire::netconf::NetworkType;
 use zt_wire::network_id::NetworkId;
 
 use crate::daemon::{Daemon, Model};
-use crate::menu::{bool_text, Args, CommandError, Menu, Record};
+use crate::menu::{bool_text, Args, CommandError, Menu, Record, COPY_FROM};
 use crate::model::{ItemId, Table, TableError};
 use crate::networks::{AllowSettings, Port, PortSettings};
 use crate::state_dir::StateDir;
@@ -49,7 +49,7 @@ pub struct InterfaceConfig {
 
 impl InterfaceConfig {
     fn nwid(&self) -> Option<NetworkId> {
-        u64::from_str_radix(&self.network, 16).ok().map(NetworkId)
+        self.network.parse().ok()
     }
 
     fn allow(&self) -> AllowSettings {
@@ -61,21 +61,20 @@ impl InterfaceConfig {
         }
     }
 
+    /// Apply `add`/`set` arguments, checked by the schema already.
     fn apply(&mut self, mut args: Args) -> Result<(), CommandError> {
-        if let Some(name) = args.take("name") {
+        if let Some(name) = args.take_text("name")? {
+            // The schema limits the length; the OS also wants printable ASCII.
             if !crate::os::tap::valid_interface_name(&name) {
                 return Err(CommandError::invalid_value("name"));
             }
             self.name = name;
         }
-        if let Some(network) = args.take("network") {
-            let valid = network.len() == 16 && network.bytes().all(|b| b.is_ascii_hexdigit());
-            if !valid {
-                return Err(CommandError::invalid_value("network"));
-            }
-            self.network = network.to_ascii_lowercase();
+        if let Some(network) = args.take_network_id("network")? {
+            let network = network.ok_or_else(|| CommandError::invalid_value("network"))?;
+            self.network = format!("{:016x}", network.0);
         }
-        if let Some(instance) = args.take("instance") {
+        if let Some(instance) = args.take_text("instance")? {
             self.instance = instance;
         }
         if let Some(v) = args.take_bool("allow-managed")? {
@@ -90,14 +89,19 @@ impl InterfaceConfig {
         if let Some(v) = args.take_bool("allow-dns")? {
             self.allow_dns = v;
         }
-        if let Some(text) = args.take("arp-timeout") {
-            self.arp_timeout = if text == "auto" {
-                None
-            } else {
-                Some(
-                    parse_seconds(&text)
-                        .ok_or_else(|| CommandError::invalid_value("arp-timeout"))?,
-                )
+        if let Some(timeout) = args.take_auto_or_duration("arp-timeout")? {
+            self.arp_timeout = match timeout {
+                None => None,
+                // Kept in whole seconds (the kernel's reachable time is set in them).
+                Some(ms) if ms % 1000 == 0 => Some(
+                    u32::try_from(ms / 1000)
+                        .map_err(|_| CommandError::invalid_value("arp-timeout"))?,
+                ),
+                Some(_) => {
+                    return Err(CommandError::refused(
+                        "invalid value for argument arp-timeout: whole seconds only",
+                    ))
+                }
             };
         }
         if let Some(v) = args.take_bool("disable-running-check")? {
@@ -106,40 +110,11 @@ impl InterfaceConfig {
         if let Some(v) = args.take_bool("disabled")? {
             self.disabled = v;
         }
-        if let Some(comment) = args.take("comment") {
+        if let Some(comment) = args.take_text("comment")? {
             self.comment = (!comment.is_empty()).then_some(comment);
         }
         args.finish()
     }
-}
-
-/// RouterOS times: `30s`, `5m`, `1h`, `1d`, combinations (`1m30s`) or plain seconds.
-fn parse_seconds(text: &str) -> Option<u32> {
-    if let Ok(s) = text.parse::<u32>() {
-        return Some(s);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 604_800,
-            _ => return None,
-        };
-        total += number.parse::<u64>().ok()? * unit;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return None;
-    }
-    u32::try_from(total).ok()
 }
 
 /// `/zerotier/interface` state: the table and the open ports.
@@ -214,10 +189,7 @@ impl Daemon {
                 .insert(id, "instance is not running".into());
             return;
         };
-        let Some(own) = u64::from_str_radix(&identity.address, 16)
-            .ok()
-            .and_then(zt_crypto::Address::new)
-        else {
+        let Ok(own) = identity.address.parse::<zt_crypto::Address>() else {
             return;
         };
         let instance_dir = match self.state.instance_dir(&config.instance) {
@@ -306,7 +278,7 @@ impl Daemon {
 
     pub async fn interface_add(&self, mut args: Args) -> Result<ItemId, CommandError> {
         let mut model = self.lock().await;
-        let mut config = match args.take("copy-from") {
+        let mut config = match args.take_text(COPY_FROM)? {
             Some(from) => {
                 let source = model
                     .interfaces
@@ -420,6 +392,20 @@ impl Daemon {
     }
 }
 
+/// Move the routes of instance `instance`'s open ports to `distance`.
+pub(crate) async fn set_route_distance_of(model: &Model, instance: &str, distance: u8) {
+    for (id, _) in model
+        .interfaces
+        .table
+        .iter()
+        .filter(|(_, c)| c.instance == instance)
+    {
+        if let Some(port) = model.interfaces.ports.get(&id) {
+            port.set_route_distance(distance).await;
+        }
+    }
+}
+
 /// Close the ports of instance `instance_id` (it is stopping); the node goes with it.
 pub(crate) fn close_interfaces_of(model: &mut Model, instance_id: ItemId) {
     let Some(instance) = model.instances.get(instance_id).map(|c| c.name.clone()) else {
@@ -451,7 +437,9 @@ fn interface_record(model: &Model, id: ItemId, c: &InterfaceConfig) -> Record {
     r.insert("allow-dns".into(), bool_text(c.allow_dns));
     r.insert(
         "arp-timeout".into(),
-        c.arp_timeout.map_or("auto".into(), |s| format!("{s}s")),
+        c.arp_timeout.map_or("auto".into(), |s| {
+            zt_console::format_duration_ms(u64::from(s) * 1000)
+        }),
     );
     r.insert(
         "disable-running-check".into(),
@@ -517,21 +505,5 @@ impl Menu for InterfaceMenu {
     }
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
         daemon.interface_remove(id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routeros_times_parse_to_seconds() {
-        assert_eq!(parse_seconds("30"), Some(30));
-        assert_eq!(parse_seconds("30s"), Some(30));
-        assert_eq!(parse_seconds("5m"), Some(300));
-        assert_eq!(parse_seconds("1m30s"), Some(90));
-        assert_eq!(parse_seconds("1h"), Some(3600));
-        assert_eq!(parse_seconds("5x"), None);
-        assert_eq!(parse_seconds("5m3"), None);
     }
 }

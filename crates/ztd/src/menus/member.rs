@@ -11,7 +11,8 @@
 //! command holds the daemon's model lock across database work.
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
-use zt_controller::props::{member_patch_from_properties, member_properties};
+use zt_controller::patch::MemberPatch;
+use zt_controller::props::member_properties;
 use zt_controller::storage::MemberFilter;
 use zt_controller::Member;
 use zt_crypto::Address;
@@ -20,18 +21,8 @@ use crate::controller::service::Face;
 use crate::controller::{find_network_item, menu_id, menu_id_parts, service_error, NetworkItem};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
-use crate::menus::controller::{model_error, rest_value};
+use crate::menus::controller::rest_value;
 use crate::model::ItemId;
-
-/// The settable member properties, in menu order.
-const MEMBER_PROPERTIES: &[&str] = &[
-    "name",
-    "authorized",
-    "bridge",
-    "ip-address",
-    "comment",
-    "disabled",
-];
 
 pub struct MemberMenu;
 
@@ -60,21 +51,19 @@ pub fn routeros_duration(ms: u64) -> String {
     out
 }
 
-fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
-    MEMBER_PROPERTIES
-        .iter()
-        .filter_map(|&name| args.take(name).map(|v| (name, v)))
-        .collect()
-}
-
-fn parse_address(text: &str) -> Result<Address, CommandError> {
-    if text.len() != 10 {
-        return Err(CommandError::invalid_value("zt-address"));
-    }
-    u64::from_str_radix(text, 16)
-        .ok()
-        .and_then(Address::new)
-        .ok_or_else(|| CommandError::invalid_value("zt-address"))
+/// The typed member properties of `args` as a patch. Whether the addresses lie inside the
+/// network's routes is the patch's rule.
+fn member_patch(args: &mut Args) -> Result<MemberPatch, CommandError> {
+    Ok(MemberPatch {
+        name: args.take_text("name")?,
+        authorized: args.take_bool("authorized")?,
+        active_bridge: args.take_bool("bridge")?,
+        ip_assignments: args.take_addresses("ip-address")?,
+        comment: args.take_text("comment")?,
+        disabled: args.take_bool("disabled")?,
+        require_routed_ips: true,
+        ..MemberPatch::default()
+    })
 }
 
 /// The member's record as print shows it; `now` for `last-seen`.
@@ -125,7 +114,7 @@ impl Lookup {
                 "network" => lookup.network_name = Some(value.clone()),
                 // As print shows it: 10 lower-case hex digits.
                 "zt-address" => {
-                    let address = parse_address(value).ok()?;
+                    let address = value.parse::<Address>().ok()?;
                     if address.to_string() != *value {
                         return None;
                     }
@@ -215,19 +204,16 @@ impl Menu for MemberMenu {
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
         let network = args
-            .take("network")
+            .take_text("network")?
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
         let address = args
-            .take("zt-address")
+            .take_zt_address("zt-address")?
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
-        let address = parse_address(&address.to_ascii_lowercase())?;
         let networks = daemon.controller_networks().await?;
         let network = find_network_item(&networks, &network)
             .ok_or_else(|| CommandError::invalid_value("network"))?;
-        let given = take_properties(&mut args);
+        let patch = member_patch(&mut args)?;
         args.finish()?;
-        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let nwid = network.network.id;
         let controller = daemon.controller_of_instance(network.instance).await?;
         let added = controller
@@ -257,17 +243,8 @@ impl Menu for MemberMenu {
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        for fixed in ["network", "zt-address"] {
-            if args.take(fixed).is_some() {
-                return Err(CommandError::failure(format!(
-                    "{fixed} of an existing member can not be changed"
-                )));
-            }
-        }
-        let given = take_properties(&mut args);
+        let patch = member_patch(&mut args)?;
         args.finish()?;
-        let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
         let (instance, item) = menu_id_parts(id);
         let controller = daemon.controller_of_item(instance).await?;
         controller

@@ -3,11 +3,15 @@
 //! 1. keep its configuration (if any) as a [`crate::model::Table`] field of
 //!    [`crate::daemon::Model`], loaded in [`crate::daemon::Daemon::open`] and saved with
 //!    `Table::save` after each change (one JSON file per table in the home directory);
-//! 2. implement [`crate::menu::Menu`] in a module here: `path()` (`"zerotier/interface"`),
+//! 2. declare the menu in `zt_console::schema` (properties, types, defaults, ranges, flags):
+//!    the console, the memory model and this daemon check values through it, so the REST
+//!    layer hands the menu [`crate::menu::Args`] already checked and typed;
+//! 3. implement [`crate::menu::Menu`] in a module here: `path()` (`"zerotier/interface"`),
 //!    `print` (records with `.id` and RouterOS property names, values as text), and for
-//!    writable menus `add`/`set`/`remove`, taking arguments with the `Args::take_*` helpers
-//!    and ending with `Args::finish()` so unknown properties are refused;
-//! 3. add it to [`all`]. The REST layer then serves GET/PUT/PATCH/DELETE and
+//!    writable menus `add`/`set`/`remove`, taking typed values with the `Args::take_*`
+//!    helpers and ending with `Args::finish()` so properties the menu ignores are refused
+//!    (`unset` arrives as a `set` of the property's default or empty value);
+//! 4. add it to [`all`]. The REST layer then serves GET/PUT/PATCH/DELETE and
 //!    `POST …/print|get|add|set|remove|enable|disable` for it; other commands go to
 //!    `Menu::command`.
 //!

@@ -11,9 +11,11 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use zt_console::{format_duration_us, parse_duration_ms};
+use zt_console::format_duration_us;
+use zt_console::schema::{self, Property, ValueType};
+use zt_console::values::{self, Value as PropertyValue};
 
-use crate::menu::{Args, CommandError};
+use crate::menu::{no_more_arguments, CommandError, RawArgs};
 use crate::os::ping::{ping, EchoReply, PingRequest};
 
 const DEFAULT_COUNT: u32 = 4;
@@ -28,28 +30,60 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest run accepted (RouterOS's REST limit).
 const MAX_RUN: Duration = Duration::from_secs(60);
 
+const COUNT: Property = schema::prop(
+    "count",
+    ValueType::Number {
+        min: 1,
+        max: MAX_COUNT as i64,
+    },
+);
+const INTERVAL: Property = schema::prop("interval", ValueType::Time);
+const SIZE: Property = schema::prop(
+    "size",
+    ValueType::Number {
+        min: 0,
+        max: MAX_SIZE as i64,
+    },
+);
+
+/// The typed value of `property` in `args`, checked as the schema checks any property.
+fn take(args: &mut RawArgs, property: &Property) -> Result<Option<PropertyValue>, CommandError> {
+    args.remove(property.name)
+        .map(|text| {
+            values::parse(property, &text, &mut |_| Ok(Vec::new()))
+                .map_err(|e| CommandError::Refused(e.to_string()))
+        })
+        .transpose()
+}
+
+/// A number of `property` (its range checked), or `default`.
+fn take_number(args: &mut RawArgs, property: &Property, default: u32) -> Result<u32, CommandError> {
+    match take(args, property)? {
+        None => Ok(default),
+        Some(PropertyValue::Number(n)) => {
+            u32::try_from(n).map_err(|_| CommandError::invalid_value(property.name))
+        }
+        Some(_) => Err(CommandError::invalid_value(property.name)),
+    }
+}
+
 /// Parse the arguments (`address` is the console's unnamed argument).
-fn request(mut args: Args) -> Result<PingRequest, CommandError> {
+fn request(mut args: RawArgs) -> Result<PingRequest, CommandError> {
     let address: IpAddr = args
-        .take("address")
+        .remove("address")
         .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) address"))?
         .parse()
         .map_err(|_| CommandError::invalid_value("address"))?;
-    let count = args
-        .take_u32_in("count", 1, MAX_COUNT)?
-        .unwrap_or(DEFAULT_COUNT);
-    let interval_ms = match args.take("interval") {
+    let count = take_number(&mut args, &COUNT, DEFAULT_COUNT)?;
+    let interval_ms = match take(&mut args, &INTERVAL)? {
         None => DEFAULT_INTERVAL_MS,
-        Some(text) => match parse_duration_ms(&text) {
-            Some(ms) if (MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) => ms,
-            Some(_) => return Err(CommandError::out_of_range("interval", "10ms", "5s")),
-            None => return Err(CommandError::invalid_value("interval")),
-        },
+        Some(PropertyValue::Duration(ms)) if (MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) => {
+            ms
+        }
+        Some(_) => return Err(CommandError::out_of_range("interval", "10ms", "5s")),
     };
-    let size = args
-        .take_u32_in("size", 0, MAX_SIZE)?
-        .unwrap_or(DEFAULT_SIZE);
-    args.finish()?;
+    let size = take_number(&mut args, &SIZE, DEFAULT_SIZE)?;
+    no_more_arguments(&args)?;
     let interval = Duration::from_millis(interval_ms);
     let timeout = REPLY_TIMEOUT.max(interval);
     if interval * (count - 1) + timeout > MAX_RUN {
@@ -90,7 +124,7 @@ impl Totals {
 }
 
 /// `POST /rest/ping`.
-pub async fn run(args: Args) -> Result<Value, CommandError> {
+pub async fn run(args: RawArgs) -> Result<Value, CommandError> {
     let request = request(args)?;
     let host = request.address.to_string();
     let replies = tokio::task::spawn_blocking(move || {
@@ -130,8 +164,11 @@ pub async fn run(args: Args) -> Result<Value, CommandError> {
 mod tests {
     use super::*;
 
-    fn args(pairs: &[(&str, &str)]) -> Args {
-        Args::of(pairs)
+    fn args(pairs: &[(&str, &str)]) -> RawArgs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Menu for IdentityMenu {
         Ok(vec![record])
     }
     async fn set(&self, daemon: &Daemon, _id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let name = args.take("name").map(checked_name).transpose()?;
+        let name = args.take_text("name")?.map(checked_name).transpose()?;
         args.finish()?;
         let Some(name) = name else {
             return Ok(());

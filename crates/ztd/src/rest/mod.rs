@@ -38,7 +38,9 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use crate::daemon::Daemon;
-use crate::menu::{Args, CommandError, Menu, Record};
+use crate::menu::{
+    no_more_arguments, schema_of, unset_value, Args, CommandError, Menu, RawArgs, Record, COPY_FROM,
+};
 use crate::model::ItemId;
 
 pub mod query;
@@ -263,8 +265,9 @@ async fn serve(
             )
         }
         (Method::PUT, []) => {
-            let mut args = body.args;
-            args.take(".id");
+            let mut raw = body.args;
+            raw.remove(".id");
+            let args = api.checked_args(menu.as_ref(), raw, Verb::Add).await?;
             let id = menu.add(daemon, args).await?;
             let record = record_by_id(menu.as_ref(), daemon, id).await?;
             let location = format!("/rest/{}/{}", menu.path(), id);
@@ -276,8 +279,9 @@ async fn serve(
         }
         (Method::PATCH, [selector]) => {
             let id = resolve_item_url(menu.as_ref(), daemon, selector).await?;
-            let mut args = body.args;
-            args.take(".id");
+            let mut raw = body.args;
+            raw.remove(".id");
+            let args = api.checked_args(menu.as_ref(), raw, Verb::Set).await?;
             menu.set(daemon, id, args).await.map_err(not_found_is_404)?;
             let record = record_by_id(menu.as_ref(), daemon, id).await?;
             Ok(axum::Json(to_json(record)).into_response())
@@ -290,7 +294,7 @@ async fn serve(
         (Method::PATCH | Method::DELETE, []) => Err(RestError::bad_request(
             "missing or invalid resource identifier",
         )),
-        (Method::POST, [command]) => post_command(menu.as_ref(), daemon, command, body).await,
+        (Method::POST, [command]) => post_command(api, menu.as_ref(), command, body).await,
         (Method::GET | Method::PUT | Method::PATCH | Method::DELETE | Method::POST, [word, ..]) => {
             Err(RestError::bad_request(format!(
                 "no such command or directory ({word})"
@@ -302,18 +306,92 @@ async fn serve(
 }
 
 /// `POST /rest/<menu>/<command>`.
+/// Which command arguments are checked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Add,
+    Set,
+}
+
+impl Api {
+    /// Check a command's text arguments against the menu's schema, once, for every face that
+    /// comes in over REST (the console included). Reference properties (`instance`, a member's
+    /// `network`) are checked against the current names of the menu they refer to. `add`
+    /// also takes `copy-from` and needs the menu's mandatory properties unless it copies.
+    async fn checked_args(
+        &self,
+        menu: &dyn Menu,
+        raw: RawArgs,
+        verb: Verb,
+    ) -> Result<Args, RestError> {
+        let schema = schema_of(menu.path())?;
+        if verb == Verb::Set {
+            if let Some(fixed) = raw
+                .keys()
+                .find_map(|name| schema.property(name).filter(|p| p.create_only))
+            {
+                return Err(CommandError::refused(fixed.change_refusal()).into());
+            }
+        }
+        let mut names: Vec<(&'static str, Vec<String>)> = Vec::new();
+        for name in raw.keys() {
+            let Some(zt_console::schema::ValueType::Reference(path)) =
+                schema.property(name).map(|p| p.kind)
+            else {
+                continue;
+            };
+            if names.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            let words: Vec<String> = path
+                .trim_start_matches('/')
+                .split('/')
+                .map(String::from)
+                .collect();
+            let list = match self.registry.find(&words) {
+                Ok((referenced, [])) => referenced
+                    .print(&self.daemon)
+                    .await?
+                    .into_iter()
+                    .filter_map(|mut r| r.remove("name"))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            names.push((path, list));
+        }
+        let extras: &[&str] = match verb {
+            Verb::Add => &[COPY_FROM],
+            Verb::Set => &[],
+        };
+        let args = Args::check(schema, raw, extras, &mut |path| {
+            names
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, list)| list.clone())
+                .unwrap_or_default()
+        })?;
+        if verb == Verb::Add && !args.contains(COPY_FROM) {
+            if let Some(refusal) = schema.missing_required(|name| args.contains(name)) {
+                return Err(CommandError::refused(refusal).into());
+            }
+        }
+        Ok(args)
+    }
+}
+
 async fn post_command(
+    api: &Api,
     menu: &dyn Menu,
-    daemon: &Daemon,
     command: &str,
     body: RequestBody,
 ) -> Result<Response, RestError> {
+    let daemon = api.daemon.as_ref();
     let RequestBody {
-        mut args,
+        args: mut raw,
         proplist,
         query,
     } = body;
-    let mut selector = args.take(".id").or_else(|| args.take("numbers"));
+    let mut selector = raw.remove(".id").or_else(|| raw.remove("numbers"));
     if menu.singleton() && selector.is_none() {
         // The one item of a singleton menu needs no selector (`/system/identity/set`).
         selector = menu
@@ -325,9 +403,9 @@ async fn post_command(
     let reply = match command {
         "print" => {
             // A flag: RouterOS REST takes flags as empty strings (`{"show-sensitive":""}`).
-            let show_sensitive = args.take("show-sensitive").is_some();
-            let count_only = args.take("count-only").is_some();
-            args.finish()?;
+            let show_sensitive = raw.remove("show-sensitive").is_some();
+            let count_only = raw.remove("count-only").is_some();
+            no_more_arguments(&raw)?;
             let words = query.unwrap_or_default();
             // Sensitive values come only from a full print (a handful of instances); the
             // keyed lookup serves everything else, members included.
@@ -353,8 +431,8 @@ async fn post_command(
         "get" => {
             let selector = selector
                 .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) number"))?;
-            let name = args.take("value-name");
-            args.finish()?;
+            let name = raw.remove("value-name");
+            no_more_arguments(&raw)?;
             let record = find_one(menu, daemon, &selector).await?;
             match name {
                 Some(name) => {
@@ -367,27 +445,35 @@ async fn post_command(
             }
         }
         "add" => {
+            let args = api.checked_args(menu, raw, Verb::Add).await?;
             let id = menu.add(daemon, args).await?;
             json!({ "ret": id.to_string() })
         }
-        "set" | "remove" | "enable" | "disable" => {
+        "set" | "unset" | "remove" | "enable" | "disable" => {
             let selector = selector
                 .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) numbers"))?;
             let ids = resolve_selector(menu, daemon, &selector).await?;
             match command {
                 "set" => {
+                    let args = api.checked_args(menu, raw, Verb::Set).await?;
+                    for id in ids {
+                        menu.set(daemon, id, args.clone()).await?;
+                    }
+                }
+                "unset" => {
+                    let args = unset_args(menu, raw)?;
                     for id in ids {
                         menu.set(daemon, id, args.clone()).await?;
                     }
                 }
                 "remove" => {
-                    args.finish()?;
+                    no_more_arguments(&raw)?;
                     for id in ids {
                         menu.remove(daemon, id).await?;
                     }
                 }
                 _ => {
-                    menu.command(daemon, command, ids, args).await?;
+                    menu.command(daemon, command, ids, raw).await?;
                 }
             }
             Value::Array(Vec::new())
@@ -397,10 +483,25 @@ async fn post_command(
                 Some(selector) => resolve_selector(menu, daemon, &selector).await?,
                 None => Vec::new(),
             };
-            menu.command(daemon, other, ids, args).await?
+            menu.command(daemon, other, ids, raw).await?
         }
     };
     Ok(axum::Json(reply).into_response())
+}
+
+/// `unset value-name=<property>`: a `set` of the property's default (or empty) value.
+fn unset_args(menu: &dyn Menu, mut raw: RawArgs) -> Result<Args, CommandError> {
+    let name = raw
+        .remove("value-name")
+        .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) value-name"))?;
+    no_more_arguments(&raw)?;
+    let property = schema_of(menu.path())?
+        .property(&name)
+        .filter(|p| !p.read_only)
+        .ok_or_else(|| CommandError::refused("input does not match any value of value-name"))?;
+    let mut args = Args::new();
+    args.insert(name, unset_value(property)?);
+    Ok(args)
 }
 
 fn not_found_is_404(e: CommandError) -> RestError {
@@ -491,7 +592,7 @@ fn to_json(record: Record) -> Value {
 
 /// A parsed JSON request body: plain arguments plus the special `.proplist` / `.query`.
 struct RequestBody {
-    args: Args,
+    args: RawArgs,
     proplist: Option<Vec<String>>,
     query: Option<Vec<String>>,
 }
@@ -499,7 +600,7 @@ struct RequestBody {
 impl RequestBody {
     fn parse(headers: &HeaderMap, body: &[u8]) -> Result<RequestBody, RestError> {
         let mut parsed = RequestBody {
-            args: Args::new(),
+            args: RawArgs::new(),
             proplist: None,
             query: None,
         };
@@ -531,10 +632,14 @@ impl RequestBody {
                 (".query", Value::Array(items)) => {
                     parsed.query = Some(strings(items).ok_or_else(failed)?)
                 }
-                (_, Value::String(s)) => parsed.args.insert(key, s),
-                (_, Value::Bool(b)) => parsed.args.insert(key, b.to_string()),
+                (_, Value::String(s)) => {
+                    parsed.args.insert(key, s);
+                }
+                (_, Value::Bool(b)) => {
+                    parsed.args.insert(key, b.to_string());
+                }
                 (_, Value::Number(n)) if n.is_i64() || n.is_u64() => {
-                    parsed.args.insert(key, n.to_string())
+                    parsed.args.insert(key, n.to_string());
                 }
                 _ => return Err(failed()),
             }

@@ -169,17 +169,11 @@ pub(crate) async fn default_controller(daemon: &Daemon) -> Result<ControllerServ
 }
 
 fn parse_nwid(text: &str) -> Result<NetworkId, Response> {
-    parse_network_id(&text.to_ascii_lowercase()).map_err(|_| not_found())
+    parse_network_id(text).map_err(|_| not_found())
 }
 
 fn parse_address(text: &str) -> Result<Address, Response> {
-    if text.len() != 10 {
-        return Err(not_found());
-    }
-    u64::from_str_radix(text, 16)
-        .ok()
-        .and_then(Address::new)
-        .ok_or_else(not_found)
+    text.parse().map_err(|_| not_found())
 }
 
 macro_rules! guard {

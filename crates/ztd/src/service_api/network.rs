@@ -8,8 +8,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use zt_console::values::Value as PropertyValue;
 use zt_node::NetworkInfo;
 use zt_wire::netconf::NetworkType;
+use zt_wire::network_id::NetworkId;
 use zt_wire::verbs::multicast::MulticastGroup;
 
 use super::{require_auth, with_default_node};
@@ -21,9 +23,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 fn parse_nwid(text: &str) -> Option<u64> {
-    (text.len() == 16)
-        .then(|| u64::from_str_radix(text, 16).ok())
-        .flatten()
+    text.parse::<NetworkId>().ok().map(|id| id.0)
 }
 
 /// One interface of the default instance with what the node knows about its network.
@@ -244,15 +244,15 @@ pub async fn join(
             .get(key)
             .and_then(zt_controller::lenient::json_bool)
         {
-            args.insert(property, crate::menu::bool_text(v));
+            args.insert(property, PropertyValue::Bool(v));
         }
     }
     let existing = find_item(&daemon, id).await;
     let result = match existing {
         Ok(item) => daemon.interface_set(item, args).await,
         Err(Some(default)) => {
-            args.insert("network", format!("{id:016x}"));
-            args.insert("instance", default);
+            args.insert("network", PropertyValue::NetworkId(NetworkId(id)));
+            args.insert("instance", PropertyValue::Text(default));
             daemon.interface_add(args).await.map(|_| ())
         }
         Err(None) => Err(CommandError::refused("no default instance")),
