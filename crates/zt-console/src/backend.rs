@@ -149,6 +149,11 @@ impl std::error::Error for BackendError {}
 pub trait Backend {
     /// `GET /rest<path>`: all items of a menu, in the router's order.
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError>;
+    /// `GET /rest<path>/<id>`: one item, `None` if there is no item with that id. Backends
+    /// that can fetch one item override it; the default lists the menu.
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        Ok(self.list(path)?.into_iter().find(|i| i.id == id))
+    }
     /// `PUT /rest<path>`: create an item; returns its `.id`.
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError>;
     /// `PATCH /rest<path>/<id>`: change properties of one item.
@@ -174,6 +179,9 @@ pub trait Backend {
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list(path)
+    }
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        (**self).item(path, id)
     }
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         (**self).add(path, properties)
@@ -202,6 +210,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 impl<B: Backend + ?Sized> Backend for &mut B {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list(path)
+    }
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        (**self).item(path, id)
     }
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         (**self).add(path, properties)
