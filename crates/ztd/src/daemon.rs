@@ -70,6 +70,8 @@ pub const RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(6
 pub struct Daemon {
     pub(crate) state: StateDir,
     authtoken: String,
+    /// Opens `/metrics` only (`metricstoken.secret`).
+    metricstoken: String,
     pub(crate) engines: Arc<dyn EngineFactory>,
     /// The one clock all engines of this daemon run on.
     pub(crate) clock: EngineClock,
@@ -100,6 +102,7 @@ impl Daemon {
         controller_db: ControllerDb,
     ) -> Result<Daemon, DaemonError> {
         let authtoken = state.load_or_create_authtoken()?;
+        let metricstoken = state.load_or_create_metricstoken()?;
         let (instances, identities) = crate::instances::load(&state)?;
         let clock = EngineClock::new();
         let model = Model {
@@ -113,6 +116,7 @@ impl Daemon {
         Ok(Daemon {
             state,
             authtoken,
+            metricstoken,
             engines,
             clock,
             model: Mutex::new(model),
@@ -137,6 +141,11 @@ impl Daemon {
     /// The token the HTTP APIs require.
     pub fn authtoken(&self) -> &str {
         &self.authtoken
+    }
+
+    /// The token that opens `/metrics` (besides [`Daemon::authtoken`]).
+    pub fn metricstoken(&self) -> &str {
+        &self.metricstoken
     }
 
     pub fn state_dir(&self) -> &StateDir {
