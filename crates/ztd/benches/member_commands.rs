@@ -163,8 +163,8 @@ fn main() {
     };
     let path = "/rest/zerotier/controller/member";
 
-    runtime.block_on(async {
-        // The networks, through the menu (this gives zt1 its identity).
+    // The networks, through the menu (this gives zt1 its identity).
+    let (big, small) = runtime.block_on(async {
         let big = api
             .ok(
                 "PUT",
@@ -180,22 +180,24 @@ fn main() {
             )
             .await;
         let nwid = |v: &Value| u64::from_str_radix(v["network"].as_str().unwrap(), 16).unwrap();
-        let (big, small) = (nwid(&big), nwid(&small));
-        match &cluster {
-            Some(c) => fill(
-                &mut PostgresStorage::connect(&c.url(), None).expect("postgres"),
-                big,
-                small,
-                members,
-            ),
-            None => fill(
-                &mut SqliteStorage::open(home.join("zt1").join(DB_FILE)).expect("sqlite"),
-                big,
-                small,
-                members,
-            ),
-        }
+        (nwid(&big), nwid(&small))
     });
+    // The members, straight into the database (the blocking PostgreSQL client runs its own
+    // runtime, so outside ours).
+    match &cluster {
+        Some(c) => fill(
+            &mut PostgresStorage::connect(&c.url(), None).expect("postgres"),
+            big,
+            small,
+            members,
+        ),
+        None => fill(
+            &mut SqliteStorage::open(home.join("zt1").join(DB_FILE)).expect("sqlite"),
+            big,
+            small,
+            members,
+        ),
+    }
 
     println!("\n{members} members + 10 ({backend}), {rounds} rounds each\n");
     println!("| command | n | p50 ms | p99 ms |\n| --- | --- | --- | --- |");
