@@ -154,6 +154,12 @@ pub trait Backend {
     fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
         Ok(self.list(path)?.into_iter().find(|i| i.id == id))
     }
+    /// `POST /rest<path>/print {"show-sensitive":""}`: the items with their sensitive values
+    /// (an instance's secret identity), which a plain list leaves out. For `print
+    /// show-sensitive` and `export show-sensitive`.
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        self.list(path)
+    }
     /// `PUT /rest<path>`: create an item; returns its `.id`.
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError>;
     /// `PATCH /rest<path>/<id>`: change properties of one item.
@@ -182,6 +188,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
         (**self).item(path, id)
+    }
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        (**self).list_sensitive(path)
     }
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         (**self).add(path, properties)
@@ -213,6 +222,9 @@ impl<B: Backend + ?Sized> Backend for &mut B {
     }
     fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
         (**self).item(path, id)
+    }
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        (**self).list_sensitive(path)
     }
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         (**self).add(path, properties)

@@ -662,3 +662,94 @@ mod tests {
         );
     }
 }
+
+/// `/ping`'s output from the router's reply objects (REST `POST /rest/ping`): the header,
+/// one row per sequence number (`timeout` in STATUS for a lost one), then the totals of the
+/// last object.
+pub fn ping(replies: &[Item]) -> String {
+    let field = |item: &Item, name: &str| item.get(name).unwrap_or_default().to_string();
+    let mut out = format!(
+        "{:>5} {:<40} {:>4} {:>3} {:<10} STATUS\n",
+        "SEQ", "HOST", "SIZE", "TTL", "TIME"
+    );
+    for reply in replies {
+        let row = format!(
+            "{:>5} {:<40} {:>4} {:>3} {:<10} {}",
+            field(reply, "seq"),
+            field(reply, "host"),
+            field(reply, "size"),
+            field(reply, "ttl"),
+            field(reply, "time"),
+            field(reply, "status"),
+        );
+        out.push_str(row.trim_end());
+        out.push('\n');
+    }
+    if let Some(last) = replies.last() {
+        let mut summary = format!(
+            "    sent={} received={} packet-loss={}%",
+            field(last, "sent"),
+            field(last, "received"),
+            field(last, "packet-loss")
+        );
+        for name in ["min-rtt", "avg-rtt", "max-rtt"] {
+            if let Some(value) = last.get(name) {
+                summary.push_str(&format!(" {name}={value}"));
+            }
+        }
+        out.push_str(&summary);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod ping_tests {
+    use super::*;
+
+    fn reply(pairs: &[(&str, &str)]) -> Item {
+        let mut item = Item::default();
+        for (k, v) in pairs {
+            item.set(k, *v);
+        }
+        item
+    }
+
+    #[test]
+    fn ping_replies_are_laid_out_as_routeros_prints_them() {
+        let totals = [("sent", "2"), ("received", "1"), ("packet-loss", "50")];
+        let mut first = reply(&[
+            ("seq", "0"),
+            ("host", "172.27.27.13"),
+            ("size", "56"),
+            ("ttl", "64"),
+            ("time", "407us"),
+        ]);
+        for (k, v) in [("sent", "1"), ("received", "1"), ("packet-loss", "0")] {
+            first.set(k, v);
+        }
+        let mut second = reply(&[
+            ("seq", "1"),
+            ("host", "172.27.27.13"),
+            ("status", "timeout"),
+        ]);
+        for (k, v) in totals.iter().chain(&[
+            ("min-rtt", "407us"),
+            ("avg-rtt", "407us"),
+            ("max-rtt", "407us"),
+        ]) {
+            second.set(k, *v);
+        }
+        let text = ping(&[first, second]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "  SEQ HOST                                     SIZE TTL TIME       STATUS",
+                "    0 172.27.27.13                               56  64 407us",
+                "    1 172.27.27.13                                                 timeout",
+                "    sent=2 received=1 packet-loss=50% min-rtt=407us avg-rtt=407us max-rtt=407us",
+            ]
+        );
+    }
+}

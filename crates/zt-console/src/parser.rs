@@ -127,6 +127,11 @@ fn argument_spec(menu: &Menu, command: Command) -> ArgumentSpec {
             named: vec!["numbers", "value-name"],
             positional: &["numbers", "value-name"],
         },
+        Command::Ping => ArgumentSpec {
+            flags: vec![],
+            named: vec!["address", "count", "interval", "size"],
+            positional: &["address"],
+        },
         Command::Find => ArgumentSpec {
             flags: vec![],
             named: menu.properties.iter().map(|p| p.name).collect(),
@@ -1075,7 +1080,7 @@ mod tests {
         assert_eq!(words("/zerotier/int"), ["interface/"]);
         assert_eq!(words("/zerotier/p"), ["peer/", "print"]);
         assert_eq!(words("zero"), ["zerotier/"]);
-        assert_eq!(words("/"), ["export", "ip/", "zerotier/"]);
+        assert_eq!(words("/"), ["export", "ip/", "ping", "zerotier/"]);
         assert_eq!(words("/zerotier/interface/add network=1 in"), ["instance="]);
         assert_eq!(words("/zerotier/interface/print d"), ["detail"]);
         assert_eq!(words("/zerotier/peer/print w"), ["where", "without-paging"]);

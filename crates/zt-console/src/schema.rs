@@ -160,6 +160,8 @@ pub enum Command {
     Comment,
     Find,
     Unset,
+    /// `/ping ADDRESS count=N`: run by the router, not the console host.
+    Ping,
 }
 
 impl Command {
@@ -176,6 +178,7 @@ impl Command {
             Command::Comment => "comment",
             Command::Find => "find",
             Command::Unset => "unset",
+            Command::Ping => "ping",
         }
     }
 }
@@ -288,7 +291,7 @@ const PORT: ValueType = ValueType::Number { min: 1, max: 65535 };
 static ROOT: Menu = Menu {
     path: "/",
     properties: &[],
-    commands: &[Command::Export],
+    commands: &[Command::Export, Command::Ping],
     columns: &[],
     flags: &[],
     flag_column: FlagColumn::WhenPresent,

@@ -52,6 +52,68 @@ pub struct Reply {
     pub interval_ms: Option<u64>,
 }
 
+/// What a script did ([`Console::run_script_report`]).
+#[derive(Debug, Default)]
+pub struct ScriptRun {
+    /// What the commands that ran printed.
+    pub output: String,
+    /// The script line (1-based) where each command that ran starts; their changes stay.
+    pub ran: Vec<usize>,
+    /// The command that failed; nothing after it ran.
+    pub failure: Option<ScriptFailure>,
+}
+
+/// Where and why a script stopped.
+#[derive(Debug)]
+pub struct ScriptFailure {
+    /// The script line where the failing command starts.
+    pub line: usize,
+    pub error: ConsoleError,
+}
+
+impl ScriptFailure {
+    /// The error with its line: a parse error carries it already (`… (line 6 column 30)`),
+    /// a runtime one gets `(line 6)`. `error_text` is how the caller words the error.
+    pub fn text(&self, error_text: &str) -> String {
+        match self.error {
+            ConsoleError::Syntax { .. } => error_text.to_string(),
+            _ => format!("{error_text} (line {})", self.line),
+        }
+    }
+}
+
+/// The commands of a script with the line each starts on: `#` comment lines skipped, lines
+/// ending in `\` joined with the next (its leading indentation dropped).
+fn script_commands(script: &str) -> Vec<(usize, String)> {
+    let mut commands = Vec::new();
+    let mut command = String::new();
+    let mut first_line = 0;
+    for (index, physical) in script.lines().enumerate() {
+        if command.is_empty() {
+            first_line = index + 1;
+            if physical.trim_start().starts_with('#') {
+                continue;
+            }
+        }
+        let (text, continued) = match physical.strip_suffix('\\') {
+            Some(head) => (head, true),
+            None => (physical, false),
+        };
+        command.push_str(if command.is_empty() {
+            text
+        } else {
+            text.trim_start()
+        });
+        if !continued {
+            commands.push((first_line, std::mem::take(&mut command)));
+        }
+    }
+    commands.push((first_line, command));
+    // Blank lines are no commands (and never "took effect").
+    commands.retain(|(_, text)| !text.trim().is_empty());
+    commands
+}
+
 /// One console session over a backend.
 pub struct Console<B> {
     backend: B,
@@ -158,56 +220,47 @@ impl<B: Backend> Console<B> {
     /// Run a script such as an export: `#` lines are comments, a line ending in `\\` continues
     /// on the next one. Runs until the first error; a parse error names the script line where
     /// the failing command starts. The session's current menu is restored afterwards.
+    /// [`Console::run_script_report`] says more: which lines ran and where it stopped.
     pub fn run_script(&mut self, script: &str) -> Result<String, ConsoleError> {
-        let saved = self.current;
-        let result = self.run_script_lines(script);
-        self.current = saved;
-        result
+        let run = self.run_script_report(script);
+        match run.failure {
+            Some(failure) => Err(failure.error),
+            None => Ok(run.output),
+        }
     }
 
-    fn run_script_lines(&mut self, script: &str) -> Result<String, ConsoleError> {
-        let mut output = String::new();
-        let mut command = String::new();
-        let mut first_line = 0;
-        for (index, physical) in script.lines().enumerate() {
-            if command.is_empty() {
-                first_line = index + 1;
-                if physical.trim_start().starts_with('#') {
-                    continue;
-                }
-            }
-            if let Some(head) = physical.strip_suffix('\\') {
-                command.push_str(if command.is_empty() {
-                    head
-                } else {
-                    head.trim_start()
-                });
-                continue;
-            }
-            command.push_str(if command.is_empty() {
-                physical
-            } else {
-                physical.trim_start()
-            });
-            let line = std::mem::take(&mut command);
+    /// [`Console::run_script`], keeping the output of the commands that ran before a failure,
+    /// their line numbers, and the line of the command that failed.
+    pub fn run_script_report(&mut self, script: &str) -> ScriptRun {
+        let saved = self.current;
+        let mut run = ScriptRun::default();
+        for (first_line, line) in script_commands(script) {
             match self.execute(&line) {
-                Ok(text) => output.push_str(&text),
-                Err(ConsoleError::Syntax {
-                    message, column, ..
-                }) => {
-                    return Err(ConsoleError::Syntax {
-                        message,
-                        line: first_line,
-                        column,
-                    })
+                Ok(text) => {
+                    run.output.push_str(&text);
+                    run.ran.push(first_line);
                 }
-                Err(other) => return Err(other),
+                Err(error) => {
+                    let error = match error {
+                        ConsoleError::Syntax {
+                            message, column, ..
+                        } => ConsoleError::Syntax {
+                            message,
+                            line: first_line,
+                            column,
+                        },
+                        other => other,
+                    };
+                    run.failure = Some(ScriptFailure {
+                        line: first_line,
+                        error,
+                    });
+                    break;
+                }
             }
         }
-        if !command.is_empty() {
-            output.push_str(&self.execute(&command)?);
-        }
-        Ok(output)
+        self.current = saved;
+        run
     }
 
     /// Run a command line (one or more `;`-separated commands). Nothing runs if the line does
@@ -274,12 +327,27 @@ impl<B: Backend> Console<B> {
             Command::Comment => self.comment(invocation),
             Command::Find => self.find(invocation),
             Command::Unset => self.unset(invocation),
+            Command::Ping => self.ping(invocation),
             Command::Export => self.export(invocation),
         }
     }
 
     fn list(&mut self, menu: &Menu) -> Result<Vec<Item>, ConsoleError> {
         Ok(self.backend.list(menu.path)?)
+    }
+
+    /// The items with their sensitive values only when the command asks (`show-sensitive`),
+    /// so a secret travels from the router only to be shown.
+    fn list_for_showing(
+        &mut self,
+        menu: &Menu,
+        show_sensitive: bool,
+    ) -> Result<Vec<Item>, ConsoleError> {
+        if show_sensitive && menu.properties.iter().any(|p| p.sensitive) {
+            Ok(self.backend.list_sensitive(menu.path)?)
+        } else {
+            self.list(menu)
+        }
     }
 
     /// Ids in print-number order: dynamic items of some menus get no number.
@@ -445,7 +513,8 @@ impl<B: Backend> Console<B> {
                 Some(names)
             }
         };
-        let items = self.list(menu)?;
+        let show_sensitive = invocation.has_flag("show-sensitive");
+        let items = self.list_for_showing(menu, show_sensitive)?;
         let numbering = Self::numbering(menu, &items);
         let rows: Vec<PrintRow<'_>> = items
             .iter()
@@ -459,7 +528,6 @@ impl<B: Backend> Console<B> {
                 item,
             })
             .collect();
-        let show_sensitive = invocation.has_flag("show-sensitive");
         let mut reply = Reply {
             interval_ms,
             ..Reply::default()
@@ -680,6 +748,28 @@ impl<B: Backend> Console<B> {
         })
     }
 
+    /// `/ping`: the router pings (REST `POST /rest/ping`); the console lays the replies out.
+    fn ping(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let mut arguments = Vec::new();
+        for name in ["address", "count", "interval", "size"] {
+            if let Some(value) = self.text_argument(invocation, name)? {
+                arguments.push((name.to_string(), value));
+            }
+        }
+        if !arguments.iter().any(|(name, _)| name == "address") {
+            return Err(ConsoleError::missing(&["address"]));
+        }
+        let reply = self.backend.command("/", "ping", &arguments)?;
+        let replies: Vec<Item> = reply
+            .as_array()
+            .map(|list| list.iter().filter_map(Item::from_json).collect())
+            .unwrap_or_default();
+        Ok(Reply {
+            output: format::ping(&replies),
+            ..Reply::default()
+        })
+    }
+
     fn export(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
         let options = ExportOptions {
             terse: invocation.has_flag("terse"),
@@ -707,7 +797,7 @@ impl<B: Backend> Console<B> {
             {
                 continue;
             }
-            let items = self.list(menu)?;
+            let items = self.list_for_showing(menu, options.show_sensitive)?;
             output.push_str(&format::export(menu, &items, options));
         }
         Ok(Reply {

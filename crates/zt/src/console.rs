@@ -391,18 +391,49 @@ fn run_script_file(connection: &mut Connection, path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match connection.console.run_script(&script) {
-        Ok(output) => {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(output.as_bytes());
-            let _ = stdout.flush();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{}", connection.error_text(&e));
-            ExitCode::FAILURE
+    let run = connection.console.run_script_report(&script);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(run.output.as_bytes());
+    let _ = stdout.flush();
+    let Some(failure) = run.failure else {
+        return ExitCode::SUCCESS;
+    };
+    eprintln!("{}", failure.text(&connection.error_text(&failure.error)));
+    let took_effect = match run.ran.as_slice() {
+        [] => "no command before it ran".to_string(),
+        lines => format!(
+            "the commands of line{} {} ran before it and took effect",
+            if lines.len() == 1 { "" } else { "s" },
+            line_ranges(lines)
+        ),
+    };
+    eprintln!(
+        "zt: the script stopped at line {}; {took_effect}; nothing after it ran",
+        failure.line
+    );
+    ExitCode::FAILURE
+}
+
+/// Line numbers as ranges: `1-3, 6, 8-9`.
+fn line_ranges(lines: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &line in lines {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == line => *end = line,
+            _ => ranges.push((line, line)),
         }
     }
+    ranges
+        .iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `zt info`, `zt listnetworks`, ...
@@ -432,6 +463,12 @@ mod tests {
 
     fn words(list: &[&str]) -> Vec<String> {
         list.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn script_lines_are_named_as_ranges() {
+        assert_eq!(line_ranges(&[2]), "2");
+        assert_eq!(line_ranges(&[1, 2, 3, 6, 8, 9]), "1-3, 6, 8-9");
     }
 
     #[test]

@@ -66,6 +66,14 @@ impl Args {
     pub fn new() -> Args {
         Args::default()
     }
+    /// Arguments from `(name, value)` pairs, as tests write them.
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> Args {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.values.insert(name.into(), value.into());
     }
@@ -181,6 +189,11 @@ pub trait Menu: Send + Sync {
     async fn item(&self, daemon: &Daemon, id: ItemId) -> Result<Option<Record>, CommandError> {
         let equal = [(".id".to_string(), id.to_string())];
         Ok(self.print_where(daemon, &equal).await?.into_iter().next())
+    }
+    /// `print show-sensitive`: the items with their sensitive values (an instance's secret
+    /// identity), which `print` leaves out as RouterOS hides them by default.
+    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        self.print(daemon).await
     }
     /// Create an item; returns its id.
     async fn add(&self, _daemon: &Daemon, _args: Args) -> Result<ItemId, CommandError> {

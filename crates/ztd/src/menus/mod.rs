@@ -23,6 +23,7 @@ pub mod interface;
 pub mod ip;
 pub mod member;
 pub mod peer;
+pub mod ping;
 pub mod zerotier;
 
 /// Every menu, in registration order.

@@ -9,6 +9,10 @@
 //! | PATCH | `/rest/zerotier/<id>` | set → the updated item |
 //! | DELETE | `/rest/zerotier/<id>` | remove → 204 |
 //! | POST | `/rest/zerotier/<command>` | `print`, `get`, `add`, `set`, `remove`, `enable`, `disable`, … |
+//! | POST | `/rest/ping` | `{"address":"10.0.0.1","count":"3"}` → one object per sequence number |
+//!
+//! Sensitive values (an instance's secret `identity`) are left out of every reply except
+//! `POST …/print {"show-sensitive":""}`, as RouterOS hides them unless asked.
 //!
 //! Every value is a JSON string; errors are `{"error":<code>,"message":<reason>,"detail":<console text>}`.
 //! Authentication: the zerotier-one token (`authtoken.secret`) as `X-ZT1-Auth: <token>` or
@@ -199,6 +203,17 @@ async fn serve(
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
+    // Commands of the root menu (`/ping`) are not menus: `POST /rest/ping`.
+    if let [word] = segments.as_slice() {
+        if word == "ping" {
+            if method != Method::POST {
+                return Err(RestError::status(StatusCode::METHOD_NOT_ALLOWED));
+            }
+            let body = RequestBody::parse(headers, body)?;
+            let reply = crate::menus::ping::run(body.args).await?;
+            return Ok(axum::Json(reply).into_response());
+        }
+    }
     let (menu, tail) = api
         .registry
         .find(&segments)
@@ -277,11 +292,18 @@ async fn post_command(
     let selector = args.take(".id").or_else(|| args.take("numbers"));
     let reply = match command {
         "print" => {
+            // A flag: RouterOS REST takes flags as empty strings (`{"show-sensitive":""}`).
+            let show_sensitive = args.take("show-sensitive").is_some();
             args.finish()?;
             let words = query.unwrap_or_default();
-            let records = menu
-                .print_where(daemon, &query::required_equalities(&words))
-                .await?;
+            // Sensitive values come only from a full print (a handful of instances); the
+            // keyed lookup serves everything else, members included.
+            let records = if show_sensitive {
+                menu.print_sensitive(daemon).await?
+            } else {
+                menu.print_where(daemon, &query::required_equalities(&words))
+                    .await?
+            };
             let mut list = Vec::new();
             for r in records {
                 if query::matches(&words, &r)? {
