@@ -149,6 +149,11 @@ impl std::error::Error for BackendError {}
 pub trait Backend {
     /// `GET /rest<path>`: all items of a menu, in the router's order.
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError>;
+    /// `GET /rest<path>/<id>`: one item, `None` if there is no item with that id. Backends
+    /// that can fetch one item override it; the default lists the menu.
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        Ok(self.list(path)?.into_iter().find(|i| i.id == id))
+    }
     /// `POST /rest<path>/print {"show-sensitive":""}`: the items with their sensitive values
     /// (an instance's secret identity), which a plain list leaves out. For `print
     /// show-sensitive` and `export show-sensitive`.
@@ -181,6 +186,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list(path)
     }
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        (**self).item(path, id)
+    }
     fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list_sensitive(path)
     }
@@ -211,6 +219,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 impl<B: Backend + ?Sized> Backend for &mut B {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list(path)
+    }
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        (**self).item(path, id)
     }
     fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list_sensitive(path)

@@ -120,6 +120,17 @@ impl<T: Transport> Backend for RestBackend<T> {
         items_of(self.call("POST", url, Some(object(&arguments)))?)
     }
 
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        let url = format!("{}/{id}", rest_path(path));
+        match self.call("GET", url, None) {
+            Ok(item) => Item::from_json(&item)
+                .map(Some)
+                .ok_or_else(|| malformed("item is not an object")),
+            Err(e) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         let reply = self.call("PUT", rest_path(path), Some(object(properties)))?;
         // The current API answers with the new object, older builds with `{"ret":"*5"}`.
@@ -187,6 +198,40 @@ mod tests {
             status,
             body: body.into(),
         }
+    }
+
+    #[test]
+    fn one_item_is_fetched_by_its_url() {
+        let mut backend = RestBackend::new(Scripted {
+            replies: vec![
+                reply(200, r#"{".id":"*1A","zt-address":"0a00000001"}"#),
+                reply(404, r#"{"error":404,"message":"Not Found"}"#),
+                reply(
+                    400,
+                    r#"{"error":400,"message":"Bad Request","detail":"no"}"#,
+                ),
+            ],
+            requests: Vec::new(),
+        });
+        let menu = "/zerotier/controller/member";
+        let item = backend.item(menu, "*1A").unwrap().unwrap();
+        assert_eq!(item.get("zt-address"), Some("0a00000001"));
+        assert_eq!(backend.item(menu, "*2"), Ok(None));
+        assert_eq!(backend.item(menu, "*3").unwrap_err().status, 400);
+        let sent: Vec<&str> = backend
+            .transport_mut()
+            .requests
+            .iter()
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                "/rest/zerotier/controller/member/*1A",
+                "/rest/zerotier/controller/member/*2",
+                "/rest/zerotier/controller/member/*3"
+            ]
+        );
     }
 
     #[test]

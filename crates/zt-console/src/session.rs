@@ -533,8 +533,42 @@ impl<B: Backend> Console<B> {
         let Some(value) = invocation.argument(argument).and_then(|a| a.value.as_ref()) else {
             return Err(ConsoleError::missing(&[argument]));
         };
+        if let Some(ids) = self.resolve_ids(menu, value)? {
+            return Ok(ids);
+        }
         let items = self.list(menu)?;
         self.resolve(menu, &items, value)
+    }
+
+    /// A selector of internal ids alone (`*1A`, `*1,*2`), each checked by fetching that one
+    /// item, so naming items never lists the whole menu. `None` for any other selector.
+    fn resolve_ids(
+        &mut self,
+        menu: &'static Menu,
+        value: &Value,
+    ) -> Result<Option<Vec<String>>, ConsoleError> {
+        let Value::Text(text) = value else {
+            return Ok(None);
+        };
+        let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+        let is_id = |p: &&str| {
+            p.strip_prefix('*')
+                .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        if !parts.iter().all(is_id) {
+            return Ok(None);
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for part in parts {
+            let item = self
+                .backend
+                .item(menu.path, &part.to_ascii_uppercase())?
+                .ok_or_else(ConsoleError::no_such_item)?;
+            if !ids.contains(&item.id) {
+                ids.push(item.id);
+            }
+        }
+        Ok(Some(ids))
     }
 
     /// Check the `name=value` arguments that set properties; returns REST-form pairs.

@@ -736,6 +736,31 @@ impl Storage for PostgresStorage {
             ),
             MemberFilter {
                 network: Some(nwid),
+                address: Some(address),
+                ..
+            } => {
+                // The primary key: one row.
+                let mut conn = self.conn()?;
+                let stmt = conn.statement(
+                    "SELECT item, record FROM zt_member
+                     WHERE network_id = $3 AND address = $4 AND network_id BETWEEN $1 AND $2",
+                )?;
+                let row = conn.client.query_opt(
+                    &stmt,
+                    &[
+                        &self.networks.0,
+                        &self.networks.1,
+                        &db_id(nwid),
+                        &db_addr(address),
+                    ],
+                )?;
+                return row
+                    .map(|r| Ok((item_from_db(r.get(0))?, decode(r.get::<_, &str>(1))?)))
+                    .into_iter()
+                    .collect();
+            }
+            MemberFilter {
+                network: Some(nwid),
                 ..
             } => (
                 "SELECT item, record FROM zt_member
