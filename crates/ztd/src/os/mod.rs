@@ -5,4 +5,5 @@
 pub mod dns;
 pub mod iproute;
 pub mod multicast;
+pub mod offload;
 pub mod tap;
