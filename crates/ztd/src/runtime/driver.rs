@@ -662,7 +662,10 @@ impl Driver {
 
     /// What socket `socket` has received, up to [`BATCH`] system calls' worth: each call
     /// returns up to [`RECV_BATCH`] messages (`recvmmsg`), and each message may hold several
-    /// datagrams of one sender coalesced by UDP GRO, cut at its stride.
+    /// datagrams of one sender coalesced by UDP GRO, cut at its stride. The frames all of
+    /// them yield are one coalescing batch for TAPs with offloads (written when the driver
+    /// loop flushes after this event, like a NAPI poll ends with a GRO flush): per system
+    /// call, a batch would hold only about eight frames.
     fn receive_batches(&mut self, now: u64, socket: usize, buffers: &mut Buffers) {
         for _ in 0..BATCH {
             let mut metas = [quinn_udp::RecvMeta::default(); RECV_BATCH];
@@ -717,9 +720,6 @@ impl Driver {
                     self.datagram_in(now, socket, remote, datagram, &mut buffers.packet);
                 }
             }
-            // One system call's frames are one coalescing batch: TCP gets them without
-            // waiting for the next call.
-            self.flush_coalesced();
         }
     }
 
