@@ -407,6 +407,14 @@ impl<S: Storage> Controller<S> {
             }
         }
 
+        // Kept from every request, refused ones too: the config we push when the member is
+        // authorized later is built from the record (zerotier-one pushes nothing then and
+        // waits for the next request), and a member recorded without a rules engine would get
+        // accept-all until it asked again.
+        if origin == Origin::Request {
+            member.rules_engine_revision = metadata.rules_engine_revision;
+        }
+
         if !member.is_admitted() {
             if self.options.assign_before_authorization && origin == Origin::Request {
                 let mut issued = self.routed_stored_ips(&network, &member);
@@ -416,11 +424,9 @@ impl<S: Storage> Controller<S> {
             return Ok(Decision::AccessDenied);
         }
 
-        if origin == Origin::Request {
-            if metadata.version.is_some() {
-                member.version = metadata.version;
-            }
-            member.rules_engine_revision = metadata.rules_engine_revision;
+        // As zerotier-one, the version is recorded for admitted members only.
+        if origin == Origin::Request && metadata.version.is_some() {
+            member.version = metadata.version;
         }
 
         let new_member = stored.is_none();

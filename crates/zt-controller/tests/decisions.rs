@@ -181,6 +181,20 @@ fn private_network_denies_then_admits_after_authorization() {
             vec![member.address()],
             "it asked recently, so it is pushed"
         );
+        // The pushed config carries the network's rules: the refused request said the
+        // member has a rules engine.
+        c.update_network(
+            T0 + 12_500,
+            &network_patch_from_json(&json!({"rules": [
+                {"type": "MATCH_ETHERTYPE", "etherType": 2048, "not": true},
+                {"type": "ACTION_DROP"},
+                {"type": "ACTION_ACCEPT"}
+            ]}))
+            .unwrap()
+            .patch,
+        );
+        let pushed = c.push(T0 + 13_000, &member).expect("a config to push");
+        assert_eq!(pushed.rules.len(), 3, "{:?}", pushed.rules);
         let after = c.stored(&member).unwrap();
         assert_eq!(after.authorized_by, Some(AuthorizedBy::Api));
         assert_eq!(after.last_authorized_time, T0 + 12_000);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use zt_controller::error::StorageError;
 use zt_controller::model::{IpPool, Route};
-use zt_controller::storage::{ChangeSeq, Expect, FeedNote};
+use zt_controller::storage::{ChangeSeq, Expect, FeedNote, LegacyItemNumbers, MemberFilter};
 use zt_controller::{
     Controller, ControllerOptions, Member, MemberPatch, MemoryStorage, Network, NetworkPatch,
     PostgresStorage, Pushes, SqliteStorage, Storage,
@@ -639,6 +639,15 @@ impl Storage for SharedMemory {
     fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
         self.0.lock().unwrap().latest_change()
     }
+    fn network_items(&self) -> Result<Vec<(u64, u64)>, StorageError> {
+        self.0.lock().unwrap().network_items()
+    }
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(u64, Member)>, StorageError> {
+        self.0.lock().unwrap().member_items(filter)
+    }
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
+        self.0.lock().unwrap().adopt_item_numbers(legacy)
+    }
 }
 
 #[test]
@@ -845,4 +854,348 @@ fn postgres_stale_read_loses() {
         PostgresStorage::connect(&cluster.url(), None).unwrap(),
         PostgresStorage::connect(&cluster.url(), None).unwrap(),
     );
+}
+
+// ----- item numbers ---------------------------------------------------------------------------
+
+/// The RouterOS item numbers: given by the database when a record is first stored, kept
+/// across rewrites, the same through a second handle on the database, never handed out again
+/// after a delete, and found by each key of [`MemberFilter`].
+fn item_numbers<S: Storage>(mut s: S, other_handle: S) {
+    let other = 0xffee_dd00_0000_0001u64;
+    s.put_network(&network(NWID)).unwrap();
+    s.put_network(&network(other)).unwrap();
+    let networks = s.network_items().unwrap();
+    assert_eq!(
+        networks.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+        [NWID, other]
+    );
+    assert!(networks[0].0 >= 1 && networks[0].0 < networks[1].0);
+    // Rewriting the network keeps its number.
+    let mut renamed = network(NWID);
+    renamed.name = "renamed".into();
+    s.put_network(&renamed).unwrap();
+    assert_eq!(s.network_items().unwrap(), networks);
+
+    let a = member(NWID, 0x0a00000001, &["10.0.0.1"], false);
+    let b = member(NWID, 0x0b00000002, &["10.0.0.2"], false);
+    let c = member(other, 0x0a00000001, &[], false);
+    for m in [&b, &a, &c] {
+        s.put_member(m).unwrap();
+    }
+    let all = s.member_items(MemberFilter::default()).unwrap();
+    let order: Vec<(u64, Address)> = all.iter().map(|(_, m)| (m.network_id, m.address)).collect();
+    assert_eq!(
+        order,
+        [(NWID, b.address), (NWID, a.address), (other, c.address)]
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    let (no_b, no_a, no_c) = (all[0].0, all[1].0, all[2].0);
+    fn numbers_of(s: &dyn Storage, filter: MemberFilter) -> Vec<u64> {
+        s.member_items(filter)
+            .unwrap()
+            .into_iter()
+            .map(|(no, _)| no)
+            .collect()
+    }
+    let by = |filter| numbers_of(&s, filter);
+    assert_eq!(
+        by(MemberFilter {
+            network: Some(NWID),
+            ..MemberFilter::default()
+        }),
+        [no_b, no_a]
+    );
+    assert_eq!(
+        by(MemberFilter {
+            address: Some(a.address),
+            ..MemberFilter::default()
+        }),
+        [no_a, no_c]
+    );
+    assert_eq!(
+        by(MemberFilter {
+            network: Some(other),
+            address: Some(a.address),
+            ..MemberFilter::default()
+        }),
+        [no_c]
+    );
+    let found = s
+        .member_items(MemberFilter {
+            item: Some(no_a),
+            ..MemberFilter::default()
+        })
+        .unwrap();
+    assert_eq!(found, [(no_a, a.clone())]);
+    // A key that contradicts the number finds nothing; so does an unknown number.
+    assert!(by(MemberFilter {
+        item: Some(no_a),
+        network: Some(other),
+        ..MemberFilter::default()
+    })
+    .is_empty());
+    assert!(by(MemberFilter {
+        item: Some(no_c + 1000),
+        ..MemberFilter::default()
+    })
+    .is_empty());
+
+    // Rewriting keeps the number; the other handle sees the same numbers.
+    let mut a2 = a.clone();
+    a2.name = "laptop".into();
+    s.write_member(&a2, Expect::Current(&a), None).unwrap();
+    assert_eq!(s.member_items(MemberFilter::default()).unwrap()[1].0, no_a);
+    assert_eq!(
+        other_handle.member_items(MemberFilter::default()).unwrap(),
+        s.member_items(MemberFilter::default()).unwrap()
+    );
+    assert_eq!(other_handle.network_items().unwrap(), networks);
+
+    // Deleted and added again: a new number, above every number given so far.
+    assert!(s.delete_member(NWID, a.address).unwrap());
+    s.put_member(&a).unwrap();
+    let again = numbers_of(
+        &s,
+        MemberFilter {
+            network: Some(NWID),
+            address: Some(a.address),
+            ..MemberFilter::default()
+        },
+    );
+    assert_eq!(again.len(), 1);
+    assert!(
+        again[0] > no_c,
+        "{again:?} reuses a number (last was {no_c})"
+    );
+    // A network deleted with its members and created again: new numbers too.
+    assert!(s.delete_network(other).unwrap());
+    s.put_network(&network(other)).unwrap();
+    let renumbered = s.network_items().unwrap();
+    assert_eq!(renumbered[0], networks[0]);
+    assert!(renumbered[1].0 > networks[1].0);
+}
+
+/// Numbers kept by an older version outside the database are adopted once: listed records
+/// take them, the others follow after the highest number, later records after those; a
+/// second adoption (another daemon with its own old files) changes nothing.
+fn adopted_item_numbers<S: Storage>(mut s: S, mut other_handle: S) {
+    let other = 0xffee_dd00_0000_0001u64;
+    s.put_network(&network(NWID)).unwrap();
+    s.put_network(&network(other)).unwrap();
+    let (a, b, c) = (
+        member(NWID, 0x0a00000001, &[], false),
+        member(NWID, 0x0b00000002, &[], false),
+        member(other, 0x0c00000003, &[], false),
+    );
+    for m in [&a, &b, &c] {
+        s.put_member(m).unwrap();
+    }
+    let legacy = LegacyItemNumbers {
+        networks: vec![(other, 7), (0x1234, 9)],
+        members: vec![
+            (NWID, b.address, 3),
+            (NWID, a.address, 40),
+            (other, addr(0x0d00000004), 50),
+        ],
+    };
+    assert!(s.adopt_item_numbers(&legacy).unwrap());
+    let networks = s.network_items().unwrap();
+    assert_eq!(networks, [(7, other), (8, NWID)]);
+    let numbered: Vec<(u64, Address)> = s
+        .member_items(MemberFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|(no, m)| (no, m.address))
+        .collect();
+    assert_eq!(numbered, [(3, b.address), (40, a.address), (41, c.address)]);
+    let again = LegacyItemNumbers {
+        networks: vec![(NWID, 1)],
+        members: vec![(NWID, a.address, 1)],
+    };
+    assert!(!other_handle.adopt_item_numbers(&again).unwrap());
+    assert!(!s.adopt_item_numbers(&legacy).unwrap());
+    assert_eq!(other_handle.network_items().unwrap(), networks);
+    let d = member(NWID, 0x0d00000004, &[], false);
+    other_handle.put_member(&d).unwrap();
+    let d_no = s
+        .member_items(MemberFilter {
+            address: Some(d.address),
+            ..MemberFilter::default()
+        })
+        .unwrap()[0]
+        .0;
+    assert!(d_no > 41, "{d_no}");
+}
+
+#[test]
+fn memory_storage_numbers_items() {
+    let shared = SharedMemory::default();
+    item_numbers(shared.clone(), shared);
+    let shared = SharedMemory::default();
+    adopted_item_numbers(shared.clone(), shared);
+}
+
+#[test]
+fn sqlite_storage_numbers_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    item_numbers(
+        SqliteStorage::open(&path).unwrap(),
+        SqliteStorage::open(&path).unwrap(),
+    );
+    let path = dir.path().join("adopting.db");
+    adopted_item_numbers(
+        SqliteStorage::open(&path).unwrap(),
+        SqliteStorage::open(&path).unwrap(),
+    );
+}
+
+#[test]
+fn postgres_storage_numbers_items() {
+    let cluster = postgres_cluster!();
+    item_numbers(
+        PostgresStorage::connect(&cluster.url(), None).unwrap(),
+        PostgresStorage::connect(&cluster.url(), None).unwrap(),
+    );
+    let cluster = postgres_cluster!();
+    adopted_item_numbers(
+        PostgresStorage::connect(&cluster.url(), None).unwrap(),
+        PostgresStorage::connect(&cluster.url(), None).unwrap(),
+    );
+}
+
+/// Stores written before item numbers (SQLite schema 2, PostgreSQL migration 1): the records
+/// are numbered in the order the menus listed them, networks by unsigned ID and members by
+/// network then address, and new records follow.
+fn numbered_as_listed_before(s: &mut dyn Storage, other: u64) {
+    assert_eq!(s.network_items().unwrap(), [(1, NWID), (2, other)]);
+    let numbered: Vec<(u64, u64, u64)> = s
+        .member_items(MemberFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|(no, m)| (no, m.network_id, m.address.to_u64()))
+        .collect();
+    assert_eq!(
+        numbered,
+        [
+            (1, NWID, 0x0a00000001),
+            (2, NWID, 0x0b00000002),
+            (3, other, 0x0100000001)
+        ]
+    );
+    s.put_member(&member(NWID, 0x0c00000003, &[], false))
+        .unwrap();
+    let last = s.member_items(MemberFilter::default()).unwrap();
+    assert_eq!(
+        last.last().map(|(no, m)| (*no, m.address)),
+        Some((4, addr(0x0c00000003)))
+    );
+}
+
+/// The records the upgrade tests store the old way: a network whose ID is negative as a
+/// BIGINT, then members out of order.
+fn old_rows(other: u64) -> Vec<(u64, Option<u64>, String)> {
+    vec![
+        (other, None, serde_json::to_string(&network(other)).unwrap()),
+        (NWID, None, serde_json::to_string(&network(NWID)).unwrap()),
+        (
+            other,
+            Some(0x0100000001),
+            serde_json::to_string(&member(other, 0x0100000001, &[], false)).unwrap(),
+        ),
+        (
+            NWID,
+            Some(0x0b00000002),
+            serde_json::to_string(&member(NWID, 0x0b00000002, &[], false)).unwrap(),
+        ),
+        (
+            NWID,
+            Some(0x0a00000001),
+            serde_json::to_string(&member(NWID, 0x0a00000001, &[], false)).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn sqlite_numbers_the_records_of_an_older_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("controller.db");
+    let other = 0xffee_dd00_0000_0001u64;
+    {
+        // Schema 2 as version 0.x wrote it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE network (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+             CREATE TABLE member (
+                 network_id INTEGER NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+                 address INTEGER NOT NULL, active_bridge INTEGER NOT NULL,
+                 last_request INTEGER, record TEXT NOT NULL,
+                 PRIMARY KEY (network_id, address)) WITHOUT ROWID;
+             CREATE INDEX member_bridges ON member(network_id, address) WHERE active_bridge != 0;
+             CREATE INDEX member_requests ON member(network_id, last_request);
+             CREATE TABLE member_ip (network_id INTEGER NOT NULL, ip TEXT NOT NULL,
+                 address INTEGER NOT NULL, PRIMARY KEY (network_id, ip),
+                 FOREIGN KEY (network_id, address) REFERENCES member(network_id, address)
+                     ON DELETE CASCADE) WITHOUT ROWID;
+             CREATE INDEX member_ip_by_member ON member_ip(network_id, address);
+             CREATE TABLE change (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 network_id INTEGER NOT NULL, address INTEGER, deleted INTEGER NOT NULL,
+                 note TEXT NOT NULL);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        for (nwid, address, record) in old_rows(other) {
+            match address {
+                None => conn.execute(
+                    "INSERT INTO network (id, record) VALUES (?1, ?2)",
+                    rusqlite::params![nwid as i64, record],
+                ),
+                Some(a) => conn.execute(
+                    "INSERT INTO member (network_id, address, active_bridge, record)
+                     VALUES (?1, ?2, 0, ?3)",
+                    rusqlite::params![nwid as i64, a as i64, record],
+                ),
+            }
+            .unwrap();
+        }
+    }
+    let mut s = SqliteStorage::open(&path).unwrap();
+    numbered_as_listed_before(&mut s, other);
+}
+
+#[test]
+fn postgres_numbers_the_records_of_an_older_schema() {
+    let cluster = postgres_cluster!();
+    let other = 0xffee_dd00_0000_0001u64;
+    {
+        let mut client = postgres::Client::connect(&cluster.url(), postgres::NoTls).unwrap();
+        client
+            .batch_execute(zt_controller::storage::POSTGRES_MIGRATIONS[0])
+            .unwrap();
+        client
+            .batch_execute(
+                "CREATE TABLE zt_migration (version INTEGER PRIMARY KEY,
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+                 INSERT INTO zt_migration (version) VALUES (1);",
+            )
+            .unwrap();
+        for (nwid, address, record) in old_rows(other) {
+            let nwid = nwid as i64;
+            match address {
+                None => client.execute(
+                    "INSERT INTO zt_network (id, record) VALUES ($1, $2)",
+                    &[&nwid, &record],
+                ),
+                Some(a) => client.execute(
+                    "INSERT INTO zt_member (network_id, address, active_bridge, record)
+                     VALUES ($1, $2, false, $3)",
+                    &[&nwid, &(a as i64), &record],
+                ),
+            }
+            .unwrap();
+        }
+    }
+    let mut s = PostgresStorage::connect(&cluster.url(), None).unwrap();
+    numbered_as_listed_before(&mut s, other);
 }

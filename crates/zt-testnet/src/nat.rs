@@ -43,6 +43,16 @@ pub enum NatKind {
     /// [`NatLab::with_internet`] on another prefix. The leaf has a default route to its
     /// gateway (NAT-PMP clients find the gateway that way); the gateway has none.
     SymmetricNatPmp,
+    /// [`NatKind::SymmetricNatPmp`] whose miniupnpd answers UPnP-IGD (SSDP and SOAP) and not
+    /// NAT-PMP.
+    SymmetricUpnp,
+}
+
+impl NatKind {
+    /// Whether the gateway runs miniupnpd (and the leaf has a default route to it).
+    fn maps_ports(self) -> bool {
+        matches!(self, NatKind::SymmetricNatPmp | NatKind::SymmetricUpnp)
+    }
 }
 
 impl NatKind {
@@ -54,6 +64,7 @@ impl NatKind {
             NatKind::Symmetric => "symmetric",
             NatKind::Double => "double",
             NatKind::SymmetricNatPmp => "symmetric with NAT-PMP",
+            NatKind::SymmetricUpnp => "symmetric with UPnP-IGD",
         }
     }
 }
@@ -181,7 +192,7 @@ impl NatLab {
         };
         let node = self.lab.add_node_namespace(lan_address);
         link(&home, "lan", home_gateway, &node, "eth0", lan_address);
-        let routed = if kind == NatKind::SymmetricNatPmp {
+        let routed = if kind.maps_ports() {
             "default".to_string()
         } else {
             self.internet_prefix()
@@ -197,13 +208,13 @@ impl NatLab {
         ]);
         let home_kind = match kind {
             NatKind::Double => NatKind::PortRestricted,
-            NatKind::SymmetricNatPmp => NatKind::Symmetric,
+            NatKind::SymmetricNatPmp | NatKind::SymmetricUpnp => NatKind::Symmetric,
             other => other,
         };
         nftables(&home, &ruleset(home_kind, Some(lan_address)));
-        if kind == NatKind::SymmetricNatPmp {
+        if kind.maps_ports() {
             let lan = format!("192.168.{leaf}.0/24");
-            let (daemon, files) = start_miniupnpd(&home, &lan);
+            let (daemon, files) = start_miniupnpd(&home, &lan, kind == NatKind::SymmetricUpnp);
             self.daemons.push(daemon);
             self.files.extend(files);
         }
@@ -352,9 +363,13 @@ fn miniupnpd_tables() -> String {
         .collect()
 }
 
-/// Starts miniupnpd in gateway namespace `ns`, answering NAT-PMP on its `lan` side for
-/// hosts of `lan_prefix` only, and waits until it listens.
-fn start_miniupnpd(ns: &str, lan_prefix: &str) -> (crate::NsProcess, [std::path::PathBuf; 2]) {
+/// Starts miniupnpd in gateway namespace `ns`, answering NAT-PMP (or, with `upnp`, UPnP-IGD
+/// only) on its `lan` side for hosts of `lan_prefix` only, and waits until it listens.
+fn start_miniupnpd(
+    ns: &str,
+    lan_prefix: &str,
+    upnp: bool,
+) -> (crate::NsProcess, [std::path::PathBuf; 2]) {
     nftables(ns, &miniupnpd_tables());
     let dir = std::env::temp_dir();
     let config = dir.join(format!("{ns}-miniupnpd.conf"));
@@ -362,8 +377,9 @@ fn start_miniupnpd(ns: &str, lan_prefix: &str) -> (crate::NsProcess, [std::path:
     let text = format!(
         "ext_ifname=wan
 listening_ip=lan
-enable_natpmp=yes
-enable_upnp=no
+enable_natpmp={natpmp}
+enable_upnp={upnp}
+uuid=3f4e2c9a-0000-4000-8000-5a7e57000000
 secure_mode=yes
 upnp_table_name=upnp
 upnp_nat_table_name=upnp
@@ -372,7 +388,9 @@ upnp_nat_chain=prerouting_miniupnpd
 upnp_nat_postrouting_chain=postrouting_miniupnpd
 allow 1024-65535 {lan_prefix} 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
-"
+",
+        natpmp = if upnp { "no" } else { "yes" },
+        upnp = if upnp { "yes" } else { "no" },
     );
     std::fs::write(&config, text).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
     let mut cmd = Command::new("ip");
@@ -381,12 +399,14 @@ deny 0-65535 0.0.0.0/0 0-65535
         .arg("-P")
         .arg(&pid_file);
     let mut daemon = crate::NsProcess::spawn(cmd);
-    // NAT-PMP's port, 5351, in /proc/net/udp's hex, read inside the namespace.
+    // NAT-PMP's port 5351 (SSDP's 1900 for UPnP) in /proc/net/udp's hex, read inside the
+    // namespace.
+    let port = if upnp { ":076C " } else { ":14E7 " };
     let listening = (0..100).any(|_| {
         let udp = Command::new("ip")
             .args(["netns", "exec", ns, "cat", "/proc/net/udp"])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains(":14E7 "))
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(port))
             .unwrap_or(false);
         if !udp {
             std::thread::sleep(std::time::Duration::from_millis(50));

@@ -4,16 +4,16 @@
 //! Every management command (REST today, other APIs later) takes the lock for its whole
 //! duration, so commands run one at a time against a consistent model, and a command's
 //! side effects (binding sockets, writing files) either all happen or are undone before the
-//! lock is released. The controllers' menu ids have a lock of their own, held by the
-//! controller menus across their database work, so a slow controller database holds up only
-//! other controller commands; those take the model lock only briefly, after it (never the
-//! other way round).
+//! lock is released. The controller menus take the model lock only to find an instance's
+//! controller service, never across database work, so a slow controller database or a
+//! controller with many members holds up no other command; adding or renaming a controller
+//! network holds a lock of its own (`controller_names`) so names stay unique.
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::controller::{ControllerDb, ControllerRegistry, Controllers};
+use crate::controller::{ControllerDb, ControllerRegistry, LegacyItemIds};
 use crate::identity_store::PublicIdentityText;
 use crate::instances::InstanceConfig;
 use crate::model::{ItemId, Table, TableError};
@@ -70,13 +70,17 @@ pub const RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(6
 pub struct Daemon {
     pub(crate) state: StateDir,
     authtoken: String,
+    /// Opens `/metrics` only (`metricstoken.secret`).
+    metricstoken: String,
     pub(crate) engines: Arc<dyn EngineFactory>,
     /// The one clock all engines of this daemon run on.
     pub(crate) clock: EngineClock,
     model: Mutex<Model>,
-    /// `/zerotier/controller` and `/zerotier/controller/member`: the menu ids (see the
-    /// module doc for the lock order).
-    pub(crate) controllers: Mutex<Controllers>,
+    /// Held while a `/zerotier/controller` name is checked and stored, so names stay unique.
+    pub(crate) controller_names: Mutex<()>,
+    /// RouterOS ids of controller items that older versions kept in the state directory,
+    /// until the databases adopted them.
+    pub(crate) legacy_item_ids: Mutex<Option<LegacyItemIds>>,
     /// The instances' controller services (no lock of the daemon needed).
     pub(crate) controller_registry: Arc<ControllerRegistry>,
     /// Where instances turn when they receive no UDP (local.conf `tcpFallbackRelay`,
@@ -98,6 +102,7 @@ impl Daemon {
         controller_db: ControllerDb,
     ) -> Result<Daemon, DaemonError> {
         let authtoken = state.load_or_create_authtoken()?;
+        let metricstoken = state.load_or_create_metricstoken()?;
         let (instances, identities) = crate::instances::load(&state)?;
         let clock = EngineClock::new();
         let model = Model {
@@ -107,14 +112,16 @@ impl Daemon {
             identities,
             interfaces: crate::menus::interface::Interfaces::load(&state)?,
         };
-        let controllers = Controllers::load(&state)?;
+        let legacy_item_ids = LegacyItemIds::load(&state);
         Ok(Daemon {
             state,
             authtoken,
+            metricstoken,
             engines,
             clock,
             model: Mutex::new(model),
-            controllers: Mutex::new(controllers),
+            controller_names: Mutex::new(()),
+            legacy_item_ids: Mutex::new(legacy_item_ids),
             controller_registry: Arc::new(ControllerRegistry::new(clock, controller_db)),
             tcp_fallback: std::sync::RwLock::new(TcpFallbackSettings::default()),
         })
@@ -134,6 +141,11 @@ impl Daemon {
     /// The token the HTTP APIs require.
     pub fn authtoken(&self) -> &str {
         &self.authtoken
+    }
+
+    /// The token that opens `/metrics` (besides [`Daemon::authtoken`]).
+    pub fn metricstoken(&self) -> &str {
+        &self.metricstoken
     }
 
     pub fn state_dir(&self) -> &StateDir {

@@ -237,6 +237,9 @@ fn admitted(allowed: &[IpPrefix], source: IpAddr) -> bool {
 
 /// `allowManagementFrom` enforced on the API: a request from elsewhere gets 403 before any
 /// handler (or token check) runs. Shared with the SIGHUP reload, which replaces the list.
+///
+/// `/metrics` is exempt, as in zerotier-one: a Prometheus server scrapes from wherever it runs,
+/// and its `metricstoken.secret` opens nothing else.
 #[derive(Clone, Default)]
 pub struct ManagementAccess {
     allowed: Arc<RwLock<Vec<IpPrefix>>>,
@@ -271,6 +274,8 @@ impl ManagementAccess {
     }
 }
 
+const METRICS_PATH: &str = "/metrics";
+
 async fn check_source(
     axum::extract::State(access): axum::extract::State<ManagementAccess>,
     request: axum::extract::Request,
@@ -283,7 +288,7 @@ async fn check_source(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
     match source {
-        Some(ip) if !access.admits(ip) => {
+        Some(ip) if !access.admits(ip) && request.uri().path() != METRICS_PATH => {
             tracing::debug!(source = %ip, "management request refused: not in allowManagementFrom");
             (
                 axum::http::StatusCode::FORBIDDEN,
@@ -458,10 +463,13 @@ mod tests {
         use tower::ServiceExt;
         let conf = parse(r#"{"settings": {"allowManagementFrom": ["192.168.88.0/24"]}}"#).unwrap();
         let access = ManagementAccess::new(&conf);
-        let app = access
-            .guard(axum::Router::new().route("/status", axum::routing::get(|| async { "ok" })));
-        let call = |source: &str| {
-            let mut request = axum::http::Request::get("/status")
+        let app = access.guard(
+            axum::Router::new()
+                .route("/status", axum::routing::get(|| async { "ok" }))
+                .route("/metrics", axum::routing::get(|| async { "ok" })),
+        );
+        let call_path = |path: &str, source: &str| {
+            let mut request = axum::http::Request::get(path)
                 .body(axum::body::Body::empty())
                 .unwrap();
             request
@@ -470,6 +478,8 @@ mod tests {
             let app = app.clone();
             async move { app.oneshot(request).await.unwrap().status().as_u16() }
         };
+        let call = |source: &str| call_path("/status", source);
+        assert_eq!(call_path("/metrics", "10.0.0.1:5000").await, 200);
         assert_eq!(call("192.168.88.20:5000").await, 200);
         assert_eq!(call("[::ffff:192.168.88.20]:5000").await, 200);
         assert_eq!(call("127.0.0.1:5000").await, 200);

@@ -166,6 +166,22 @@ pub trait Menu: Send + Sync {
     fn path(&self) -> &'static str;
     /// All items, in menu order.
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError>;
+    /// The items whose properties have exactly these values (`print where a=x b=y`), in
+    /// menu order. Menus with many items override it to look the items up by key.
+    async fn print_where(
+        &self,
+        daemon: &Daemon,
+        equal: &[(String, String)],
+    ) -> Result<Vec<Record>, CommandError> {
+        let mut records = self.print(daemon).await?;
+        records.retain(|r| equal.iter().all(|(k, v)| r.get(k) == Some(v)));
+        Ok(records)
+    }
+    /// The item with this id, if it exists.
+    async fn item(&self, daemon: &Daemon, id: ItemId) -> Result<Option<Record>, CommandError> {
+        let equal = [(".id".to_string(), id.to_string())];
+        Ok(self.print_where(daemon, &equal).await?.into_iter().next())
+    }
     /// Create an item; returns its id.
     async fn add(&self, _daemon: &Daemon, _args: Args) -> Result<ItemId, CommandError> {
         Err(CommandError::no_such_command())

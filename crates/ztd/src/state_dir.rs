@@ -3,6 +3,7 @@
 //! Layout (see `DESIGN.md`, PROTOCOL.md §9.4):
 //! ```text
 //! <home>/authtoken.secret        API token, 24 chars a-z0-9, mode 0600
+//! <home>/metricstoken.secret     token that opens only `/metrics`, same form
 //! <home>/instances.json          the /zerotier menu (instance list)
 //! <home>/<instance>/identity.secret   mode 0600
 //! <home>/<instance>/identity.public
@@ -23,6 +24,9 @@ pub const SECRET_MODE: u32 = 0o600;
 pub const PUBLIC_MODE: u32 = 0o644;
 
 const AUTHTOKEN_FILE: &str = "authtoken.secret";
+/// zerotier-one's second token (1.12+): a Prometheus scraper can hold it without being able to
+/// change anything.
+const METRICSTOKEN_FILE: &str = "metricstoken.secret";
 const AUTHTOKEN_LEN: usize = 24;
 const AUTHTOKEN_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -100,7 +104,16 @@ impl StateDir {
     /// The API token from `authtoken.secret`, created (24 random a-z0-9, mode 0600) if the
     /// file is missing or blank. Surrounding whitespace is ignored, as zerotier-one does.
     pub fn load_or_create_authtoken(&self) -> Result<String, StateError> {
-        let path = self.file(AUTHTOKEN_FILE);
+        self.load_or_create_token(AUTHTOKEN_FILE)
+    }
+
+    /// The `/metrics` token from `metricstoken.secret`, made and read like the API token.
+    pub fn load_or_create_metricstoken(&self) -> Result<String, StateError> {
+        self.load_or_create_token(METRICSTOKEN_FILE)
+    }
+
+    fn load_or_create_token(&self, file: &str) -> Result<String, StateError> {
+        let path = self.file(file);
         if let Some(existing) = read_optional(&path)? {
             let token = String::from_utf8_lossy(&existing).trim().to_string();
             if !token.is_empty() {
@@ -225,5 +238,20 @@ mod tests {
         assert_eq!(dir.load_or_create_authtoken().unwrap(), "mytoken");
         fs::write(dir.file(AUTHTOKEN_FILE), " \n").unwrap();
         assert_eq!(dir.load_or_create_authtoken().unwrap().len(), 24);
+    }
+
+    #[test]
+    fn metricstoken_is_its_own_secret_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::open(tmp.path()).unwrap();
+        let api = dir.load_or_create_authtoken().unwrap();
+        let metrics = dir.load_or_create_metricstoken().unwrap();
+        assert_ne!(api, metrics);
+        let mode = fs::metadata(dir.file(METRICSTOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, SECRET_MODE);
+        assert_eq!(dir.load_or_create_metricstoken().unwrap(), metrics);
     }
 }

@@ -162,40 +162,9 @@ fn seed_walkthrough_with_a_real_client() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let lab = Lab::new(2);
-
     // The planet lists ztd's zt1 as its only root.
-    let planet = tmp.path().join("planet");
-    let endpoint = format!("{}/{ZT_PORT}", lab.ip(0));
-    let out = run_with_deadline(
-        zt_testnet::ztpeer(&[
-            "mkroots",
-            "--identity",
-            KNOWN_PUBLIC,
-            "--endpoint",
-            &endpoint,
-            "--out",
-            planet.to_str().unwrap(),
-        ])
-        .unwrap(),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "mkroots: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let home = tmp.path().join("ztd");
-    std::fs::create_dir_all(home.join("zt1")).unwrap();
-    std::fs::write(home.join("zt1/identity.secret"), KNOWN_SECRET).unwrap();
-    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
-
-    let mut ztd = NsZtd::start(&lab, &home);
-    let (status, body) = ztd.request(
-        "PATCH",
-        "/rest/zerotier/zt1",
-        Some(&json!({"disabled": "no", "port": ZT_PORT.to_string()})),
-    );
-    assert_eq!(status, 200, "enable zt1: {body}");
+    let (mut ztd, planet) = start_root_controller(&lab, tmp.path());
+    let home = ztd.home.clone();
     // /zerotier/controller/add name=ZT-private private=yes ip-range=… routes=…
     let (status, net) = ztd.request(
         "PUT",
@@ -396,33 +365,7 @@ fn the_controller_host_is_a_member_too() {
     skip_unless!(zt_testnet::netns_available());
     let tmp = tempfile::tempdir().unwrap();
     let lab = Lab::new(2);
-    let planet = tmp.path().join("planet");
-    let endpoint = format!("{}/{ZT_PORT}", lab.ip(0));
-    let out = run_with_deadline(
-        zt_testnet::ztpeer(&[
-            "mkroots",
-            "--identity",
-            KNOWN_PUBLIC,
-            "--endpoint",
-            &endpoint,
-            "--out",
-            planet.to_str().unwrap(),
-        ])
-        .unwrap(),
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success());
-    let home = tmp.path().join("ztd");
-    std::fs::create_dir_all(home.join("zt1")).unwrap();
-    std::fs::write(home.join("zt1/identity.secret"), KNOWN_SECRET).unwrap();
-    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
-    let mut ztd = NsZtd::start(&lab, &home);
-    let (status, _) = ztd.request(
-        "PATCH",
-        "/rest/zerotier/zt1",
-        Some(&json!({"disabled": "no", "port": ZT_PORT.to_string()})),
-    );
-    assert_eq!(status, 200);
+    let (mut ztd, planet) = start_root_controller(&lab, tmp.path());
     let (status, net) = ztd.request(
         "PUT",
         "/rest/zerotier/controller",
@@ -463,36 +406,11 @@ fn the_controller_host_is_a_member_too() {
     .unwrap_or_else(|| panic!("own address never on the TAP: {}", ztd.report()));
 
     // A TCP echo server on the controller host's ZeroTier address.
-    let server_code = format!(
-        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{own_ip}',7777))\ns.listen(1)\nprint('listening',flush=True)\nc,_=s.accept()\nd=c.recv(100)\nc.sendall(d)\nprint('got',d.decode(),flush=True)\n"
-    );
-    let mut server = lab.spawn(0, Path::new("python3"), &["-c", &server_code]);
-    assert!(
-        server
-            .wait_line(Duration::from_secs(10), |l| l == "listening")
-            .is_some(),
-        "{}",
-        server.report()
-    );
+    let mut server = tcp_echo_server(&lab, &own_ip);
 
-    let target = format!("{own_ip}:7777");
-    let (mut peer, peer_id) = spawn_member(
-        &lab,
-        1,
-        &ztpeer,
-        &tmp.path().join("peer"),
-        &planet,
-        &nwid,
-        &[
-            "--tcp-connect",
-            &target,
-            "--send",
-            "hello",
-            "--until-done",
-            "--for",
-            "120",
-        ],
-    );
+    let target = format!("{own_ip}:{ECHO_PORT}");
+    let (mut peer, peer_id) =
+        spawn_connecting_member(&lab, &ztpeer, tmp.path(), &planet, &nwid, &target, 120);
     let member = wait_until(Duration::from_secs(60), || ztd.member(&peer_id))
         .unwrap_or_else(|| panic!("member never appeared: {}", peer.report()));
     let (status, _) = ztd.request(
@@ -501,7 +419,30 @@ fn the_controller_host_is_a_member_too() {
         Some(&json!({".id": field(&member, ".id"), "authorized": "yes"})),
     );
     assert_eq!(status, 200);
-    let exit = peer.wait(Duration::from_secs(130));
+    assert_echoed(&mut peer, &mut server, &mut ztd, Duration::from_secs(130));
+}
+
+const ECHO_PORT: u16 = 7777;
+
+/// A TCP echo server for one connection on `ip` in namespace 0; it prints `got <text>`.
+fn tcp_echo_server(lab: &Lab, ip: &str) -> NsProcess {
+    let code = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{ip}',{ECHO_PORT}))\ns.listen(1)\nprint('listening',flush=True)\nc,_=s.accept()\nd=c.recv(100)\nc.sendall(d)\nprint('got',d.decode(),flush=True)\n"
+    );
+    let mut server = lab.spawn(0, Path::new("python3"), &["-c", &code]);
+    assert!(
+        server
+            .wait_line(Duration::from_secs(10), |l| l == "listening")
+            .is_some(),
+        "{}",
+        server.report()
+    );
+    server
+}
+
+/// The connecting member ends within `limit`, its echo checked, and the server got `hello`.
+fn assert_echoed(peer: &mut NsProcess, server: &mut NsProcess, ztd: &mut NsZtd, limit: Duration) {
+    let exit = peer.wait(limit);
     assert!(
         exit.is_some_and(|s| s.success()),
         "client: {}\nztd: {}",
@@ -515,4 +456,223 @@ fn the_controller_host_is_a_member_too() {
         "{}",
         server.report()
     );
+}
+
+/// A real node in namespace 1 that joins `nwid` and keeps trying, for `seconds`, to send
+/// `hello` over TCP to `target` and read it back.
+fn spawn_connecting_member(
+    lab: &Lab,
+    ztpeer: &Path,
+    dir: &Path,
+    planet: &Path,
+    nwid: &str,
+    target: &str,
+    seconds: u32,
+) -> (NsProcess, String) {
+    let seconds = seconds.to_string();
+    spawn_member(
+        lab,
+        1,
+        ztpeer,
+        &dir.join("peer"),
+        planet,
+        nwid,
+        &[
+            "--tcp-connect",
+            target,
+            "--send",
+            "hello",
+            "--until-done",
+            "--for",
+            &seconds,
+        ],
+    )
+}
+
+/// Namespace 0 runs ztd with the known identity as the planet's only root and as controller;
+/// zt1 is enabled. Returns ztd and the planet's path.
+fn start_root_controller<'a>(lab: &'a Lab, dir: &Path) -> (NsZtd<'a>, PathBuf) {
+    let planet = dir.join("planet");
+    let endpoint = format!("{}/{ZT_PORT}", lab.ip(0));
+    let out = run_with_deadline(
+        zt_testnet::ztpeer(&[
+            "mkroots",
+            "--identity",
+            KNOWN_PUBLIC,
+            "--endpoint",
+            &endpoint,
+            "--out",
+            planet.to_str().unwrap(),
+        ])
+        .unwrap(),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "mkroots: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let home = dir.join("ztd");
+    std::fs::create_dir_all(home.join("zt1")).unwrap();
+    std::fs::write(home.join("zt1/identity.secret"), KNOWN_SECRET).unwrap();
+    std::fs::copy(&planet, home.join("zt1/planet")).unwrap();
+    let mut ztd = NsZtd::start(lab, &home);
+    let (status, body) = ztd.request(
+        "PATCH",
+        "/rest/zerotier/zt1",
+        Some(&json!({"disabled": "no", "port": ZT_PORT.to_string()})),
+    );
+    assert_eq!(status, 200, "enable zt1: {body}");
+    (ztd, planet)
+}
+
+/// ztd's `/stats` counter `name` (the default instance's).
+fn stat(ztd: &mut NsZtd, name: &str) -> u64 {
+    let (status, body) = ztd.request("GET", "/stats", None);
+    assert_eq!(status, 200, "{body}");
+    body[name].as_u64().unwrap_or_default()
+}
+
+/// Flow rules, tags and the zerotier-one JSON API with a real node: the network carries
+/// zero-ui's default rules (only IPv4, ARP and IPv6) plus "drop when the `department` tags
+/// differ". The controller host (ztd, a member too) and the real node get different
+/// departments: the real node's TCP connection to the host is dropped by the rules; after its
+/// tag is changed through the API it connects. A frame of another ethertype from the host is
+/// dropped by our node before it is sent.
+#[test]
+fn a_real_node_enforces_rules_and_tags_from_our_controller() {
+    let ztpeer = skip_unless!(zt_testnet::ztpeer_path());
+    skip_unless!(zt_testnet::netns_available());
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::new(2);
+    let (mut ztd, planet) = start_root_controller(&lab, tmp.path());
+    const DEPARTMENT: u64 = 1000;
+    let (status, net) = ztd.request(
+        "POST",
+        "/controller/network/3dd3377c70______",
+        Some(&json!({
+            "name": "tagged",
+            "private": true,
+            "v4AssignMode": {"zt": true},
+            "ipAssignmentPools": [{"ipRangeStart": "172.27.29.10", "ipRangeEnd": "172.27.29.20"}],
+            "routes": [{"target": "172.27.29.0/24"}],
+            "tags": [{"id": DEPARTMENT, "default": 0}],
+            "rules": [
+                {"type": "MATCH_ETHERTYPE", "etherType": 0x0800, "not": true},
+                {"type": "MATCH_ETHERTYPE", "etherType": 0x0806, "not": true},
+                {"type": "MATCH_ETHERTYPE", "etherType": 0x86dd, "not": true},
+                {"type": "ACTION_DROP"},
+                {"type": "MATCH_TAGS_DIFFERENCE", "id": DEPARTMENT, "value": 0, "not": true},
+                {"type": "ACTION_DROP"},
+                {"type": "ACTION_ACCEPT"}
+            ]
+        })),
+    );
+    assert_eq!(status, 200, "{net}");
+    let nwid = field(&net, "id");
+    assert_eq!(net["rules"].as_array().map(Vec::len), Some(7), "{net}");
+
+    // The host joins its own network in department 1.
+    let (status, body) = ztd.request(
+        "PUT",
+        "/rest/zerotier/interface",
+        Some(&json!({"network": nwid, "instance": "zt1"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let own = "3dd3377c70";
+    let member_path = |address: &str| format!("/controller/network/{nwid}/member/{address}");
+    let (status, body) = ztd.request(
+        "POST",
+        &member_path(own),
+        Some(&json!({"authorized": true, "tags": [[DEPARTMENT, 1]]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let own_ip = wait_until(Duration::from_secs(30), || {
+        let (_, member) = ztd.try_request("GET", &member_path(own), None)?;
+        let ip = member["ipAssignments"][0].as_str()?.to_string();
+        let out = Command::new("ip")
+            .args(["-n", lab.ns(0), "-4", "addr", "show"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("{ip}/24"))
+            .then_some(ip)
+    })
+    .unwrap_or_else(|| panic!("own address never on the TAP: {}", ztd.report()));
+
+    let mut server = tcp_echo_server(&lab, &own_ip);
+
+    // Another ethertype from the host: dropped by our node before it is sent (no other
+    // member is there yet, so nothing else is filtered).
+    let filtered = stat(&mut ztd, "frames_filtered");
+    let device = wait_until(Duration::from_secs(5), || {
+        let (_, interfaces) = ztd.try_request("GET", "/rest/zerotier/interface", None)?;
+        interfaces
+            .as_array()?
+            .iter()
+            .find_map(|i| i["name"].as_str().map(str::to_string))
+    })
+    .expect("interface name");
+    let raw_frame = format!(
+        "import socket\ns=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\ns.bind(('{device}',0))\nfor _ in range(3):\n  s.send(bytes.fromhex('01005e010203')+s.getsockname()[4]+bytes.fromhex('88b5')+bytes(46))\n"
+    );
+    let mut sender = lab.spawn(0, Path::new("python3"), &["-c", &raw_frame]);
+    assert!(
+        sender
+            .wait(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "{}",
+        sender.report()
+    );
+    wait_until(Duration::from_secs(10), || {
+        (stat(&mut ztd, "frames_filtered") >= filtered + 3).then_some(())
+    })
+    .unwrap_or_else(|| {
+        let stats = ztd.request("GET", "/stats", None).1;
+        panic!("ethertype 0x88b5 not filtered: {stats}\n{}", ztd.report())
+    });
+
+    // The real node, in department 2, keeps trying to connect.
+    let target = format!("{own_ip}:{ECHO_PORT}");
+    let (mut peer, peer_id) =
+        spawn_connecting_member(&lab, &ztpeer, tmp.path(), &planet, &nwid, &target, 180);
+    wait_until(Duration::from_secs(60), || {
+        ztd.try_request("GET", &member_path(&peer_id), None)
+            .filter(|(status, _)| *status == 200)
+    })
+    .unwrap_or_else(|| panic!("member never appeared: {}", peer.report()));
+    let filtered_before = stat(&mut ztd, "frames_filtered");
+    let (status, body) = ztd.request(
+        "POST",
+        &member_path(&peer_id),
+        Some(&json!({"authorized": true, "tags": [[DEPARTMENT, 2]]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tags"], json!([[DEPARTMENT, 2]]), "{body}");
+    wait_network(&mut peer, Duration::from_secs(60), &nwid, |v| {
+        v["status"] == json!("OK")
+    })
+    .unwrap_or_else(|| panic!("network never OK: {}", peer.report()));
+
+    // Different departments: the rules drop the connection attempts (on our side, since the
+    // real node sends before it knows our tag), and nothing reaches the server.
+    wait_until(Duration::from_secs(60), || {
+        (stat(&mut ztd, "frames_filtered") > filtered_before).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no frame filtered: {}", ztd.report()));
+    assert!(
+        server
+            .wait_line(Duration::from_secs(5), |l| l.starts_with("got"))
+            .is_none(),
+        "the rules let a connection through across departments"
+    );
+
+    // Same department: the next attempt connects.
+    let (status, body) = ztd.request(
+        "POST",
+        &member_path(&peer_id),
+        Some(&json!({"tags": [[DEPARTMENT, 1]]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_echoed(&mut peer, &mut server, &mut ztd, Duration::from_secs(150));
 }

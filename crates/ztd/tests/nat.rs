@@ -16,7 +16,7 @@ use common::*;
 use serde_json::Value;
 use zt_crypto::Identity;
 use zt_testnet::nat::nat_lab_available;
-use zt_testnet::{skip_unless, NatKind, NatLab, NsProcess};
+use zt_testnet::{json_line, skip_unless, NatKind, NatLab, NsProcess};
 
 /// A network every node joins without a controller; members get 11.x.y.z/8.
 const ADHOC_V4: &str = "ff0b000000000001";
@@ -88,11 +88,16 @@ fn start_node<'a>(
 /// The live direct path `from` has to `to` (its address), if any: active, not expired, and
 /// to the public address of `to` (a path to a LAN address cannot work across the lab).
 fn direct_path(from: &Daemon, to: &Daemon, to_public: Ipv4Addr) -> Option<String> {
+    direct_path_to(from, to.id.address(), to_public)
+}
+
+/// [`direct_path`] to any node by its address.
+fn direct_path_to(from: &Daemon, to: zt_crypto::Address, to_public: Ipv4Addr) -> Option<String> {
     let peers = from.api.call("GET", "/peer", None)?;
     let peer = peers
         .as_array()?
         .iter()
-        .find(|p| p["address"] == to.id.address().to_string())?;
+        .find(|p| p["address"] == to.to_string())?;
     peer["paths"].as_array()?.iter().find_map(|path| {
         let address = path["address"].as_str()?;
         let live = path["active"] == Value::Bool(true) && path["expired"] != Value::Bool(true);
@@ -266,24 +271,7 @@ fn a_symmetric_nat_that_forwards_a_port_by_nat_pmp_gets_a_direct_path() {
     let dir = tempfile::tempdir().unwrap();
     let (mut root, _root_api, planet) = start_root(&lab, dir.path());
 
-    // The lease: made when the instance starts, deleted when it stops.
-    let leased = 5;
-    let forwarded = || {
-        let gateway = &lab.gateways(leased)[0];
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", gateway, "nft", "list", "ruleset"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains("dport 9993 dnat")
-    };
-    let leaf = start_node(&lab, leased, dir.path(), &planet, true);
-    let made = poll(Duration::from_secs(10), || forwarded().then_some(()));
-    assert!(made.is_some(), "no forward on the gateway");
-    let off = serde_json::json!({ "disabled": "yes" }).to_string();
-    leaf.api.call("PATCH", "/rest/zerotier/zt1", Some(&off));
-    let deleted = poll(Duration::from_secs(10), || (!forwarded()).then_some(()));
-    assert!(deleted.is_some(), "the forward outlived the instance");
-    drop(leaf);
+    assert_the_forward_follows_the_instance(&lab, 5, dir.path(), &planet);
 
     // Port mapping is on by default (`port-mapping`), as in zerotier-one; turned off, the
     // same gateways leave the pair relayed, so it is the mapping that makes the path.
@@ -301,5 +289,196 @@ fn a_symmetric_nat_that_forwards_a_port_by_nat_pmp_gets_a_direct_path() {
             Ok(line) => eprintln!("NAT lab: {line}"),
             Err(why) => panic!("{why}\nroot: {}", root.report()),
         }
+    }
+}
+
+/// The forward on leaf `leased`'s gateway is made when its instance starts and deleted when
+/// it stops.
+fn assert_the_forward_follows_the_instance(lab: &NatLab, leased: usize, dir: &Path, planet: &[u8]) {
+    let forwarded = || {
+        let gateway = &lab.gateways(leased)[0];
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", gateway, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("dport 9993 dnat")
+    };
+    let mut leaf = start_node(lab, leased, dir, planet, true);
+    let made = poll(Duration::from_secs(15), || forwarded().then_some(()));
+    assert!(
+        made.is_some(),
+        "no forward on the gateway\n{}",
+        leaf.process.report()
+    );
+    let off = serde_json::json!({ "disabled": "yes" }).to_string();
+    leaf.api.call("PATCH", "/rest/zerotier/zt1", Some(&off));
+    let deleted = poll(Duration::from_secs(10), || (!forwarded()).then_some(()));
+    assert!(deleted.is_some(), "the forward outlived the instance");
+}
+
+/// A gateway that speaks UPnP-IGD and not NAT-PMP: ztd finds it by SSDP, has the port
+/// forwarded, deletes the forward when the instance stops, and gets a direct path from behind
+/// a symmetric NAT.
+#[test]
+fn a_symmetric_nat_that_forwards_a_port_by_upnp_gets_a_direct_path() {
+    skip_unless!(zt_testnet::nat::nat_pmp_available());
+    skip_unless!(skip_without_ping());
+    let lab = NatLab::with_internet(
+        PUBLIC_LOOKING_INTERNET,
+        &[
+            NatKind::SymmetricUpnp,
+            NatKind::Symmetric,
+            NatKind::SymmetricUpnp,
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (mut root, _root_api, planet) = start_root(&lab, dir.path());
+    assert_the_forward_follows_the_instance(&lab, 3, dir.path(), &planet);
+    let name = "symmetric with UPnP-IGD↔symmetric";
+    match run_pair(
+        &lab,
+        dir.path(),
+        &planet,
+        ((1, true), 2),
+        name,
+        Expect::Direct,
+    ) {
+        Ok(line) => eprintln!("NAT lab: {line}"),
+        Err(why) => panic!("{why}\nroot: {}", root.report()),
+    }
+}
+
+/// ztd behind one NAT and a real ZeroTier node (`ztpeer`) behind another, on the ad-hoc 6plane
+/// network: ztd pings the real node's 6plane address (relayed by the root at first) and both
+/// end up on a direct path between their public addresses, as two ztd leaves do for the same
+/// NAT kinds. Figures as in the ztd-only table.
+#[test]
+fn a_real_node_behind_a_nat_and_ztd_get_a_direct_path() {
+    skip_unless!(nat_lab_available());
+    skip_unless!(skip_without_ping());
+    let ztpeer = skip_unless!(zt_testnet::ztpeer_path());
+    // (ztd's NAT, the real node's NAT): endpoint-independent on at least one side.
+    let pairs = [
+        (NatKind::FullCone, NatKind::PortRestricted),
+        (NatKind::Symmetric, NatKind::FullCone),
+    ];
+    let kinds: Vec<NatKind> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    let lab = NatLab::new(&kinds);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut root, _root_api, planet) = start_root(&lab, dir.path());
+    let planet_file = dir.path().join("planet");
+    std::fs::write(&planet_file, &planet).unwrap();
+    let mut figures = Vec::new();
+    for (pair, (ours_kind, real_kind)) in pairs.iter().enumerate() {
+        let (ours_node, real_node) = (1 + 2 * pair, 2 + 2 * pair);
+        let name = format!("ztd {}↔real node {}", ours_kind.name(), real_kind.name());
+        let started = Instant::now();
+        let ours = start_node(&lab, ours_node, dir.path(), &planet, true);
+        ours.api
+            .call(
+                "PUT",
+                "/rest/zerotier/interface",
+                Some(&serde_json::json!({ "network": ADHOC }).to_string()),
+            )
+            .expect("interface add");
+        let real_home = dir.path().join(format!("real{pair}"));
+        let real_id = identity();
+        write_identity(&real_home, &real_id);
+        let (real_home_s, planet_s) = (
+            real_home.display().to_string(),
+            planet_file.display().to_string(),
+        );
+        let mut real = lab.spawn(
+            real_node,
+            &ztpeer,
+            &[
+                "run",
+                "--home",
+                &real_home_s,
+                "--roots",
+                &planet_s,
+                "--join",
+                ADHOC,
+                "--for",
+                "120",
+                "--status-every",
+                "1",
+            ],
+        );
+        let real_6plane = sixplane(&real_id);
+        let ping6 = |wait: &str| {
+            lab.run(
+                ours_node,
+                Path::new("/usr/bin/ping"),
+                &["-6", "-c", "1", "-W", wait, &real_6plane],
+                Duration::from_secs(5),
+            )
+            .status
+            .success()
+        };
+        let pinged = poll(FIRST_PING_LIMIT, || ping6("2").then_some(()));
+        assert!(
+            pinged.is_some(),
+            "{name}: no ping to {real_6plane}\nroot: {}\nreal: {}",
+            root.report(),
+            real.report()
+        );
+        let pinged_after = started.elapsed();
+        let real_public = lab.public_ip(real_node);
+        let direct = poll(DIRECT_PATH_LIMIT, || {
+            ping6("1");
+            direct_path_to(&ours, real_id.address(), real_public)
+        });
+        let Some(path) = direct else {
+            panic!(
+                "{name}: no direct path to {real_public} within {DIRECT_PATH_LIMIT:?}; peers: \
+                 {:?}\nreal: {}",
+                ours.api.call("GET", "/peer", None),
+                real.report()
+            );
+        };
+        assert!(ping6("2"), "{name}: ping stopped working");
+        // The real node's side, where it tells: libzt reports a peer only in PEER_* events,
+        // which it sends only while online and only on a change, so a path made before the
+        // node counted itself online is never reported. What it reports of ztd must be the
+        // direct path to ztd's public address.
+        let ours_public = lab.public_ip(ours_node).to_string();
+        let ours_address = ours.id.address().to_string();
+        let about_ours = |peer: &Value| {
+            peer["peer_id"]
+                .as_str()
+                .is_some_and(|id| format!("{id:0>10}").eq_ignore_ascii_case(&ours_address))
+        };
+        let reports = |line: &str| -> Vec<Value> {
+            let Some(v) = json_line(line) else {
+                return Vec::new();
+            };
+            let mut found: Vec<Value> = v["peers"]
+                .as_array()
+                .map(|peers| peers.iter().filter(|p| about_ours(p)).cloned().collect())
+                .unwrap_or_default();
+            if about_ours(&v) {
+                found.push(v);
+            }
+            found
+        };
+        let _ = real.wait_line(Duration::from_secs(3), |l| !reports(l).is_empty());
+        let last_report = real.seen().iter().flat_map(|l| reports(l)).last();
+        match last_report {
+            Some(peer) => assert!(
+                peer["paths"].to_string().contains(&ours_public),
+                "{name}: the real node's paths to ztd do not include {ours_public}: {peer}"
+            ),
+            None => eprintln!("{name}: the real node reported nothing of ztd (libzt's events)"),
+        }
+        figures.push(format!(
+            "{name}: ping after {:.1} s, direct path after {:.1} s (→{path})",
+            pinged_after.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    eprintln!("NAT lab with a real node, time from starting both:");
+    for line in &figures {
+        eprintln!("  {line}");
     }
 }

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 
 use zt_crypto::Address;
 
-use super::{expectation_met, Change, ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED};
+use super::{
+    expectation_met, Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers, MemberFilter,
+    Storage, FEED_RETAINED,
+};
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
 
@@ -17,6 +20,75 @@ pub struct MemoryStorage {
     bridges: BTreeSet<(NetworkId, Address)>,
     feed: VecDeque<Change>,
     last_seq: ChangeSeq,
+    network_numbers: Numbering<NetworkId>,
+    member_numbers: Numbering<(NetworkId, Address)>,
+    adopted: bool,
+}
+
+/// Item numbers of one kind of record, both ways, and the last one handed out.
+#[derive(Debug, Clone)]
+struct Numbering<K> {
+    of: HashMap<K, ItemNo>,
+    by: BTreeMap<ItemNo, K>,
+    last: ItemNo,
+}
+
+impl<K> Default for Numbering<K> {
+    fn default() -> Self {
+        Numbering {
+            of: HashMap::new(),
+            by: BTreeMap::new(),
+            last: 0,
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash + Ord> Numbering<K> {
+    /// Numbers `key` if it has no number yet.
+    fn number(&mut self, key: K) {
+        if !self.of.contains_key(&key) {
+            self.last += 1;
+            self.set(key, self.last);
+        }
+    }
+
+    fn set(&mut self, key: K, no: ItemNo) {
+        self.of.insert(key, no);
+        self.by.insert(no, key);
+    }
+
+    fn forget(&mut self, key: &K) {
+        if let Some(no) = self.of.remove(key) {
+            self.by.remove(&no);
+        }
+    }
+
+    /// See [`Storage::adopt_item_numbers`]; `exists` tells which listed keys are stored.
+    fn adopt(
+        &mut self,
+        listed: impl IntoIterator<Item = (K, ItemNo)>,
+        exists: impl Fn(&K) -> bool,
+    ) {
+        let before: Vec<K> = self.by.values().copied().collect();
+        let mut numbered = Numbering {
+            last: self.last,
+            ..Numbering::default()
+        };
+        for (key, no) in listed {
+            if no > 0
+                && exists(&key)
+                && !numbered.by.contains_key(&no)
+                && !numbered.of.contains_key(&key)
+            {
+                numbered.set(key, no);
+                numbered.last = numbered.last.max(no);
+            }
+        }
+        for key in before {
+            numbered.number(key);
+        }
+        *self = numbered;
+    }
 }
 
 impl MemoryStorage {
@@ -65,6 +137,7 @@ impl Storage for MemoryStorage {
             return Err(StorageError::Conflict);
         }
         self.networks.insert(network.id, network.clone());
+        self.network_numbers.number(network.id);
         self.append(network.id, None, false, feed);
         Ok(())
     }
@@ -75,6 +148,16 @@ impl Storage for MemoryStorage {
         feed: Option<&FeedNote>,
     ) -> Result<bool, StorageError> {
         let existed = self.networks.remove(&id).is_some();
+        self.network_numbers.forget(&id);
+        let gone: Vec<(NetworkId, Address)> = self
+            .members
+            .range((id, Address::default())..)
+            .take_while(|((nwid, _), _)| *nwid == id)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &gone {
+            self.member_numbers.forget(key);
+        }
         self.members.retain(|(nwid, _), _| *nwid != id);
         self.ip_owners.retain(|(nwid, _), _| *nwid != id);
         self.bridges.retain(|(nwid, _)| *nwid != id);
@@ -135,6 +218,7 @@ impl Storage for MemoryStorage {
             self.bridges.remove(&(nwid, member.address));
         }
         self.members.insert((nwid, member.address), member.clone());
+        self.member_numbers.number((nwid, member.address));
         self.append(nwid, Some(member.address), false, feed);
         Ok(())
     }
@@ -147,6 +231,7 @@ impl Storage for MemoryStorage {
     ) -> Result<bool, StorageError> {
         match self.members.remove(&(network, address)) {
             Some(old) => {
+                self.member_numbers.forget(&(network, address));
                 self.bridges.remove(&(network, address));
                 for ip in &old.ip_assignments {
                     self.ip_owners.remove(&(network, *ip));
@@ -156,6 +241,64 @@ impl Storage for MemoryStorage {
             }
             None => Ok(false),
         }
+    }
+
+    fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError> {
+        Ok(self
+            .network_numbers
+            .by
+            .iter()
+            .map(|(no, id)| (*no, *id))
+            .collect())
+    }
+
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
+        let numbered = |key: &(NetworkId, Address)| {
+            let no = *self.member_numbers.of.get(key)?;
+            Some((no, self.members.get(key)?.clone()))
+        };
+        let mut found: Vec<(ItemNo, Member)> = match (filter.item, filter.network, filter.address) {
+            (Some(no), _, _) => self
+                .member_numbers
+                .by
+                .get(&no)
+                .and_then(numbered)
+                .into_iter()
+                .collect(),
+            (None, Some(nwid), Some(address)) => numbered(&(nwid, address)).into_iter().collect(),
+            (None, Some(nwid), None) => self
+                .members
+                .range((nwid, Address::default())..)
+                .take_while(|((n, _), _)| *n == nwid)
+                .filter_map(|(key, _)| numbered(key))
+                .collect(),
+            // The whole map: a test store, not indexed by address alone.
+            (None, None, _) => self.members.keys().filter_map(numbered).collect(),
+        };
+        found.retain(|(_, m)| {
+            filter.network.is_none_or(|n| n == m.network_id)
+                && filter.address.is_none_or(|a| a == m.address)
+        });
+        found.sort_unstable_by_key(|(no, _)| *no);
+        Ok(found)
+    }
+
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
+        if self.adopted {
+            return Ok(false);
+        }
+        self.adopted = true;
+        let networks = &self.networks;
+        self.network_numbers
+            .adopt(legacy.networks.iter().copied(), |id| {
+                networks.contains_key(id)
+            });
+        let members = &self.members;
+        self.member_numbers.adopt(
+            legacy.members.iter().map(|(n, a, no)| ((*n, *a), *no)),
+            |key| members.contains_key(key),
+        );
+        Ok(true)
     }
 
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {

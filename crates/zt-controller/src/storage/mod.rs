@@ -16,7 +16,11 @@
 //!   transaction; changes are read back in commit order ([`Storage::changes_after`]), so every
 //!   controller on the database sees every committed change and the pushes it owes;
 //! - records are stored as given; validation and revision counting are the caller's
-//!   ([`crate::Controller`]).
+//!   ([`crate::Controller`]);
+//! - every network and member gets an [`ItemNo`] from the database when it is first stored
+//!   (the RouterOS `*N` of `/zerotier/controller` and `/zerotier/controller/member`), kept
+//!   while the record exists, never handed out again, and the same for every controller on
+//!   the database.
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +34,9 @@ mod memory;
 mod postgres;
 mod sqlite;
 
-pub use self::postgres::{FeedListener, PostgresStorage, FEED_CHANNEL};
+pub use self::postgres::{
+    FeedListener, PostgresStorage, FEED_CHANNEL, MIGRATIONS as POSTGRES_MIGRATIONS,
+};
 pub use memory::MemoryStorage;
 pub use sqlite::{SqliteStorage, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION};
 
@@ -69,6 +75,49 @@ impl<'a, T> Expect<'a, T> {
 
 /// Position in the change feed: changes are numbered in commit order from 1.
 pub type ChangeSeq = u64;
+
+/// The RouterOS item number of a network or member (`*N`, from 1), allocated by the database
+/// (see the module contract). Networks and members are numbered apart.
+pub type ItemNo = u64;
+
+/// Which members [`Storage::member_items`] lists: those matching every key given (none:
+/// every member). Each key is an indexed look-up, so a RouterOS command that names a member
+/// never reads the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    pub network: Option<NetworkId>,
+    pub address: Option<Address>,
+    pub item: Option<ItemNo>,
+}
+
+/// Item numbers an older version kept outside the database (the per-daemon id files), given
+/// to [`Storage::adopt_item_numbers`] once so the numbers users know survive the upgrade.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LegacyItemNumbers {
+    pub networks: Vec<(NetworkId, ItemNo)>,
+    pub members: Vec<(NetworkId, Address, ItemNo)>,
+}
+
+/// Item numbers by the key values of their rows (see [`LegacyItemNumbers::database_keys`]).
+pub(crate) type KeyedNumbers = Vec<(Vec<i64>, ItemNo)>;
+
+impl LegacyItemNumbers {
+    /// The numbers keyed as the SQL databases key rows: `[id]` for networks, `[network_id,
+    /// address]` for members.
+    pub(crate) fn database_keys(&self) -> (KeyedNumbers, KeyedNumbers) {
+        let networks = self
+            .networks
+            .iter()
+            .map(|(id, no)| (vec![db_id(*id)], *no))
+            .collect();
+        let members = self
+            .members
+            .iter()
+            .map(|(id, address, no)| (vec![db_id(*id), db_addr(*address)], *no))
+            .collect();
+        (networks, members)
+    }
+}
 
 /// What a write tells every controller on the database.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +190,17 @@ pub trait Storage {
         address: Address,
         feed: Option<&FeedNote>,
     ) -> Result<bool, StorageError>;
+
+    /// Every network with its item number, ascending by number.
+    fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError>;
+    /// The members `filter` selects with their item numbers, ascending by number.
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError>;
+    /// Once per database: the records `legacy` lists take those numbers, the others new ones
+    /// after every number in use (in their present order), and later records are numbered
+    /// after all of them. Entries for records that no longer exist are skipped, as is an entry
+    /// whose number another controller's record holds. `false` (and no change) if the
+    /// database adopted numbers before.
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError>;
 
     /// Members of the network marked as active bridges, authorized or not, ascending.
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError>;
@@ -249,6 +309,15 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     ) -> Result<bool, StorageError> {
         (**self).remove_member(network, address, feed)
     }
+    fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError> {
+        (**self).network_items()
+    }
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
+        (**self).member_items(filter)
+    }
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
+        (**self).adopt_item_numbers(legacy)
+    }
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {
         (**self).active_bridges(network)
     }
@@ -331,6 +400,14 @@ pub(crate) fn db_id(nwid: NetworkId) -> i64 {
 
 pub(crate) fn db_addr(a: Address) -> i64 {
     a.to_u64() as i64
+}
+
+/// An item number as the SQL databases store it (positive, well within i64).
+pub(crate) fn item_from_db(v: i64) -> Result<ItemNo, StorageError> {
+    u64::try_from(v)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| StorageError::Corrupt(format!("item number {v} out of range")))
 }
 
 pub(crate) fn addr_from_db(v: i64) -> Result<Address, StorageError> {

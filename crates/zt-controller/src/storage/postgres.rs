@@ -10,6 +10,10 @@
 //!   Writers take a transaction-scoped advisory lock just before appending, so change numbers
 //!   are handed out in commit order and a reader that saw `seq` never later finds a smaller
 //!   one; each append also sends `NOTIFY` on [`FEED_CHANNEL`] so readers wake at once;
+//! - item numbers (`item` in `zt_network` and `zt_member`) come from the sequences
+//!   `zt_network_item` and `zt_member_item` as the column default, so every controller on the
+//!   database sees the same numbers and none is handed out twice; `zt_meta(key, value)` notes
+//!   which controllers adopted numbers ([`Storage::adopt_item_numbers`]);
 //! - `zt_migration(version, applied_at)`: applied schema migrations (see [`MIGRATIONS`]),
 //!   applied under an advisory lock so controllers starting together migrate once.
 //!
@@ -31,7 +35,8 @@ use zt_crypto::Address;
 
 use super::{
     addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
-    expectation_met, Change, ChangeSeq, Expect, FeedNote, RequestInputs, Storage, FEED_RETAINED,
+    expectation_met, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers,
+    MemberFilter, RequestInputs, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -45,7 +50,8 @@ const FEED_LOCK: i64 = 0x7a74_0002;
 
 /// Schema migrations, in order; version N is `MIGRATIONS[N - 1]`. Never edit one that has
 /// shipped: add the next.
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE zt_network (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE zt_network (
          id BIGINT PRIMARY KEY,
          record TEXT NOT NULL
      );
@@ -75,7 +81,127 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE zt_network (
          deleted BOOLEAN NOT NULL,
          note TEXT NOT NULL,
          committed_at TIMESTAMPTZ NOT NULL DEFAULT now()
-     );"];
+     );",
+    // 2: item numbers; records already stored are numbered in the order the RouterOS menus
+    // listed them (networks by ID, members by network ID then address; IDs as unsigned).
+    "CREATE SEQUENCE zt_network_item;
+     CREATE SEQUENCE zt_member_item;
+     CREATE TABLE zt_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     ALTER TABLE zt_network ADD COLUMN item BIGINT;
+     ALTER TABLE zt_member ADD COLUMN item BIGINT;
+     UPDATE zt_network SET item = numbered.n
+         FROM (SELECT id, row_number() OVER (ORDER BY id >= 0 DESC, id) AS n FROM zt_network)
+             AS numbered
+         WHERE zt_network.id = numbered.id;
+     UPDATE zt_member SET item = numbered.n
+         FROM (SELECT network_id, address,
+                      row_number() OVER (ORDER BY network_id >= 0 DESC, network_id, address) AS n
+               FROM zt_member) AS numbered
+         WHERE zt_member.network_id = numbered.network_id
+           AND zt_member.address = numbered.address;
+     SELECT setval('zt_network_item', COALESCE(max(item), 1), max(item) IS NOT NULL)
+         FROM zt_network;
+     SELECT setval('zt_member_item', COALESCE(max(item), 1), max(item) IS NOT NULL)
+         FROM zt_member;
+     ALTER TABLE zt_network ALTER COLUMN item SET DEFAULT nextval('zt_network_item'),
+         ALTER COLUMN item SET NOT NULL;
+     ALTER TABLE zt_member ALTER COLUMN item SET DEFAULT nextval('zt_member_item'),
+         ALTER COLUMN item SET NOT NULL;
+     ALTER SEQUENCE zt_network_item OWNED BY zt_network.item;
+     ALTER SEQUENCE zt_member_item OWNED BY zt_member.item;
+     CREATE UNIQUE INDEX zt_network_item_key ON zt_network(item);
+     CREATE UNIQUE INDEX zt_member_item_key ON zt_member(item);
+     CREATE INDEX zt_member_address ON zt_member(address);",
+];
+
+/// One kind of numbered record for [`PostgresStorage::adopt_item_numbers`].
+struct Numbered {
+    table: &'static str,
+    sequence: &'static str,
+    /// The columns that key a row, the first being the network ID.
+    key: &'static [&'static str],
+}
+
+const NUMBERED_NETWORKS: Numbered = Numbered {
+    table: "zt_network",
+    sequence: "zt_network_item",
+    key: &["id"],
+};
+const NUMBERED_MEMBERS: Numbered = Numbered {
+    table: "zt_member",
+    sequence: "zt_member_item",
+    key: &["network_id", "address"],
+};
+
+/// Gives `listed` (key values, number) their numbers in `tx` and the other rows of `what`
+/// within `networks` new ones after every number in use, in their present order.
+fn adopt(
+    tx: &mut Transaction<'_>,
+    what: &Numbered,
+    networks: (i64, i64),
+    listed: &[(Vec<i64>, ItemNo)],
+) -> Result<(), StorageError> {
+    let Numbered {
+        table,
+        sequence,
+        key,
+    } = what;
+    let in_range = format!("{} BETWEEN $1 AND $2", key[0]);
+    let key_match = |first: usize| {
+        key.iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + first))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    // Negative numbers free every positive one and keep the present order.
+    tx.execute(
+        &format!("UPDATE {table} SET item = -item WHERE {in_range}"),
+        &[&networks.0, &networks.1],
+    )?;
+    let give = tx.prepare(&format!(
+        "UPDATE {table} SET item = $1 WHERE {} AND item < 0
+         AND NOT EXISTS (SELECT 1 FROM {table} WHERE item = $1)",
+        key_match(2)
+    ))?;
+    for (values, no) in listed {
+        let Ok(no) = i64::try_from(*no) else { continue };
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&no];
+        params.extend(
+            values
+                .iter()
+                .map(|v| v as &(dyn postgres::types::ToSql + Sync)),
+        );
+        tx.execute(&give, &params)?;
+    }
+    tx.execute(
+        &format!(
+            "SELECT setval('{sequence}', GREATEST(max(item), (SELECT last_value FROM {sequence})))
+             FROM {table}"
+        ),
+        &[],
+    )?;
+    let rest = tx.query(
+        &format!(
+            "SELECT {} FROM {table} WHERE {in_range} AND item < 0 ORDER BY item DESC",
+            key.join(", ")
+        ),
+        &[&networks.0, &networks.1],
+    )?;
+    let renumber = tx.prepare(&format!(
+        "UPDATE {table} SET item = nextval('{sequence}') WHERE {}",
+        key_match(1)
+    ))?;
+    for row in rest {
+        let values: Vec<i64> = (0..key.len()).map(|i| row.get(i)).collect();
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        tx.execute(&renumber, &params)?;
+    }
+    Ok(())
+}
 
 /// PostgreSQL-backed [`Storage`] of one controller.
 pub struct PostgresStorage {
@@ -581,6 +707,89 @@ impl Storage for PostgresStorage {
         }
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(
+            "SELECT item, id FROM zt_network WHERE id BETWEEN $1 AND $2 ORDER BY item",
+        )?;
+        let rows = conn
+            .client
+            .query(&stmt, &[&self.networks.0, &self.networks.1])?;
+        rows.iter()
+            .map(|r| Ok((item_from_db(r.get(0))?, r.get::<_, i64>(1) as u64)))
+            .collect()
+    }
+
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
+        // One statement per shape, each with the index of its most selective key (a generic
+        // plan of `$n IS NULL OR …` would scan every member); the other keys are checked on
+        // what it finds.
+        let (sql, key): (&'static str, i64) = match filter {
+            MemberFilter {
+                item: Some(item), ..
+            } => (
+                "SELECT item, record FROM zt_member
+                 WHERE item = $3 AND network_id BETWEEN $1 AND $2",
+                i64::try_from(item).unwrap_or(-1),
+            ),
+            MemberFilter {
+                network: Some(nwid),
+                ..
+            } => (
+                "SELECT item, record FROM zt_member
+                 WHERE network_id = $3 AND network_id BETWEEN $1 AND $2 ORDER BY item",
+                db_id(nwid),
+            ),
+            MemberFilter {
+                address: Some(address),
+                ..
+            } => (
+                "SELECT item, record FROM zt_member
+                 WHERE address = $3 AND network_id BETWEEN $1 AND $2 ORDER BY item",
+                db_addr(address),
+            ),
+            MemberFilter { .. } => (
+                "SELECT item, record FROM zt_member
+                 WHERE network_id BETWEEN $1 AND $2 AND $3::BIGINT = 0 ORDER BY item",
+                0,
+            ),
+        };
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(sql)?;
+        let rows = conn
+            .client
+            .query(&stmt, &[&self.networks.0, &self.networks.1, &key])?;
+        let mut found = Vec::new();
+        for row in rows {
+            let member: Member = decode(row.get::<_, &str>(1))?;
+            if filter.network.is_none_or(|n| n == member.network_id)
+                && filter.address.is_none_or(|a| a == member.address)
+            {
+                found.push((item_from_db(row.get(0))?, member));
+            }
+        }
+        Ok(found)
+    }
+
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
+        let key = format!("item-numbers-adopted-{:016x}", self.networks.0);
+        let mut conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        let inserted = tx.execute(
+            "INSERT INTO zt_meta (key, value) VALUES ($1, 'yes') ON CONFLICT DO NOTHING",
+            &[&key],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        let (networks, members) = legacy.database_keys();
+        adopt(&mut tx, &NUMBERED_NETWORKS, self.networks, &networks)?;
+        adopt(&mut tx, &NUMBERED_MEMBERS, self.networks, &members)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {

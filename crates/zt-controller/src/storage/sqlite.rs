@@ -1,11 +1,18 @@
 //! SQLite storage (`controller.db`): WAL journal, one transaction per mutation.
 //!
-//! Layout (schema version 2, kept in `PRAGMA user_version`; version 1 had no feed):
-//! - `network(id, record)`: the network record as JSON (the serde form of [`Network`]);
-//! - `member(network_id, address, active_bridge, last_request, record)`: the member record as
-//!   JSON, with the bridge flag and last request time (of members with a bound identity) as
-//!   indexed columns, because every config request lists the bridges and every change lists the
-//!   members that asked recently;
+//! Layout (schema version 3, kept in `PRAGMA user_version`; version 1 had no feed, version 2
+//! no item numbers):
+//! - `network(id, record, item)`: the network record as JSON (the serde form of [`Network`])
+//!   and its item number;
+//! - `member(network_id, address, active_bridge, last_request, record, item)`: the member
+//!   record as JSON, with the bridge flag and last request time (of members with a bound
+//!   identity) as indexed columns, because every config request lists the bridges and every
+//!   change lists the members that asked recently; its item number, and an index by address
+//!   alone (RouterOS `print where zt-address=…`);
+//! - `item_counter(kind, last)`: the last item number handed out per kind (`network`,
+//!   `member`); a trigger numbers each inserted row, so every way of inserting one numbers it
+//!   and an update keeps the number; `meta(key, value)` notes that numbers were adopted
+//!   ([`Storage::adopt_item_numbers`]);
 //! - `member_ip(network_id, ip, address)`: one row per assigned address; its primary key is
 //!   what makes an address belong to at most one member;
 //! - `change(seq, network_id, address, deleted, note)`: the change feed, `seq` in commit order
@@ -23,13 +30,40 @@ use zt_crypto::Address;
 
 use super::{
     addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
-    expectation_met, Change, ChangeSeq, Expect, FeedNote, Storage, FEED_RETAINED,
+    expectation_met, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers,
+    MemberFilter, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
 
 /// The schema this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// Version 1: networks, members and their address claims.
+const CREATE_RECORDS: &str = "CREATE TABLE network (
+         id INTEGER PRIMARY KEY,
+         record TEXT NOT NULL
+     );
+     CREATE TABLE member (
+         network_id INTEGER NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+         address INTEGER NOT NULL,
+         active_bridge INTEGER NOT NULL,
+         last_request INTEGER,
+         record TEXT NOT NULL,
+         PRIMARY KEY (network_id, address)
+     ) WITHOUT ROWID;
+     CREATE INDEX member_bridges ON member(network_id, address) WHERE active_bridge != 0;
+     CREATE INDEX member_requests ON member(network_id, last_request);
+     CREATE TABLE member_ip (
+         network_id INTEGER NOT NULL,
+         ip TEXT NOT NULL,
+         address INTEGER NOT NULL,
+         PRIMARY KEY (network_id, ip),
+         FOREIGN KEY (network_id, address) REFERENCES member(network_id, address)
+             ON DELETE CASCADE
+     ) WITHOUT ROWID;
+     CREATE INDEX member_ip_by_member ON member_ip(network_id, address);
+     PRAGMA user_version = 1;";
 
 /// Version 2: the change feed.
 const CREATE_FEED: &str = "CREATE TABLE change (
@@ -40,6 +74,45 @@ const CREATE_FEED: &str = "CREATE TABLE change (
          note TEXT NOT NULL
      );
      PRAGMA user_version = 2;";
+
+/// Version 3: item numbers. Records already stored are numbered in the order the RouterOS
+/// menus listed them (networks by ID, members by network ID then address; IDs as unsigned).
+const CREATE_ITEM_NUMBERS: &str = "CREATE TABLE item_counter (
+         kind TEXT PRIMARY KEY,
+         last INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+     ALTER TABLE network ADD COLUMN item INTEGER;
+     ALTER TABLE member ADD COLUMN item INTEGER;
+     UPDATE network SET item = numbered.n
+         FROM (SELECT id, row_number() OVER (ORDER BY id >= 0 DESC, id) AS n FROM network)
+             AS numbered
+         WHERE network.id = numbered.id;
+     UPDATE member SET item = numbered.n
+         FROM (SELECT network_id, address,
+                      row_number() OVER (ORDER BY network_id >= 0 DESC, network_id, address) AS n
+               FROM member) AS numbered
+         WHERE member.network_id = numbered.network_id AND member.address = numbered.address;
+     INSERT INTO item_counter (kind, last)
+         VALUES ('network', (SELECT count(*) FROM network)),
+                ('member', (SELECT count(*) FROM member));
+     CREATE UNIQUE INDEX network_item ON network(item);
+     CREATE UNIQUE INDEX member_item ON member(item);
+     CREATE INDEX member_address ON member(address);
+     CREATE TRIGGER network_numbered AFTER INSERT ON network BEGIN
+         UPDATE item_counter SET last = last + 1 WHERE kind = 'network';
+         UPDATE network SET item = (SELECT last FROM item_counter WHERE kind = 'network')
+             WHERE id = NEW.id;
+     END;
+     CREATE TRIGGER member_numbered AFTER INSERT ON member BEGIN
+         UPDATE item_counter SET last = last + 1 WHERE kind = 'member';
+         UPDATE member SET item = (SELECT last FROM item_counter WHERE kind = 'member')
+             WHERE network_id = NEW.network_id AND address = NEW.address;
+     END;
+     PRAGMA user_version = 3;";
+
+/// The `meta` key saying item numbers were adopted.
+const ADOPTED_KEY: &str = "item-numbers-adopted";
 
 /// What a committed change must survive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,48 +192,21 @@ impl SqliteStorage {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        match version {
-            0 => {
-                tx.execute_batch(
-                    "CREATE TABLE network (
-                         id INTEGER PRIMARY KEY,
-                         record TEXT NOT NULL
-                     );
-                     CREATE TABLE member (
-                         network_id INTEGER NOT NULL REFERENCES network(id) ON DELETE CASCADE,
-                         address INTEGER NOT NULL,
-                         active_bridge INTEGER NOT NULL,
-                         last_request INTEGER,
-                         record TEXT NOT NULL,
-                         PRIMARY KEY (network_id, address)
-                     ) WITHOUT ROWID;
-                     CREATE INDEX member_bridges ON member(network_id, address) WHERE active_bridge != 0;
-                     CREATE INDEX member_requests ON member(network_id, last_request);
-                     CREATE TABLE member_ip (
-                         network_id INTEGER NOT NULL,
-                         ip TEXT NOT NULL,
-                         address INTEGER NOT NULL,
-                         PRIMARY KEY (network_id, ip),
-                         FOREIGN KEY (network_id, address) REFERENCES member(network_id, address)
-                             ON DELETE CASCADE
-                     ) WITHOUT ROWID;
-                     CREATE INDEX member_ip_by_member ON member_ip(network_id, address);",
-                )?;
-                tx.execute_batch(CREATE_FEED)?;
-            }
-            1 => tx.execute_batch(CREATE_FEED)?,
-            SCHEMA_VERSION => {}
-            found if found > SCHEMA_VERSION => {
-                return Err(StorageError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            found => {
-                return Err(StorageError::Corrupt(format!(
-                    "unknown schema version {found}"
-                )))
-            }
+        if version > SCHEMA_VERSION {
+            return Err(StorageError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < 0 {
+            return Err(StorageError::Corrupt(format!(
+                "unknown schema version {version}"
+            )));
+        }
+        // Each step brings the schema from its version to the next.
+        let steps = [CREATE_RECORDS, CREATE_FEED, CREATE_ITEM_NUMBERS];
+        for step in steps.iter().skip(version as usize) {
+            tx.execute_batch(step)?;
         }
         tx.commit()?;
         Ok(())
@@ -233,6 +279,81 @@ fn stored_record<T: serde::de::DeserializeOwned>(
         .query_row(params, |r| r.get(0))
         .optional()?;
     json.map(|j| decode(&j)).transpose()
+}
+
+/// A member row's item number and record.
+fn numbered_member(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Option<i64>, String)> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+fn item_of(item: Option<i64>) -> Result<ItemNo, StorageError> {
+    item_from_db(item.ok_or_else(|| StorageError::Corrupt("record without item number".into()))?)
+}
+
+/// One kind of numbered record for [`SqliteStorage::adopt_item_numbers`]: its table, the
+/// `item_counter` kind, the columns that key a row and the order they were numbered in.
+struct Numbered {
+    table: &'static str,
+    kind: &'static str,
+    key: &'static str,
+}
+
+/// Gives `listed` (key values, number) their numbers in `tx` and the other rows of `what` new
+/// ones after every number in use, in their present order.
+fn adopt(
+    tx: &rusqlite::Transaction<'_>,
+    what: &Numbered,
+    listed: &[(Vec<i64>, ItemNo)],
+) -> Result<(), StorageError> {
+    let Numbered { table, kind, key } = what;
+    let key_match = key
+        .split(", ")
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    // Negative numbers free every positive one and keep the present order.
+    tx.execute(&format!("UPDATE {table} SET item = -item"), [])?;
+    {
+        let mut give = tx.prepare(&format!(
+            "UPDATE {table} SET item = ?1 WHERE {key_match} AND item < 0
+             AND NOT EXISTS (SELECT 1 FROM {table} WHERE item = ?1)"
+        ))?;
+        for (values, no) in listed {
+            let Ok(no) = i64::try_from(*no) else { continue };
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&no];
+            params.extend(values.iter().map(|v| v as &dyn rusqlite::ToSql));
+            give.execute(params.as_slice())?;
+        }
+    }
+    let counted: i64 = tx.query_row(
+        "SELECT last FROM item_counter WHERE kind = ?1",
+        [kind],
+        |r| r.get(0),
+    )?;
+    let highest: Option<i64> =
+        tx.query_row(&format!("SELECT max(item) FROM {table}"), [], |r| r.get(0))?;
+    let mut last = counted.max(highest.unwrap_or(0));
+    let rest: Vec<Vec<i64>> = {
+        let columns = key.split(", ").count();
+        let mut stmt = tx.prepare(&format!(
+            "SELECT {key} FROM {table} WHERE item < 0 ORDER BY item DESC"
+        ))?;
+        let rows = stmt.query_map([], |r| (0..columns).map(|i| r.get(i)).collect())?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut renumber = tx.prepare(&format!("UPDATE {table} SET item = ?1 WHERE {key_match}"))?;
+    for values in rest {
+        last += 1;
+        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&last];
+        params.extend(values.iter().map(|v| v as &dyn rusqlite::ToSql));
+        renumber.execute(params.as_slice())?;
+    }
+    tx.execute(
+        "UPDATE item_counter SET last = ?2 WHERE kind = ?1",
+        params![kind, last],
+    )?;
+    Ok(())
 }
 
 impl Storage for SqliteStorage {
@@ -427,6 +548,104 @@ impl Storage for SqliteStorage {
         }
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT item, id FROM network ORDER BY item")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        rows.map(|row| {
+            let (item, id) = row?;
+            Ok((item_of(item)?, id as u64))
+        })
+        .collect()
+    }
+
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
+        // The most selective key picks the index; the others are checked on what it finds.
+        let (sql, key): (&str, Vec<i64>) = match filter {
+            MemberFilter {
+                item: Some(item), ..
+            } => (
+                "SELECT item, record FROM member WHERE item = ?1",
+                vec![i64::try_from(item).unwrap_or(-1)],
+            ),
+            MemberFilter {
+                network: Some(nwid),
+                address: Some(address),
+                ..
+            } => (
+                "SELECT item, record FROM member WHERE network_id = ?1 AND address = ?2",
+                vec![db_id(nwid), db_addr(address)],
+            ),
+            MemberFilter {
+                network: Some(nwid),
+                ..
+            } => (
+                "SELECT item, record FROM member WHERE network_id = ?1 ORDER BY item",
+                vec![db_id(nwid)],
+            ),
+            MemberFilter {
+                address: Some(address),
+                ..
+            } => (
+                "SELECT item, record FROM member INDEXED BY member_address
+                 WHERE address = ?1 ORDER BY item",
+                vec![db_addr(address)],
+            ),
+            MemberFilter { .. } => ("SELECT item, record FROM member ORDER BY item", vec![]),
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(key), numbered_member)?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (item, json) = row?;
+            let member: Member = decode(&json)?;
+            if filter.network.is_none_or(|n| n == member.network_id)
+                && filter.address.is_none_or(|a| a == member.address)
+            {
+                found.push((item_of(item)?, member));
+            }
+        }
+        Ok(found)
+    }
+
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let adopted: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [ADOPTED_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if adopted.is_some() {
+            return Ok(false);
+        }
+        let (networks, members) = legacy.database_keys();
+        let network_kind = Numbered {
+            table: "network",
+            kind: "network",
+            key: "id",
+        };
+        let member_kind = Numbered {
+            table: "member",
+            kind: "member",
+            key: "network_id, address",
+        };
+        adopt(&tx, &network_kind, &networks)?;
+        adopt(&tx, &member_kind, &members)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, 'yes')",
+            [ADOPTED_KEY],
+        )?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StorageError> {

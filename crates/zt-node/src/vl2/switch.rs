@@ -371,10 +371,13 @@ impl Node {
         let theirs = member.map_or(super::rules::TagValues::Unknown, |m| {
             super::rules::TagValues::Member(&m.tags)
         });
-        let (sender_tags, receiver_tags) = if inbound {
-            (theirs, ours)
-        } else {
-            (ours, theirs)
+        let ownership = match member {
+            Some(m) if inbound => super::rules::Ownership::Member {
+                certificates: &m.coos,
+                ndp_emulated_prefix: super::rules::ndp_emulated_prefix(config),
+            },
+            None if inbound => super::rules::Ownership::None,
+            _ => super::rules::Ownership::Config(&config.certificates_of_ownership),
         };
         let facts = FrameFacts {
             inbound,
@@ -385,8 +388,9 @@ impl Node {
             dst_mac,
             ethertype,
             payload,
-            sender_tags,
-            receiver_tags,
+            our_tags: ours,
+            their_tags: theirs,
+            ownership,
             unsupported_match_result: config.flags
                 & zt_wire::netconf::FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH
                 != 0,

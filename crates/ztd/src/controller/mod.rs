@@ -1,7 +1,7 @@
 //! The network controller of each instance (`/zerotier/controller`, PROTOCOL.md §7): a
 //! [`zt_controller::Controller`] over SQLite at `<home>/<instance>/controller.db`, or over one
 //! PostgreSQL database shared by several daemons ([`ControllerDb`]), owned by a
-//! [`service::ControllerService`] off the packet path, and the RouterOS item ids of controller
+//! [`service::ControllerService`] off the packet path, and the RouterOS ids of controller
 //! networks and members.
 //!
 //! ```text
@@ -10,16 +10,18 @@
 //!   ControllerService: zt-controller answers / pushes, signed ──> the instance's node
 //! ```
 //!
-//! The controller state (networks, members, addresses) lives only in SQLite; what this module
-//! adds is a table per menu mapping RouterOS ids (`*1`, `*2`) to (instance, network[, member]),
-//! so ids stay stable across prints and restarts while members appear by themselves when a
-//! node asks to join. The tables are brought in step with snapshots of the databases before
-//! every print ([`Controllers::sync`]).
+//! The controller state (networks, members, addresses) lives only in the database, and so do
+//! the RouterOS item numbers of networks and members (allocated by the database, see
+//! `zt_controller::storage`): a RouterOS id is the instance's id and the item number together
+//! ([`menu_id`]), so every daemon on one database shows the same ids, and a command that names
+//! an item goes to its controller and row by key. Older versions kept the numbers in
+//! per-daemon files (`controller-ids.json`, `controller-member-ids.json`); those are adopted
+//! by the databases once and then renamed `*.migrated` ([`LegacyItemIds`]).
 //!
-//! Locking: the id tables have their own lock (`Daemon::controllers`), which the controller
-//! menus hold across their database work; they take the daemon's model lock only briefly,
-//! after it. The databases belong to their services, so no lock is shared with the packet
-//! path.
+//! Locking: the controller menus take the daemon's model lock only to find an instance's
+//! service, never across database work; adding or renaming a network holds
+//! `Daemon::controller_names` so names stay unique. The databases belong to their services,
+//! so no lock is shared with the packet path.
 pub mod service;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -28,17 +30,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::MutexGuard;
-
 use serde::{Deserialize, Serialize};
-use zt_controller::model::{format_network_id, parse_network_id};
-use zt_controller::{Member, Network, NetworkId};
-use zt_crypto::Identity;
+use zt_controller::model::parse_network_id;
+use zt_controller::storage::{ItemNo, LegacyItemNumbers};
+use zt_controller::{Network, NetworkId};
+use zt_crypto::{Address, Identity};
 use zt_node::Event;
 
 use crate::daemon::{Daemon, Model};
 use crate::menu::CommandError;
-use crate::model::{ItemId, Table, TableError};
+use crate::model::{ItemId, Table};
 use crate::runtime::driver::InstanceHandle;
 use crate::runtime::engine::EngineClock;
 use crate::runtime::events::{EventHandler, InstanceInfo, Subsystem};
@@ -50,12 +51,15 @@ use service::{
 
 /// The controller database inside an instance directory.
 pub const DB_FILE: &str = "controller.db";
-/// RouterOS ids of `/zerotier/controller` items.
+/// RouterOS ids of `/zerotier/controller` items, as versions before the ids moved into the
+/// databases kept them.
 const NETWORK_IDS_FILE: &str = "controller-ids.json";
-/// RouterOS ids of `/zerotier/controller/member` items.
+/// RouterOS ids of `/zerotier/controller/member` items, likewise.
 const MEMBER_IDS_FILE: &str = "controller-member-ids.json";
+/// What an adopted id file is renamed to (`<file>` + this).
+const ADOPTED_SUFFIX: &str = ".migrated";
 
-/// One `/zerotier/controller` item: a network of an instance's controller.
+/// One `/zerotier/controller` row of the old id files: a network of an instance's controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRef {
     /// The instance's item id (stable across renames).
@@ -64,7 +68,7 @@ pub struct NetworkRef {
     pub network: String,
 }
 
-/// One `/zerotier/controller/member` item.
+/// One `/zerotier/controller/member` row of the old id files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRef {
     pub instance: ItemId,
@@ -286,191 +290,112 @@ impl EventHandler for ControllerHandler {
     }
 }
 
-/// What one controller holds, read in one go for a management command.
-pub(crate) struct ControllerView {
-    pub(crate) instance: ItemId,
-    /// Every network, ascending, with whether this controller serves it and its members.
-    pub(crate) networks: Vec<NetworkView>,
+/// Bits of a controller item's RouterOS id that hold the database's item number. The
+/// instance's own id, less one, is above them: the first instance's items show the numbers as
+/// they are, and two instances' databases (each SQLite file numbers from 1) never give one id
+/// twice.
+const ITEM_BITS: u32 = 24;
+
+/// The RouterOS id of item number `item` of the controller of `instance`.
+pub(crate) fn menu_id(instance: ItemId, item: ItemNo) -> Result<ItemId, CommandError> {
+    let slot = instance
+        .0
+        .checked_sub(1)
+        .filter(|s| *s < 1 << (32 - ITEM_BITS));
+    match (slot, u32::try_from(item)) {
+        (Some(slot), Ok(item)) if item > 0 && item < 1 << ITEM_BITS => {
+            Ok(ItemId(slot << ITEM_BITS | item))
+        }
+        _ => Err(CommandError::Internal(format!(
+            "controller item {item} of instance {instance} has no RouterOS id (instances up to *100, items below 2^24)"
+        ))),
+    }
 }
 
-pub(crate) struct NetworkView {
+/// The instance and item number a RouterOS id of a controller item stands for.
+pub(crate) fn menu_id_parts(id: ItemId) -> (ItemId, ItemNo) {
+    (
+        ItemId((id.0 >> ITEM_BITS) + 1),
+        (id.0 & ((1 << ITEM_BITS) - 1)).into(),
+    )
+}
+
+/// One `/zerotier/controller` item.
+pub(crate) struct NetworkItem {
+    pub(crate) id: ItemId,
+    pub(crate) instance: ItemId,
     pub(crate) network: Network,
     /// Requests for it come to this controller (`nwid >> 24` is its address).
     pub(crate) serves: bool,
-    /// Ascending by address.
-    pub(crate) members: Vec<Member>,
 }
 
-impl ControllerView {
-    /// Read everything `service` (the controller of `instance`) holds, on its thread.
-    pub(crate) async fn read(
-        instance: ItemId,
-        service: &ControllerService,
-    ) -> Result<ControllerView, ServiceError> {
-        let networks = service
-            .read(
-                |ctl| -> Result<Vec<NetworkView>, zt_controller::StorageError> {
-                    let mut networks = Vec::new();
-                    for nwid in ctl.network_ids()? {
-                        let Some(network) = ctl.network(nwid)? else {
-                            continue;
-                        };
-                        networks.push(NetworkView {
-                            serves: ctl.serves(nwid),
-                            members: ctl.members(nwid)?,
-                            network,
-                        });
-                    }
-                    Ok(networks)
-                },
-            )
-            .await??;
-        Ok(ControllerView { instance, networks })
-    }
-
-    /// The network with these 16 hex digits.
-    pub(crate) fn network(&self, network: &str) -> Option<&NetworkView> {
-        let nwid = u64::from_str_radix(network, 16).ok()?;
-        self.networks.iter().find(|n| n.network.id == nwid)
+/// The item of `networks` that `selector` (a RouterOS id or a network name) names.
+pub(crate) fn find_network_item<'a>(
+    networks: &'a [NetworkItem],
+    selector: &str,
+) -> Option<&'a NetworkItem> {
+    match selector.parse::<ItemId>() {
+        Ok(id) => networks.iter().find(|n| n.id == id),
+        Err(()) => networks.iter().find(|n| n.network.name == selector),
     }
 }
 
-/// The view of `instance` among `views`.
-pub(crate) fn view_of(views: &[ControllerView], instance: ItemId) -> Option<&ControllerView> {
-    views.iter().find(|v| v.instance == instance)
+/// The RouterOS ids older versions kept in the state directory, by instance, until the
+/// databases adopted them.
+pub(crate) struct LegacyItemIds {
+    by_instance: HashMap<ItemId, LegacyItemNumbers>,
 }
 
-/// The controllers of all instances and the RouterOS ids of their items.
-pub struct Controllers {
-    pub(crate) networks: Table<NetworkRef>,
-    pub(crate) members: Table<MemberRef>,
-}
-
-impl Controllers {
-    /// Load the id tables. They only number what the databases hold, so a damaged table is
-    /// set aside (`<file>.damaged`) and rebuilt from the databases on the next command, with
-    /// new numbers, rather than stopping the daemon.
-    pub fn load(state: &StateDir) -> Result<Controllers, TableError> {
-        Ok(Controllers {
-            networks: load_rebuildable(&state.file(NETWORK_IDS_FILE))?,
-            members: load_rebuildable(&state.file(MEMBER_IDS_FILE))?,
-        })
-    }
-
-    fn save(&self, state: &StateDir) -> Result<(), CommandError> {
-        let internal = |e: crate::state_dir::StateError| CommandError::Internal(e.to_string());
-        self.networks
-            .save(&state.file(NETWORK_IDS_FILE))
-            .map_err(internal)?;
-        // Lists every member of every controller: private to the owner, as the database is.
-        self.members
-            .save_private(&state.file(MEMBER_IDS_FILE))
-            .map_err(internal)
-    }
-
-    /// Bring the id tables in step with the controllers' contents `views` (read under
-    /// the tables' lock, so never older than what the tables saw): rows for networks and members
-    /// that appeared (joins, the JSON API) are added, rows for vanished ones dropped. Rows of
-    /// instances without a view are kept while the instance exists (`instances`).
-    pub(crate) fn sync(
-        &mut self,
-        state: &StateDir,
-        instances: &[ItemId],
-        views: &[ControllerView],
-    ) -> Result<(), CommandError> {
-        let mut networks_now: Vec<(ItemId, String)> = Vec::new();
-        let mut members_now: Vec<(ItemId, String, String)> = Vec::new();
-        for view in views {
-            for n in &view.networks {
-                let network = format_network_id(n.network.id);
-                for m in &n.members {
-                    members_now.push((view.instance, network.clone(), m.address.to_string()));
+impl LegacyItemIds {
+    /// The old id files, if there are any. A file that cannot be read is left alone with a
+    /// warning: the databases number everything themselves anyway.
+    pub(crate) fn load(state: &StateDir) -> Option<LegacyItemIds> {
+        fn read<T: Serialize + serde::de::DeserializeOwned>(path: &Path) -> Option<Table<T>> {
+            match Table::load(path) {
+                Ok(table) => table,
+                Err(error) => {
+                    tracing::warn!(%error, "old RouterOS id file not adopted; the controller items get the numbers of their database");
+                    None
                 }
-                networks_now.push((view.instance, network));
             }
         }
-        // Rows of an open controller must match its database; rows of a removed instance go.
-        let authoritative =
-            |instance: ItemId| view_of(views, instance).is_some() || !instances.contains(&instance);
-        let mut changed = false;
-        for id in self.networks.ids() {
-            let Some(row) = self.networks.get(id) else {
-                continue;
-            };
-            if authoritative(row.instance)
-                && !networks_now
-                    .iter()
-                    .any(|(i, n)| *i == row.instance && *n == row.network)
-            {
-                self.networks.remove(id);
-                changed = true;
+        let networks: Option<Table<NetworkRef>> = read(&state.file(NETWORK_IDS_FILE));
+        let members: Option<Table<MemberRef>> = read(&state.file(MEMBER_IDS_FILE));
+        if networks.is_none() && members.is_none() {
+            return None;
+        }
+        let mut by_instance: HashMap<ItemId, LegacyItemNumbers> = HashMap::new();
+        for (id, row) in networks.iter().flat_map(|t| t.iter()) {
+            if let Ok(nwid) = parse_network_id(&row.network) {
+                let numbers = by_instance.entry(row.instance).or_default();
+                numbers.networks.push((nwid, id.0.into()));
             }
         }
-        for (instance, network) in networks_now {
-            let known = self
-                .networks
-                .iter()
-                .any(|(_, r)| r.instance == instance && r.network == network);
-            if !known {
-                self.networks.insert(NetworkRef { instance, network });
-                changed = true;
+        for (id, row) in members.iter().flat_map(|t| t.iter()) {
+            let address = u64::from_str_radix(&row.address, 16)
+                .ok()
+                .and_then(Address::new);
+            if let (Ok(nwid), Some(address)) = (parse_network_id(&row.network), address) {
+                let numbers = by_instance.entry(row.instance).or_default();
+                numbers.members.push((nwid, address, id.0.into()));
             }
         }
-        for id in self.members.ids() {
-            let Some(row) = self.members.get(id) else {
-                continue;
-            };
-            if authoritative(row.instance)
-                && !members_now
-                    .iter()
-                    .any(|(i, n, a)| *i == row.instance && *n == row.network && *a == row.address)
-            {
-                self.members.remove(id);
-                changed = true;
-            }
-        }
-        for (instance, network, address) in members_now {
-            let known = self.members.iter().any(|(_, r)| {
-                r.instance == instance && r.network == network && r.address == address
-            });
-            if !known {
-                self.members.insert(MemberRef {
-                    instance,
-                    network,
-                    address,
-                });
-                changed = true;
-            }
-        }
-        if changed {
-            self.save(state)?;
-        }
-        Ok(())
+        Some(LegacyItemIds { by_instance })
     }
-}
 
-/// The id table at `path`; empty if it does not exist, or if it is damaged (then the file is
-/// renamed to `<file>.damaged` and a warning logged).
-fn load_rebuildable<T: Serialize + serde::de::DeserializeOwned>(
-    path: &Path,
-) -> Result<Table<T>, TableError> {
-    match Table::load(path) {
-        Ok(table) => Ok(table.unwrap_or_default()),
-        Err(TableError::Corrupt {
-            path: shown,
-            message,
-        }) => {
-            let mut aside = path.as_os_str().to_owned();
-            aside.push(".damaged");
-            let aside = PathBuf::from(aside);
-            std::fs::rename(path, &aside).map_err(|e| TableError::Corrupt {
-                path: shown.clone(),
-                message: format!("{message}; and it cannot be set aside: {e}"),
-            })?;
-            tracing::warn!(file = %shown, %message, kept_as = %aside.display(), "damaged RouterOS id table set aside; it is rebuilt from the controller databases, with new item numbers");
-            Ok(Table::default())
+    /// Rename the files: adopted, they are read no more (and kept for the operator).
+    fn retire(state: &StateDir) {
+        for name in [NETWORK_IDS_FILE, MEMBER_IDS_FILE] {
+            let path = state.file(name);
+            if !path.exists() {
+                continue;
+            }
+            let mut adopted = path.as_os_str().to_owned();
+            adopted.push(ADOPTED_SUFFIX);
+            if let Err(error) = std::fs::rename(&path, PathBuf::from(adopted)) {
+                tracing::warn!(%error, file = %path.display(), "adopted RouterOS id file not renamed");
+            }
         }
-        Err(other) => Err(other),
     }
 }
 
@@ -529,25 +454,13 @@ impl Daemon {
         self.controller_for(&mut model, id).await
     }
 
-    /// The controllers' id tables, locked and in step with the databases, and what each
-    /// controller holds. Hold the tables across the command's database work; the model
-    /// lock is free meanwhile.
-    pub(crate) async fn controllers_synced(
+    /// The controller service of every instance that has an identity, in instance order.
+    /// The model is locked only to list them. The first call adopts the ids of older
+    /// versions' files ([`LegacyItemIds`]).
+    pub(crate) async fn controller_services(
         &self,
-    ) -> Result<(MutexGuard<'_, Controllers>, Vec<ControllerView>), CommandError> {
-        let mut tables = self.controllers.lock().await;
-        let views = self.sync_controllers(&mut tables).await?;
-        Ok((tables, views))
-    }
-
-    /// Read the controllers of every instance that has an identity and sync `tables` (held
-    /// by the caller); returns what each holds. The model is locked only to list the
-    /// instances, not while the databases are read.
-    pub(crate) async fn sync_controllers(
-        &self,
-        tables: &mut Controllers,
-    ) -> Result<Vec<ControllerView>, CommandError> {
-        let (instances, services) = {
+    ) -> Result<Vec<(ItemId, ControllerService)>, CommandError> {
+        let services = {
             let mut model = self.lock().await;
             let mut services = Vec::new();
             for id in model.instances.ids() {
@@ -556,116 +469,216 @@ impl Daemon {
                 }
                 services.push((id, self.controller_for(&mut model, id).await?));
             }
-            (model.instances.ids(), services)
+            services
         };
-        let mut views = Vec::new();
-        for (id, service) in services {
-            views.push(
-                ControllerView::read(id, &service)
-                    .await
-                    .map_err(service_error)?,
-            );
+        self.adopt_legacy_item_ids(&services).await?;
+        Ok(services)
+    }
+
+    /// Hand the old id files' numbers to the databases, once; the files are renamed when
+    /// every controller they number took them (a database that is down is asked again on the
+    /// next command). Ids of instances that no longer exist are dropped.
+    async fn adopt_legacy_item_ids(
+        &self,
+        services: &[(ItemId, ControllerService)],
+    ) -> Result<(), CommandError> {
+        let mut legacy = self.legacy_item_ids.lock().await;
+        let Some(pending) = legacy.as_mut() else {
+            return Ok(());
+        };
+        let instances = self.lock().await.instances.ids();
+        pending
+            .by_instance
+            .retain(|instance, _| instances.contains(instance));
+        for (instance, service) in services {
+            let Some(numbers) = pending.by_instance.get(instance).cloned() else {
+                continue;
+            };
+            let adopted = service
+                .adopt_item_numbers(numbers)
+                .await
+                .map_err(service_error)?;
+            tracing::info!(instance = %instance, adopted, "RouterOS ids of older versions handed to the controller database");
+            pending.by_instance.remove(instance);
         }
-        tables.sync(&self.state, &instances, &views)?;
-        Ok(views)
+        // What is left belongs to instances without an identity: no controller, nothing to
+        // number.
+        LegacyItemIds::retire(&self.state);
+        *legacy = None;
+        Ok(())
+    }
+
+    /// The controller of `instance`, for a command on one of its items: `NoSuchItem` when the
+    /// instance has no controller (no identity, so no items).
+    pub(crate) async fn controller_of_item(
+        &self,
+        instance: ItemId,
+    ) -> Result<ControllerService, CommandError> {
+        self.controller_services()
+            .await?
+            .into_iter()
+            .find(|(id, _)| *id == instance)
+            .map(|(_, service)| service)
+            .ok_or(CommandError::NoSuchItem)
+    }
+
+    /// Every network of every controller, in id order.
+    pub(crate) async fn controller_networks(&self) -> Result<Vec<NetworkItem>, CommandError> {
+        let mut items = Vec::new();
+        for (instance, service) in self.controller_services().await? {
+            let networks = service
+                .read(|ctl| -> Result<Vec<_>, zt_controller::StorageError> {
+                    let mut networks = Vec::new();
+                    for (item, nwid) in ctl.storage().network_items()? {
+                        if let Some(network) = ctl.network(nwid)? {
+                            networks.push((item, ctl.serves(nwid), network));
+                        }
+                    }
+                    Ok(networks)
+                })
+                .await
+                .map_err(service_error)?
+                .map_err(|e| service_error(e.into()))?;
+            for (item, serves, network) in networks {
+                items.push(NetworkItem {
+                    id: menu_id(instance, item)?,
+                    instance,
+                    network,
+                    serves,
+                });
+            }
+        }
+        Ok(items)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
-    use zt_controller::MemoryStorage;
-    use zt_crypto::Address;
-
-    /// identities[0] of `shared/interop/vectors.json`.
-    const KNOWN_SECRET: &str = "3dd3377c70:0:b536662c7b3d61b5440d8dfc5f6e65b101ca3b6c32e8d3cafef52fd71786a264cf3ac90ce863a85a22ae6e93f2795e33f6af6731a126a5a7fdadd05808ca5533:18d7f229860de6a3220c19d51def3433e4e029c16760efdaf9f0c87437ffbf3149527de5d528174a6b64de837233cc4f5f123a3e809603c82096609c7a5e73fd";
-    const NWID: u64 = 0x3dd3377c70a99e4b;
-
-    fn memory_service() -> ControllerService {
-        let identity = Identity::from_string(KNOWN_SECRET).unwrap();
-        ControllerService::start(
-            identity,
-            Box::new(|| Ok(Box::new(MemoryStorage::new()) as service::ServiceStorage)),
-            Arc::default(),
-            EngineClock::new(),
-        )
-    }
 
     #[test]
-    fn a_damaged_id_table_is_set_aside_and_rebuilt() {
-        let tmp = tempfile::tempdir().unwrap();
-        let state = StateDir::open(tmp.path().join("home")).unwrap();
-        let members = state.file(MEMBER_IDS_FILE);
-        std::fs::write(&members, b"{\"next_id\": 1, \"rows\": [tru").unwrap();
-        let loaded = Controllers::load(&state).expect("the daemon starts");
-        assert_eq!(loaded.members.iter().count(), 0);
-        assert!(!members.exists());
-        let mut aside = members.as_os_str().to_owned();
-        aside.push(".damaged");
-        assert_eq!(
-            std::fs::read(std::path::PathBuf::from(aside)).unwrap(),
-            b"{\"next_id\": 1, \"rows\": [tru"
-        );
+    fn menu_ids_put_the_instance_above_the_item_number() {
+        assert_eq!(menu_id(ItemId(1), 5).unwrap(), ItemId(5));
+        assert_eq!(menu_id(ItemId(2), 0x1a).unwrap(), ItemId(0x100_001a));
+        assert_eq!(menu_id_parts(ItemId(0x100_001a)), (ItemId(2), 0x1a));
+        assert_eq!(menu_id_parts(ItemId(5)), (ItemId(1), 5));
+        for (instance, item) in [(1, 0), (1, 1 << 24), (0, 1), (257, 1)] {
+            assert!(
+                menu_id(ItemId(instance), item).is_err(),
+                "{instance} {item}"
+            );
+        }
+        assert_eq!(menu_id(ItemId(256), 1).unwrap(), ItemId(0xff00_0001));
     }
 
+    fn open_daemon(home: &Path) -> Daemon {
+        let state = StateDir::open(home).unwrap();
+        Daemon::open(state, Arc::new(crate::runtime::engine::NoProtocolFactory)).unwrap()
+    }
+
+    fn ids_and(records: &[crate::menu::Record], property: &str) -> Vec<(String, String)> {
+        records
+            .iter()
+            .map(|r| {
+                (
+                    r[".id"].clone(),
+                    r.get(property).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// An upgrade from a version that kept the RouterOS ids in per-daemon files: the ids
+    /// users know survive (the database adopts them once), new items are numbered after
+    /// them, the files are renamed, and a daemon started later shows the same ids.
     #[tokio::test]
-    async fn menu_ids_are_stable_and_follow_the_databases() {
+    async fn ids_of_the_old_id_files_survive_the_upgrade() {
+        use crate::menu::{Args, Menu};
+        use crate::menus::controller::ControllerMenu;
+        use crate::menus::member::MemberMenu;
+        use zt_controller::props::{member_patch_from_properties, network_patch_from_properties};
+
         let tmp = tempfile::tempdir().unwrap();
-        let state = StateDir::open(tmp.path().join("home")).unwrap();
-        let ctl = memory_service();
-        let zt1 = ItemId(1);
-        let views = || async { vec![ControllerView::read(zt1, &ctl).await.unwrap()] };
-        let mut ids = Controllers::load(&state).unwrap();
-        let patch = network_patch_from_properties(&[
-            ("name", "ZT-private"),
-            ("ip-range", "172.27.27.10-172.27.27.20"),
-            ("routes", "172.27.27.0/24"),
-        ])
-        .unwrap();
-        ctl.create_network(Some(NWID), patch).await.unwrap();
-        let patch = member_patch_from_properties(&[]).unwrap();
-        for address in [0x1111111111, 0x2222222222] {
-            let address = Address::new(address).unwrap();
-            ctl.update_member(NWID, address, patch.clone(), service::Face::RouterOs)
-                .await
-                .unwrap();
-        }
-        ids.sync(&state, &[zt1], &views().await).unwrap();
-        let members: Vec<ItemId> = ids.members.ids();
-        assert_eq!(members, [ItemId(1), ItemId(2)]);
-        assert_eq!(ids.networks.ids(), [ItemId(1)]);
-
-        // A member removed in the database loses its row; the other keeps its id, also
-        // after a reload from disk.
-        ctl.delete_member(
-            NWID,
-            Address::new(0x1111111111).unwrap(),
-            service::Face::RouterOs,
-        )
-        .await
-        .unwrap();
-        ids.sync(&state, &[zt1], &views().await).unwrap();
-        // The member table lists members: private to the owner.
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(state.file(MEMBER_IDS_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let mut reloaded = Controllers::load(&state).unwrap();
-        reloaded.sync(&state, &[zt1], &views().await).unwrap();
-        assert_eq!(reloaded.members.ids(), [ItemId(2)]);
-        assert_eq!(
-            reloaded.members.get(ItemId(2)).unwrap().address,
-            "2222222222"
+        let home = tmp.path().join("home");
+        let (a, b) = (
+            Address::new(0x0a00000001).unwrap(),
+            Address::new(0x0b00000002).unwrap(),
         );
+        let nwid = {
+            let daemon = open_daemon(&home);
+            let zt1 = daemon.lock().await.instances.ids()[0];
+            let service = daemon.controller_of_instance(zt1).await.unwrap();
+            let patch = network_patch_from_properties(&[("name", "office")]).unwrap();
+            let network = service.create_network(None, patch).await.unwrap();
+            for address in [a, b] {
+                let patch = member_patch_from_properties(&[]).unwrap();
+                service
+                    .update_member(network.id, address, patch, service::Face::RouterOs)
+                    .await
+                    .unwrap();
+            }
+            network.id
+        };
+        // What the old version had written: its own numbering.
+        let state = StateDir::open(&home).unwrap();
+        let nw = zt_controller::model::format_network_id(nwid);
+        std::fs::write(
+            state.file(NETWORK_IDS_FILE),
+            format!(r#"{{"next_id": 6, "rows": [{{"id": 5, "instance": 1, "network": "{nw}"}}]}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            state.file(MEMBER_IDS_FILE),
+            format!(
+                r#"{{"next_id": 10, "rows": [
+                    {{"id": 3, "instance": 1, "network": "{nw}", "address": "{b}"}},
+                    {{"id": 9, "instance": 1, "network": "{nw}", "address": "{a}"}}]}}"#
+            ),
+        )
+        .unwrap();
 
-        // Rows of an existing instance whose controller is not open stay; rows of a removed
-        // instance go.
-        reloaded.sync(&state, &[zt1], &[]).unwrap();
-        assert_eq!(reloaded.networks.ids(), [ItemId(1)]);
-        reloaded.sync(&state, &[], &[]).unwrap();
-        assert!(reloaded.networks.is_empty() && reloaded.members.is_empty());
+        let daemon = open_daemon(&home);
+        let members = MemberMenu.print(&daemon).await.unwrap();
+        let expected = vec![
+            ("*3".to_string(), b.to_string()),
+            ("*9".to_string(), a.to_string()),
+        ];
+        assert_eq!(ids_and(&members, "zt-address"), expected);
+        let networks = ControllerMenu.print(&daemon).await.unwrap();
+        assert_eq!(
+            ids_and(&networks, "name"),
+            [("*5".to_string(), "office".to_string())]
+        );
+        for name in [NETWORK_IDS_FILE, MEMBER_IDS_FILE] {
+            assert!(!state.file(name).exists(), "{name} is still read");
+            assert!(state.file(&format!("{name}{ADOPTED_SUFFIX}")).exists());
+        }
+        let mut add = Args::new();
+        add.insert("network", "office");
+        add.insert("zt-address", "0c00000003");
+        assert_eq!(MemberMenu.add(&daemon, add).await.unwrap(), ItemId(10));
+        drop(daemon);
+
+        let later = open_daemon(&home);
+        let members = MemberMenu.print(&later).await.unwrap();
+        let mut expected = expected;
+        expected.push(("*A".to_string(), "0c00000003".to_string()));
+        assert_eq!(ids_and(&members, "zt-address"), expected);
+        // Looked up by key: the same records.
+        let by_id = MemberMenu.item(&later, ItemId(9)).await.unwrap().unwrap();
+        assert_eq!(by_id["zt-address"], a.to_string());
+        let equal = [("zt-address".to_string(), b.to_string())];
+        let found = MemberMenu.print_where(&later, &equal).await.unwrap();
+        assert_eq!(
+            ids_and(&found, "network"),
+            [("*3".to_string(), "office".to_string())]
+        );
+        let equal = [("network".to_string(), "elsewhere".to_string())];
+        assert!(MemberMenu
+            .print_where(&later, &equal)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(MemberMenu.item(&later, ItemId(4)).await.unwrap().is_none());
     }
 }

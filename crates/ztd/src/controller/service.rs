@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::model::format_network_id;
-use zt_controller::storage::{ChangeSeq, FeedListener};
+use zt_controller::storage::{ChangeSeq, FeedListener, ItemNo, LegacyItemNumbers, MemberFilter};
 use zt_controller::{
     Controller, ControllerError, ControllerOptions, Member, MemberPatch, Network, NetworkId,
     NetworkPatch, Outgoing, PostgresStorage, Pushes, Reply, SqliteStorage, Storage, StorageError,
@@ -574,6 +574,59 @@ impl ControllerService {
         Ok(member)
     }
 
+    /// Change the member with item number `item` (the RouterOS faces name members so), as
+    /// [`ControllerService::update_member`] does; `None` (and no change) if there is none.
+    pub async fn update_member_item(
+        &self,
+        item: ItemNo,
+        patch: MemberPatch,
+        face: Face,
+    ) -> Result<Option<Member>, ServiceError> {
+        let changed = self
+            .change(move |ctl, now| {
+                let Some(before) = member_numbered(ctl, item)? else {
+                    return Ok((None, Pushes::none(0)));
+                };
+                let (member, pushes) =
+                    ctl.update_member(now, before.network_id, before.address, &patch)?;
+                Ok((Some((before, member)), pushes))
+            })
+            .await?;
+        Ok(changed.map(|(before, member)| {
+            log_member_change(face, member.network_id, Some(&before), Some(&member));
+            member
+        }))
+    }
+
+    /// Delete the member with item number `item` (`None` if there is none), as
+    /// [`ControllerService::delete_member`] does.
+    pub async fn delete_member_item(
+        &self,
+        item: ItemNo,
+        face: Face,
+    ) -> Result<Option<Member>, ServiceError> {
+        let deleted = self
+            .change(move |ctl, now| match member_numbered(ctl, item)? {
+                Some(m) => Ok(ctl.delete_member(now, m.network_id, m.address)?),
+                None => Ok((None, Pushes::none(0))),
+            })
+            .await?;
+        if let Some(member) = &deleted {
+            log_member_change(face, member.network_id, Some(member), None);
+        }
+        Ok(deleted)
+    }
+
+    /// Give the records the item numbers of older versions' id files (see
+    /// [`Storage::adopt_item_numbers`]); `false` if the database adopted numbers before.
+    pub async fn adopt_item_numbers(
+        &self,
+        numbers: LegacyItemNumbers,
+    ) -> Result<bool, ServiceError> {
+        self.call(move |work| Ok(work.controller.storage_mut().adopt_item_numbers(&numbers)?))
+            .await
+    }
+
     /// Delete member `address` of `nwid` (`None` if it did not exist); revoked if it had
     /// access.
     pub async fn delete_member(
@@ -588,6 +641,15 @@ impl ControllerService {
         log_member_change(face, nwid, deleted.as_ref(), None);
         Ok(deleted)
     }
+}
+
+/// The member with item number `item`.
+fn member_numbered(ctl: &ServiceController, item: ItemNo) -> Result<Option<Member>, StorageError> {
+    let filter = MemberFilter {
+        item: Some(item),
+        ..MemberFilter::default()
+    };
+    Ok(ctl.storage().member_items(filter)?.pop().map(|(_, m)| m))
 }
 
 /// Which management face asked for a controller change, for the log.

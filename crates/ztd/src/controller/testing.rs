@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use zt_controller::storage::{Change, ChangeSeq, Expect, FeedNote};
+use zt_controller::storage::{
+    Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers, MemberFilter,
+};
 use zt_controller::{Member, MemoryStorage, Network, NetworkId, Storage, StorageError};
 use zt_crypto::{Address, Identity};
 
@@ -177,5 +179,17 @@ impl Storage for GatedStorage {
     fn latest_change(&self) -> Result<ChangeSeq, StorageError> {
         self.gate.pass();
         self.inner.latest_change()
+    }
+    fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError> {
+        self.gate.pass();
+        self.inner.network_items()
+    }
+    fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
+        self.gate.pass();
+        self.inner.member_items(filter)
+    }
+    fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
+        self.gate.pass();
+        self.inner.adopt_item_numbers(legacy)
     }
 }

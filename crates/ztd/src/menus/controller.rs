@@ -9,14 +9,13 @@
 //! network id is not this instance's, or the instance is not running). Values are parsed by
 //! `zt_controller::props`, so the console, REST and the JSON API validate alike; a refused
 //! change writes nothing. Changes go through the instance's controller service, which pushes
-//! and revokes as for every other face. Commands hold the controllers' id tables (not the
-//! daemon's model lock) across their database work, so names stay unique.
+//! and revokes as for every other face. Adding or renaming holds the daemon's controller-names
+//! lock (not its model lock) across the database work, so names stay unique.
 use async_trait::async_trait;
-use zt_controller::model::format_network_id;
 use zt_controller::props::{network_patch_from_properties, network_properties};
 use zt_controller::{ControllerError, ModelError, Network};
 
-use crate::controller::{parse_nwid, service_error, view_of, ControllerView, Controllers};
+use crate::controller::{find_network_item, parse_nwid, service_error, NetworkItem};
 use crate::daemon::{Daemon, Model};
 use crate::instances::DEFAULT_INSTANCE_NAME;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
@@ -101,44 +100,10 @@ fn take_properties(args: &mut Args) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// The controller menu item for a name or id given as a reference (`copy-from`, member
-/// `network=`).
-pub(crate) fn find_network_item(
-    tables: &Controllers,
-    views: &[ControllerView],
-    selector: &str,
-) -> Option<ItemId> {
-    if let Ok(id) = selector.parse::<ItemId>() {
-        return tables.networks.get(id).map(|_| id);
-    }
-    tables
-        .networks
+fn name_taken(networks: &[NetworkItem], name: &str, except: Option<ItemId>) -> bool {
+    networks
         .iter()
-        .find(|(_, row)| {
-            network_of(views, row.instance, &row.network).is_some_and(|n| n.name == selector)
-        })
-        .map(|(id, _)| id)
-}
-
-/// The stored network of a menu row.
-pub(crate) fn network_of<'a>(
-    views: &'a [ControllerView],
-    instance: ItemId,
-    network: &str,
-) -> Option<&'a Network> {
-    Some(&view_of(views, instance)?.network(network)?.network)
-}
-
-fn name_taken(
-    tables: &Controllers,
-    views: &[ControllerView],
-    name: &str,
-    except: Option<ItemId>,
-) -> bool {
-    tables.networks.iter().any(|(id, row)| {
-        Some(id) != except
-            && network_of(views, row.instance, &row.network).is_some_and(|n| n.name == name)
-    })
+        .any(|n| Some(n.id) != except && n.network.name == name)
 }
 
 fn record(model: &Model, id: ItemId, instance: ItemId, network: &Network, serves: bool) -> Record {
@@ -169,24 +134,19 @@ impl Menu for ControllerMenu {
     }
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        let (tables, views) = daemon.controllers_synced().await?;
+        let networks = daemon.controller_networks().await?;
         // Instance names and running state only: no database work under the model lock.
         let model = daemon.lock().await;
-        let mut records = Vec::new();
-        for (id, row) in tables.networks.iter() {
-            let Some(n) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
-            else {
-                continue;
-            };
-            records.push(record(&model, id, row.instance, &n.network, n.serves));
-        }
-        Ok(records)
+        Ok(networks
+            .iter()
+            .map(|n| record(&model, n.id, n.instance, &n.network, n.serves))
+            .collect())
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
-        // The tables stay locked until the network is created: two networks cannot get one
-        // name.
-        let (mut tables, views) = daemon.controllers_synced().await?;
+        // Held until the network is created: two networks cannot get one name.
+        let _names = daemon.controller_names.lock().await;
+        let networks = daemon.controller_networks().await?;
         let instance_name = args
             .take("instance")
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.to_string());
@@ -201,12 +161,10 @@ impl Menu for ControllerMenu {
             .transpose()?;
         let mut props: Vec<(&'static str, String)> = Vec::new();
         if let Some(selector) = args.take("copy-from") {
-            let source = find_network_item(&tables, &views, &selector)
-                .and_then(|id| tables.networks.get(id))
-                .and_then(|row| network_of(&views, row.instance, &row.network))
+            let source = find_network_item(&networks, &selector)
                 .ok_or_else(|| CommandError::invalid_value("copy-from"))?;
             props.extend(
-                network_properties(source)
+                network_properties(&source.network)
                     .into_iter()
                     .filter(|(name, _)| *name != "name" && *name != "network"),
             );
@@ -222,7 +180,7 @@ impl Menu for ControllerMenu {
                 "missing value(s) of argument(s) name",
             ));
         };
-        if name_taken(&tables, &views, &name, None) {
+        if name_taken(&networks, &name, None) {
             return Err(CommandError::failure(
                 "controller with the same name already exists",
             ));
@@ -235,23 +193,25 @@ impl Menu for ControllerMenu {
             .create_network(nwid, patch)
             .await
             .map_err(service_error)?;
-        daemon.sync_controllers(&mut tables).await?;
-        let network = format_network_id(created.id);
-        let found = tables
-            .networks
-            .iter()
-            .find(|(_, r)| r.instance == instance && r.network == network)
-            .map(|(id, _)| id)
-            .ok_or_else(|| CommandError::Internal("created network not listed".into()));
-        found
+        let numbered = controller
+            .read(move |ctl| ctl.storage().network_items())
+            .await
+            .map_err(service_error)?
+            .map_err(|e| service_error(e.into()))?;
+        match numbered.iter().find(|(_, id)| *id == created.id) {
+            Some((item, _)) => crate::controller::menu_id(instance, *item),
+            // Removed again at once, through another face.
+            None => Err(CommandError::NoSuchItem),
+        }
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let (tables, views) = daemon.controllers_synced().await?;
-        let row = tables
-            .networks
-            .get(id)
-            .cloned()
+        // Held until the change is stored: a new name stays unique.
+        let _names = daemon.controller_names.lock().await;
+        let networks = daemon.controller_networks().await?;
+        let item = networks
+            .iter()
+            .find(|n| n.id == id)
             .ok_or(CommandError::NoSuchItem)?;
         for fixed in ["instance", "network"] {
             if args.take(fixed).is_some() {
@@ -263,7 +223,7 @@ impl Menu for ControllerMenu {
         let given = take_properties(&mut args);
         args.finish()?;
         if let Some((_, name)) = given.iter().find(|(n, _)| *n == "name") {
-            if name_taken(&tables, &views, name, Some(id)) {
+            if name_taken(&networks, name, Some(id)) {
                 return Err(CommandError::failure(
                     "controller with the same name already exists",
                 ));
@@ -271,32 +231,26 @@ impl Menu for ControllerMenu {
         }
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = network_patch_from_properties(&pairs).map_err(model_error)?;
-        let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_of_instance(row.instance).await?;
-        // The tables stay locked until the change is stored: a new name stays unique.
+        let controller = daemon.controller_of_item(item.instance).await?;
         controller
-            .update_network(nwid, patch)
+            .update_network(item.network.id, patch)
             .await
             .map_err(service_error)?;
-        drop(tables);
         Ok(())
     }
 
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
-        let (mut tables, _) = daemon.controllers_synced().await?;
-        let row = tables
-            .networks
-            .get(id)
-            .cloned()
+        let networks = daemon.controller_networks().await?;
+        let item = networks
+            .iter()
+            .find(|n| n.id == id)
             .ok_or(CommandError::NoSuchItem)?;
-        let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_of_instance(row.instance).await?;
+        let controller = daemon.controller_of_item(item.instance).await?;
         // Members that had access are revoked, as when the JSON API deletes it.
         controller
-            .delete_network(nwid)
+            .delete_network(item.network.id)
             .await
             .map_err(service_error)?;
-        daemon.sync_controllers(&mut tables).await?;
         Ok(())
     }
 }

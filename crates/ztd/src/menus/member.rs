@@ -6,18 +6,21 @@
 //! `disabled`; read-only `last-seen` (time since the member last asked for its config) and
 //! `inactive` (no request within the online window). Authorizing, deauthorizing and address
 //! changes are pushed to the member (and revocations to the network) right away, by the
-//! controller service as for every other face. Commands hold the controllers' id tables, not
-//! the daemon's model lock, across their database work.
+//! controller service as for every other face. A command that names members (`print where
+//! network=…`, `where zt-address=…`, an id) reads only those, by key, from the database; no
+//! command holds the daemon's model lock across database work.
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::props::{member_patch_from_properties, member_properties};
+use zt_controller::storage::MemberFilter;
+use zt_controller::Member;
 use zt_crypto::Address;
 
 use crate::controller::service::Face;
-use crate::controller::{parse_nwid, service_error, view_of};
+use crate::controller::{find_network_item, menu_id, menu_id_parts, service_error, NetworkItem};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, Args, CommandError, Menu, Record};
-use crate::menus::controller::{find_network_item, model_error, rest_value};
+use crate::menus::controller::{model_error, rest_value};
 use crate::model::ItemId;
 
 /// The settable member properties, in menu order.
@@ -74,6 +77,67 @@ fn parse_address(text: &str) -> Result<Address, CommandError> {
         .ok_or_else(|| CommandError::invalid_value("zt-address"))
 }
 
+/// The member's record as print shows it; `now` for `last-seen`.
+fn member_record(id: ItemId, network: &NetworkItem, member: &Member, now: i64) -> Record {
+    let mut r = Record::new();
+    r.insert(".id".into(), id.to_string());
+    r.insert("network".into(), network.network.name.clone());
+    for (name, value) in member_properties(member) {
+        if value.is_empty() {
+            continue;
+        }
+        r.insert(name.to_string(), rest_value(name, value));
+    }
+    let since = member
+        .last_request_time
+        .map(|t| now.saturating_sub(t).max(0));
+    if let Some(since) = since {
+        r.insert("last-seen".into(), routeros_duration(since as u64));
+    }
+    let inactive = since.is_none_or(|s| s >= ONLINE_WINDOW_MS);
+    r.insert("inactive".into(), bool_text(inactive));
+    r
+}
+
+/// The database look-ups a `print where` needs: the keys among `equal` that the database
+/// indexes. `None` when no member can match (a value no member has, such as a malformed id).
+struct Lookup {
+    id: Option<ItemId>,
+    network_name: Option<String>,
+    address: Option<Address>,
+}
+
+impl Lookup {
+    fn from_equalities(equal: &[(String, String)]) -> Option<Lookup> {
+        let mut lookup = Lookup {
+            id: None,
+            network_name: None,
+            address: None,
+        };
+        for (name, value) in equal {
+            match name.as_str() {
+                ".id" => {
+                    let id = value.parse().ok()?;
+                    if lookup.id.replace(id).is_some_and(|other| other != id) {
+                        return None;
+                    }
+                }
+                "network" => lookup.network_name = Some(value.clone()),
+                // As print shows it: 10 lower-case hex digits.
+                "zt-address" => {
+                    let address = parse_address(value).ok()?;
+                    if address.to_string() != *value {
+                        return None;
+                    }
+                    lookup.address = Some(address);
+                }
+                _ => {}
+            }
+        }
+        Some(lookup)
+    }
+}
+
 #[async_trait]
 impl Menu for MemberMenu {
     fn path(&self) -> &'static str {
@@ -81,45 +145,75 @@ impl Menu for MemberMenu {
     }
 
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
-        let (tables, views) = daemon.controllers_synced().await?;
+        self.print_where(daemon, &[]).await
+    }
+
+    async fn print_where(
+        &self,
+        daemon: &Daemon,
+        equal: &[(String, String)],
+    ) -> Result<Vec<Record>, CommandError> {
+        let Some(lookup) = Lookup::from_equalities(equal) else {
+            return Ok(Vec::new());
+        };
+        let networks = daemon.controller_networks().await?;
         let now = daemon.clock.now() as i64;
         let mut records = Vec::new();
-        for (id, row) in tables.members.iter() {
-            let Some(network) = view_of(&views, row.instance).and_then(|v| v.network(&row.network))
-            else {
-                continue;
+        for (instance, service) in daemon.controller_services().await? {
+            let item = match lookup.id.map(menu_id_parts) {
+                Some((of, _)) if of != instance => continue,
+                Some((_, item)) => Some(item),
+                None => None,
             };
-            let Some(member) = network
-                .members
-                .iter()
-                .find(|m| m.address.to_string() == row.address)
-            else {
-                continue;
+            let filter = MemberFilter {
+                item,
+                address: lookup.address,
+                network: None,
             };
-            let mut r = Record::new();
-            r.insert(".id".into(), id.to_string());
-            r.insert("network".into(), network.network.name.clone());
-            for (name, value) in member_properties(member) {
-                if value.is_empty() {
+            // Members of the named networks only; every network's when none is named.
+            let named: Option<Vec<u64>> = lookup.network_name.as_ref().map(|name| {
+                networks
+                    .iter()
+                    .filter(|n| n.instance == instance && n.network.name == *name)
+                    .map(|n| n.network.id)
+                    .collect()
+            });
+            let found = service
+                .read(move |ctl| match named {
+                    None => ctl.storage().member_items(filter),
+                    Some(nwids) => {
+                        let mut found = Vec::new();
+                        for network in nwids {
+                            let filter = MemberFilter {
+                                network: Some(network),
+                                ..filter
+                            };
+                            found.extend(ctl.storage().member_items(filter)?);
+                        }
+                        found.sort_unstable_by_key(|(item, _)| *item);
+                        Ok(found)
+                    }
+                })
+                .await
+                .map_err(service_error)?
+                .map_err(|e| service_error(e.into()))?;
+            for (item, member) in found {
+                let Some(network) = networks
+                    .iter()
+                    .find(|n| n.instance == instance && n.network.id == member.network_id)
+                else {
                     continue;
+                };
+                let record = member_record(menu_id(instance, item)?, network, &member, now);
+                if equal.iter().all(|(k, v)| record.get(k) == Some(v)) {
+                    records.push(record);
                 }
-                r.insert(name.to_string(), rest_value(name, value));
             }
-            let since = member
-                .last_request_time
-                .map(|t| now.saturating_sub(t).max(0));
-            if let Some(since) = since {
-                r.insert("last-seen".into(), routeros_duration(since as u64));
-            }
-            let inactive = since.is_none_or(|s| s >= ONLINE_WINDOW_MS);
-            r.insert("inactive".into(), bool_text(inactive));
-            records.push(r);
         }
         Ok(records)
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {
-        let (mut tables, views) = daemon.controllers_synced().await?;
         let network = args
             .take("network")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) network"))?;
@@ -127,15 +221,15 @@ impl Menu for MemberMenu {
             .take("zt-address")
             .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) zt-address"))?;
         let address = parse_address(&address.to_ascii_lowercase())?;
-        let row = find_network_item(&tables, &views, &network)
-            .and_then(|id| tables.networks.get(id).cloned())
+        let networks = daemon.controller_networks().await?;
+        let network = find_network_item(&networks, &network)
             .ok_or_else(|| CommandError::invalid_value("network"))?;
         let given = take_properties(&mut args);
         args.finish()?;
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
-        let nwid = parse_nwid(&row.network, "network")?;
-        let controller = daemon.controller_of_instance(row.instance).await?;
+        let nwid = network.network.id;
+        let controller = daemon.controller_of_instance(network.instance).await?;
         let added = controller
             .add_member(nwid, address, patch, Face::RouterOs)
             .await
@@ -145,26 +239,24 @@ impl Menu for MemberMenu {
                 "member with the same zt-address already exists",
             ));
         }
-        daemon.sync_controllers(&mut tables).await?;
-        let address = address.to_string();
-        let found = tables
-            .members
-            .iter()
-            .find(|(_, r)| {
-                r.instance == row.instance && r.network == row.network && r.address == address
-            })
-            .map(|(id, _)| id)
-            .ok_or_else(|| CommandError::Internal("created member not listed".into()));
-        found
+        let filter = MemberFilter {
+            network: Some(nwid),
+            address: Some(address),
+            item: None,
+        };
+        let numbered = controller
+            .read(move |ctl| ctl.storage().member_items(filter))
+            .await
+            .map_err(service_error)?
+            .map_err(|e| service_error(e.into()))?;
+        match numbered.first() {
+            Some((item, _)) => menu_id(network.instance, *item),
+            // Removed again at once, through another face.
+            None => Err(CommandError::NoSuchItem),
+        }
     }
 
     async fn set(&self, daemon: &Daemon, id: ItemId, mut args: Args) -> Result<(), CommandError> {
-        let (tables, _) = daemon.controllers_synced().await?;
-        let row = tables
-            .members
-            .get(id)
-            .cloned()
-            .ok_or(CommandError::NoSuchItem)?;
         for fixed in ["network", "zt-address"] {
             if args.take(fixed).is_some() {
                 return Err(CommandError::failure(format!(
@@ -176,33 +268,25 @@ impl Menu for MemberMenu {
         args.finish()?;
         let pairs: Vec<(&str, &str)> = given.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let patch = member_patch_from_properties(&pairs).map_err(model_error)?;
-        let nwid = parse_nwid(&row.network, "network")?;
-        let address = parse_address(&row.address)?;
-        let controller = daemon.controller_of_instance(row.instance).await?;
+        let (instance, item) = menu_id_parts(id);
+        let controller = daemon.controller_of_item(instance).await?;
         controller
-            .update_member(nwid, address, patch, Face::RouterOs)
+            .update_member_item(item, patch, Face::RouterOs)
             .await
-            .map_err(service_error)?;
-        drop(tables);
-        Ok(())
+            .map_err(service_error)?
+            .map(drop)
+            .ok_or(CommandError::NoSuchItem)
     }
 
     async fn remove(&self, daemon: &Daemon, id: ItemId) -> Result<(), CommandError> {
-        let (mut tables, _) = daemon.controllers_synced().await?;
-        let row = tables
-            .members
-            .get(id)
-            .cloned()
-            .ok_or(CommandError::NoSuchItem)?;
-        let nwid = parse_nwid(&row.network, "network")?;
-        let address = parse_address(&row.address)?;
-        let controller = daemon.controller_of_instance(row.instance).await?;
+        let (instance, item) = menu_id_parts(id);
+        let controller = daemon.controller_of_item(instance).await?;
         controller
-            .delete_member(nwid, address, Face::RouterOs)
+            .delete_member_item(item, Face::RouterOs)
             .await
-            .map_err(service_error)?;
-        daemon.sync_controllers(&mut tables).await?;
-        Ok(())
+            .map_err(service_error)?
+            .map(drop)
+            .ok_or(CommandError::NoSuchItem)
     }
 }
 

@@ -208,10 +208,9 @@ async fn serve(
     match (method.clone(), tail) {
         (Method::GET, []) => {
             let filters = QueryParams::parse(uri.query());
-            let records = menu.print(daemon).await?;
+            let records = menu.print_where(daemon, &filters.equal).await?;
             let list: Vec<Value> = records
                 .into_iter()
-                .filter(|r| filters.equal.iter().all(|(k, v)| r.get(k) == Some(v)))
                 .map(|r| to_json(project(r, filters.proplist.as_deref(), true)))
                 .collect();
             Ok(axum::Json(Value::Array(list)).into_response())
@@ -279,10 +278,13 @@ async fn post_command(
     let reply = match command {
         "print" => {
             args.finish()?;
-            let records = menu.print(daemon).await?;
+            let words = query.unwrap_or_default();
+            let records = menu
+                .print_where(daemon, &query::required_equalities(&words))
+                .await?;
             let mut list = Vec::new();
             for r in records {
-                if query::matches(query.as_deref().unwrap_or_default(), &r)? {
+                if query::matches(&words, &r)? {
                     list.push(to_json(project(r, proplist.as_deref(), true)));
                 }
             }
@@ -311,7 +313,7 @@ async fn post_command(
         "set" | "remove" | "enable" | "disable" => {
             let selector = selector
                 .ok_or_else(|| CommandError::refused("missing value(s) of argument(s) numbers"))?;
-            let ids = resolve(&menu.print(daemon).await?, &selector)?;
+            let ids = resolve_selector(menu, daemon, &selector).await?;
             match command {
                 "set" => {
                     for id in ids {
@@ -332,7 +334,7 @@ async fn post_command(
         }
         other => {
             let ids = match selector {
-                Some(selector) => resolve(&menu.print(daemon).await?, &selector)?,
+                Some(selector) => resolve_selector(menu, daemon, &selector).await?,
                 None => Vec::new(),
             };
             menu.command(daemon, other, ids, args).await?
@@ -354,8 +356,7 @@ async fn resolve_item_url(
     daemon: &Daemon,
     selector: &str,
 ) -> Result<ItemId, RestError> {
-    let records = menu.print(daemon).await?;
-    match resolve(&records, selector) {
+    match resolve_selector(menu, daemon, selector).await {
         Ok(ids) if ids.len() == 1 => Ok(ids[0]),
         _ => Err(RestError::status(StatusCode::NOT_FOUND)),
     }
@@ -367,12 +368,31 @@ async fn find_one(menu: &dyn Menu, daemon: &Daemon, selector: &str) -> Result<Re
 }
 
 async fn record_by_id(menu: &dyn Menu, daemon: &Daemon, id: ItemId) -> Result<Record, RestError> {
-    let wanted = id.to_string();
-    menu.print(daemon)
+    menu.item(daemon, id)
         .await?
-        .into_iter()
-        .find(|r| r.get(".id") == Some(&wanted))
         .ok_or_else(|| RestError::status(StatusCode::NOT_FOUND))
+}
+
+/// Resolve a selector: ids alone are looked up one by one ([`Menu::item`]), so naming an
+/// item never lists the menu; a selector with names is resolved against the printed items.
+async fn resolve_selector(
+    menu: &dyn Menu,
+    daemon: &Daemon,
+    selector: &str,
+) -> Result<Vec<ItemId>, CommandError> {
+    let parts = selector.split(',').map(str::trim).filter(|p| !p.is_empty());
+    let ids: Option<Vec<ItemId>> = parts.map(|p| p.parse().ok()).collect();
+    match ids {
+        Some(ids) if !ids.is_empty() => {
+            for id in &ids {
+                if menu.item(daemon, *id).await?.is_none() {
+                    return Err(CommandError::NoSuchItem);
+                }
+            }
+            Ok(ids)
+        }
+        _ => resolve(&menu.print(daemon).await?, selector),
+    }
 }
 
 /// Resolve a selector: a comma list of internal ids (`*1`) or names.

@@ -53,6 +53,21 @@ pub fn matches(words: &[String], record: &Record) -> Result<bool, CommandError> 
     Ok(stack.into_iter().all(|v| v))
 }
 
+/// The `name=value` tests every record matching `words` passes: all of them when the query
+/// has no operators (`#…`; then every test must hold), none otherwise. A menu can look those
+/// up by key before the query runs on what it found.
+pub fn required_equalities(words: &[String]) -> Vec<(String, String)> {
+    if words.iter().any(|w| w.starts_with('#')) {
+        return Vec::new();
+    }
+    words
+        .iter()
+        .filter(|w| !w.starts_with(['-', '<', '>']))
+        .filter_map(|w| w.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
 /// `name=value` → ordering of the record's value against `value` (numeric when both are
 /// integers); `None` if the record lacks the property.
 fn compare(record: &Record, test: &str) -> Result<Option<Ordering>, CommandError> {
@@ -98,6 +113,25 @@ mod tests {
         assert!(matches(&q(&["-comment"]), &r).unwrap());
         assert!(matches(&q(&[">port=1000", "<port=10000"]), &r).unwrap());
         assert!(matches(&q(&[]), &r).unwrap());
+    }
+
+    #[test]
+    fn only_queries_without_operators_require_their_equalities() {
+        let pairs = |words: &[&str]| required_equalities(&q(words));
+        assert_eq!(
+            pairs(&[
+                "network=net",
+                "-comment",
+                ">port=1",
+                "zt-address=0a00000001"
+            ]),
+            [
+                ("network".to_string(), "net".to_string()),
+                ("zt-address".to_string(), "0a00000001".to_string())
+            ]
+        );
+        assert!(pairs(&["type=ether", "type=vlan", "#|"]).is_empty());
+        assert!(pairs(&["name"]).is_empty());
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! NAT-PMP (RFC 6886) client: asks the gateway of the default route to forward a UDP port
-//! to us, so that peers behind NATs that could not reach us otherwise (a symmetric NAT on
-//! our side) can send to the mapped address. zerotier-one does the same from its
-//! `PortMapper` (libnatpmp, then UPnP-IGD) on a third port; we speak NAT-PMP only, which
-//! miniupnpd and most home routers answer.
+//! Port mapping: asks the gateway of the default route to forward a UDP port to us, so that
+//! peers behind NATs that could not reach us otherwise (a symmetric NAT on our side) can send
+//! to the mapped address. As zerotier-one's `PortMapper` (libnatpmp, then miniupnpc): NAT-PMP
+//! (RFC 6886, spoken here) first, and where the gateway does not answer it, UPnP-IGD through
+//! the `igd-next` crate (SSDP search, then SOAP `AddPortMapping`).
 //!
 //! Blocking, with short deadlines: meant for a worker thread, never the I/O loop.
 use std::io;
@@ -52,6 +52,12 @@ pub enum MappingError {
     /// 4 out of resources, …).
     #[error("the gateway refused: NAT-PMP result code {0}")]
     Refused(u16),
+    /// Neither protocol made a mapping: what each said.
+    #[error("{nat_pmp}; UPnP-IGD: {upnp}")]
+    Neither {
+        nat_pmp: Box<MappingError>,
+        upnp: String,
+    },
 }
 
 /// The gateway of the default IPv4 route in `/proc/net/route` text (destination and mask
@@ -196,6 +202,88 @@ pub fn unmap_udp(gateway: SocketAddr, internal_port: u16) -> Result<(), MappingE
     exchange(gateway, &request, |r| parse_map_response(r, internal_port)).map(|_| ())
 }
 
+/// How long the SSDP search for a UPnP-IGD gateway may take, and one answer to it.
+const UPNP_SEARCH: Duration = Duration::from_secs(3);
+const UPNP_ANSWER: Duration = Duration::from_secs(1);
+/// The mapping's description on the gateway (what its web page lists).
+const UPNP_DESCRIPTION: &str = "zt (ZeroTier)";
+
+/// A gateway a mapping was made on: what renewing and deleting it needs.
+enum MappedOn {
+    NatPmp(SocketAddr),
+    Upnp(Box<igd_next::Gateway>),
+}
+
+impl MappedOn {
+    fn protocol(&self) -> &'static str {
+        match self {
+            MappedOn::NatPmp(_) => "NAT-PMP",
+            MappedOn::Upnp(_) => "UPnP-IGD",
+        }
+    }
+
+    fn unmap(&self, mapping: &Mapping) -> Result<(), String> {
+        match self {
+            MappedOn::NatPmp(gateway) => {
+                unmap_udp(*gateway, mapping.internal_port).map_err(|e| e.to_string())
+            }
+            MappedOn::Upnp(gateway) => gateway
+                .remove_port(igd_next::PortMappingProtocol::UDP, mapping.external.port())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Finds the UPnP-IGD gateway of this LAN and has it forward UDP `internal_port`, from the
+/// same external port if it is free, else from one the gateway picks.
+fn upnp_map_udp(internal_port: u16) -> Result<(igd_next::Gateway, Mapping), String> {
+    let options = igd_next::SearchOptions {
+        timeout: Some(UPNP_SEARCH),
+        single_search_timeout: Some(UPNP_ANSWER),
+        ..Default::default()
+    };
+    let gateway = igd_next::search_gateway(options).map_err(|e| e.to_string())?;
+    let external_ip = match gateway.get_external_ip().map_err(|e| e.to_string())? {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(ip) => return Err(format!("external address {ip} is not IPv4")),
+    };
+    // Our address towards the gateway: the one the forward must point at.
+    let probe = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+        .and_then(|s| s.connect(gateway.addr).and(s.local_addr()))
+        .map_err(|e| e.to_string())?;
+    let local = SocketAddr::new(probe.ip(), internal_port);
+    let udp = igd_next::PortMappingProtocol::UDP;
+    let external_port =
+        match gateway.add_port(udp, internal_port, local, LEASE_SECONDS, UPNP_DESCRIPTION) {
+            Ok(()) => internal_port,
+            Err(_) => gateway
+                .add_any_port(udp, local, LEASE_SECONDS, UPNP_DESCRIPTION)
+                .map_err(|e| e.to_string())?,
+        };
+    let mapping = Mapping {
+        internal_port,
+        external: SocketAddrV4::new(external_ip, external_port),
+        lifetime: LEASE_SECONDS,
+    };
+    Ok((gateway, mapping))
+}
+
+/// NAT-PMP on the default gateway, else UPnP-IGD on the LAN.
+fn map_on_some_gateway(internal_port: u16) -> Result<(MappedOn, Mapping), MappingError> {
+    let gateway = SocketAddr::from((host_gateway()?, NAT_PMP_PORT));
+    let nat_pmp = match map_udp(gateway, internal_port) {
+        Ok(mapping) => return Ok((MappedOn::NatPmp(gateway), mapping)),
+        Err(error) => error,
+    };
+    match upnp_map_udp(internal_port) {
+        Ok((gateway, mapping)) => Ok((MappedOn::Upnp(Box::new(gateway)), mapping)),
+        Err(upnp) => Err(MappingError::Neither {
+            nat_pmp: Box::new(nat_pmp),
+            upnp,
+        }),
+    }
+}
+
 /// Keeps UDP `internal_port` mapped on the default gateway while it lives: a thread of its
 /// own maps it, renews it every [`RENEW_EVERY`] (sooner if the gateway grants a shorter
 /// lease), tries again after failures, and deletes the mapping when the mapper is dropped
@@ -254,29 +342,32 @@ fn keep_mapped(
     mapped: &Mutex<Option<SocketAddr>>,
     stopped: &mpsc::Receiver<()>,
 ) {
-    let mut gateway_used: Option<SocketAddr> = None;
+    let mut in_use: Option<(MappedOn, Mapping)> = None;
     let mut last_error = String::new();
     loop {
-        let attempt = host_gateway().and_then(|gateway| {
-            let gateway = SocketAddr::from((gateway, NAT_PMP_PORT));
-            map_udp(gateway, internal_port).map(|mapping| (gateway, mapping))
-        });
-        let wait = match attempt {
-            Ok((gateway, mapping)) => {
+        let wait = match map_on_some_gateway(internal_port) {
+            Ok((on, mapping)) => {
                 let external = SocketAddr::V4(mapping.external);
                 let previous = mapped.lock().ok().and_then(|mut m| m.replace(external));
                 if previous != Some(external) {
-                    tracing::info!(instance, %external, internal_port, "port mapped by NAT-PMP");
+                    let protocol = on.protocol();
+                    tracing::info!(instance, %external, internal_port, protocol, "port mapped");
                 }
-                gateway_used = Some(gateway);
+                let renew = Duration::from_secs(u64::from(mapping.lifetime / 2).max(1));
+                // A mapping on another gateway (or port) than before: the old one goes.
+                if let Some((old_on, old)) = in_use.replace((on, mapping)) {
+                    if old.external != mapping.external {
+                        let _ = old_on.unmap(&old);
+                    }
+                }
                 last_error.clear();
-                RENEW_EVERY.min(Duration::from_secs(u64::from(mapping.lifetime / 2).max(1)))
+                RENEW_EVERY.min(renew)
             }
             Err(error) => {
                 if let Ok(mut m) = mapped.lock() {
                     *m = None;
                 }
-                // Most hosts have no NAT-PMP gateway: say so once, not at every retry.
+                // Most hosts have no mapping gateway: say so once, not at every retry.
                 let text = error.to_string();
                 if text != last_error {
                     tracing::info!(instance, %error, "no port mapping");
@@ -290,8 +381,8 @@ fn keep_mapped(
             _ => break,
         }
     }
-    if let Some(gateway) = gateway_used {
-        if let Err(error) = unmap_udp(gateway, internal_port) {
+    if let Some((on, mapping)) = in_use {
+        if let Err(error) = on.unmap(&mapping) {
             tracing::info!(instance, %error, "could not delete the port mapping");
         }
     }

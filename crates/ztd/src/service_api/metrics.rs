@@ -1,6 +1,7 @@
 //! `GET /metrics`: the daemon's counters in the Prometheus / OpenMetrics text format
-//! (`application/openmetrics-text`, ending in `# EOF`), with the token like every other
-//! service path (`X-ZT1-Auth`, `Authorization: Bearer`, `?auth=`).
+//! (`application/openmetrics-text`, ending in `# EOF`). Like zerotier-one it opens with either
+//! the API token or the one in `metricstoken.secret` (`X-ZT1-Auth`, `Authorization: Bearer`,
+//! `?auth=`), and `allowManagementFrom` does not apply to it.
 //!
 //! Names follow zerotier-one's `node/Metrics.cpp` where it has one; every series carries a
 //! `zt_instance` label (the instance's name, `zt1` for the default) because one ztd runs
@@ -39,7 +40,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use zt_node::{PeerInfo, Stats, Verb};
 
-use super::{require_auth, ENGINE_TIMEOUT};
+use super::{authorized, require_auth, ENGINE_TIMEOUT};
 use crate::controller::service::ServiceStatus;
 use crate::daemon::Daemon;
 
@@ -324,8 +325,11 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(r) = require_auth(&daemon, &headers, query.as_deref()) {
-        return r;
+    let query = query.as_deref();
+    if !authorized(&headers, query, daemon.metricstoken()) {
+        if let Err(r) = require_auth(&daemon, &headers, query) {
+            return r;
+        }
     }
     let text = encode(&snapshot(&daemon).await);
     let mut response = (StatusCode::OK, text).into_response();
@@ -500,6 +504,10 @@ mod tests {
         };
         let (status, _, _) = scrape(None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = scrape(Some("auth=wrong".into())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = scrape(Some(format!("auth={}", daemon.metricstoken()))).await;
+        assert_eq!(status, StatusCode::OK, "metricstoken.secret opens /metrics");
         let auth = Some(format!("auth={}", daemon.authtoken()));
 
         // No instance runs and no controller has started: an empty exposition.

@@ -32,6 +32,12 @@ pub fn stats_json(s: &zt_node::Stats) -> serde_json::Value {
         "world_updates_accepted": s.world_updates_accepted,
         "peers_expired": s.peers_expired,
         "peers_evicted": s.peers_evicted,
+        "frames_sent": s.vl2.frames_sent,
+        "frames_received": s.vl2.frames_received,
+        "frames_filtered": s.vl2.frames_filtered,
+        "frames_gated": s.vl2.frames_gated,
+        "frames_dropped": s.vl2.frames_dropped,
+        "tap_frames_dropped": s.vl2.tap_frames_dropped,
     });
     for (reason, count) in super::metrics::drop_reasons(s) {
         counters[format!("dropped_{reason}")] = json!(count);
