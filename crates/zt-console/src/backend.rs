@@ -149,6 +149,12 @@ impl std::error::Error for BackendError {}
 pub trait Backend {
     /// `GET /rest<path>`: all items of a menu, in the router's order.
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError>;
+    /// `POST /rest<path>/print {"show-sensitive":""}`: the items with their sensitive values
+    /// (an instance's secret identity), which a plain list leaves out. For `print
+    /// show-sensitive` and `export show-sensitive`.
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        self.list(path)
+    }
     /// `PUT /rest<path>`: create an item; returns its `.id`.
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError>;
     /// `PATCH /rest<path>/<id>`: change properties of one item.
@@ -174,6 +180,9 @@ pub trait Backend {
 impl<B: Backend + ?Sized> Backend for Box<B> {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list(path)
+    }
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        (**self).list_sensitive(path)
     }
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         (**self).add(path, properties)
@@ -202,6 +211,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 impl<B: Backend + ?Sized> Backend for &mut B {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         (**self).list(path)
+    }
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        (**self).list_sensitive(path)
     }
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
         (**self).add(path, properties)

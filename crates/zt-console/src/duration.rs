@@ -28,6 +28,15 @@ pub fn format_duration_ms(ms: u64) -> String {
     text
 }
 
+/// Format microseconds as RouterOS prints round-trip times: `407us`, `1ms404us`, `12ms`.
+pub fn format_duration_us(us: u64) -> String {
+    match (us / 1000, us % 1000) {
+        (0, micros) => format!("{micros}us"),
+        (ms, 0) => format_duration_ms(ms),
+        (ms, micros) => format!("{}{micros}us", format_duration_ms(ms)),
+    }
+}
+
 /// Read a RouterOS time: unit form (`1m30s`, `4s526ms`), a plain number of seconds (`90`),
 /// or clock form (`01:02:03`, `1d01:02:03`).
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
@@ -91,6 +100,14 @@ fn parse_clock(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_trip_times_print_with_microseconds() {
+        assert_eq!(format_duration_us(407), "407us");
+        assert_eq!(format_duration_us(1_450), "1ms450us");
+        assert_eq!(format_duration_us(12_000), "12ms");
+        assert_eq!(format_duration_us(0), "0us");
+    }
 
     #[test]
     fn formats_like_routeros() {

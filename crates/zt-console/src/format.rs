@@ -14,6 +14,19 @@ use crate::values::console_form;
 pub struct PrintRow<'a> {
     pub number: Option<usize>,
     pub item: &'a Item,
+    /// `print show-ids`: the `#` column shows the internal id (`*1`) instead of the number.
+    pub show_id: bool,
+}
+
+impl PrintRow<'_> {
+    /// What the `#` column shows for this row.
+    fn label(&self) -> Option<String> {
+        if self.show_id {
+            Some(self.item.id.clone())
+        } else {
+            self.number.map(|n| n.to_string())
+        }
+    }
 }
 
 /// The console form of an item's property (`yes`/`no` for booleans); empty when unset.
@@ -205,11 +218,7 @@ pub fn table(
         .iter()
         .map(|c| menu.property(c).is_some_and(|p| p.kind.is_numeric()))
         .collect();
-    let number_width = rows
-        .iter()
-        .filter_map(|r| r.number)
-        .map(|n| n.to_string().len())
-        .max();
+    let number_width = rows.iter().filter_map(|r| r.label()).map(|n| n.len()).max();
 
     if !present.is_empty() {
         push_line(&mut out, &legend(&present, true));
@@ -241,8 +250,8 @@ pub fn table(
         if let Some(comment) = row.item.get("comment").filter(|c| !c.is_empty()) {
             push_line(&mut out, &format!(";;; {comment}"));
         }
-        let number = match (row.number, number_width) {
-            (Some(n), Some(width)) => pad_left(&n.to_string(), width),
+        let number = match (row.label(), number_width) {
+            (Some(label), Some(width)) => pad_left(&label, width),
             _ => String::new(),
         };
         let flags = flag_cell(menu, row.item, &groups);
@@ -308,7 +317,7 @@ fn all_groups(menu: &Menu) -> Vec<u8> {
 }
 
 fn detail_prefix(menu: &Menu, row: &PrintRow<'_>, number_width: usize, groups: &[u8]) -> String {
-    let number = row.number.map(|n| n.to_string()).unwrap_or_default();
+    let number = row.label().unwrap_or_default();
     let mut prefix = pad_left(&number, number_width);
     prefix.push(' ');
     if !groups.is_empty() {
@@ -332,8 +341,8 @@ pub fn detail(menu: &Menu, rows: &[PrintRow<'_>], width: usize, show_sensitive: 
     }
     let number_width = rows
         .iter()
-        .filter_map(|r| r.number)
-        .map(|n| n.to_string().len())
+        .filter_map(|r| r.label())
+        .map(|n| n.len())
         .max()
         .unwrap_or(0)
         .max(2);
@@ -453,7 +462,12 @@ pub fn export(menu: &Menu, items: &[Item], options: ExportOptions) -> String {
             pairs.push((property.name.to_string(), value));
         }
         pairs.sort();
-        let verb = if is_default_item {
+        let verb = if menu.is_singleton() {
+            if pairs.is_empty() {
+                continue;
+            }
+            "set".to_string()
+        } else if is_default_item {
             if pairs.is_empty() {
                 continue;
             }
@@ -565,6 +579,7 @@ mod tests {
             .map(|(n, item)| PrintRow {
                 number: Some(n),
                 item,
+                show_id: false,
             })
             .collect();
         let columns = vec!["instance".to_string(), "latency".to_string()];
@@ -659,6 +674,115 @@ mod tests {
         assert_eq!(
             export(interface, &[network], ExportOptions::default()),
             "/zerotier interface\nadd instance=zt1 name=zerotier1 network=1d71939404d61032\n"
+        );
+    }
+}
+
+/// `print` of a singleton menu: one `name: value` line per property, names right-aligned
+/// (`  name: MikroTik`).
+pub fn singleton(menu: &Menu, item: &Item) -> String {
+    let shown: Vec<&str> = menu
+        .properties
+        .iter()
+        .filter(|p| !p.sensitive && item.get(p.name).is_some())
+        .map(|p| p.name)
+        .collect();
+    let width = shown.iter().map(|n| n.len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for name in shown {
+        let line = format!("{name:>width$}: {}", display_value(menu, item, name));
+        push_line(&mut out, &line);
+    }
+    out
+}
+
+/// `/ping`'s output from the router's reply objects (REST `POST /rest/ping`): the header,
+/// one row per sequence number (`timeout` in STATUS for a lost one), then the totals of the
+/// last object.
+pub fn ping(replies: &[Item]) -> String {
+    let field = |item: &Item, name: &str| item.get(name).unwrap_or_default().to_string();
+    let mut out = format!(
+        "{:>5} {:<40} {:>4} {:>3} {:<10} STATUS\n",
+        "SEQ", "HOST", "SIZE", "TTL", "TIME"
+    );
+    for reply in replies {
+        let row = format!(
+            "{:>5} {:<40} {:>4} {:>3} {:<10} {}",
+            field(reply, "seq"),
+            field(reply, "host"),
+            field(reply, "size"),
+            field(reply, "ttl"),
+            field(reply, "time"),
+            field(reply, "status"),
+        );
+        out.push_str(row.trim_end());
+        out.push('\n');
+    }
+    if let Some(last) = replies.last() {
+        let mut summary = format!(
+            "    sent={} received={} packet-loss={}%",
+            field(last, "sent"),
+            field(last, "received"),
+            field(last, "packet-loss")
+        );
+        for name in ["min-rtt", "avg-rtt", "max-rtt"] {
+            if let Some(value) = last.get(name) {
+                summary.push_str(&format!(" {name}={value}"));
+            }
+        }
+        out.push_str(&summary);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod ping_tests {
+    use super::*;
+
+    fn reply(pairs: &[(&str, &str)]) -> Item {
+        let mut item = Item::default();
+        for (k, v) in pairs {
+            item.set(k, *v);
+        }
+        item
+    }
+
+    #[test]
+    fn ping_replies_are_laid_out_as_routeros_prints_them() {
+        let totals = [("sent", "2"), ("received", "1"), ("packet-loss", "50")];
+        let mut first = reply(&[
+            ("seq", "0"),
+            ("host", "172.27.27.13"),
+            ("size", "56"),
+            ("ttl", "64"),
+            ("time", "407us"),
+        ]);
+        for (k, v) in [("sent", "1"), ("received", "1"), ("packet-loss", "0")] {
+            first.set(k, v);
+        }
+        let mut second = reply(&[
+            ("seq", "1"),
+            ("host", "172.27.27.13"),
+            ("status", "timeout"),
+        ]);
+        for (k, v) in totals.iter().chain(&[
+            ("min-rtt", "407us"),
+            ("avg-rtt", "407us"),
+            ("max-rtt", "407us"),
+        ]) {
+            second.set(k, *v);
+        }
+        let text = ping(&[first, second]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "  SEQ HOST                                     SIZE TTL TIME       STATUS",
+                "    0 172.27.27.13                               56  64 407us",
+                "    1 172.27.27.13                                                 timeout",
+                "    sent=2 received=1 packet-loss=50% min-rtt=407us avg-rtt=407us max-rtt=407us",
+            ]
         );
     }
 }

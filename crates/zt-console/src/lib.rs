@@ -42,8 +42,8 @@ pub mod session;
 pub mod values;
 
 pub use backend::{Backend, BackendError, Item};
-pub use duration::{format_duration_ms, parse_duration_ms};
+pub use duration::{format_duration_ms, format_duration_us, parse_duration_ms};
 pub use error::ConsoleError;
 pub use memory::MemoryBackend;
 pub use rest::{RestBackend, RestRequest, RestResponse, Transport};
-pub use session::{Console, Reply, ScriptValue};
+pub use session::{Console, Reply, ScriptFailure, ScriptRun, ScriptValue};

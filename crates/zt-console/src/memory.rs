@@ -62,6 +62,10 @@ impl MemoryBackend {
         item.set("disabled", "true");
         item.set("comment", DEFAULT_INSTANCE_COMMENT);
         table.items.push(item);
+        let identity = backend.tables.entry("/system/identity").or_default();
+        let mut item = Item::new("*0");
+        item.set("name", "MikroTik");
+        identity.items.push(item);
         backend
     }
 
@@ -334,6 +338,16 @@ impl Backend for MemoryBackend {
         let no_such_command = || BackendError::bad_request("no such command");
         let selector = id_list(arguments);
         match command {
+            "set" if menu.is_singleton() => {
+                let id = self
+                    .table(menu)
+                    .items
+                    .first()
+                    .map(|i| i.id.clone())
+                    .ok_or_else(no_such_command)?;
+                self.set(path, &id, arguments)?;
+                Ok(serde_json::Value::Array(Vec::new()))
+            }
             "enable" | "disable" if menu.allows(Command::Enable) => {
                 let selector = selector.ok_or_else(|| {
                     BackendError::bad_request("missing value(s) of argument(s) numbers")

@@ -72,6 +72,7 @@ const PRINT_FLAGS: &[&str] = &[
     "brief",
     "count-only",
     "detail",
+    "show-ids",
     "show-sensitive",
     "terse",
     "without-paging",
@@ -94,12 +95,17 @@ fn argument_spec(menu: &Menu, command: Command) -> ArgumentSpec {
         },
         Command::Export => ArgumentSpec {
             flags: EXPORT_FLAGS.to_vec(),
-            named: vec![],
+            named: vec!["file"],
             positional: &[],
         },
         Command::Add => ArgumentSpec {
             flags: vec![],
             named: settable().chain(["copy-from"]).collect(),
+            positional: &[],
+        },
+        Command::Set if menu.is_singleton() => ArgumentSpec {
+            flags: vec![],
+            named: settable().collect(),
             positional: &[],
         },
         Command::Set => ArgumentSpec {
@@ -127,12 +133,28 @@ fn argument_spec(menu: &Menu, command: Command) -> ArgumentSpec {
             named: vec!["numbers", "value-name"],
             positional: &["numbers", "value-name"],
         },
+        Command::Ping => ArgumentSpec {
+            flags: vec![],
+            named: vec!["address", "count", "interval", "size"],
+            positional: &["address"],
+        },
         Command::Find => ArgumentSpec {
             flags: vec![],
             named: menu.properties.iter().map(|p| p.name).collect(),
             positional: &[],
         },
     }
+}
+
+/// The arguments a command takes, for help: flags (no value) and named arguments, sorted.
+pub fn argument_names(menu: &Menu, command: Command) -> (Vec<&'static str>, Vec<&'static str>) {
+    let spec = argument_spec(menu, command);
+    let mut flags = spec.flags;
+    let mut named = spec.named;
+    flags.sort_unstable();
+    named.sort_unstable();
+    named.dedup();
+    (flags, named)
 }
 
 /// Pick the one candidate equal to `word`, else the one it is a prefix of.
@@ -1075,7 +1097,10 @@ mod tests {
         assert_eq!(words("/zerotier/int"), ["interface/"]);
         assert_eq!(words("/zerotier/p"), ["peer/", "print"]);
         assert_eq!(words("zero"), ["zerotier/"]);
-        assert_eq!(words("/"), ["export", "ip/", "zerotier/"]);
+        assert_eq!(
+            words("/"),
+            ["export", "ip/", "ping", "system/", "zerotier/"]
+        );
         assert_eq!(words("/zerotier/interface/add network=1 in"), ["instance="]);
         assert_eq!(words("/zerotier/interface/print d"), ["detail"]);
         assert_eq!(words("/zerotier/peer/print w"), ["where", "without-paging"]);

@@ -96,19 +96,28 @@ fn rest_path(path: &str) -> String {
     format!("/rest{}", path.trim_end_matches('/'))
 }
 
+/// The items of a print reply.
+fn items_of(reply: serde_json::Value) -> Result<Vec<Item>, BackendError> {
+    match reply {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| Item::from_json(i).ok_or_else(|| malformed("item is not an object")))
+            .collect(),
+        // Menus without records answer with a bare object.
+        object @ serde_json::Value::Object(_) => Ok(Item::from_json(&object).into_iter().collect()),
+        _ => Err(malformed("list is not an array")),
+    }
+}
+
 impl<T: Transport> Backend for RestBackend<T> {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
-        match self.call("GET", rest_path(path), None)? {
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|i| Item::from_json(i).ok_or_else(|| malformed("item is not an object")))
-                .collect(),
-            // Menus without records answer with a bare object.
-            object @ serde_json::Value::Object(_) => {
-                Ok(Item::from_json(&object).into_iter().collect())
-            }
-            _ => Err(malformed("list is not an array")),
-        }
+        items_of(self.call("GET", rest_path(path), None)?)
+    }
+
+    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+        let url = format!("{}/print", rest_path(path));
+        let arguments = [("show-sensitive".to_string(), String::new())];
+        items_of(self.call("POST", url, Some(object(&arguments)))?)
     }
 
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {

@@ -40,6 +40,27 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// What a value looks like, for `add ?`.
+    pub fn describe(self) -> String {
+        match self {
+            ValueType::Text => "text".into(),
+            ValueType::Number { min, max } => format!("integer {min}..{max}"),
+            ValueType::YesNo => "yes | no".into(),
+            ValueType::Enum(words) => words.join(" | "),
+            ValueType::Reference(path) => format!("name of an item of {path}"),
+            ValueType::Hex(digits) => format!("{digits} hex digits"),
+            ValueType::Ipv4 => "IPv4 address".into(),
+            ValueType::Ipv4Prefix => "IPv4 address[/prefix]".into(),
+            ValueType::Ipv4Range => "first-last IPv4 addresses".into(),
+            ValueType::Ipv6Range => "first-last IPv6 addresses".into(),
+            ValueType::Ipv4List => "IPv4 addresses, comma-separated".into(),
+            ValueType::RouteList => "dst[@gateway] routes, comma-separated".into(),
+            ValueType::AutoOrTime => "auto | time (30s, 1m)".into(),
+            ValueType::Time => "time (30s, 1m)".into(),
+            ValueType::WordList => "words, comma-separated".into(),
+        }
+    }
+
     /// Whether values of this type are written inside double quotes by `print detail`/`export`.
     pub fn is_quoted(self) -> bool {
         matches!(self, ValueType::Text)
@@ -160,6 +181,8 @@ pub enum Command {
     Comment,
     Find,
     Unset,
+    /// `/ping ADDRESS count=N`: run by the router, not the console host.
+    Ping,
 }
 
 impl Command {
@@ -176,6 +199,25 @@ impl Command {
             Command::Comment => "comment",
             Command::Find => "find",
             Command::Unset => "unset",
+            Command::Ping => "ping",
+        }
+    }
+
+    /// One line for `?` / `help`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Command::Print => "print the items",
+            Command::Add => "create an item",
+            Command::Set => "change properties of items",
+            Command::Remove => "remove items",
+            Command::Enable => "enable items",
+            Command::Disable => "disable items",
+            Command::Get => "return the value of a property",
+            Command::Export => "print the configuration as a script",
+            Command::Comment => "set the comment of items",
+            Command::Find => "return the ids of matching items",
+            Command::Unset => "remove a property's value",
+            Command::Ping => "send ICMP echo requests from the router",
         }
     }
 }
@@ -252,6 +294,11 @@ impl Menu {
         !self.properties.is_empty()
     }
 
+    /// Whether the menu is one unnamed item ([`SINGLETON_MENUS`]).
+    pub fn is_singleton(&self) -> bool {
+        SINGLETON_MENUS.contains(&self.path)
+    }
+
     /// Whether items are addressed by `name` (`enable zt1`).
     pub fn has_names(&self) -> bool {
         self.property("name").is_some()
@@ -288,7 +335,7 @@ const PORT: ValueType = ValueType::Number { min: 1, max: 65535 };
 static ROOT: Menu = Menu {
     path: "/",
     properties: &[],
-    commands: &[Command::Export],
+    commands: &[Command::Export, Command::Ping],
     columns: &[],
     flags: &[],
     flag_column: FlagColumn::WhenPresent,
@@ -296,16 +343,21 @@ static ROOT: Menu = Menu {
     dynamic_unnumbered: false,
 };
 
-static IP: Menu = Menu {
-    path: "/ip",
-    properties: &[],
-    commands: &[Command::Export],
-    columns: &[],
-    flags: &[],
-    flag_column: FlagColumn::WhenPresent,
-    default_items: &[],
-    dynamic_unnumbered: false,
-};
+/// A menu that only holds menus (`/ip`, `/system`).
+const fn directory(path: &'static str) -> Menu {
+    Menu {
+        path,
+        properties: &[],
+        commands: &[Command::Export],
+        columns: &[],
+        flags: &[],
+        flag_column: FlagColumn::WhenPresent,
+        default_items: &[],
+        dynamic_unnumbered: false,
+    }
+}
+
+static IP: Menu = directory("/ip");
 
 static ZEROTIER: Menu = Menu {
     path: "/zerotier",
@@ -550,12 +602,32 @@ static IP_ROUTE: Menu = Menu {
     dynamic_unnumbered: true,
 };
 
+static SYSTEM: Menu = directory("/system");
+
+/// The router's name, shown in the prompt; one unnamed item (see [`SINGLETON_MENUS`]).
+static SYSTEM_IDENTITY: Menu = Menu {
+    path: "/system/identity",
+    properties: &[with_default("name", TEXT, "MikroTik")],
+    commands: &[Command::Export, Command::Print, Command::Set],
+    columns: &["name"],
+    flags: &[],
+    flag_column: FlagColumn::WhenPresent,
+    default_items: &[],
+    dynamic_unnumbered: false,
+};
+
+/// Menus of exactly one unnamed item: `set` takes no item, `print` shows `name: value`
+/// lines, `export` writes `set …` when something differs from the default.
+pub const SINGLETON_MENUS: &[&str] = &["/system/identity"];
+
 /// Every menu, parents before children.
 pub static MENUS: &[&Menu] = &[
     &ROOT,
     &IP,
     &IP_ADDRESS,
     &IP_ROUTE,
+    &SYSTEM,
+    &SYSTEM_IDENTITY,
     &ZEROTIER,
     &ZEROTIER_INTERFACE,
     &ZEROTIER_CONTROLLER,

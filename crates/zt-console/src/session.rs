@@ -52,6 +52,68 @@ pub struct Reply {
     pub interval_ms: Option<u64>,
 }
 
+/// What a script did ([`Console::run_script_report`]).
+#[derive(Debug, Default)]
+pub struct ScriptRun {
+    /// What the commands that ran printed.
+    pub output: String,
+    /// The script line (1-based) where each command that ran starts; their changes stay.
+    pub ran: Vec<usize>,
+    /// The command that failed; nothing after it ran.
+    pub failure: Option<ScriptFailure>,
+}
+
+/// Where and why a script stopped.
+#[derive(Debug)]
+pub struct ScriptFailure {
+    /// The script line where the failing command starts.
+    pub line: usize,
+    pub error: ConsoleError,
+}
+
+impl ScriptFailure {
+    /// The error with its line: a parse error carries it already (`… (line 6 column 30)`),
+    /// a runtime one gets `(line 6)`. `error_text` is how the caller words the error.
+    pub fn text(&self, error_text: &str) -> String {
+        match self.error {
+            ConsoleError::Syntax { .. } => error_text.to_string(),
+            _ => format!("{error_text} (line {})", self.line),
+        }
+    }
+}
+
+/// The commands of a script with the line each starts on: `#` comment lines skipped, lines
+/// ending in `\` joined with the next (its leading indentation dropped).
+fn script_commands(script: &str) -> Vec<(usize, String)> {
+    let mut commands = Vec::new();
+    let mut command = String::new();
+    let mut first_line = 0;
+    for (index, physical) in script.lines().enumerate() {
+        if command.is_empty() {
+            first_line = index + 1;
+            if physical.trim_start().starts_with('#') {
+                continue;
+            }
+        }
+        let (text, continued) = match physical.strip_suffix('\\') {
+            Some(head) => (head, true),
+            None => (physical, false),
+        };
+        command.push_str(if command.is_empty() {
+            text
+        } else {
+            text.trim_start()
+        });
+        if !continued {
+            commands.push((first_line, std::mem::take(&mut command)));
+        }
+    }
+    commands.push((first_line, command));
+    // Blank lines are no commands (and never "took effect").
+    commands.retain(|(_, text)| !text.trim().is_empty());
+    commands
+}
+
 /// One console session over a backend.
 pub struct Console<B> {
     backend: B,
@@ -90,6 +152,16 @@ impl<B: Backend> Console<B> {
 
     pub fn into_backend(self) -> B {
         self.backend
+    }
+
+    /// Take the prompt's name from the router's `/system/identity` (kept as it is when the
+    /// router does not answer).
+    pub fn load_identity(&mut self) {
+        if let Ok(items) = self.backend.list("/system/identity") {
+            if let Some(name) = items.first().and_then(|i| i.get("name")) {
+                self.identity = name.to_string();
+            }
+        }
     }
 
     /// The current menu path (`/zerotier`).
@@ -158,61 +230,58 @@ impl<B: Backend> Console<B> {
     /// Run a script such as an export: `#` lines are comments, a line ending in `\\` continues
     /// on the next one. Runs until the first error; a parse error names the script line where
     /// the failing command starts. The session's current menu is restored afterwards.
+    /// [`Console::run_script_report`] says more: which lines ran and where it stopped.
     pub fn run_script(&mut self, script: &str) -> Result<String, ConsoleError> {
-        let saved = self.current;
-        let result = self.run_script_lines(script);
-        self.current = saved;
-        result
+        let run = self.run_script_report(script);
+        match run.failure {
+            Some(failure) => Err(failure.error),
+            None => Ok(run.output),
+        }
     }
 
-    fn run_script_lines(&mut self, script: &str) -> Result<String, ConsoleError> {
-        let mut output = String::new();
-        let mut command = String::new();
-        let mut first_line = 0;
-        for (index, physical) in script.lines().enumerate() {
-            if command.is_empty() {
-                first_line = index + 1;
-                if physical.trim_start().starts_with('#') {
-                    continue;
-                }
-            }
-            if let Some(head) = physical.strip_suffix('\\') {
-                command.push_str(if command.is_empty() {
-                    head
-                } else {
-                    head.trim_start()
-                });
-                continue;
-            }
-            command.push_str(if command.is_empty() {
-                physical
-            } else {
-                physical.trim_start()
-            });
-            let line = std::mem::take(&mut command);
+    /// [`Console::run_script`], keeping the output of the commands that ran before a failure,
+    /// their line numbers, and the line of the command that failed.
+    pub fn run_script_report(&mut self, script: &str) -> ScriptRun {
+        let saved = self.current;
+        let mut run = ScriptRun::default();
+        for (first_line, line) in script_commands(script) {
             match self.execute(&line) {
-                Ok(text) => output.push_str(&text),
-                Err(ConsoleError::Syntax {
-                    message, column, ..
-                }) => {
-                    return Err(ConsoleError::Syntax {
-                        message,
-                        line: first_line,
-                        column,
-                    })
+                Ok(text) => {
+                    run.output.push_str(&text);
+                    run.ran.push(first_line);
                 }
-                Err(other) => return Err(other),
+                Err(error) => {
+                    let error = match error {
+                        ConsoleError::Syntax {
+                            message, column, ..
+                        } => ConsoleError::Syntax {
+                            message,
+                            line: first_line,
+                            column,
+                        },
+                        other => other,
+                    };
+                    run.failure = Some(ScriptFailure {
+                        line: first_line,
+                        error,
+                    });
+                    break;
+                }
             }
         }
-        if !command.is_empty() {
-            output.push_str(&self.execute(&command)?);
-        }
-        Ok(output)
+        self.current = saved;
+        run
     }
 
     /// Run a command line (one or more `;`-separated commands). Nothing runs if the line does
     /// not parse; commands run in order and the first failure stops the line.
     pub fn execute_reply(&mut self, line: &str) -> Result<Reply, ConsoleError> {
+        if let Some(output) = self.help(line)? {
+            return Ok(Reply {
+                output,
+                ..Reply::default()
+            });
+        }
         let statements = parse_line(line, self.current)?;
         let mut reply = Reply::default();
         for statement in statements {
@@ -242,6 +311,100 @@ impl<B: Backend> Console<B> {
             reply.output = safe;
         }
         Ok(reply)
+    }
+
+    /// `?` and `help` (alone, or `?` after a menu path or a command: `interface ?`,
+    /// `add ?`): the menu's submenus and commands, or the command's arguments. `None` when
+    /// the line asks for no help.
+    fn help(&self, line: &str) -> Result<Option<String>, ConsoleError> {
+        let trimmed = line.trim();
+        let target = if trimmed == "help" {
+            ""
+        } else {
+            match trimmed.strip_suffix('?') {
+                Some(rest) if rest.is_empty() || rest.ends_with(char::is_whitespace) => rest,
+                _ => return Ok(None),
+            }
+        };
+        let statement = match target.trim() {
+            "" => Statement::Navigate(self.current),
+            words => parse_line(words, self.current)?
+                .pop()
+                .unwrap_or(Statement::Empty),
+        };
+        Ok(match statement {
+            Statement::Navigate(menu) => Some(Self::menu_help(menu)),
+            Statement::Command(invocation) => {
+                Some(Self::command_help(invocation.menu, invocation.command))
+            }
+            _ => None,
+        })
+    }
+
+    fn menu_help(menu: &'static Menu) -> String {
+        let mut entries: Vec<(String, &str)> = Vec::new();
+        if menu.path != "/" {
+            entries.push(("..".into(), "go up one menu"));
+        }
+        for child in schema::children(menu) {
+            entries.push((format!("{}/", child.word()), "menu"));
+        }
+        let mut commands: Vec<Command> = menu.commands.to_vec();
+        commands.sort_by_key(|c| c.word());
+        for command in commands {
+            entries.push((command.word().to_string(), command.summary()));
+        }
+        let width = entries.iter().map(|(w, _)| w.len()).max().unwrap_or(0);
+        let mut out = format!("{}\n", menu.path);
+        for (word, text) in entries {
+            out.push_str(&format!("  {word:<width$}  {text}\n"));
+        }
+        out
+    }
+
+    fn command_help(menu: &'static Menu, command: Command) -> String {
+        let (flags, named) = crate::parser::argument_names(menu, command);
+        let mut entries: Vec<(String, String)> = Vec::new();
+        for name in named {
+            let text = match menu.property(name) {
+                Some(property) => {
+                    let mut text = property.kind.describe();
+                    if property.required && command == Command::Add {
+                        text.push_str(" (required)");
+                    } else if let Some(default) = property.default {
+                        text.push_str(&format!(
+                            " (default: {})",
+                            console_form(Some(property.kind), default)
+                        ));
+                    }
+                    text
+                }
+                None => match (command, name) {
+                    (_, "numbers" | "number") => "items: print numbers, names or *ids".into(),
+                    (_, "copy-from") => "an item to copy the properties of".into(),
+                    (_, "value-name") => "a property name".into(),
+                    (_, "proplist") => "properties to show, comma-separated".into(),
+                    (Command::Print, "interval") => "print again this often (1s)".into(),
+                    (_, "address") => "IPv4 or IPv6 address".into(),
+                    (_, "count") => "how many requests (1..100, default 4)".into(),
+                    (_, "interval") => "time between requests (default 1s)".into(),
+                    (_, "size") => "bytes of echo data (default 56)".into(),
+                    _ => String::new(),
+                },
+            };
+            entries.push((format!("{name}="), text));
+        }
+        for flag in flags {
+            entries.push((flag.to_string(), "flag".into()));
+        }
+        let width = entries.iter().map(|(w, _)| w.len()).max().unwrap_or(0);
+        let path = if menu.path == "/" { "" } else { menu.path };
+        let mut out = format!("{path}/{}: {}\n", command.word(), command.summary());
+        for (word, text) in entries {
+            out.push_str(format!("  {word:<width$}  {text}").trim_end());
+            out.push('\n');
+        }
+        out
     }
 
     fn evaluate(&mut self, value: &Value) -> Result<ScriptValue, ConsoleError> {
@@ -274,12 +437,27 @@ impl<B: Backend> Console<B> {
             Command::Comment => self.comment(invocation),
             Command::Find => self.find(invocation),
             Command::Unset => self.unset(invocation),
+            Command::Ping => self.ping(invocation),
             Command::Export => self.export(invocation),
         }
     }
 
     fn list(&mut self, menu: &Menu) -> Result<Vec<Item>, ConsoleError> {
         Ok(self.backend.list(menu.path)?)
+    }
+
+    /// The items with their sensitive values only when the command asks (`show-sensitive`),
+    /// so a secret travels from the router only to be shown.
+    fn list_for_showing(
+        &mut self,
+        menu: &Menu,
+        show_sensitive: bool,
+    ) -> Result<Vec<Item>, ConsoleError> {
+        if show_sensitive && menu.properties.iter().any(|p| p.sensitive) {
+            Ok(self.backend.list_sensitive(menu.path)?)
+        } else {
+            self.list(menu)
+        }
     }
 
     /// Ids in print-number order: dynamic items of some menus get no number.
@@ -411,7 +589,20 @@ impl<B: Backend> Console<B> {
                 Some(names)
             }
         };
-        let items = self.list(menu)?;
+        let show_sensitive = invocation.has_flag("show-sensitive");
+        let show_id = invocation.has_flag("show-ids");
+        let items = self.list_for_showing(menu, show_sensitive)?;
+        if menu.is_singleton() && invocation.condition.is_none() && invocation.arguments.is_empty()
+        {
+            let output = items
+                .first()
+                .map(|item| format::singleton(menu, item))
+                .unwrap_or_default();
+            return Ok(Reply {
+                output,
+                ..Reply::default()
+            });
+        }
         let numbering = Self::numbering(menu, &items);
         let rows: Vec<PrintRow<'_>> = items
             .iter()
@@ -423,9 +614,9 @@ impl<B: Backend> Console<B> {
             .map(|item| PrintRow {
                 number: numbering.iter().position(|id| *id == item.id),
                 item,
+                show_id,
             })
             .collect();
-        let show_sensitive = invocation.has_flag("show-sensitive");
         let mut reply = Reply {
             interval_ms,
             ..Reply::default()
@@ -505,6 +696,17 @@ impl<B: Backend> Console<B> {
 
     fn set(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
         let menu = invocation.menu;
+        if menu.is_singleton() {
+            // The one item needs no selector: RouterOS REST `POST …/set`.
+            let properties = self.checked_properties(invocation)?;
+            self.backend.command(menu.path, "set", &properties)?;
+            if menu.path == "/system/identity" {
+                if let Some((_, name)) = properties.iter().find(|(k, _)| k == "name") {
+                    self.identity = name.clone();
+                }
+            }
+            return Ok(Reply::default());
+        }
         let ids = self.selected(invocation, "numbers")?;
         let properties = self.checked_properties(invocation)?;
         let unsets: Vec<&str> = invocation
@@ -646,6 +848,28 @@ impl<B: Backend> Console<B> {
         })
     }
 
+    /// `/ping`: the router pings (REST `POST /rest/ping`); the console lays the replies out.
+    fn ping(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
+        let mut arguments = Vec::new();
+        for name in ["address", "count", "interval", "size"] {
+            if let Some(value) = self.text_argument(invocation, name)? {
+                arguments.push((name.to_string(), value));
+            }
+        }
+        if !arguments.iter().any(|(name, _)| name == "address") {
+            return Err(ConsoleError::missing(&["address"]));
+        }
+        let reply = self.backend.command("/", "ping", &arguments)?;
+        let replies: Vec<Item> = reply
+            .as_array()
+            .map(|list| list.iter().filter_map(Item::from_json).collect())
+            .unwrap_or_default();
+        Ok(Reply {
+            output: format::ping(&replies),
+            ..Reply::default()
+        })
+    }
+
     fn export(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
         let options = ExportOptions {
             terse: invocation.has_flag("terse"),
@@ -673,8 +897,22 @@ impl<B: Backend> Console<B> {
             {
                 continue;
             }
-            let items = self.list(menu)?;
+            let items = self.list_for_showing(menu, options.show_sensitive)?;
             output.push_str(&format::export(menu, &items, options));
+        }
+        if let Some(file) = self.text_argument(invocation, "file")? {
+            // As RouterOS: the script goes to the router's files as NAME.rsc, printing nothing.
+            let name = if file.ends_with(".rsc") {
+                file
+            } else {
+                format!("{file}.rsc")
+            };
+            self.backend.command(
+                "/file",
+                "add",
+                &[("name".into(), name), ("contents".into(), output)],
+            )?;
+            return Ok(Reply::default());
         }
         Ok(Reply {
             output,

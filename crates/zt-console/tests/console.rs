@@ -560,3 +560,81 @@ fn completion_offers_values_from_the_model() {
     run(&mut console, "/zerotier/controller");
     assert_eq!(console.complete("member/p"), (7, vec!["print".to_string()]));
 }
+
+#[test]
+fn print_show_ids_shows_internal_ids_in_the_number_column() {
+    let mut console = with_networks(&["1d71939404912b40", "1d71939404912b41"]);
+    let numbered = run(&mut console, "/zerotier/interface/print proplist=name");
+    let with_ids = run(
+        &mut console,
+        "/zerotier/interface/print show-ids proplist=name",
+    );
+    let ids: Vec<String> = console
+        .backend()
+        .items("/zerotier/interface")
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let rows: Vec<&str> = with_ids
+        .lines()
+        .skip_while(|l| !l.starts_with('#'))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2, "{with_ids}");
+    for (row, id) in rows.iter().zip(&ids) {
+        assert!(row.starts_with(&format!("{id} ")), "{with_ids}");
+    }
+    assert!(numbered.lines().any(|l| l.starts_with("0 ")), "{numbered}");
+    // Ids select items as numbers do.
+    run(
+        &mut console,
+        &format!("/zerotier/interface/set {} comment=x", ids[1]),
+    );
+}
+
+#[test]
+fn question_mark_and_help_list_the_menu_and_a_commands_arguments() {
+    let mut console = fresh_console();
+    let root = run(&mut console, "?");
+    assert_eq!(run(&mut console, "help"), root);
+    let lines: Vec<&str> = root.lines().collect();
+    assert_eq!(lines[0], "/");
+    for entry in ["ip/", "system/", "zerotier/", "export", "ping"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.trim_start().starts_with(&format!("{entry} "))),
+            "{entry} in {root}"
+        );
+    }
+    run(&mut console, "/zerotier");
+    let menu = run(&mut console, "?");
+    assert!(menu.starts_with("/zerotier\n  ..  "), "{menu}");
+    assert!(menu.contains("\n  interface/  "), "{menu}");
+    assert!(menu.contains("\n  add  "), "{menu}");
+    assert_eq!(
+        run(&mut console, "interface ?"),
+        run(&mut console, "/zerotier/interface ?")
+    );
+    let add = run(&mut console, "interface/add ?");
+    assert!(
+        add.starts_with("/zerotier/interface/add: create an item\n"),
+        "{add}"
+    );
+    let network = add
+        .lines()
+        .find(|l| l.starts_with("  network= "))
+        .unwrap_or_default();
+    assert!(network.ends_with(" 16 hex digits (required)"), "{add}");
+    let allow_global = add
+        .lines()
+        .find(|l| l.starts_with("  allow-global= "))
+        .unwrap_or_default();
+    assert!(allow_global.ends_with(" yes | no (default: no)"), "{add}");
+    let print = run(&mut console, "/zerotier/peer/print ?");
+    assert!(print.contains("\n  detail "), "{print}");
+    // Asking for help changes nothing and a `?` inside a value is no help request.
+    assert_eq!(console.current_path(), "/zerotier");
+    assert!(fail(&mut console, "nosuch ?").starts_with("bad command name nosuch"));
+}

@@ -129,16 +129,16 @@ impl ConsoleOptions {
     pub fn connect(&self) -> Result<Connection, FrontEndError> {
         let (transport, token_path) = self.transport()?;
         let api = transport.address().to_string();
-        let mut console = Console::new(RestBackend::new(transport));
-        console.identity = host_name();
-        if let Some(width) = terminal_width() {
-            console.width = width;
-        }
-        Ok(Connection {
+        let console = Console::new(RestBackend::new(transport));
+        let mut connection = Connection {
             console,
             api,
             token_path,
-        })
+        };
+        if let Some(width) = terminal_width() {
+            connection.console.width = width;
+        }
+        Ok(connection)
     }
 }
 
@@ -177,13 +177,34 @@ fn io_text(error: &std::io::Error) -> String {
     }
 }
 
-/// The machine's host name, shown in the prompt where RouterOS shows its identity.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "zt".to_string())
+/// The first line of `export`, RouterOS's `# <date> <time> by RouterOS <version>` said
+/// honestly: the local time now, and this console's name and version.
+fn export_header() -> String {
+    format!(
+        "# {} by RouterOS-compatible zt {}",
+        local_time_text(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in local time, as RouterOS dates its exports.
+fn local_time_text() -> String {
+    // SAFETY: time(NULL) only returns the clock; localtime_r writes into the `tm` we pass.
+    let tm = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 impl Connection {
@@ -272,6 +293,7 @@ fn sleep_unless_interrupted(duration: Duration) -> bool {
 /// Run one command line and print its output; a `print interval=...` repeats until Ctrl-C
 /// (on a terminal each round redraws the previous one in place).
 pub fn run_line(connection: &mut Connection, line: &str) -> Result<(), ConsoleError> {
+    connection.console.export_header = Some(export_header());
     let reply = connection.console.execute_reply(line)?;
     let mut stdout = std::io::stdout().lock();
     if stdout.write_all(reply.output.as_bytes()).is_err() || stdout.flush().is_err() {
@@ -391,18 +413,50 @@ fn run_script_file(connection: &mut Connection, path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match connection.console.run_script(&script) {
-        Ok(output) => {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(output.as_bytes());
-            let _ = stdout.flush();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{}", connection.error_text(&e));
-            ExitCode::FAILURE
+    connection.console.export_header = Some(export_header());
+    let run = connection.console.run_script_report(&script);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(run.output.as_bytes());
+    let _ = stdout.flush();
+    let Some(failure) = run.failure else {
+        return ExitCode::SUCCESS;
+    };
+    eprintln!("{}", failure.text(&connection.error_text(&failure.error)));
+    let took_effect = match run.ran.as_slice() {
+        [] => "no command before it ran".to_string(),
+        lines => format!(
+            "the commands of line{} {} ran before it and took effect",
+            if lines.len() == 1 { "" } else { "s" },
+            line_ranges(lines)
+        ),
+    };
+    eprintln!(
+        "zt: the script stopped at line {}; {took_effect}; nothing after it ran",
+        failure.line
+    );
+    ExitCode::FAILURE
+}
+
+/// Line numbers as ranges: `1-3, 6, 8-9`.
+fn line_ranges(lines: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &line in lines {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == line => *end = line,
+            _ => ranges.push((line, line)),
         }
     }
+    ranges
+        .iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `zt info`, `zt listnetworks`, ...
@@ -432,6 +486,12 @@ mod tests {
 
     fn words(list: &[&str]) -> Vec<String> {
         list.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn script_lines_are_named_as_ranges() {
+        assert_eq!(line_ranges(&[2]), "2");
+        assert_eq!(line_ranges(&[1, 2, 3, 6, 8, 9]), "1-3, 6, 8-9");
     }
 
     #[test]

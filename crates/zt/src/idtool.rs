@@ -203,7 +203,8 @@ fn run(command: IdtoolCommand, out: &mut dyn Write) -> Result<(), Failure> {
             writeln!(
                 out,
                 "wrote {} (planet {:016x}, {} root(s), timestamp {}); install it as `planet` in a \
-                 node's home directory",
+                 node's home directory (ztd: <home>/planet, used by the default instance zt1; \
+                 other instances read <home>/<instance>/planet)",
                 made.path.display(),
                 made.world_id,
                 made.root_count,

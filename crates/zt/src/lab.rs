@@ -5,11 +5,11 @@
 //! `zt lab [up] [--keep] [--with-ztpeer]` builds network namespaces (`ztlab-<pid>-…`: a hub
 //! bridge and one namespace per node on 10.99.0.0/24, no default route, so nothing leaves
 //! the host), makes a private planet with `zt idtool initplanet/genplanet` whose one root is
-//! a `ztd` of its own, installs it as every node's `<home>/zt1/planet`, starts a `ztd` per
+//! a `ztd` of its own, installs it as every node's `<home>/planet`, starts a `ztd` per
 //! node and then types every step with the real console, `ip netns exec NS zt --home HOME
 //! …`: enable, print, controller/add, interface/add, ACCESS_DENIED, member authorization,
 //! the addresses and routes the controller pushed, and a `ping` between Home and Office
-//! over ZeroTier (the system's `ping -c 3`, shown in RouterOS's format). `--with-ztpeer` adds
+//! over ZeroTier (`/ping … count=3`, run by the node's ztd). `--with-ztpeer` adds
 //! a real ZeroTier One node (`ztpeer`, libzt 1.8.4) as the manual's laptop. Every wait has a
 //! deadline and a timeout names its step; everything is removed at the end, also on error
 //! or Ctrl-C, unless `--keep`. `zt lab down` removes leftovers of labs whose `zt` has ended.
@@ -21,7 +21,6 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 mod netns;
-mod ping;
 mod process;
 mod scenario;
 
@@ -128,11 +127,6 @@ impl Tools {
                 ztd.display()
             ));
         }
-        if !in_path("ping") {
-            return Err(
-                "the lab pings over ZeroTier with the system's `ping`, which is not installed (Debian: apt-get install iputils-ping)".into(),
-            );
-        }
         let ztpeer = if options.with_ztpeer {
             let path = options
                 .ztpeer
@@ -182,12 +176,6 @@ fn prepare_ztpeer(ztpeer: &Path) -> Result<(), String> {
 
 /// A first `ztpeer setup` downloads a wheel of a few MB.
 const ZTPEER_SETUP_LIMIT: Duration = Duration::from_secs(600);
-
-/// Whether `program` is an executable file in a `PATH` directory.
-fn in_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
 
 /// `<dir>/shared/interop/ztpeer` for the nearest ancestor `dir` of the zt binary holding one
 /// (the project's checkout sits beside `shared/`).

@@ -373,10 +373,39 @@ fn scripts_run_with_comments_and_continuations() {
     let output = ztd.run(&["-f", script.to_str().unwrap()]);
     assert_eq!(assert_ok(&output), "from a script\n1\n");
 
-    // The first failing command stops the script and names its line.
+    // The first failing command stops the script and names its line; what ran before it
+    // keeps its output and is named.
     fs::write(&script, "/zerotier/print count-only\n\n/zerotier/bogus\n").unwrap();
-    let stderr = assert_fails(&ztd.run(&["-f", script.to_str().unwrap()]), 1);
-    assert_eq!(stderr, "bad command name bogus (line 3 column 11)\n");
+    let output = ztd.run(&["-f", script.to_str().unwrap()]);
+    assert_eq!(text(&output.stdout), "1\n");
+    let stderr = assert_fails(&output, 1);
+    assert_eq!(
+        stderr,
+        "bad command name bogus (line 3 column 11)\n\
+         zt: the script stopped at line 3; the commands of line 1 ran before it and took \
+         effect; nothing after it ran\n"
+    );
+    // A runtime refusal gets its line too.
+    fs::write(
+        &script,
+        "/zerotier\nset zt1 comment=first\n:put [get zt1 comment]\nset zt9 comment=x\nset zt1 comment=never\n",
+    )
+    .unwrap();
+    let output = ztd.run(&["-f", script.to_str().unwrap()]);
+    assert_eq!(text(&output.stdout), "first\n");
+    let stderr = assert_fails(&output, 1);
+    assert_eq!(
+        stderr,
+        "no such item (line 4)\n\
+         zt: the script stopped at line 4; the commands of lines 1-3 ran before it and took \
+         effect; nothing after it ran\n"
+    );
+    assert_eq!(
+        assert_ok(&ztd.run(&[":put", "[/zerotier/get", "zt1", "comment]"])),
+        "first\n"
+    );
+    fs::write(&script, "/zerotier\nset zt1 comment=\"from a script\"\n").unwrap();
+    assert_ok(&ztd.run(&["-f", script.to_str().unwrap()]));
 
     // `-f -` reads the script from standard input.
     let output = run_with_deadline(
@@ -503,4 +532,183 @@ fn zerotier_cli_commands_speak_the_service_api() {
     assert!(output.status.success(), "{}", text(&output.stdout));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(json.is_array(), "{json}");
+}
+
+#[test]
+fn export_show_sensitive_restores_the_same_node_on_a_wiped_daemon() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let original = Ztd::start();
+    let port = free_udp_port();
+    assert_ok(&original.run(&["/zerotier/set", "zt1", &format!("port={port}")]));
+    assert_ok(&original.run(&["/zerotier/enable", "zt1"]));
+    assert_ok(&original.run(&[
+        "/zerotier/controller/add",
+        "name=office",
+        "instance=zt1",
+        "ip-range=172.27.27.10-172.27.27.20",
+        "routes=172.27.27.0/24",
+    ]));
+    let secret = fs::read_to_string(original.home.join("zt1/identity.secret")).unwrap();
+    let secret = secret.trim();
+
+    // A plain export and print keep the secret to themselves.
+    let plain = assert_ok(&original.run(&["/export"]));
+    assert!(!plain.contains(&secret[11..40]), "{plain}");
+    assert!(!plain.contains("identity="), "{plain}");
+    let backup = assert_ok(&original.run(&["/export", "show-sensitive"]));
+    let joined = backup.replace("\\\n    ", "");
+    assert!(
+        joined.contains(&format!("identity={secret} ")),
+        "the export carries the secret identity: {backup}"
+    );
+    drop(original);
+
+    let restored = Ztd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("backup.rsc");
+    fs::write(&script, &backup).unwrap();
+    assert_ok(&restored.run(&["-f", script.to_str().unwrap()]));
+    assert_eq!(
+        fs::read_to_string(restored.home.join("zt1/identity.secret"))
+            .unwrap()
+            .trim(),
+        secret,
+        "the same node: same identity"
+    );
+    let again = assert_ok(&restored.run(&["/export", "show-sensitive"]));
+    let body = |export: &str| -> String {
+        export
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        body(&again),
+        body(&backup),
+        "same instance, same controller network IDs"
+    );
+    assert!(
+        joined.contains(&format!("network={}", &secret[..10])),
+        "the network ID carries the restored address: {backup}"
+    );
+
+    // An identity whose private key is not the public key's is refused, and says why.
+    let mut foreign = secret.to_string();
+    let last = foreign.pop().unwrap();
+    foreign.push(if last == '0' { '1' } else { '0' });
+    let stderr = assert_fails(
+        &restored.run(&["/zerotier/set", "zt1", &format!("identity={foreign}")]),
+        1,
+    );
+    assert_eq!(
+        stderr,
+        "invalid value for argument identity: the private key does not belong to the public key\n"
+    );
+    assert!(
+        !restored.log().contains(&secret[11..]),
+        "ztd never logs the key"
+    );
+}
+
+#[test]
+fn ping_is_run_by_ztd_and_printed_as_routeros_prints_it() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    for (address, count) in [("127.0.0.1", 3), ("::1", 2)] {
+        let out = assert_ok(&ztd.run(&[
+            "/ping",
+            address,
+            &format!("count={count}"),
+            "interval=100ms",
+        ]));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0], "  SEQ HOST                                     SIZE TTL TIME       STATUS",
+            "{out}"
+        );
+        assert_eq!(lines.len(), count + 2, "{out}");
+        for (seq, row) in lines[1..=count].iter().enumerate() {
+            let words: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(words[..4], [&seq.to_string(), address, "56", "64"], "{out}");
+            assert_eq!(words.len(), 5, "no STATUS on a reply: {out}");
+        }
+        assert!(
+            lines[count + 1].starts_with(&format!(
+                "    sent={count} received={count} packet-loss=0% min-rtt="
+            )),
+            "{out}"
+        );
+    }
+    // No route to it inside the test's namespace: every request times out.
+    let out = assert_ok(&ztd.run(&["/ping", "10.255.255.1", "count=2", "interval=100ms"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[1].starts_with("    0 10.255.255.1 ") && lines[1].ends_with(" timeout"),
+        "{out}"
+    );
+    assert!(lines[2].ends_with(" timeout"), "{out}");
+    assert_eq!(lines[3], "    sent=2 received=0 packet-loss=100%", "{out}");
+    // RouterOS's argument checks.
+    let stderr = assert_fails(&ztd.run(&["/ping", "127.0.0.1", "count=0"]), 1);
+    assert_eq!(stderr, "value of count is out of range (1 .. 100)\n");
+}
+
+#[test]
+fn system_identity_names_the_router_and_export_carries_it() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    assert_eq!(
+        assert_ok(&ztd.run(&["/system/identity/print"])),
+        "  name: MikroTik\n"
+    );
+    assert_ok(&ztd.run(&["/system/identity/set", "name=Home"]));
+    assert_eq!(
+        assert_ok(&ztd.run(&["/system/identity/print"])),
+        "  name: Home\n"
+    );
+    assert!(
+        ztd.home.join("system-identity.json").is_file(),
+        "kept in the state directory"
+    );
+    let export = assert_ok(&ztd.run(&["/export"]));
+    let first = export.lines().next().unwrap_or_default();
+    let words: Vec<&str> = first.split(' ').collect();
+    assert_eq!(words.len(), 7, "{first}");
+    assert_eq!(words[0], "#");
+    assert_eq!(words[1].len(), "2026-12-06".len(), "{first}");
+    assert_eq!(words[2].len(), "23:01:02".len(), "{first}");
+    assert_eq!(words[3..6], ["by", "RouterOS-compatible", "zt"], "{first}");
+    assert!(
+        export.contains("\n/system identity\nset name=Home\n"),
+        "{export}"
+    );
+    let stderr = assert_fails(&ztd.run(&["/system/identity/set", "name="]), 1);
+    assert!(
+        stderr.starts_with("invalid value for argument name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn export_file_writes_the_script_among_the_routers_files() {
+    // ztd runs in a network namespace of this test's own, on its loopback.
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let ztd = Ztd::start();
+    assert_ok(&ztd.run(&["/zerotier/set", "zt1", "comment=backed up"]));
+    assert_eq!(assert_ok(&ztd.run(&["/export", "file=backup"])), "");
+    let path = ztd.home.join("files/backup.rsc");
+    let written = fs::read_to_string(&path).expect("export file= wrote <home>/files/backup.rsc");
+    assert!(written.starts_with("# "), "{written}");
+    assert!(written.contains("comment=\"backed up\""), "{written}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let stderr = assert_fails(&ztd.run(&["/export", "file=../escape"]), 1);
+    assert_eq!(stderr, "invalid value for argument name\n");
 }

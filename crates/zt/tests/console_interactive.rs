@@ -194,11 +194,14 @@ fn prompt_completion_history_and_ctrl_c_on_a_terminal() {
         seen: 0,
     };
 
-    let host = fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "zt".into());
-    let root_prompt = format!("[admin@{host}] > ");
-    let menu_prompt = format!("[admin@{host}] /zerotier> ");
+    // The prompt names the router by its /system/identity: MikroTik until set, as RouterOS.
+    terminal.expect("[admin@MikroTik] > ");
+    terminal.type_keys("/system/identity/set name=Office\r");
+    let root_prompt = "[admin@Office] > ".to_string();
+    let menu_prompt = "[admin@Office] /zerotier> ".to_string();
+    terminal.expect(&root_prompt);
+    terminal.type_keys("/system/identity/print\r");
+    terminal.expect("  name: Office\r\n");
     terminal.expect(&root_prompt);
 
     // Tab completes the menu, then the command (with a trailing space).
@@ -269,6 +272,8 @@ fn prompt_completion_history_and_ctrl_c_on_a_terminal() {
     assert_eq!(
         lines,
         [
+            "/system/identity/set name=Office",
+            "/system/identity/print",
             "/zerotier/print",
             "zerotier",
             "set zt1 comment=typed",

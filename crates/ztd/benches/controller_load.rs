@@ -389,6 +389,7 @@ fn main() {
             interfaces: Vec::new(),
             identity: controller_id.clone(),
             instance_dir: dir.clone(),
+            home_worlds: None,
             sockets: vec![LocalSocket {
                 id: ztd::runtime::engine::LocalSocketId(0),
                 bound,

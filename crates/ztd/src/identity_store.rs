@@ -129,16 +129,30 @@ pub async fn load_or_generate(
 pub async fn parse_secret(text: &str) -> Result<Identity, String> {
     let identity = Identity::from_string(text.trim()).map_err(|e| e.to_string())?;
     if !identity.has_private() {
-        return Err("identity has no private key".into());
+        return Err("identity has no private key (give the secret identity, as `export show-sensitive` writes it)".into());
     }
-    let (valid, identity) =
-        tokio::task::spawn_blocking(move || (identity.locally_validate(), identity))
-            .await
-            .map_err(|e| e.to_string())?;
-    if !valid {
-        return Err("identity does not validate".into());
-    }
+    let (verdict, identity) = tokio::task::spawn_blocking(move || {
+        // The public half alone first, so a refusal can say which part is wrong.
+        let verdict = if !identity.to_public().locally_validate() {
+            Err("the address does not derive from the public key")
+        } else if !identity.locally_validate() {
+            Err("the private key does not belong to the public key")
+        } else {
+            Ok(())
+        };
+        (verdict, identity)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    verdict.map_err(str::to_string)?;
     Ok(identity)
+}
+
+/// The secret identity text of an instance directory (`identity.secret`), if it has one.
+/// Only for `print show-sensitive` / `export show-sensitive`; never log it.
+pub fn read_secret_text(dir: &Path) -> Result<Option<String>, StateError> {
+    Ok(read_optional(&dir.join(SECRET_FILE))?
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string()))
 }
 
 /// The identity files of a directory as they are now, to put back if a change fails.

@@ -2,9 +2,10 @@
 //!
 //! Properties (ROUTEROS.md §8.1): `name` (default `zt1`), `port` (9993), `disabled`,
 //! `interfaces` (default `all`), `route-distance` (1), `comment`; read-only
-//! `identity.public`, `online`, `state`. `identity` shows the 10-hex address; setting it to a
-//! secret identity string (`addr:0:pub:priv`) imports that identity (checked with the
-//! address derivation) in place of the generated one. Our additions: `secondary-port`
+//! `identity.public`, `online`, `state`. `identity` is the secret identity string
+//! (`addr:0:pub:priv`), shown only by `print show-sensitive` (so `export show-sensitive`
+//! carries it); setting it imports that identity (checked: key pair and address derivation)
+//! in place of the generated one. Our additions: `secondary-port`
 //! (PROTOCOL.md §9.1; random when unset); `port-mapping` (zerotier-one's
 //! `portMappingEnabled`: ask the gateway by NAT-PMP to forward the primary port and tell
 //! peers the mapped address; `yes` by default, so listed only when `no`); and `tcp-relay`
@@ -266,6 +267,7 @@ impl Daemon {
                 interfaces: config.interfaces.clone(),
                 identity,
                 instance_dir: dir.clone(),
+                home_worlds: config.default.then(|| self.state.root().to_path_buf()),
                 sockets,
                 port_mapping: config.port_mapping,
                 now: self.clock.now(),
@@ -319,8 +321,9 @@ impl Daemon {
             .await
             .map(Some)
             .map_err(|reason| {
+                // The reason names the faulty part, never the key itself.
                 tracing::info!(%reason, "identity refused");
-                CommandError::invalid_value("identity")
+                CommandError::refused(format!("invalid value for argument identity: {reason}"))
             })
     }
 
@@ -536,7 +539,26 @@ impl Daemon {
             .map_err(|e| CommandError::Internal(e.to_string()))
     }
 
-    /// `/zerotier/print`.
+    /// `/zerotier/print show-sensitive`: [`Daemon::instance_records`] plus each instance's
+    /// secret `identity`, which `set identity=` takes back (a backup restores the same node).
+    pub async fn instance_records_with_secrets(&self) -> Result<Vec<Record>, CommandError> {
+        let mut records = self.instance_records().await;
+        for record in &mut records {
+            let Some(name) = record.get("name") else {
+                continue;
+            };
+            let dir = self.state.root().join(name);
+            let secret = identity_store::read_secret_text(&dir)
+                .map_err(|e| CommandError::Internal(e.to_string()))?;
+            if let Some(secret) = secret {
+                record.insert("identity".into(), secret);
+            }
+        }
+        Ok(records)
+    }
+
+    /// `/zerotier/print`. The secret identity is left out (see
+    /// [`Daemon::instance_records_with_secrets`]).
     pub async fn instance_records(&self) -> Vec<Record> {
         let model = self.lock().await;
         let mut records = Vec::with_capacity(model.instances.len());
@@ -561,7 +583,6 @@ impl Daemon {
                 r.insert("comment".into(), comment.clone());
             }
             if let Some(shown) = model.identities.get(&id) {
-                r.insert("identity".into(), shown.address.clone());
                 r.insert("identity.public".into(), shown.public.clone());
             }
             let online = match model.runtimes.get(&id) {
@@ -620,10 +641,7 @@ mod tests {
     use super::*;
 
     fn args(pairs: &[(&str, &str)]) -> Args {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        Args::of(pairs)
     }
 
     #[test]

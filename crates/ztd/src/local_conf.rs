@@ -52,6 +52,8 @@ pub struct LocalConf {
     pub tcp_fallback_relay: Option<SocketAddr>,
     /// zerotier-one's `allowTcpFallbackRelay` (unset: allowed).
     pub allow_tcp_fallback_relay: Option<bool>,
+    /// zerotier-one's `forceTcpRelay` (unset: no): the relay for everything, no UDP.
+    pub force_tcp_relay: Option<bool>,
     /// zerotier-one keys of `settings` that ztd does not use (named in the log once).
     pub not_used: Vec<String>,
 }
@@ -88,6 +90,8 @@ struct SettingsShape {
     tcp_fallback_relay: Option<SocketAddr>,
     #[serde(default)]
     allow_tcp_fallback_relay: Option<bool>,
+    #[serde(default)]
+    force_tcp_relay: Option<bool>,
     #[serde(flatten)]
     other: BTreeMap<String, serde::de::IgnoredAny>,
 }
@@ -191,6 +195,7 @@ impl LocalConf {
             interface_prefix_blacklist: settings.interface_prefix_blacklist,
             tcp_fallback_relay: settings.tcp_fallback_relay,
             allow_tcp_fallback_relay: settings.allow_tcp_fallback_relay,
+            force_tcp_relay: settings.force_tcp_relay,
             not_used: settings.other.into_keys().collect(),
         })
     }
@@ -219,6 +224,7 @@ impl LocalConf {
         TcpFallbackSettings {
             allowed: self.allow_tcp_fallback_relay.unwrap_or(defaults.allowed),
             relay: self.tcp_fallback_relay.unwrap_or(defaults.relay),
+            forced: self.force_tcp_relay.unwrap_or(defaults.forced),
         }
     }
 
@@ -334,7 +340,8 @@ mod tests {
     "controllerDb": "postgresql://zt@%2Frun%2Fpostgresql/zt",
     "interfacePrefixBlacklist": ["docker", "veth"],
     "tcpFallbackRelay": "198.51.100.7/8443",
-    "allowTcpFallbackRelay": false
+    "allowTcpFallbackRelay": false,
+    "forceTcpRelay": true
   }
 }"#,
         )
@@ -358,7 +365,8 @@ mod tests {
             conf.tcp_fallback(),
             TcpFallbackSettings {
                 allowed: false,
-                relay: "198.51.100.7:8443".parse().unwrap()
+                relay: "198.51.100.7:8443".parse().unwrap(),
+                forced: true,
             }
         );
         let colon_form = parse(r#"{"settings": {"tcpFallbackRelay": "[2001:db8::1]:443"}}"#);

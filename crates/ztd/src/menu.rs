@@ -66,6 +66,14 @@ impl Args {
     pub fn new() -> Args {
         Args::default()
     }
+    /// Arguments from `(name, value)` pairs, as tests write them.
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> Args {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.values.insert(name.into(), value.into());
     }
@@ -164,6 +172,11 @@ pub fn bool_text(v: bool) -> String {
 pub trait Menu: Send + Sync {
     /// The menu path without leading slash, words separated by `/` (`zerotier/interface`).
     fn path(&self) -> &'static str;
+    /// A menu of one unnamed item (`/system/identity`): REST GET answers the bare object
+    /// without `.id`, and `set` needs no item selector.
+    fn singleton(&self) -> bool {
+        false
+    }
     /// All items, in menu order.
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError>;
     /// The items whose properties have exactly these values (`print where a=x b=y`), in
@@ -181,6 +194,11 @@ pub trait Menu: Send + Sync {
     async fn item(&self, daemon: &Daemon, id: ItemId) -> Result<Option<Record>, CommandError> {
         let equal = [(".id".to_string(), id.to_string())];
         Ok(self.print_where(daemon, &equal).await?.into_iter().next())
+    }
+    /// `print show-sensitive`: the items with their sensitive values (an instance's secret
+    /// identity), which `print` leaves out as RouterOS hides them by default.
+    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        self.print(daemon).await
     }
     /// Create an item; returns its id.
     async fn add(&self, _daemon: &Daemon, _args: Args) -> Result<ItemId, CommandError> {

@@ -351,3 +351,101 @@ fn unusable_entries_are_left_out_with_a_warning() {
     assert_eq!(member["ipAssignments"], json!(["10.9.0.5"]));
     assert!(ztd.log_line("left out ipAssignments[1]").is_some());
 }
+
+/// ZTNet's calls, in the order its client (`src/utils/ztApi.ts` of sinamics/ztnet) makes them
+/// for a local controller: controller and node status, create (private, a pool, a route),
+/// list, flow rules with tags and capabilities as its rule compiler posts them (with
+/// `rulesSource`), a member's list entry and record, authorization with a tag value and a
+/// capability, peers, then the deletes. Every answer is zerotier-one's status, and what was
+/// posted reads back.
+#[test]
+fn ztnet_calls_work_as_its_client_makes_them() {
+    skip_unless!(zt_testnet::isolate_this_thread());
+    let tmp = tempfile::tempdir().unwrap();
+    let ztd = Ztd::seeded(&tmp.path().join("home"));
+    // The node runs (no planet, no root): ZTNet also lists its peers.
+    ztd.enable_zt1();
+    let json_type = Some("application/json");
+    let post = |path: &str, body: &Value| {
+        let (status, reply) = ztd.send("POST", path, json_type, &body.to_string());
+        assert_eq!(status, 200, "POST {path} {body}: {reply}");
+        reply
+    };
+    assert_eq!(ztd.get("/controller")["controller"], json!(true));
+    let address = ztd.get("/status")["address"].as_str().unwrap().to_string();
+    let created = post(
+        &format!("/controller/network/{address}______"),
+        &json!({
+            "name": "ztnet-net",
+            "private": true,
+            "ipAssignmentPools": [{"ipRangeStart": "10.121.15.1", "ipRangeEnd": "10.121.15.254"}],
+            "routes": [{"target": "10.121.15.0/24", "via": null}],
+            "v4AssignMode": {"zt": true},
+        }),
+    );
+    let nwid = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["name"], "ztnet-net");
+    assert!(ztd
+        .get("/controller/network")
+        .as_array()
+        .unwrap()
+        .contains(&json!(nwid)));
+    let network_path = format!("/controller/network/{nwid}");
+
+    let flow = json!({
+        "rulesSource": "tag department id 1000 default 100 enum 100 sales enum 200 hr;\ncap ssh id 1 accept ipprotocol tcp and dport 22;;\ndrop not tdiff department 0;\naccept;\n",
+        "rules": [
+            {"type": "MATCH_TAGS_DIFFERENCE", "id": 1000, "value": 0, "not": true, "or": false},
+            {"type": "ACTION_DROP"},
+            {"type": "ACTION_ACCEPT"}
+        ],
+        "capabilities": [{"id": 1, "default": false, "rules": [
+            {"type": "MATCH_IP_PROTOCOL", "ipProtocol": 6, "not": false, "or": false},
+            {"type": "MATCH_IP_DEST_PORT_RANGE", "start": 22, "end": 22, "not": false, "or": false},
+            {"type": "ACTION_ACCEPT"}
+        ]}],
+        "tags": [{"id": 1000, "default": 100}]
+    });
+    let updated = post(&network_path, &flow);
+    for key in ["rulesSource", "capabilities", "tags"] {
+        assert_eq!(updated[key], flow[key], "{key}: {updated}");
+        assert_eq!(ztd.get(&network_path)[key], flow[key], "{key} read back");
+    }
+    assert_eq!(
+        updated["rules"].as_array().map(Vec::len),
+        Some(3),
+        "{updated}"
+    );
+
+    // A node asks (its record appears), ZTNet lists the members, reads each, authorizes one.
+    let member = "0a44444444";
+    join(&ztd, &nwid, member);
+    let listed = ztd.get(&format!("{network_path}/member"));
+    assert!(listed.as_object().unwrap().contains_key(member), "{listed}");
+    let member_path = format!("{network_path}/member/{member}");
+    assert_eq!(ztd.get(&member_path)["id"], member);
+    let authorized = post(
+        &member_path,
+        &json!({"authorized": true, "name": "laptop", "tags": [[1000, 200]], "capabilities": [1]}),
+    );
+    assert_eq!(authorized["authorized"], true, "{authorized}");
+    assert_eq!(authorized["tags"], json!([[1000, 200]]));
+    assert_eq!(authorized["capabilities"], json!([1]));
+
+    let (status, peers) = ztd.send("GET", "/peer", None, "");
+    assert_eq!(status, 200, "{peers}");
+    assert!(peers.is_array(), "{peers}");
+    // A member that never connected is no peer: zerotier-one answers 200 with `{}`.
+    let (status, peer) = ztd.send("GET", &format!("/peer/{member}"), None, "");
+    assert_eq!((status, peer), (200, json!({})));
+
+    let (status, _) = ztd.send("DELETE", &member_path, None, "");
+    assert_eq!(status, 200);
+    let (status, _) = ztd.send("DELETE", &network_path, None, "");
+    assert_eq!(status, 200);
+    assert!(ztd
+        .get("/controller/network")
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use zt_crypto::Identity;
 use zt_testnet::{skip_unless, Lab, NsProcess};
 
@@ -24,10 +24,6 @@ use zt_testnet::{skip_unless, Lab, NsProcess};
 const STOP_WITHIN: Duration = Duration::from_secs(1);
 /// How long the TAPs are watched after the deauthorization.
 const WATCH: Duration = Duration::from_secs(4);
-
-fn rest_field(v: &Value, name: &str) -> String {
-    v[name].as_str().unwrap_or_default().to_string()
-}
 
 /// Frames ztd wrote into the TAP `zerotier1` of namespace `ns`.
 fn tap_rx_packets(lab: &Lab, ns: usize) -> Option<u64> {
@@ -51,29 +47,6 @@ fn interface_status(api: &Api) -> String {
         .and_then(|v| v.as_array()?.first().cloned())
         .map(|i| rest_field(&i, "status"))
         .unwrap_or_default()
-}
-
-fn set_authorized(controller: &Api, address: &str, yes: bool) {
-    let member = poll(Duration::from_secs(30), || {
-        controller
-            .call("GET", "/rest/zerotier/controller/member", None)?
-            .as_array()?
-            .iter()
-            .find(|m| m["zt-address"] == json!(address))
-            .cloned()
-    })
-    .unwrap_or_else(|| panic!("member {address} never asked to join"));
-    let body = json!({
-        ".id": rest_field(&member, ".id"),
-        "authorized": if yes { "yes" } else { "no" },
-    });
-    controller
-        .call(
-            "POST",
-            "/rest/zerotier/controller/member/set",
-            Some(&body.to_string()),
-        )
-        .expect("member set");
 }
 
 /// ztd in namespace 0 as the planet's root and the network's controller, and ztd members in

@@ -105,9 +105,23 @@ enum Relay {
     ZerotierTcpProxy(std::path::PathBuf),
 }
 
+/// Why leaf A uses the relay.
+#[derive(Clone, Copy, PartialEq)]
+enum Cause {
+    /// Its namespace drops all UDP: the fallback after zerotier-one's minute of silence.
+    UdpBlocked,
+    /// local.conf's `forceTcpRelay`, with UDP open: the relay from the start, and it stays.
+    Forced,
+}
+
 #[test]
 fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_udp() {
-    fallback_through(Relay::Ztd);
+    fallback_through(Relay::Ztd, Cause::UdpBlocked);
+}
+
+#[test]
+fn force_tcp_relay_uses_the_relay_at_once_although_udp_works() {
+    fallback_through(Relay::Ztd, Cause::Forced);
 }
 
 /// The same through zerotier-one's own relay, which shows that ztd's side of the tunnel is
@@ -121,10 +135,10 @@ fn a_leaf_without_udp_reaches_the_network_through_zerotier_ones_tcp_proxy() {
         .ok_or(
             "ZT_TCP_PROXY does not name zerotier-one's tcp-proxy (make in ZeroTierOne/tcp-proxy)"
         ));
-    fallback_through(Relay::ZerotierTcpProxy(proxy));
+    fallback_through(Relay::ZerotierTcpProxy(proxy), Cause::UdpBlocked);
 }
 
-fn fallback_through(relay: Relay) {
+fn fallback_through(relay: Relay, cause: Cause) {
     skip_unless!(zt_testnet::netns_available());
     for (tool, package) in [
         (NFT, "nftables"),
@@ -161,7 +175,9 @@ fn fallback_through(relay: Relay) {
         SocketAddr::from((global_ip(root), 9993)),
     );
     // A's UDP is blocked before its ztd starts: it never hears from anyone over UDP.
-    block_udp(&lab, a);
+    if cause == Cause::UdpBlocked {
+        block_udp(&lab, a);
+    }
     let mut daemons = Vec::new();
     let mut apis = Vec::new();
     let started = Instant::now();
@@ -172,6 +188,7 @@ fn fallback_through(relay: Relay) {
         if node == a {
             let conf = serde_json::json!({"settings": {
                 "tcpFallbackRelay": format!("{}/{RELAY_PORT}", global_ip(root)),
+                "forceTcpRelay": cause == Cause::Forced,
             }});
             std::fs::write(home.join("local.conf"), conf.to_string()).unwrap();
         }
@@ -227,7 +244,10 @@ fn fallback_through(relay: Relay) {
         .expect("A's instance");
     assert_eq!(a_record["tcp-fallback"], "true", "{a_record}");
     assert_eq!(tunneled(&apis[a], &root_id), Some(true));
-    eprintln!("A (no UDP) pinged B through {relay_name} {to_tcp:.1?} after its start");
+    eprintln!(
+        "A pinged B through {relay_name} {to_tcp:.1?} after its start (UDP blocked: {})",
+        cause == Cause::UdpBlocked
+    );
 
     // Throughput through the relay, once (a figure for the note, not an assertion).
     let server = lab.spawn(b, Path::new("/usr/bin/iperf3"), &["-s", "-B", &b_ip]);
@@ -237,6 +257,25 @@ fn fallback_through(relay: Relay) {
         None => eprintln!("iperf3 A -> B through {relay_name}: no result"),
     }
     drop(server);
+
+    if cause == Cause::Forced {
+        // Forced: the relay stays although UDP works, and the API says why.
+        let status = apis[a].call("GET", "/status", None).expect("A's status");
+        assert_eq!(
+            status["config"]["settings"]["forceTcpRelay"], true,
+            "{status}"
+        );
+        let left = poll(Duration::from_secs(20), || {
+            (tcp_fallback_active(&apis[a]) != Some(true)).then_some(())
+        });
+        assert!(
+            left.is_none(),
+            "A left the forced relay\n{}",
+            report(&mut daemons)
+        );
+        assert!(ping_once(&lab, a, &b_ip, 2), "A no longer reaches B");
+        return;
+    }
 
     // UDP back: the tunnel closes, A hears the root over UDP again and still reaches B.
     let root_path = format!("{}/9993", global_ip(root));

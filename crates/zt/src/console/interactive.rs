@@ -107,6 +107,8 @@ pub fn run(mut connection: Connection) -> ExitCode {
         eprintln!("{message}");
         return ExitCode::FAILURE;
     }
+    // The prompt names the router as RouterOS does: its /system/identity.
+    connection.console.load_identity();
     let typed = std::io::stdin().is_terminal();
     let config = Config::builder()
         .completion_type(CompletionType::List)

@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::netns::{self, Namespaces};
-use super::ping::PingResult;
 use super::process::{self, interrupted, Background};
 use super::{in_namespace, work_dir_for, Tools, UpOptions};
 
@@ -260,7 +259,8 @@ impl Lab<'_> {
 
     /// The planet: the root's identity made with `zt idtool generate` in the root's instance
     /// directory (ztd uses an identity it finds there), then `initplanet`/`genplanet`; the
-    /// result is installed as every node's `<home>/zt1/planet` before the instance starts.
+    /// result is installed as every node's `<home>/planet` (where zerotier-one keeps it, and
+    /// the default instance reads it) before the instance starts.
     fn make_planet(&mut self) -> Result<(), String> {
         progress("making the lab's planet with zt idtool (one root: the Root node)");
         for node in &self.nodes {
@@ -289,7 +289,7 @@ impl Lab<'_> {
         ])?;
         let planet = planet_dir.join("planet");
         for node in &self.nodes {
-            let target = node.instance_dir().join("planet");
+            let target = node.home.join("planet");
             std::fs::copy(&planet, &target)
                 .map_err(|e| format!("cannot install the planet as {}: {e}", target.display()))?;
         }
@@ -437,43 +437,30 @@ impl Lab<'_> {
         Ok(())
     }
 
-    /// The system's `ping -c 3` from node `i` to `target` over ZeroTier, shown as RouterOS's
-    /// `ping` shows it. Waits first (bounded) until one echo gets through, since the first
-    /// packets between two members wait for the peers to find each other.
+    /// The manual's `/ping target count=3` on node `i`, run by its ztd. Waits first
+    /// (bounded) until one echo gets through, since the first packets between two members
+    /// wait for the peers to find each other.
     fn ping(&self, i: usize, target: &str) -> Result<(), String> {
         let step = format!("{} reaches {target} over ZeroTier", self.nodes[i].label);
         progress(&format!("waiting until {step}"));
         let deadline = Instant::now() + self.step_limit;
         loop {
-            let done = self.system_ping(i, target, 1)?;
-            if done.status.success() {
+            let done = self.console(i, &format!("/ping {target} count=1"))?;
+            if done.status.success() && done.stdout.contains(" received=1 ") {
                 break;
             }
-            self.wait_or_fail(&step, deadline, &done.stdout)?;
+            let last = format!("{}{}", done.stdout, done.stderr);
+            self.wait_or_fail(&step, deadline, &last)?;
         }
-        let done = self.system_ping(i, target, PING_COUNT)?;
-        let result = PingResult::parse(target, PING_COUNT, &done.stdout);
-        prompt(
-            &self.nodes[i],
-            &format!("/ping {target} count={PING_COUNT}"),
-        );
-        print_out(&result.routeros());
-        if result.received() == PING_COUNT {
+        let out = self.typed(i, &format!("/ping {target} count={PING_COUNT}"))?;
+        if out.contains(&format!(" received={PING_COUNT} ")) {
             Ok(())
         } else {
             Err(format!(
-                "step \"ping {target}\": {} of {PING_COUNT} replies; ping said:\n{}",
-                result.received(),
-                done.stdout.trim_end()
+                "step \"ping {target}\": fewer than {PING_COUNT} replies:\n{}",
+                out.trim_end()
             ))
         }
-    }
-
-    fn system_ping(&self, i: usize, target: &str, count: u32) -> Result<process::Finished, String> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.nodes[i].ns, "ping", "-n", "-W", "2"])
-            .args(["-c", &count.to_string(), target]);
-        process::run(cmd, Duration::from_secs(5 + 3 * u64::from(count)))
     }
 
     /// The manual's laptop: a real ZeroTier One node (ztpeer) joins; Home authorizes it and

@@ -1113,6 +1113,7 @@ mod tests {
             interfaces: Vec::new(),
             identity,
             instance_dir: dir.to_path_buf(),
+            home_worlds: None,
             sockets: vec![LocalSocket {
                 id: LocalSocketId(0),
                 bound,

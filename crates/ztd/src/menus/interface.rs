@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use zt_node::NetworkStatus;
 use zt_wire::netconf::NetworkType;
 use zt_wire::network_id::NetworkId;
 
@@ -481,7 +482,11 @@ fn interface_record(model: &Model, id: ItemId, c: &InterfaceConfig) -> Record {
                 };
                 r.insert("type".into(), text.into());
             }
-            let running = c.disable_running_check || port.running();
+            // RouterOS's running for these interfaces: the TAP is up and the network is
+            // OK (not while the controller refuses or has not answered), unless the check
+            // is turned off.
+            let network_ok = view.status == Some(NetworkStatus::Ok);
+            let running = c.disable_running_check || (network_ok && port.running());
             r.insert("running".into(), bool_text(running && !c.disabled));
         }
         None => {

@@ -19,10 +19,13 @@ use std::sync::Arc;
 use crate::menu::Menu;
 
 pub mod controller;
+pub mod file;
 pub mod interface;
 pub mod ip;
 pub mod member;
 pub mod peer;
+pub mod ping;
+pub mod system;
 pub mod zerotier;
 
 /// Every menu, in registration order.
@@ -35,5 +38,6 @@ pub fn all() -> Vec<Arc<dyn Menu>> {
         Arc::new(interface::InterfaceMenu),
         Arc::new(ip::AddressMenu),
         Arc::new(ip::RouteMenu),
+        Arc::new(system::IdentityMenu),
     ]
 }

@@ -15,6 +15,9 @@ impl Menu for ZerotierMenu {
     async fn print(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
         Ok(daemon.instance_records().await)
     }
+    async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {
+        daemon.instance_records_with_secrets().await
+    }
     async fn add(&self, daemon: &Daemon, args: Args) -> Result<ItemId, CommandError> {
         daemon.instance_add(args).await
     }

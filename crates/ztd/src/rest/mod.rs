@@ -9,6 +9,12 @@
 //! | PATCH | `/rest/zerotier/<id>` | set → the updated item |
 //! | DELETE | `/rest/zerotier/<id>` | remove → 204 |
 //! | POST | `/rest/zerotier/<command>` | `print`, `get`, `add`, `set`, `remove`, `enable`, `disable`, … |
+//! | POST | `/rest/file/add` | `{"name":"x.rsc","contents":"…"}` → `<home>/files/x.rsc` (0600) |
+//! | POST | `/rest/ping` | `{"address":"10.0.0.1","count":"3"}` → one object per sequence number |
+//!
+//! Sensitive values (an instance's secret `identity`) are left out of every reply except
+//! `POST …/print {"show-sensitive":""}`, as RouterOS hides them unless asked.
+//! `POST …/print {"count-only":""}` answers `{"ret":"<number of matching items>"}`.
 //!
 //! Every value is a JSON string; errors are `{"error":<code>,"message":<reason>,"detail":<console text>}`.
 //! Authentication: the zerotier-one token (`authtoken.secret`) as `X-ZT1-Auth: <token>` or
@@ -199,6 +205,25 @@ async fn serve(
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
+    // `export file=NAME` stores its text among the router's files.
+    if let [menu, command] = segments.as_slice() {
+        if menu == "file" && command == "add" && method == Method::POST {
+            let body = RequestBody::parse(headers, body)?;
+            crate::menus::file::add(&api.daemon, body.args).await?;
+            return Ok(axum::Json(Value::Array(Vec::new())).into_response());
+        }
+    }
+    // Commands of the root menu (`/ping`) are not menus: `POST /rest/ping`.
+    if let [word] = segments.as_slice() {
+        if word == "ping" {
+            if method != Method::POST {
+                return Err(RestError::status(StatusCode::METHOD_NOT_ALLOWED));
+            }
+            let body = RequestBody::parse(headers, body)?;
+            let reply = crate::menus::ping::run(body.args).await?;
+            return Ok(axum::Json(reply).into_response());
+        }
+    }
     let (menu, tail) = api
         .registry
         .find(&segments)
@@ -206,6 +231,20 @@ async fn serve(
     let body = RequestBody::parse(headers, body)?;
     let daemon = api.daemon.as_ref();
     match (method.clone(), tail) {
+        (Method::GET, []) if menu.singleton() => {
+            let filters = QueryParams::parse(uri.query());
+            let mut record = menu
+                .print(daemon)
+                .await?
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            record.remove(".id");
+            Ok(
+                axum::Json(to_json(project(record, filters.proplist.as_deref(), false)))
+                    .into_response(),
+            )
+        }
         (Method::GET, []) => {
             let filters = QueryParams::parse(uri.query());
             let records = menu.print_where(daemon, &filters.equal).await?;
@@ -274,21 +313,42 @@ async fn post_command(
         proplist,
         query,
     } = body;
-    let selector = args.take(".id").or_else(|| args.take("numbers"));
+    let mut selector = args.take(".id").or_else(|| args.take("numbers"));
+    if menu.singleton() && selector.is_none() {
+        // The one item of a singleton menu needs no selector (`/system/identity/set`).
+        selector = menu
+            .print(daemon)
+            .await?
+            .first()
+            .and_then(|r| r.get(".id").cloned());
+    }
     let reply = match command {
         "print" => {
+            // A flag: RouterOS REST takes flags as empty strings (`{"show-sensitive":""}`).
+            let show_sensitive = args.take("show-sensitive").is_some();
+            let count_only = args.take("count-only").is_some();
             args.finish()?;
             let words = query.unwrap_or_default();
-            let records = menu
-                .print_where(daemon, &query::required_equalities(&words))
-                .await?;
+            // Sensitive values come only from a full print (a handful of instances); the
+            // keyed lookup serves everything else, members included.
+            let records = if show_sensitive {
+                menu.print_sensitive(daemon).await?
+            } else {
+                menu.print_where(daemon, &query::required_equalities(&words))
+                    .await?
+            };
             let mut list = Vec::new();
             for r in records {
                 if query::matches(&words, &r)? {
                     list.push(to_json(project(r, proplist.as_deref(), true)));
                 }
             }
-            Value::Array(list)
+            if count_only {
+                // RouterOS answers the number as a string in `ret`.
+                json!({ "ret": list.len().to_string() })
+            } else {
+                Value::Array(list)
+            }
         }
         "get" => {
             let selector = selector

@@ -704,6 +704,10 @@ impl Driver {
             {
                 let remote = meta.addr;
                 let received = &slot[..meta.len.min(slot.len())];
+                // forceTcpRelay: what comes by UDP is not heard, as in zerotier-one.
+                if !self.fallback.udp_used() {
+                    continue;
+                }
                 self.fallback.udp_received(now, remote, received.len());
                 if received.is_empty() {
                     // An empty datagram is input too (counted as a runt by the engine).
@@ -886,6 +890,9 @@ impl Driver {
         for datagram in layout.datagrams(out) {
             self.fallback.on_send(now, remote, datagram);
         }
+        if !self.fallback.udp_used() {
+            return;
+        }
         if layout.count > 1 {
             if let Some(offload) = &self.offloads[index] {
                 if offload.max_gso_segments() >= layout.count {
@@ -930,6 +937,9 @@ impl Driver {
             let payload = &out[..t.len.min(out.len())];
             // Once per datagram, however many sockets send it: the tunnel carries one copy.
             self.fallback.on_send(self.clock.now(), t.remote, payload);
+            if !self.fallback.udp_used() {
+                continue;
+            }
             match t.local {
                 Some(id) => match self.local.iter().position(|s| s.id == id) {
                     Some(index) => self.send(index, t.remote, t.ttl, payload),

@@ -134,6 +134,9 @@ pub struct EngineStart {
     pub identity: Identity,
     /// The instance's own state directory (`<home>/<instance>`), for the engine's caches.
     pub instance_dir: PathBuf,
+    /// The home directory for the default instance, whose `planet` and `moons.d/` it uses
+    /// too (where zerotier-one keeps them); `None` for other instances.
+    pub home_worlds: Option<PathBuf>,
     /// The sockets the driver bound for this instance.
     pub sockets: Vec<LocalSocket>,
     /// The instance's `port-mapping` property: ask the gateway (NAT-PMP) to forward the

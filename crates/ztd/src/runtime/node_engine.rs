@@ -3,7 +3,9 @@
 //! accepted world updates saved back, local addresses refreshed for PUSH_DIRECT_PATHS, and
 //! node events dispatched to the daemon's subsystems ([`super::events`]).
 //!
-//! State files in `<home>/<instance>/` follow zerotier-one's names:
+//! State files in `<home>/<instance>/` follow zerotier-one's names (the default instance also
+//! reads `<home>/planet` and `<home>/moons.d/`, where zerotier-one keeps them; see
+//! [`WorldFiles`]):
 //! - `planet`: the planet to use (else ZeroTier's default planet compiled in);
 //! - `moons.d/<16-hex id>.moon`: moons orbited (loaded at start, written when accepted).
 use std::net::SocketAddr;
@@ -65,30 +67,106 @@ pub enum StartError {
     Node(#[from] zt_node::NodeError),
 }
 
-/// The planet of an instance: its `planet` file if present, else the default planet. A
-/// `planet` file that exists but does not parse is an error (silently falling back to
-/// ZeroTier's public roots would surprise anyone running a private planet).
-pub fn load_planet(instance_dir: &Path) -> Result<World, StartError> {
-    let path = instance_dir.join(PLANET_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => World::parse(&bytes).map_err(|e| StartError::BadPlanet {
-            path,
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+/// Where an instance's planet and moons are. Each instance has its own `planet` and
+/// `moons.d/` in its directory; the default instance also uses those of the home directory,
+/// where zerotier-one keeps them, so a planet installed as zerotier-one's documentation says
+/// (`<home>/planet`) is the one used. The instance's own file wins when both exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldFiles {
+    /// `<home>/<instance>`.
+    pub instance_dir: PathBuf,
+    /// `<home>`, for the default instance only.
+    pub home: Option<PathBuf>,
+}
+
+impl WorldFiles {
+    /// The directories searched, the instance's first.
+    fn dirs(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.instance_dir.as_path()).chain(self.home.as_deref())
+    }
+
+    /// The planet file in use: the first of `<instance>/planet`, `<home>/planet` that exists
+    /// (`None`: no file, the built-in planet is used).
+    pub fn planet_file(&self) -> Option<PathBuf> {
+        self.dirs()
+            .map(|dir| dir.join(PLANET_FILE))
+            .find(|path| path.exists())
+    }
+
+    /// Where the places a planet is looked for are, for messages (`a or b`).
+    pub fn planet_places(&self) -> String {
+        self.dirs()
+            .map(|dir| dir.join(PLANET_FILE).display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// The planet: the file of [`WorldFiles::planet_file`], else the default planet. A
+    /// `planet` file that exists but does not parse is an error (silently falling back to
+    /// ZeroTier's public roots would surprise anyone running a private planet).
+    pub fn load_planet(&self) -> Result<World, StartError> {
+        let Some(path) = self.planet_file() else {
             if std::env::var_os(NO_DEFAULT_PLANET_ENV).is_some() {
                 return Ok(empty_planet());
             }
-            World::parse(DEFAULT_PLANET).map_err(|e| StartError::BadDefaultPlanet(e.to_string()))
+            return World::parse(DEFAULT_PLANET)
+                .map_err(|e| StartError::BadDefaultPlanet(e.to_string()));
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => World::parse(&bytes).map_err(|e| StartError::BadPlanet {
+                path,
+                reason: e.to_string(),
+            }),
+            Err(source) => Err(StartError::Io { path, source }),
         }
-        Err(source) => Err(StartError::Io { path, source }),
+    }
+
+    /// The moons in `moons.d/*.moon` of every directory (the instance's copy of a moon
+    /// wins). Unreadable or invalid files are skipped with a warning (one bad moon must not
+    /// keep the node offline).
+    pub fn load_moons(&self) -> Vec<World> {
+        let mut moons: Vec<World> = Vec::new();
+        for dir in self.dirs() {
+            for moon in load_moons_of(dir) {
+                if !moons.iter().any(|m| m.id == moon.id) {
+                    moons.push(moon);
+                }
+            }
+        }
+        moons.sort_by_key(|m| m.id);
+        moons
+    }
+
+    /// The file an accepted world is saved to: a planet update replaces the planet file in
+    /// use, a moon goes to the instance's `moons.d/`.
+    pub fn world_path(&self, world: &World) -> PathBuf {
+        match world.world_type {
+            WorldType::Planet => self
+                .planet_file()
+                .unwrap_or_else(|| self.instance_dir.join(PLANET_FILE)),
+            WorldType::Moon => self.moon_path(&self.instance_dir, world.id),
+        }
+    }
+
+    fn moon_path(&self, dir: &Path, id: u64) -> PathBuf {
+        dir.join(MOONS_DIR).join(format!("{id:016x}.moon"))
+    }
+
+    /// Delete a moon's files (deorbit), wherever they are. A missing file is not an error.
+    pub fn delete_moon(&self, id: u64) -> std::io::Result<()> {
+        for dir in self.dirs() {
+            match std::fs::remove_file(self.moon_path(dir, id)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
-/// The moons in `moons.d/*.moon`. Unreadable or invalid files are skipped with a warning
-/// (one bad moon must not keep the node offline).
-pub fn load_moons(instance_dir: &Path) -> Vec<World> {
-    let dir = instance_dir.join(MOONS_DIR);
+/// The moons of one directory's `moons.d/`.
+fn load_moons_of(dir: &Path) -> Vec<World> {
+    let dir = dir.join(MOONS_DIR);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
@@ -107,27 +185,7 @@ pub fn load_moons(instance_dir: &Path) -> Vec<World> {
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read moon"),
         }
     }
-    moons.sort_by_key(|m| m.id);
     moons
-}
-
-/// The file a world is saved to.
-pub fn world_path(instance_dir: &Path, world: &World) -> PathBuf {
-    match world.world_type {
-        WorldType::Planet => instance_dir.join(PLANET_FILE),
-        WorldType::Moon => instance_dir
-            .join(MOONS_DIR)
-            .join(format!("{:016x}.moon", world.id)),
-    }
-}
-
-/// Delete a moon's file (deorbit). A missing file is not an error.
-pub fn delete_moon_file(instance_dir: &Path, id: u64) -> std::io::Result<()> {
-    let path = instance_dir.join(MOONS_DIR).join(format!("{id:016x}.moon"));
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// Counters of the adapter itself (the node's own are in `Node::stats`).
@@ -144,6 +202,8 @@ pub struct NodeEngine {
     node: Node,
     instance: InstanceInfo,
     handlers: Vec<Box<dyn EventHandler>>,
+    /// Where the planet and moons are read from and accepted updates written to.
+    worlds: WorldFiles,
     /// Ports to pair with interface addresses (every bound port of the instance).
     ports: Vec<u16>,
     /// The instance's `interfaces` property.
@@ -178,8 +238,12 @@ impl NodeEngine {
         handlers: Vec<Box<dyn EventHandler>>,
         excluded_interfaces: ExcludedInterfaces,
     ) -> Result<NodeEngine, StartError> {
-        let planet = load_planet(&start.instance_dir)?;
-        let moons = load_moons(&start.instance_dir);
+        let worlds = WorldFiles {
+            instance_dir: start.instance_dir.clone(),
+            home: start.home_worlds.clone(),
+        };
+        let planet = worlds.load_planet()?;
+        let moons = worlds.load_moons();
         let address = start.identity.address();
         let config = NodeConfig {
             moons,
@@ -226,6 +290,7 @@ impl NodeEngine {
                 address,
             },
             handlers,
+            worlds,
             ports,
             interfaces: start.interfaces,
             excluded_interfaces,
@@ -238,10 +303,12 @@ impl NodeEngine {
             next_mapping_check: start.now,
         };
         let planet = engine.node.planet();
+        let planet_file = engine.worlds.planet_file();
         tracing::info!(
             instance = %engine.instance.name,
             address = %address,
             planet = format!("{:016x}", planet.id),
+            planet_file = %planet_file.as_deref().map_or("built-in".into(), |p| p.display().to_string()),
             roots = planet.roots.len(),
             moons = engine.node.moons().len(),
             "instance enabled"
@@ -255,7 +322,8 @@ impl NodeEngine {
             tracing::info!(
                 instance = %engine.instance.name,
                 roots = ?endpoints,
-                "using ZeroTier's public planet (no planet file in the instance directory)"
+                "using ZeroTier's public planet (no planet file at {})",
+                engine.worlds.planet_places()
             );
         }
         engine.refresh_local_addresses(start.now);
@@ -322,7 +390,7 @@ impl NodeEngine {
     fn observe(&mut self, now: u64, event: &Event) {
         match event {
             Event::WorldUpdated { world } => {
-                let path = world_path(&self.instance.dir, world);
+                let path = self.worlds.world_path(world);
                 let result = match path.parent() {
                     Some(parent) => std::fs::create_dir_all(parent)
                         .map_err(|e| e.to_string())
@@ -530,35 +598,81 @@ mod tests {
         assert_eq!(world.to_bytes(), DEFAULT_PLANET);
     }
 
+    fn worlds_of(dir: &Path, home: Option<&Path>) -> WorldFiles {
+        WorldFiles {
+            instance_dir: dir.to_path_buf(),
+            home: home.map(Path::to_path_buf),
+        }
+    }
+
     #[test]
     fn planet_file_wins_and_a_bad_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
+        let worlds = worlds_of(dir.path(), None);
         // No file: the default planet.
-        assert_eq!(load_planet(dir.path()).unwrap().id, 149_604_618);
+        assert_eq!(worlds.load_planet().unwrap().id, 149_604_618);
         // A bad file: an error naming the file, never a silent fallback.
         std::fs::write(dir.path().join(PLANET_FILE), b"junk").unwrap();
-        match load_planet(dir.path()) {
+        match worlds.load_planet() {
             Err(StartError::BadPlanet { path, .. }) => assert!(path.ends_with(PLANET_FILE)),
             other => panic!("expected BadPlanet, got {other:?}"),
         }
     }
 
     #[test]
+    fn the_default_instance_uses_the_homes_planet_unless_it_has_its_own() {
+        let home = tempfile::tempdir().unwrap();
+        let instance = home.path().join("zt1");
+        std::fs::create_dir_all(&instance).unwrap();
+        let mut private = World::parse(DEFAULT_PLANET).unwrap();
+        private.id = 0x1234;
+        std::fs::write(home.path().join(PLANET_FILE), private.to_bytes()).unwrap();
+        let default = worlds_of(&instance, Some(home.path()));
+        assert_eq!(default.load_planet().unwrap().id, 0x1234);
+        assert_eq!(default.world_path(&private), home.path().join(PLANET_FILE));
+        assert_eq!(
+            default.planet_places(),
+            format!(
+                "{} or {}",
+                instance.join(PLANET_FILE).display(),
+                home.path().join(PLANET_FILE).display()
+            )
+        );
+        // Another instance does not look at the home.
+        let other = worlds_of(&instance, None);
+        assert_eq!(other.load_planet().unwrap().id, DEFAULT_PLANET_ID);
+        // The instance's own planet wins.
+        private.id = 0x5678;
+        std::fs::write(instance.join(PLANET_FILE), private.to_bytes()).unwrap();
+        assert_eq!(default.load_planet().unwrap().id, 0x5678);
+        assert_eq!(default.world_path(&private), instance.join(PLANET_FILE));
+    }
+
+    #[test]
     fn moons_round_trip_through_their_files() {
-        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("zt1");
+        let worlds = worlds_of(&dir, Some(home.path()));
         let mut moon = World::parse(DEFAULT_PLANET).unwrap();
         moon.world_type = WorldType::Moon;
         moon.id = 0x0000_00ab_cdef_0123;
-        let path = world_path(dir.path(), &moon);
-        assert!(path.ends_with("moons.d/000000abcdef0123.moon"));
+        let path = worlds.world_path(&moon);
+        assert_eq!(path, dir.join("moons.d/000000abcdef0123.moon"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, moon.to_bytes()).unwrap();
-        std::fs::write(dir.path().join(MOONS_DIR).join("bad.moon"), b"x").unwrap();
-        let moons = load_moons(dir.path());
-        assert_eq!(moons.len(), 1);
-        assert_eq!(moons[0].id, moon.id);
-        delete_moon_file(dir.path(), moon.id).unwrap();
-        delete_moon_file(dir.path(), moon.id).unwrap();
-        assert!(load_moons(dir.path()).is_empty());
+        std::fs::write(dir.join(MOONS_DIR).join("bad.moon"), b"x").unwrap();
+        // A moon in the home's moons.d, as zerotier-one users place them.
+        let mut home_moon = moon.clone();
+        home_moon.id = 0x0000_00ab_cdef_0456;
+        std::fs::create_dir_all(home.path().join(MOONS_DIR)).unwrap();
+        let home_path = home.path().join("moons.d/000000abcdef0456.moon");
+        std::fs::write(&home_path, home_moon.to_bytes()).unwrap();
+        let ids: Vec<u64> = worlds.load_moons().iter().map(|m| m.id).collect();
+        assert_eq!(ids, [moon.id, home_moon.id]);
+        for id in [moon.id, home_moon.id] {
+            worlds.delete_moon(id).unwrap();
+            worlds.delete_moon(id).unwrap();
+        }
+        assert!(worlds.load_moons().is_empty());
     }
 }

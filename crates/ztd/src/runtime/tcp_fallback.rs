@@ -51,6 +51,9 @@ pub struct TcpFallbackSettings {
     pub allowed: bool,
     /// `tcpFallbackRelay`.
     pub relay: SocketAddr,
+    /// `forceTcpRelay`: the relay from the start and for everything, no UDP sent or heard
+    /// (zerotier-one's setting for networks that pass only TCP).
+    pub forced: bool,
 }
 
 impl Default for TcpFallbackSettings {
@@ -58,6 +61,7 @@ impl Default for TcpFallbackSettings {
         TcpFallbackSettings {
             allowed: true,
             relay: ZEROTIER_RELAY,
+            forced: false,
         }
     }
 }
@@ -67,6 +71,7 @@ impl TcpFallbackSettings {
     pub fn disabled() -> Self {
         TcpFallbackSettings {
             allowed: false,
+            forced: false,
             ..TcpFallbackSettings::default()
         }
     }
@@ -92,6 +97,8 @@ pub struct FallbackRule {
     last_global_v4_send: u64,
     /// When the instance started: no fallback in its first [`FALLBACK_AFTER_MS`].
     started: u64,
+    /// `forceTcpRelay`: the tunnel without waiting, and it stays.
+    forced: bool,
 }
 
 /// Only global addresses count, as in zerotier-one: a relay on the Internet cannot stand in
@@ -106,6 +113,15 @@ impl FallbackRule {
             last_global_receive: 0,
             last_global_v4_send: 0,
             started: now,
+            forced: false,
+        }
+    }
+
+    /// The rule of `forceTcpRelay`.
+    pub fn forced(now: u64) -> FallbackRule {
+        FallbackRule {
+            forced: true,
+            ..FallbackRule::new(now)
         }
     }
 
@@ -133,7 +149,15 @@ impl FallbackRule {
             && now.saturating_sub(self.started) > FALLBACK_AFTER_MS;
         let since_last_send = now.saturating_sub(self.last_global_v4_send);
         self.last_global_v4_send = now;
-        if !silent {
+        if self.forced {
+            if tunnel_up {
+                SendAction::AlsoThroughTunnel
+            } else if !tunnel_exists {
+                SendAction::OpenTunnel
+            } else {
+                SendAction::UdpOnly
+            }
+        } else if !silent {
             SendAction::UdpOnly
         } else if tunnel_up {
             SendAction::AlsoThroughTunnel
@@ -149,7 +173,7 @@ impl FallbackRule {
 
     /// UDP from a global address is flowing again: the tunnel should go.
     pub fn udp_is_back(&self, now: u64) -> bool {
-        now.saturating_sub(self.last_global_receive) < FALLBACK_AFTER_MS / 2
+        !self.forced && now.saturating_sub(self.last_global_receive) < FALLBACK_AFTER_MS / 2
     }
 }
 
@@ -194,7 +218,11 @@ impl TcpFallback {
     pub fn new(settings: TcpFallbackSettings, now: u64, label: String) -> TcpFallback {
         TcpFallback {
             settings,
-            rule: FallbackRule::new(now),
+            rule: if settings.forced && settings.allowed {
+                FallbackRule::forced(now)
+            } else {
+                FallbackRule::new(now)
+            },
             tunnel: None,
             active: Arc::default(),
             label,
@@ -205,6 +233,12 @@ impl TcpFallback {
     /// True while datagrams go through a connected tunnel.
     pub fn active_flag(&self) -> Arc<AtomicBool> {
         self.active.clone()
+    }
+
+    /// Whether UDP is used at all: not under `forceTcpRelay`, which neither sends nor
+    /// hears it.
+    pub fn udp_used(&self) -> bool {
+        !(self.settings.allowed && self.settings.forced)
     }
 
     /// UDP datagram received (not one injected from the tunnel).
@@ -238,7 +272,11 @@ impl TcpFallback {
     }
 
     fn open(&mut self) {
-        tracing::info!(instance = %self.label, relay = %self.settings.relay, "no UDP received for {} s: trying the TCP relay", FALLBACK_AFTER_MS / 1000);
+        if self.rule.forced {
+            tracing::info!(instance = %self.label, relay = %self.settings.relay, "forceTcpRelay: connecting to the TCP relay");
+        } else {
+            tracing::info!(instance = %self.label, relay = %self.settings.relay, "no UDP received for {} s: trying the TCP relay", FALLBACK_AFTER_MS / 1000);
+        }
         let (records, outgoing) = mpsc::channel(OUTGOING_QUEUE);
         let (event_tx, events) = mpsc::channel(INCOMING_QUEUE);
         let task = tokio::spawn(run_tunnel(self.settings.relay, outgoing, event_tx));
@@ -434,6 +472,30 @@ mod tests {
     }
 
     #[test]
+    fn forced_relay_opens_at_once_and_stays() {
+        let mut rule = FallbackRule::forced(T0);
+        assert_eq!(
+            rule.on_send(T0, root(), 100, false, false),
+            SendAction::OpenTunnel
+        );
+        assert_eq!(
+            rule.on_send(T0 + 10, root(), 100, false, true),
+            SendAction::UdpOnly
+        );
+        assert_eq!(
+            rule.on_send(T0 + 20, root(), 100, true, true),
+            SendAction::AlsoThroughTunnel
+        );
+        rule.udp_received(T0 + 30, root(), 100);
+        assert!(!rule.udp_is_back(T0 + 30));
+        // Still only what the relay can carry: global IPv4.
+        assert_eq!(
+            rule.on_send(T0 + 40, "10.0.0.1:9993".parse().unwrap(), 100, true, true),
+            SendAction::UdpOnly
+        );
+    }
+
+    #[test]
     fn only_global_ipv4_and_real_packets_count() {
         let mut rule = FallbackRule::new(T0);
         rule.on_send(T0 + 60_000, root(), 100, false, false);
@@ -472,6 +534,7 @@ mod tests {
         let settings = TcpFallbackSettings {
             allowed: true,
             relay: relay_addr,
+            forced: false,
         };
         let mut fallback = TcpFallback::new(settings, T0, "leaf".into());
         // The "root" is on loopback, which is not global: the rule is driven by a global

@@ -61,6 +61,8 @@ pub(crate) struct DefaultInstance {
     pub(crate) planet: Option<(u64, u64)>,
     /// Its datagrams go through a TCP relay (UDP is blocked).
     pub(crate) tcp_fallback_active: bool,
+    /// The instance's `port-mapping` (zerotier-one's `portMappingEnabled`).
+    pub(crate) port_mapping: bool,
 }
 
 /// zerotier-one's text form of a socket address (`ip/port`).
@@ -124,6 +126,7 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
         surface_addresses,
         planet,
         tcp_fallback_active: runtime.is_some_and(|r| r.tcp_fallback_active()),
+        port_mapping: config.port_mapping,
     })
 }
 

@@ -12,7 +12,7 @@ use zt_node::{Address, World};
 
 use super::{require_auth, with_default_node};
 use crate::daemon::Daemon;
-use crate::runtime::node_engine::{delete_moon_file, load_moons};
+use crate::runtime::node_engine::WorldFiles;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -137,8 +137,8 @@ pub async fn orbit(
         },
         None => None,
     };
-    let cached = match default_dir(&daemon).await {
-        Some(dir) => load_moons(&dir).into_iter().find(|m| m.id == id),
+    let cached = match default_worlds(&daemon).await {
+        Some(worlds) => worlds.load_moons().into_iter().find(|m| m.id == id),
         None => None,
     };
     if cached.is_none() && seed.is_none() {
@@ -180,8 +180,8 @@ pub async fn deorbit(
         Ok(removed) => removed,
         Err(r) => return r,
     };
-    if let Some(dir) = default_dir(&daemon).await {
-        if let Err(e) = delete_moon_file(&dir, id) {
+    if let Some(worlds) = default_worlds(&daemon).await {
+        if let Err(e) = worlds.delete_moon(id) {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 axum::Json(json!({"error": e.to_string()})),
@@ -192,9 +192,12 @@ pub async fn deorbit(
     axum::Json(json!({"result": removed})).into_response()
 }
 
-/// The default instance's state directory.
-async fn default_dir(daemon: &Daemon) -> Option<std::path::PathBuf> {
+/// Where the default instance's moons are.
+async fn default_worlds(daemon: &Daemon) -> Option<WorldFiles> {
     let model = daemon.lock().await;
     let (_, config) = model.instances.iter().find(|(_, c)| c.default)?;
-    daemon.state_dir().instance_dir(&config.name).ok()
+    Some(WorldFiles {
+        instance_dir: daemon.state_dir().instance_dir(&config.name).ok()?,
+        home: Some(daemon.state_dir().root().to_path_buf()),
+    })
 }

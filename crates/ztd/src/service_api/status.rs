@@ -51,12 +51,12 @@ pub async fn status(
             "settings": {
                 "primaryPort": instance.primary_port,
                 "secondaryPort": instance.secondary_port,
-                // zerotier-one's third port is for UPnP/NAT-PMP mappings, which ztd does not
-                // make: none is bound.
+                // zerotier-one binds a third port for UPnP/NAT-PMP mappings; ztd maps its
+                // primary port and binds no third.
                 "tertiaryPort": 0,
                 "allowTcpFallbackRelay": daemon.tcp_fallback().allowed,
-                "forceTcpRelay": false,
-                "portMappingEnabled": false,
+                "forceTcpRelay": daemon.tcp_fallback().forced,
+                "portMappingEnabled": instance.port_mapping,
                 "softwareUpdate": "disable",
                 "softwareUpdateChannel": "release",
                 "homeDir": daemon.state_dir().root().display().to_string(),

@@ -281,3 +281,33 @@ pub fn ip_json_in(lab: &Lab, ns: usize, args: &[&str]) -> Value {
         .and_then(|out| serde_json::from_slice(&out.stdout).ok())
         .unwrap_or(Value::Null)
 }
+
+/// A REST string field (`""` when absent).
+pub fn rest_field(v: &Value, name: &str) -> String {
+    v[name].as_str().unwrap_or_default().to_string()
+}
+
+/// Authorize (or deauthorize) `address` on the controller behind `controller`, once its
+/// request shows up in the member list.
+pub fn set_authorized(controller: &Api, address: &str, yes: bool) {
+    let member = poll(Duration::from_secs(30), || {
+        controller
+            .call("GET", "/rest/zerotier/controller/member", None)?
+            .as_array()?
+            .iter()
+            .find(|m| m["zt-address"] == json!(address))
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("member {address} never asked to join"));
+    let body = json!({
+        ".id": rest_field(&member, ".id"),
+        "authorized": if yes { "yes" } else { "no" },
+    });
+    controller
+        .call(
+            "POST",
+            "/rest/zerotier/controller/member/set",
+            Some(&body.to_string()),
+        )
+        .expect("member set");
+}
