@@ -329,7 +329,10 @@ impl Port {
         if iproute::link_exists(&name) {
             let _ = iproute::delete_link(&name).await;
         }
-        let tap = Arc::new(TapDevice::create(&name).map_err(|e| format!("tap {name}: {e}"))?);
+        let tap = Arc::new(
+            TapDevice::create(&name, crate::os::tap::requested_mode())
+                .map_err(|e| format!("tap {name}: {e}"))?,
+        );
         let mac = Mac::from_address(settings.own, settings.nwid);
         let mtu = zt_wire::netconf::DEFAULT_MTU;
         iproute::configure_link(&name, mac, mtu)

@@ -1,9 +1,12 @@
 //! The operating-system edge for virtual networks: TAP devices ([`tap`]), their link,
 //! address and route configuration ([`iproute`]) and the multicast groups the kernel has
 //! them listen to ([`multicast`]), a network's pushed DNS on its interface ([`dns`]), and
-//! ICMP echo for `/ping` ([`ping`]). `tap` and `ping` hold ztd's only `unsafe` code.
+//! ICMP echo for `/ping` ([`ping`]); and the TAP offloads' byte work ([`offload`]: cutting
+//! TCP super-frames, completing checksums, coalescing received segments). `tap` and `ping`
+//! hold ztd's only `unsafe` code.
 pub mod dns;
 pub mod iproute;
 pub mod multicast;
+pub mod offload;
 pub mod ping;
 pub mod tap;

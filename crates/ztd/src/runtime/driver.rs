@@ -34,13 +34,21 @@ use super::engine::{Engine, EngineClock, LocalSocket, LocalSocketId};
 use super::sockets::BoundSocket;
 use super::tcp_fallback::{TcpFallback, TcpFallbackSettings, TunnelEvent};
 use super::tcp_relay::TcpRelay;
-use crate::os::tap::TapDevice;
+use crate::os::offload::{
+    complete_checksum, Coalescer, TsoSuperFrame, VnetHeader, F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN,
+};
+use crate::os::tap::{TapDevice, TapMode};
 
 /// Largest UDP payload we accept (ZeroTier packets are at most the physical MTU, but a
 /// full-size buffer costs nothing and never truncates).
 const RECV_BUFFER: usize = 65536;
 /// Largest frame a TAP hands us (MTU up to 10000 plus the Ethernet header).
 const MAX_TAP_FRAME: usize = 10_000 + zt_wire::ethernet::ETHERNET_HEADER_LEN;
+/// Largest read of a TAP with offloads: the vnet header and a TCP super-frame (64 KB of IP
+/// behind Ethernet and up to two VLAN tags).
+const MAX_TAP_READ: usize = VNET_HDR_LEN + zt_wire::ethernet::ETHERNET_HEADER_LEN + 8 + 65_535 + 40;
+/// TCP flows whose received segments are coalesced at once (TAPs with offloads).
+const COALESCED_FLOWS: usize = 8;
 /// Datagrams (or GRO batches) one receive system call can return.
 const RECV_BATCH: usize = 8;
 /// Depth of the engine-call queue.
@@ -177,6 +185,8 @@ impl InstanceRuntime {
             sockets: udp,
             local: sockets.clone(),
             taps: Vec::new(),
+            coalescer: Coalescer::new(COALESCED_FLOWS),
+            coalescing_for: None,
             clock,
             label: label.clone(),
             counters: DriverCounters::default(),
@@ -290,6 +300,11 @@ struct DriverCounters {
     tap_write_drops: u64,
     tap_read_errors: u64,
     frames_for_unattached_network: u64,
+    /// TAP reads with offloads the edge could not turn into frames (a bad vnet header).
+    tap_offload_errors: u64,
+    /// TCP super-frames read from TAPs (cut into frames) and written to them (coalesced).
+    tap_super_frames_read: u64,
+    tap_super_frames_written: u64,
 }
 
 struct Driver {
@@ -299,6 +314,10 @@ struct Driver {
     offloads: Vec<Option<quinn_udp::UdpSocketState>>,
     local: Vec<LocalSocket>,
     taps: Vec<(NetworkId, Arc<TapDevice>)>,
+    /// Received TCP segments for TAPs with offloads, held until the end of a receive batch
+    /// to be written as super-frames; all for the network in `coalescing_for`.
+    coalescer: Coalescer,
+    coalescing_for: Option<NetworkId>,
     clock: EngineClock,
     label: String,
     counters: DriverCounters,
@@ -377,8 +396,11 @@ struct Buffers {
     datagrams: Vec<u8>,
     /// The packet being decapsulated (a copy of the datagram, then its plaintext and frame).
     packet: Vec<u8>,
-    /// A TAP frame, read [`FRAME_HEADROOM`] bytes in so its FRAME is built around it.
+    /// A TAP read, placed so its frame starts [`FRAME_HEADROOM`] bytes in (a vnet header
+    /// ends there) and its FRAME is built around it; big enough for a TCP super-frame.
     frame: Vec<u8>,
+    /// One segment cut from a TCP super-frame, [`FRAME_HEADROOM`] bytes in.
+    segment: Vec<u8>,
     /// Datagrams of an encapsulated frame.
     out: Vec<u8>,
     /// A control transmit (`Engine::poll_transmit` fills it).
@@ -390,7 +412,8 @@ impl Buffers {
         Buffers {
             datagrams: vec![0; RECV_BATCH * RECV_BUFFER],
             packet: Vec::with_capacity(RECV_BUFFER),
-            frame: vec![0; FRAME_HEADROOM + MAX_TAP_FRAME],
+            frame: vec![0; FRAME_HEADROOM + MAX_TAP_READ],
+            segment: vec![0; FRAME_HEADROOM + MAX_TAP_FRAME],
             out: vec![0; DATAGRAMS_CAPACITY],
             control: Vec::with_capacity(RECV_BUFFER),
         }
@@ -422,6 +445,30 @@ enum Event {
     },
     Tunnel(TunnelEvent),
     Stop,
+}
+
+/// One write to a TAP with offloads, counted: a drop when the kernel's queue is full (like a
+/// congested port), a super-frame when the header asks for segmentation.
+fn write_offloaded(
+    tap: &TapDevice,
+    header: &[u8; VNET_HDR_LEN],
+    frame: &[u8],
+    counters: &mut DriverCounters,
+) {
+    if !matches!(tap.try_write_offloaded(header, frame), Ok(true)) {
+        counters.tap_write_drops += 1;
+    } else if *header != VnetHeader::PLAIN {
+        counters.tap_super_frames_written += 1;
+    }
+}
+
+/// Where in `Buffers::frame` a read of a TAP in `mode` goes: so that the frame itself starts
+/// at [`FRAME_HEADROOM`], with a vnet header (if any) just before it.
+fn read_offset(mode: TapMode) -> usize {
+    match mode {
+        TapMode::Plain => FRAME_HEADROOM,
+        TapMode::Offload => FRAME_HEADROOM - VNET_HDR_LEN,
+    }
 }
 
 /// Time far enough away to mean "no timer".
@@ -480,10 +527,9 @@ impl Driver {
                     let n = taps.len();
                     for k in 0..n {
                         let index = (first + k) % n;
-                        match taps[index]
-                            .1
-                            .poll_read_frame(cx, &mut frame[FRAME_HEADROOM..])
-                        {
+                        let device = &taps[index].1;
+                        let at = read_offset(device.mode());
+                        match device.poll_read(cx, &mut frame[at..]) {
                             Poll::Ready(Ok(len)) => {
                                 return Poll::Ready(Event::TapFrame { tap: index, len })
                             }
@@ -519,13 +565,14 @@ impl Driver {
                     tracing::debug!(instance = %self.label, socket, %error, "UDP receive error");
                 }
                 Event::TapFrame { tap, len } => {
-                    self.frame_in(now, tap, len, &mut buffers);
+                    self.tap_read(now, tap, len, &mut buffers);
                     for _ in 1..BATCH {
                         let Some((_, device)) = self.taps.get(tap) else {
                             break;
                         };
-                        match device.try_read_frame(&mut buffers.frame[FRAME_HEADROOM..]) {
-                            Ok(Some(len)) => self.frame_in(now, tap, len, &mut buffers),
+                        let at = read_offset(device.mode());
+                        match device.try_read(&mut buffers.frame[at..]) {
+                            Ok(Some(len)) => self.tap_read(now, tap, len, &mut buffers),
                             Ok(None) => break,
                             Err(error) => {
                                 self.tap_failed(tap, error);
@@ -548,6 +595,8 @@ impl Driver {
                 }
                 Event::Tunnel(event) => self.tunnel_event(now, event, &mut buffers.packet),
             }
+            // Whatever a handler held back for coalescing goes out before anything else runs.
+            self.flush_coalesced();
             self.fallback.housekeeping(now);
             self.hand_out_identity_checks(now);
             self.engine.dispatch_events(now);
@@ -613,7 +662,10 @@ impl Driver {
 
     /// What socket `socket` has received, up to [`BATCH`] system calls' worth: each call
     /// returns up to [`RECV_BATCH`] messages (`recvmmsg`), and each message may hold several
-    /// datagrams of one sender coalesced by UDP GRO, cut at its stride.
+    /// datagrams of one sender coalesced by UDP GRO, cut at its stride. The frames all of
+    /// them yield are one coalescing batch for TAPs with offloads (written when the driver
+    /// loop flushes after this event, like a NAPI poll ends with a GRO flush): per system
+    /// call, a batch would hold only about eight frames.
     fn receive_batches(&mut self, now: u64, socket: usize, buffers: &mut Buffers) {
         for _ in 0..BATCH {
             let mut metas = [quinn_udp::RecvMeta::default(); RECV_BATCH];
@@ -693,27 +745,122 @@ impl Driver {
         }
     }
 
+    /// A frame for the TAP of `nwid`: written now, or on a TAP with offloads held by the
+    /// coalescer until the batch ends (frames of one flow keep their order either way).
     fn write_to_tap(&mut self, nwid: NetworkId, frame: &[u8]) {
+        if self.coalescing_for.is_some_and(|n| n != nwid) {
+            self.flush_coalesced();
+        }
         let Some((_, tap)) = self.taps.iter().find(|(n, _)| *n == nwid) else {
             self.counters.frames_for_unattached_network += 1;
             return;
         };
-        // Non-blocking: a full TAP queue drops the frame like a congested port.
-        if !matches!(tap.try_write_frame(frame), Ok(true)) {
-            self.counters.tap_write_drops += 1;
+        if tap.mode() == TapMode::Plain {
+            // Non-blocking: a full TAP queue drops the frame like a congested port.
+            if !matches!(tap.try_write_frame(frame), Ok(true)) {
+                self.counters.tap_write_drops += 1;
+            }
+            return;
+        }
+        self.coalescing_for = Some(nwid);
+        let counters = &mut self.counters;
+        self.coalescer.push(frame, &mut |header, frame| {
+            write_offloaded(tap, header, frame, counters)
+        });
+    }
+
+    /// Write what the coalescer holds to the TAP it was gathered for.
+    fn flush_coalesced(&mut self) {
+        let Some(nwid) = self.coalescing_for.take() else {
+            return;
+        };
+        let counters = &mut self.counters;
+        let tap = self.taps.iter().find(|(n, _)| *n == nwid);
+        self.coalescer.flush(&mut |header, frame| match tap {
+            Some((_, tap)) => write_offloaded(tap, header, frame, counters),
+            None => counters.tap_write_drops += 1,
+        });
+    }
+
+    /// One read of TAP `tap` (`len` bytes at [`read_offset`] in `buffers.frame`): a plain
+    /// frame goes to the engine as it is; with offloads, a partial checksum is completed in
+    /// place and a TCP super-frame is cut into frames of its segment size, each its own
+    /// trip through the engine.
+    fn tap_read(&mut self, now: u64, tap: usize, len: usize, buffers: &mut Buffers) {
+        let Some((_, device)) = self.taps.get(tap) else {
+            return;
+        };
+        let start = read_offset(device.mode());
+        let frame = FRAME_HEADROOM..start + len;
+        if device.mode() == TapMode::Plain {
+            self.frame_in(now, tap, &mut buffers.frame, frame, &mut buffers.out);
+            return;
+        }
+        let header = match VnetHeader::parse(&buffers.frame[start..start + len]) {
+            Ok(header) => header,
+            Err(error) => return self.offload_error(tap, error),
+        };
+        if header.gso_kind() == GSO_NONE {
+            if header.flags & F_NEEDS_CSUM != 0 {
+                let completed = complete_checksum(
+                    &mut buffers.frame[frame.clone()],
+                    header.csum_start.into(),
+                    header.csum_offset.into(),
+                );
+                if let Err(error) = completed {
+                    return self.offload_error(tap, error);
+                }
+            }
+            self.frame_in(now, tap, &mut buffers.frame, frame, &mut buffers.out);
+            return;
+        }
+        let tso = match TsoSuperFrame::parse(&header, &buffers.frame[frame.clone()]) {
+            Ok(tso) => tso,
+            Err(error) => return self.offload_error(tap, error),
+        };
+        self.counters.tap_super_frames_read += 1;
+        for index in 0..tso.segments() {
+            let written = tso.write_segment(
+                &buffers.frame[frame.clone()],
+                index,
+                &mut buffers.segment[FRAME_HEADROOM..],
+            );
+            match written {
+                Ok(len) => self.frame_in(
+                    now,
+                    tap,
+                    &mut buffers.segment,
+                    FRAME_HEADROOM..FRAME_HEADROOM + len,
+                    &mut buffers.out,
+                ),
+                Err(error) => return self.offload_error(tap, error),
+            }
         }
     }
 
-    /// One frame read from TAP `tap` (at `buffers.frame[FRAME_HEADROOM..][..len]`) through
-    /// the engine; datagrams it yields are sent at once.
-    fn frame_in(&mut self, now: u64, tap: usize, len: usize, buffers: &mut Buffers) {
+    /// A TAP read with offloads that makes no frame: counted, and said at DEBUG (the kernel
+    /// should never send one, so a flood of them is a kernel/edge mismatch to look into).
+    fn offload_error(&mut self, tap: usize, error: crate::os::offload::OffloadError) {
+        self.counters.tap_offload_errors += 1;
+        if let Some((nwid, device)) = self.taps.get(tap) {
+            tracing::debug!(instance = %self.label, interface = device.name(), network = %nwid, %error, "tap read dropped");
+        }
+    }
+
+    /// One frame read from TAP `tap` (`buffer[frame]`, with [`FRAME_HEADROOM`] before it)
+    /// through the engine; datagrams it yields are sent at once.
+    fn frame_in(
+        &mut self,
+        now: u64,
+        tap: usize,
+        buffer: &mut [u8],
+        frame: Range<usize>,
+        out: &mut [u8],
+    ) {
         let Some(&(nwid, _)) = self.taps.get(tap) else {
             return;
         };
-        let frame: Range<usize> = FRAME_HEADROOM..FRAME_HEADROOM + len;
-        let sent =
-            self.engine
-                .encapsulate_frame(now, nwid, &mut buffers.frame, frame, &mut buffers.out);
+        let sent = self.engine.encapsulate_frame(now, nwid, buffer, frame, out);
         if let Encapsulated::Send(datagrams) = sent {
             let Some(index) = self
                 .local
@@ -723,7 +870,7 @@ impl Driver {
                 self.counters.transmit_errors += 1;
                 return;
             };
-            self.send_datagrams(index, datagrams.remote, &datagrams.layout, &buffers.out);
+            self.send_datagrams(index, datagrams.remote, &datagrams.layout, out);
         }
     }
 
