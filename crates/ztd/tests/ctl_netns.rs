@@ -231,18 +231,6 @@ fn seed_walkthrough_with_a_real_client() {
     assert!((10..=20).contains(&last), "{ip}");
     assert!(ip4.contains(&ip), "client has {ip4}, we list {ip}");
     assert_eq!(field(&listed, "authorized"), "true");
-    let routed = peer.seen().iter().any(|l| {
-        json_line(l).is_some_and(|v| {
-            v["event"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("NETWORK_"))
-                && v["routes"].to_string().contains("172.27.27.0")
-        })
-    }) || wait_network(&mut peer, Duration::from_secs(15), &nwid, |v| {
-        v["routes"].to_string().contains("172.27.27.0")
-    })
-    .is_some();
-    assert!(routed, "route not seen: {}", peer.report());
 
     // IPv6: the client's own 6plane and rfc4193 addresses (ZeroTier's formula) are issued.
     let joined = peer
@@ -293,6 +281,19 @@ fn seed_walkthrough_with_a_real_client() {
         "6plane {sixplane} / rfc4193 {rfc4193} not issued: {}",
         peer.report()
     );
+    // The route, in the config lines libzt reports (NETWORK_*). libzt drops those events
+    // while it does not count itself online, which it may not yet when our first config comes
+    // (0.1 s after the authorization), so the line with the IPv6 addresses above — a config
+    // change it always reports — is where the route is looked for as well.
+    let routed = peer.seen().iter().any(|l| {
+        json_line(l).is_some_and(|v| {
+            v["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("NETWORK_"))
+                && v["routes"].to_string().contains("172.27.27.0")
+        })
+    });
+    assert!(routed, "route not seen: {}", peer.report());
 
     // Deauthorize: the member's COM is revoked at once, and its next config request (the
     // client asks again within a minute or so) is refused with ACCESS_DENIED. libzt 1.8.4 does
