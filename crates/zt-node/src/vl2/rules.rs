@@ -421,13 +421,8 @@ fn authenticated_sender(facts: &FrameFacts<'_>) -> u64 {
     if source.is_some_and(|s| facts.ownership.owns(&s)) {
         bits |= CHARACTERISTIC_SENDER_IP_AUTHENTICATED;
     }
-    // ZeroTier's NDP emulation never vouches for a MAC.
-    let mac = Thing::Mac(facts.src_mac);
-    let mac_owned = match facts.ownership {
-        Ownership::Member { certificates, .. } => certificates.values().any(|c| c.owns(&mac)),
-        other => other.owns(&mac),
-    };
-    if mac_owned {
+    // (NDP emulation in `owns` vouches for IPv6 addresses only, never for a MAC.)
+    if facts.ownership.owns(&Thing::Mac(facts.src_mac)) {
         bits |= CHARACTERISTIC_SENDER_MAC_AUTHENTICATED;
     }
     bits
