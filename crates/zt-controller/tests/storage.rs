@@ -645,6 +645,9 @@ impl Storage for SharedMemory {
     fn member_items(&self, filter: MemberFilter) -> Result<Vec<(u64, Member)>, StorageError> {
         self.0.lock().unwrap().member_items(filter)
     }
+    fn count_members_below(&self, below: u64) -> Result<u64, StorageError> {
+        self.0.lock().unwrap().count_members_below(below)
+    }
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
         self.0.lock().unwrap().adopt_item_numbers(legacy)
     }
@@ -753,6 +756,20 @@ fn postgres_storage_shows_one_controller_its_own_networks() {
         .unwrap();
     assert_eq!(of_a.network_ids().unwrap(), vec![net_a]);
     assert_eq!(of_b.network_ids().unwrap(), vec![net_b]);
+    // Print positions count one controller's members only.
+    for (storage, nwid, first) in [
+        (&mut of_a, net_a, 0x0a00000001),
+        (&mut of_b, net_b, 0x0b00000001),
+    ] {
+        for k in 0..3 {
+            storage
+                .put_member(&member(nwid, first + k, &[], false))
+                .unwrap();
+        }
+    }
+    let last_of_b = of_b.member_items(MemberFilter::default()).unwrap()[2].0;
+    assert_eq!(of_b.count_members_below(last_of_b).unwrap(), 2);
+    assert_eq!(of_a.count_members_below(u64::MAX).unwrap(), 3);
     let fed = |s: &PostgresStorage| -> Vec<u64> {
         s.changes_after(0, 10)
             .unwrap()
@@ -891,6 +908,19 @@ fn item_numbers<S: Storage>(mut s: S, other_handle: S) {
     );
     assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
     let (no_b, no_a, no_c) = (all[0].0, all[1].0, all[2].0);
+    // A member's print position: how many members have a lower number.
+    let below = |no| s.count_members_below(no).unwrap();
+    assert_eq!(
+        [
+            below(0),
+            below(no_b),
+            below(no_a),
+            below(no_c),
+            below(no_c + 1)
+        ],
+        [0, 0, 1, 2, 3]
+    );
+    assert_eq!(below(u64::MAX), 3);
     fn numbers_of(s: &dyn Storage, filter: MemberFilter) -> Vec<u64> {
         s.member_items(filter)
             .unwrap()
@@ -967,6 +997,11 @@ fn item_numbers<S: Storage>(mut s: S, other_handle: S) {
     assert!(
         again[0] > no_c,
         "{again:?} reuses a number (last was {no_c})"
+    );
+    // Positions close up over the deleted number.
+    assert_eq!(
+        [s.count_members_below(no_c), s.count_members_below(again[0])].map(Result::unwrap),
+        [1, 2]
     );
     // A network deleted with its members and created again: new numbers too.
     assert!(s.delete_network(other).unwrap());

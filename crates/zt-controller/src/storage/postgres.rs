@@ -34,9 +34,9 @@ use postgres::{Client, NoTls, Statement, Transaction};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
-    expectation_met, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers,
-    MemberFilter, RequestInputs, Storage, FEED_RETAINED,
+    addr_from_db, claims_to_write, claims_unchanged, count_from_db, db_addr, db_id, decode, encode,
+    expectation_met, item_bound_to_db, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo,
+    LegacyItemNumbers, MemberFilter, RequestInputs, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -112,6 +112,9 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX zt_network_item_key ON zt_network(item);
      CREATE UNIQUE INDEX zt_member_item_key ON zt_member(item);
      CREATE INDEX zt_member_address ON zt_member(address);",
+    // 3: members counted by item number within one controller's networks from the index
+    // alone (the print position of a member, `count_members_below`).
+    "CREATE INDEX zt_member_item_network ON zt_member(item) INCLUDE (network_id);",
 ];
 
 /// One kind of numbered record for [`PostgresStorage::adopt_item_numbers`].
@@ -796,6 +799,19 @@ impl Storage for PostgresStorage {
             }
         }
         Ok(found)
+    }
+
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
+        let mut conn = self.conn()?;
+        let stmt = conn.statement(
+            "SELECT count(*) FROM zt_member
+             WHERE item < $3 AND network_id BETWEEN $1 AND $2",
+        )?;
+        let row = conn.client.query_one(
+            &stmt,
+            &[&self.networks.0, &self.networks.1, &item_bound_to_db(below)],
+        )?;
+        count_from_db(row.get(0))
     }
 
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
