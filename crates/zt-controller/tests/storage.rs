@@ -1011,6 +1011,66 @@ fn item_numbers<S: Storage>(mut s: S, other_handle: S) {
     assert!(renumbered[1].0 > networks[1].0);
 }
 
+/// Print positions (`count_members_below`) over more members than one of PostgreSQL's
+/// counting blocks (1024 numbers) holds, across deletions, and a network deleted with its
+/// members.
+fn member_positions(s: &mut dyn Storage) {
+    const MEMBERS: u64 = 1100;
+    let other = 0xffee_dd00_0000_0001u64;
+    s.put_network(&network(NWID)).unwrap();
+    s.put_network(&network(other)).unwrap();
+    for k in 0..MEMBERS {
+        let nwid = if k % 100 == 99 { other } else { NWID };
+        s.put_member(&member(nwid, 0x0a00000000 + k, &[], false))
+            .unwrap();
+    }
+    let numbers: Vec<u64> = s
+        .member_items(MemberFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|(no, _)| no)
+        .collect();
+    assert_eq!(numbers.len() as u64, MEMBERS);
+    let positions = |s: &dyn Storage, numbers: &[u64]| -> Vec<u64> {
+        numbers
+            .iter()
+            .map(|no| s.count_members_below(*no).unwrap())
+            .collect()
+    };
+    let sample = [0, 1, 500, 1022, 1023, 1024, 1025, 1099].map(|k| numbers[k]);
+    assert_eq!(
+        positions(s, &sample),
+        [0, 1, 500, 1022, 1023, 1024, 1025, 1099]
+    );
+    assert_eq!(s.count_members_below(u64::MAX).unwrap(), MEMBERS);
+    // Deleting members moves the later ones up; so does deleting a network with its members.
+    assert!(s.delete_member(NWID, addr(0x0a00000000 + 3)).unwrap());
+    assert!(s.delete_member(NWID, addr(0x0a00000000 + 1050)).unwrap());
+    assert_eq!(
+        positions(s, &sample),
+        [0, 1, 499, 1021, 1022, 1023, 1024, 1097]
+    );
+    assert!(s.delete_network(other).unwrap());
+    assert_eq!(
+        positions(s, &sample),
+        [0, 1, 494, 1011, 1012, 1013, 1014, 1087]
+    );
+    assert_eq!(s.count_members_below(u64::MAX).unwrap(), MEMBERS - 13);
+}
+
+#[test]
+fn every_storage_counts_print_positions() {
+    member_positions(&mut MemoryStorage::default());
+    let dir = tempfile::tempdir().unwrap();
+    member_positions(&mut SqliteStorage::open(dir.path().join("controller.db")).unwrap());
+}
+
+#[test]
+fn postgres_storage_counts_print_positions() {
+    let cluster = postgres_cluster!();
+    member_positions(&mut PostgresStorage::connect(&cluster.url(), None).unwrap());
+}
+
 /// Numbers kept by an older version outside the database are adopted once: listed records
 /// take them, the others follow after the highest number, later records after those; a
 /// second adoption (another daemon with its own old files) changes nothing.
@@ -1044,6 +1104,9 @@ fn adopted_item_numbers<S: Storage>(mut s: S, mut other_handle: S) {
         .map(|(no, m)| (no, m.address))
         .collect();
     assert_eq!(numbered, [(3, b.address), (40, a.address), (41, c.address)]);
+    // Positions follow the adopted numbers.
+    let below = |no| s.count_members_below(no).unwrap();
+    assert_eq!([below(3), below(40), below(41), below(42)], [0, 1, 2, 3]);
     let again = LegacyItemNumbers {
         networks: vec![(NWID, 1)],
         members: vec![(NWID, a.address, 1)],
