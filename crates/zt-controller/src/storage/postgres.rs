@@ -755,13 +755,15 @@ impl Storage for PostgresStorage {
     fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
         // One statement per shape, each with the index of its most selective key (a generic
         // plan of `$n IS NULL OR …` would scan every member); the other keys are checked on
-        // what it finds.
+        // what it finds. The controller's range is tested as `network_id >> 24` where another
+        // index serves the look-up: a generic plan would otherwise also scan the primary key
+        // over the range, every member of the controller.
         let (sql, key): (&'static str, i64) = match filter {
             MemberFilter {
                 item: Some(item), ..
             } => (
                 "SELECT item, record FROM zt_member
-                 WHERE item = $3 AND network_id BETWEEN $1 AND $2",
+                 WHERE item = $3 AND network_id >> 24 BETWEEN $1::BIGINT >> 24 AND $2::BIGINT >> 24",
                 i64::try_from(item).unwrap_or(-1),
             ),
             MemberFilter {
@@ -802,7 +804,8 @@ impl Storage for PostgresStorage {
                 ..
             } => (
                 "SELECT item, record FROM zt_member
-                 WHERE address = $3 AND network_id BETWEEN $1 AND $2 ORDER BY item",
+                 WHERE address = $3 AND network_id >> 24 BETWEEN $1::BIGINT >> 24 AND $2::BIGINT >> 24
+                 ORDER BY item",
                 db_addr(address),
             ),
             MemberFilter { .. } => (
@@ -830,14 +833,15 @@ impl Storage for PostgresStorage {
 
     fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
         let mut conn = self.conn()?;
-        // The whole blocks below `below` from their counts, then the rows of its own block.
+        // The whole blocks below `below` from their counts, then the rows of its own block on
+        // the item index (the range tested as in `member_items`).
         let stmt = conn.statement(
             "SELECT (SELECT COALESCE(sum(members), 0) FROM zt_member_block
                      WHERE controller BETWEEN $1::BIGINT >> 24 AND $2::BIGINT >> 24
                        AND block < $3::BIGINT >> 10)::BIGINT
                   + (SELECT count(*) FROM zt_member
                      WHERE item >= ($3::BIGINT >> 10) << 10 AND item < $3::BIGINT
-                       AND network_id BETWEEN $1::BIGINT AND $2::BIGINT)",
+                       AND network_id >> 24 BETWEEN $1::BIGINT >> 24 AND $2::BIGINT >> 24)",
         )?;
         let row = conn.client.query_one(
             &stmt,
