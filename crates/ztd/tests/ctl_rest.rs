@@ -263,8 +263,30 @@ fn members_are_listed_with_stable_ids_and_survive_kill() {
         json!({"deba5dc5b1": 1, "1122334455": 1})
     );
 
-    // Authorize by id through the menu; the JSON API sees it.
+    // A member's print number is the count of members below its id, which the console asks
+    // with `count-only` and `<.id=`; the look-up by address the console's `print where` makes.
     let second = field(&rows[1], ".id").to_string();
+    let count_below = |ztd: &Ztd, id: &str| {
+        let (status, reply) = ztd.request(
+            "POST",
+            "/rest/zerotier/controller/member/print",
+            Some(&json!({"count-only": "", ".query": [format!("<.id={id}")]})),
+        );
+        assert_eq!(status, 200, "{reply}");
+        reply["ret"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(count_below(&ztd, field(&rows[0], ".id")), "0");
+    assert_eq!(count_below(&ztd, &second), "1");
+    assert_eq!(count_below(&ztd, "*FFFFFFFF"), "2");
+    let (status, found) = ztd.request(
+        "POST",
+        "/rest/zerotier/controller/member/print",
+        Some(&json!({".query": ["zt-address=1122334455"]})),
+    );
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found, json!([rows[1]]));
+
+    // Authorize by id through the menu; the JSON API sees it.
     let (status, _) = ztd.request(
         "POST",
         "/rest/zerotier/controller/member/set",
@@ -294,6 +316,7 @@ fn members_are_listed_with_stable_ids_and_survive_kill() {
     let after = ztd.get("/rest/zerotier/controller/member");
     assert_eq!(after.as_array().unwrap().len(), 1);
     assert_eq!(field(&after[0], ".id"), second);
+    assert_eq!(count_below(&ztd, &second), "0");
     assert_eq!(
         ztd.request(
             "GET",
