@@ -278,6 +278,7 @@ fn members_are_listed_with_stable_ids_and_survive_kill() {
     assert_eq!(count_below(&ztd, field(&rows[0], ".id")), "0");
     assert_eq!(count_below(&ztd, &second), "1");
     assert_eq!(count_below(&ztd, "*FFFFFFFF"), "2");
+    assert_eq!(count_below(&ztd, "*100000000"), "2");
     let (status, found) = ztd.request(
         "POST",
         "/rest/zerotier/controller/member/print",

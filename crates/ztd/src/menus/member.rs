@@ -206,14 +206,17 @@ impl Menu for MemberMenu {
 
     /// Counted by the databases: every member of the controllers before the item's, and the
     /// members numbered below it in its own.
-    async fn count_below(&self, daemon: &Daemon, below: ItemId) -> Result<usize, CommandError> {
-        let (below_instance, below_item) = menu_id_parts(below);
+    async fn count_below(&self, daemon: &Daemon, below: u64) -> Result<usize, CommandError> {
+        // Beyond every id: all members.
+        let bound = u32::try_from(below)
+            .ok()
+            .map(|id| menu_id_parts(ItemId(id)));
         let mut count = 0;
         for (instance, service) in daemon.controller_services().await? {
-            let limit = match instance.cmp(&below_instance) {
-                Ordering::Less => ItemNo::MAX,
-                Ordering::Equal => below_item,
-                Ordering::Greater => continue,
+            let limit = match bound.map(|(of, item)| (instance.cmp(&of), item)) {
+                None | Some((Ordering::Less, _)) => ItemNo::MAX,
+                Some((Ordering::Equal, item)) => item,
+                Some((Ordering::Greater, _)) => continue,
             };
             let counted = service
                 .read(move |ctl| ctl.storage().count_members_below(limit))

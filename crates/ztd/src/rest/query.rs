@@ -2,8 +2,9 @@
 //! of tests on one record, the record matching when every value left on the stack is true.
 use std::cmp::Ordering;
 
+use zt_console::backend::id_number;
+
 use crate::menu::{CommandError, Record};
-use crate::model::ItemId;
 
 /// Evaluate `words` against `record`.
 pub fn matches(words: &[String], record: &Record) -> Result<bool, CommandError> {
@@ -69,12 +70,13 @@ pub fn required_equalities(words: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The id `below` when the query is the single word `<.id=<below>`: the question the console
-/// asks with `count-only` for an item's print number, which menus answer by counting
-/// ([`crate::menu::Menu::count_below`]).
-pub fn only_ids_below(words: &[String]) -> Option<ItemId> {
+/// The id number `below` when the query is the single word `<.id=*<hex>`: the question the
+/// console asks with `count-only` for an item's print number, which menus answer by counting
+/// ([`crate::menu::Menu::count_below`]). Any number of hex digits: the console's search may
+/// ask beyond the largest id.
+pub fn only_ids_below(words: &[String]) -> Option<u64> {
     match words {
-        [word] => word.strip_prefix("<.id=")?.parse().ok(),
+        [word] => id_number(word.strip_prefix("<.id=")?),
         _ => None,
     }
 }
@@ -86,7 +88,7 @@ fn compare(record: &Record, test: &str) -> Result<Option<Ordering>, CommandError
         .split_once('=')
         .ok_or_else(|| CommandError::refused("invalid query"))?;
     Ok(record.get(name).map(|have| {
-        if let (Ok(a), Ok(b)) = (have.parse::<ItemId>(), value.parse::<ItemId>()) {
+        if let (Some(a), Some(b)) = (id_number(have), id_number(value)) {
             return a.cmp(&b);
         }
         match (have.parse::<i64>(), value.parse::<i64>()) {
@@ -154,7 +156,9 @@ mod tests {
         assert!(matches(&q(&[">.id=*9"]), &r).unwrap());
         assert!(matches(&q(&["<.id=*10"]), &r).unwrap());
         assert!(!matches(&q(&["<.id=*a"]), &r).unwrap());
-        assert_eq!(only_ids_below(&q(&["<.id=*1F"])), Some(ItemId(0x1f)));
+        assert!(matches(&q(&["<.id=*100000000"]), &r).unwrap());
+        assert_eq!(only_ids_below(&q(&["<.id=*1F"])), Some(0x1f));
+        assert_eq!(only_ids_below(&q(&["<.id=*100000000"])), Some(1 << 32));
         assert_eq!(only_ids_below(&q(&["<.id=1F"])), None);
         assert_eq!(only_ids_below(&q(&["<.id=*1", "name=x"])), None);
         assert_eq!(only_ids_below(&q(&[">.id=*1"])), None);
