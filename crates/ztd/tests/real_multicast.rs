@@ -154,15 +154,16 @@ struct RealNode<'a> {
 }
 
 impl RealNode<'_> {
-    /// Joins `nwid` and sends `text` to `target` (`IP:PORT`) until it comes back; ok when
-    /// ztpeer says every goal was met. `linger` keeps the node up after the echo.
+    /// Joins `nwid` and sends `text` to `target` (`IP:PORT`) until it comes back; ok (with
+    /// [`echo_timing`]) when ztpeer says every goal was met. `linger` keeps the node up after
+    /// the echo.
     fn udp_exchange(
         &mut self,
         nwid: &str,
         target: &str,
         text: &str,
         linger: u32,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         self.runs += 1;
         let home = self.dir.join(format!("real-run{}", self.runs));
         write_identity(&home, &self.id);
@@ -196,10 +197,29 @@ impl RealNode<'_> {
             .iter()
             .any(|l| json_line(l).is_some_and(|v| v["event"] == "exit" && v["ok"] == true));
         if exit.is_some_and(|s| s.success()) && done {
-            Ok(())
+            Ok(echo_timing(node.seen()))
         } else {
             Err(format!("ztpeer to {target}: {exit:?}\n{}", node.report()))
         }
+    }
+}
+
+/// For the log (the figures of the report, not a check): how many datagrams the real node
+/// sent before the echo came back, and the seconds from its first send to the echo.
+fn echo_timing(events: &[String]) -> String {
+    let events: Vec<Value> = events.iter().filter_map(|l| json_line(l)).collect();
+    let time_of = |name: &str| {
+        events
+            .iter()
+            .find(|v| v["event"] == name)
+            .and_then(|v| v["t"].as_f64())
+    };
+    let sent = events.iter().filter(|v| v["event"] == "udp_sent").count();
+    match (time_of("udp_sent"), time_of("udp_reply")) {
+        (Some(first), Some(echo)) => {
+            format!("{sent} sent, echo {:.2} s after the first", echo - first)
+        }
+        _ => format!("{sent} sent"),
     }
 }
 
@@ -432,7 +452,10 @@ fn exchange(
     let outcome = real.udp_exchange(nwid, target, text, linger);
     let got = received(receiver, Duration::from_secs(5), |v| v["text"] == text);
     match (outcome, got) {
-        (Ok(()), Some(got)) => got,
+        (Ok(timing), Some(got)) => {
+            eprintln!("{target}: {timing}");
+            got
+        }
         (outcome, _) => panic!(
             "{target}: {outcome:?}\nreceiver: {}\nztd: {}",
             receiver.report(),
