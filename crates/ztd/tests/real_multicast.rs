@@ -205,7 +205,10 @@ impl RealNode<'_> {
 }
 
 /// For the log (the figures of the report, not a check): how many datagrams the real node
-/// sent before the echo came back, and the seconds from its first send to the echo.
+/// sent before the echo came back, and the seconds from its first send to the echo. The
+/// seconds are libzt's: sendto to a link-local or `ff02::` address fails (EHOSTUNREACH) for
+/// the ~3 s lwIP's link-local address is tentative, and a new node answers the host's ARP
+/// only once libzt's 5 s group scan subscribed it; ztd's part is a few milliseconds.
 fn echo_timing(events: &[String]) -> String {
     let events: Vec<Value> = events.iter().filter_map(|l| json_line(l)).collect();
     let time_of = |name: &str| {
