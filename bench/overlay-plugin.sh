@@ -6,6 +6,8 @@
 # ff0b000000000001 (every member gets 11.x.y.z/8 derived from its ZeroTier address, so no
 # controller is needed), and prints `pids:` and `SERVER_IP CLIENT_IP`.
 # down: stops the three daemons by PID (their TAPs go with them) and clears WORKDIR.
+# With ZT_BENCH_UDP_STATS=FILE, down first appends each namespace's UDP counters since up
+# (/proc/net/snmp: RcvbufErrors are datagrams the kernel dropped for a full socket buffer).
 #
 # Binaries: $ZTD and $ZT, default target/dist/{ztd,zt} of this repository (build them
 # with `cargo build --profile dist -p ztd -p zt`, as bench/run.sh does).
@@ -55,6 +57,18 @@ overlay_ip() {
     "0x$(echo "$addr" | cut -c9-10)"
 }
 
+# udp_since NS FILE: the Udp counters of /proc/net/snmp on stdin minus those saved in FILE
+# at up, as one line "LABEL NS Name=value ...".
+udp_since() {
+  awk -v ns="$1" -v label="${ZT_BENCH_LABEL:-zt}" '
+    /^Udp:/ { f = (FILENAME == "-") ? "now" : "up"; n[f]++
+      if (n[f] == 1) { fields = split($0, names); next }
+      for (i = 2; i <= NF; i++) v[f, i] = $i }
+    END { line = label " " ns
+      for (i = 2; i <= fields; i++) line = line " " names[i] "=" (v["now", i] - v["up", i])
+      print line }' "$2" -
+}
+
 case "$act" in
 up)
   mkdir -p "$W/ids" "$W/planet"
@@ -74,10 +88,18 @@ up)
     || { echo "no $client on zerotier1 in $A" >&2; exit 1; }
   wait_for 20 sh -c "ip -n '$B' -4 addr show dev zerotier1 | grep -q '$server/'" \
     || { echo "no $server on zerotier1 in $B" >&2; exit 1; }
+  if [ -n "${ZT_BENCH_UDP_STATS:-}" ]; then
+    for ns in "$A" "$B"; do ip netns exec "$ns" cat /proc/net/snmp >"$W/snmp-$ns"; done
+  fi
   echo "pids: $(cat "$W/d19993/pid") $(cat "$W/d19994/pid") $(cat "$W/d19995/pid")"
   echo "$server $client"
   ;;
 down)
+  if [ -n "${ZT_BENCH_UDP_STATS:-}" ]; then
+    for ns in "$A" "$B"; do
+      ip netns exec "$ns" cat /proc/net/snmp | udp_since "$ns" "$W/snmp-$ns" >>"$ZT_BENCH_UDP_STATS" || true
+    done
+  fi
   for port in 19994 19995 19993; do
     f=$W/d$port/pid
     [ -f "$f" ] || continue

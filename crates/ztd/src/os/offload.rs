@@ -728,7 +728,6 @@ impl Coalescer {
 }
 
 #[cfg(test)]
-#[allow(unsafe_code)] // the counting allocator of the allocation test
 mod tests {
     use super::*;
 
@@ -1147,37 +1146,6 @@ mod tests {
         }
     }
 
-    /// Counts the allocations of the current thread (unit tests run on several threads).
-    struct CountingAllocator;
-
-    thread_local! {
-        static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
-
-    // SAFETY: every call is forwarded unchanged to the system allocator; the thread-local
-    // counter has a const initialiser and no destructor, so using it here never allocates.
-    unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
-        unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-            std::alloc::System.alloc(layout)
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-            std::alloc::System.dealloc(ptr, layout)
-        }
-        unsafe fn realloc(
-            &self,
-            ptr: *mut u8,
-            layout: std::alloc::Layout,
-            new_size: usize,
-        ) -> *mut u8 {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-            std::alloc::System.realloc(ptr, layout, new_size)
-        }
-    }
-
-    #[global_allocator]
-    static GLOBAL: CountingAllocator = CountingAllocator;
-
     /// The steady state of both directions allocates nothing: a super-frame cut into the
     /// caller's buffer, and segments of two flows (and a frame that is not TCP) coalesced and
     /// written, batch after batch.
@@ -1209,11 +1177,11 @@ mod tests {
             coalescer.flush(&mut write);
         };
         batch(&mut coalescer, &mut segment, &mut written);
-        let before = ALLOCATIONS.with(std::cell::Cell::get);
+        let before = crate::os::test_allocations::count();
         for _ in 0..10 {
             batch(&mut coalescer, &mut segment, &mut written);
         }
-        assert_eq!(ALLOCATIONS.with(std::cell::Cell::get) - before, 0);
+        assert_eq!(crate::os::test_allocations::count() - before, 0);
         assert!(written > 10 * 40_000);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   UDP datagram ──> Engine::decapsulate (in place) ──> frame? ──> TAP write
-//!   TAP frame (read behind headroom) ──> Engine::encapsulate_frame (in place) ──> UDP send
+//!   TAP frame (read behind headroom) ──> Engine::encapsulate_frame (in place) ──> send batch
+//!                                           end of the TAP batch: one sendmmsg per socket ──┘
 //!   management call (closure) / data command (typed) / timer ──> engine, then control flush
 //! ```
 //!
@@ -38,6 +39,7 @@ use crate::os::offload::{
     complete_checksum, Coalescer, TsoSuperFrame, VnetHeader, F_NEEDS_CSUM, GSO_NONE, VNET_HDR_LEN,
 };
 use crate::os::tap::{TapDevice, TapMode};
+use crate::os::udp::{segmentation_refused, SendBatch, SEND_BATCH_MESSAGES};
 
 /// Largest UDP payload we accept (ZeroTier packets are at most the physical MTU, but a
 /// full-size buffer costs nothing and never truncates).
@@ -51,6 +53,10 @@ const MAX_TAP_READ: usize = VNET_HDR_LEN + zt_wire::ethernet::ETHERNET_HEADER_LE
 const COALESCED_FLOWS: usize = 8;
 /// Datagrams (or GRO batches) one receive system call can return.
 const RECV_BATCH: usize = 8;
+/// Bytes of datagrams gathered from TAP frames before they are sent (one `sendmmsg` per
+/// socket): about [`SEND_BATCH_MESSAGES`] packets of the default 2,800-byte MTU, and always
+/// room for one of the largest.
+const SEND_BATCH_BYTES: usize = SEND_BATCH_MESSAGES * 3_000 + DATAGRAMS_CAPACITY;
 /// Depth of the engine-call queue.
 const CALL_QUEUE: usize = 64;
 /// Packets or frames handled from one ready source before the task looks at its other
@@ -169,11 +175,15 @@ impl InstanceRuntime {
         let (data_tx, data_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         // Probed once per socket: GSO support, and the options the offload sends rely on.
-        let offloads = udp
+        let offloads: Vec<_> = udp
             .iter()
             .map(|socket| {
                 quinn_udp::UdpSocketState::new(quinn_udp::UdpSockRef::from(&**socket)).ok()
             })
+            .collect();
+        let segments_per_send = offloads
+            .iter()
+            .map(|state| state.as_ref().map_or(1, |s| s.max_gso_segments()))
             .collect();
         let failure = Arc::new(std::sync::Mutex::new(None));
         let fallback = TcpFallback::new(tcp_fallback, clock.now(), label.clone());
@@ -182,6 +192,7 @@ impl InstanceRuntime {
             fallback,
             engine,
             offloads,
+            segments_per_send,
             sockets: udp,
             local: sockets.clone(),
             taps: Vec::new(),
@@ -310,8 +321,11 @@ struct DriverCounters {
 struct Driver {
     engine: Box<dyn Engine>,
     sockets: Vec<Arc<UdpSocket>>,
-    /// Per socket, its segmentation offload state (`None` where the probe failed).
+    /// Per socket, its receive offload state (`None` where the probe failed).
     offloads: Vec<Option<quinn_udp::UdpSocketState>>,
+    /// Per socket, how many datagrams one send may ask the kernel to cut (UDP GSO): the
+    /// probe's answer, 1 without GSO or once the kernel refused it.
+    segments_per_send: Vec<usize>,
     local: Vec<LocalSocket>,
     taps: Vec<(NetworkId, Arc<TapDevice>)>,
     /// Received TCP segments for TAPs with offloads, held until the end of a receive batch
@@ -401,8 +415,8 @@ struct Buffers {
     frame: Vec<u8>,
     /// One segment cut from a TCP super-frame, [`FRAME_HEADROOM`] bytes in.
     segment: Vec<u8>,
-    /// Datagrams of an encapsulated frame.
-    out: Vec<u8>,
+    /// Datagrams of encapsulated frames, sent at the end of a TAP batch (or when full).
+    sends: SendBatch,
     /// A control transmit (`Engine::poll_transmit` fills it).
     control: Vec<u8>,
 }
@@ -414,7 +428,7 @@ impl Buffers {
             packet: Vec::with_capacity(RECV_BUFFER),
             frame: vec![0; FRAME_HEADROOM + MAX_TAP_READ],
             segment: vec![0; FRAME_HEADROOM + MAX_TAP_FRAME],
-            out: vec![0; DATAGRAMS_CAPACITY],
+            sends: SendBatch::new(SEND_BATCH_BYTES),
             control: Vec::with_capacity(RECV_BUFFER),
         }
     }
@@ -595,8 +609,10 @@ impl Driver {
                 }
                 Event::Tunnel(event) => self.tunnel_event(now, event, &mut buffers.packet),
             }
-            // Whatever a handler held back for coalescing goes out before anything else runs.
+            // Whatever a handler held back for coalescing or batching goes out before anything
+            // else runs (and before control packets, so a peer's packets keep their order).
             self.flush_coalesced();
+            self.send_batch(&mut buffers.sends);
             self.fallback.housekeeping(now);
             self.hand_out_identity_checks(now);
             self.engine.dispatch_events(now);
@@ -793,7 +809,7 @@ impl Driver {
         let start = read_offset(device.mode());
         let frame = FRAME_HEADROOM..start + len;
         if device.mode() == TapMode::Plain {
-            self.frame_in(now, tap, &mut buffers.frame, frame, &mut buffers.out);
+            self.frame_in(now, tap, &mut buffers.frame, frame, &mut buffers.sends);
             return;
         }
         let header = match VnetHeader::parse(&buffers.frame[start..start + len]) {
@@ -811,7 +827,7 @@ impl Driver {
                     return self.offload_error(tap, error);
                 }
             }
-            self.frame_in(now, tap, &mut buffers.frame, frame, &mut buffers.out);
+            self.frame_in(now, tap, &mut buffers.frame, frame, &mut buffers.sends);
             return;
         }
         let tso = match TsoSuperFrame::parse(&header, &buffers.frame[frame.clone()]) {
@@ -831,7 +847,7 @@ impl Driver {
                     tap,
                     &mut buffers.segment,
                     FRAME_HEADROOM..FRAME_HEADROOM + len,
-                    &mut buffers.out,
+                    &mut buffers.sends,
                 ),
                 Err(error) => return self.offload_error(tap, error),
             }
@@ -848,83 +864,103 @@ impl Driver {
     }
 
     /// One frame read from TAP `tap` (`buffer[frame]`, with [`FRAME_HEADROOM`] before it)
-    /// through the engine; datagrams it yields are sent at once.
+    /// through the engine; the datagrams it yields join the send batch (sent first if full).
     fn frame_in(
         &mut self,
         now: u64,
         tap: usize,
         buffer: &mut [u8],
         frame: Range<usize>,
-        out: &mut [u8],
+        sends: &mut SendBatch,
     ) {
         let Some(&(nwid, _)) = self.taps.get(tap) else {
             return;
         };
-        let sent = self.engine.encapsulate_frame(now, nwid, buffer, frame, out);
-        if let Encapsulated::Send(datagrams) = sent {
-            let Some(index) = self
-                .local
-                .iter()
-                .position(|s| s.id.0 == datagrams.local_socket.0)
-            else {
-                self.counters.transmit_errors += 1;
-                return;
-            };
-            self.send_datagrams(index, datagrams.remote, &datagrams.layout, out);
+        let pieces = zt_wire::fragment::MAX_PIECES;
+        if sends.free(DATAGRAMS_CAPACITY, pieces).is_none() {
+            self.send_batch(sends);
         }
-    }
-
-    /// The datagrams of one packet: with UDP segmentation offload, one `sendmsg` whose buffer
-    /// the kernel cuts at `segment_size` (the layout `write_datagrams` made for this);
-    /// without it, or if the kernel refuses, one send per datagram.
-    fn send_datagrams(
-        &mut self,
-        index: usize,
-        remote: SocketAddr,
-        layout: &zt_wire::fragment::DatagramLayout,
-        out: &[u8],
-    ) {
+        let Some(out) = sends.free(DATAGRAMS_CAPACITY, pieces) else {
+            // An empty batch always has room (SEND_BATCH_BYTES); never reached.
+            self.counters.transmit_errors += 1;
+            return;
+        };
+        let Encapsulated::Send(datagrams) =
+            self.engine.encapsulate_frame(now, nwid, buffer, frame, out)
+        else {
+            return;
+        };
+        let Some(index) = self
+            .local
+            .iter()
+            .position(|s| s.id.0 == datagrams.local_socket.0)
+        else {
+            self.counters.transmit_errors += 1;
+            return;
+        };
+        let layout = datagrams.layout;
         // A copy through the TCP relay when the fallback is on; UDP is sent all the same, so
         // that the moment it gets through again the node's paths use it.
-        let now = self.clock.now();
         for datagram in layout.datagrams(out) {
-            self.fallback.on_send(now, remote, datagram);
+            self.fallback.on_send(now, datagrams.remote, datagram);
         }
         if !self.fallback.udp_used() {
             return;
         }
-        if layout.count > 1 {
-            if let Some(offload) = &self.offloads[index] {
-                if offload.max_gso_segments() >= layout.count {
-                    let transmit = quinn_udp::Transmit {
-                        destination: remote,
-                        ecn: None,
-                        contents: &out[..layout.len],
-                        segment_size: Some(layout.segment_size),
-                        src_ip: None,
-                    };
-                    let socket = &self.sockets[index];
-                    let sent = socket.try_io(tokio::io::Interest::WRITABLE, || {
-                        offload.try_send(quinn_udp::UdpSockRef::from(&**socket), &transmit)
-                    });
-                    match sent {
-                        Ok(()) => return,
-                        // A full socket buffer drops the packet like the network would.
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            self.counters.transmit_errors += 1;
-                            return;
-                        }
-                        // Anything else (a kernel without GSO for this route): plain sends.
-                        Err(error) => {
-                            tracing::debug!(instance = %self.label, %error, "UDP GSO send failed; sending datagrams one by one");
-                        }
+        let per_send = if layout.count <= self.segments_per_send[index] {
+            layout.count
+        } else {
+            1
+        };
+        if !sends.push(
+            index,
+            datagrams.remote,
+            layout.len,
+            layout.segment_size,
+            per_send,
+        ) {
+            // Cannot happen: `free` promised the bytes and MAX_PIECES messages.
+            self.counters.transmit_errors += 1;
+        }
+    }
+
+    /// Send the batch: each run of one socket's messages with `sendmmsg` (a message with
+    /// several datagrams cut by the kernel), in the order they were added. A full socket
+    /// buffer drops the rest of the run like the network would; a refused segmentation sends
+    /// that message's datagrams one by one and turns segmentation off for the socket.
+    fn send_batch(&mut self, sends: &mut SendBatch) {
+        let mut next = 0;
+        while next < sends.len() {
+            let index = sends.socket(next);
+            let end = sends.run_end(next);
+            let socket = &self.sockets[index];
+            let sent = socket.try_io(tokio::io::Interest::WRITABLE, || {
+                sends.send(&**socket, next..end)
+            });
+            match sent {
+                Ok(count) => next += count.max(1),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.counters.transmit_errors += (end - next) as u64;
+                    next = end;
+                }
+                Err(error) if sends.segmented(next) && segmentation_refused(&error) => {
+                    if self.segments_per_send[index] > 1 {
+                        tracing::debug!(instance = %self.label, socket = index, %error, "UDP segmentation refused; sending datagrams one by one");
+                        self.segments_per_send[index] = 1;
                     }
+                    let remote = sends.remote(next);
+                    for datagram in sends.datagrams(next) {
+                        self.send(index, remote, None, datagram);
+                    }
+                    next += 1;
+                }
+                Err(error) => {
+                    self.send_failed(sends.remote(next), &error);
+                    next += 1;
                 }
             }
         }
-        for datagram in layout.datagrams(out) {
-            self.send(index, remote, None, datagram);
-        }
+        sends.clear();
     }
 
     /// Send everything the engine has queued.
@@ -957,7 +993,8 @@ impl Driver {
     }
 
     fn send(&mut self, index: usize, remote: SocketAddr, ttl: Option<u8>, payload: &[u8]) {
-        let socket = &self.sockets[index];
+        let socket = self.sockets[index].clone();
+        let socket = &*socket;
         let restore = match ttl {
             Some(ttl) => match set_ttl(socket, ttl as u32) {
                 Ok(previous) => Some(previous),
@@ -974,20 +1011,24 @@ impl Driver {
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                 self.counters.transmit_errors += 1;
             }
-            Err(error) => {
-                self.counters.transmit_errors += 1;
-                match self.send_failures.due() {
-                    Some(failed) => {
-                        tracing::warn!(instance = %self.label, %remote, %error, failed, "UDP sends failing (no route to the peer or root?); said again at most once a minute")
-                    }
-                    None => {
-                        tracing::trace!(instance = %self.label, %remote, %error, "UDP send failed")
-                    }
-                }
-            }
+            Err(error) => self.send_failed(remote, &error),
         }
         if let Some(previous) = restore {
             let _ = set_ttl(socket, previous);
+        }
+    }
+
+    /// A send that failed for another reason than a full buffer: counted, and warned about
+    /// at most once a minute.
+    fn send_failed(&mut self, remote: SocketAddr, error: &std::io::Error) {
+        self.counters.transmit_errors += 1;
+        match self.send_failures.due() {
+            Some(failed) => {
+                tracing::warn!(instance = %self.label, %remote, %error, failed, "UDP sends failing (no route to the peer or root?); said again at most once a minute")
+            }
+            None => {
+                tracing::trace!(instance = %self.label, %remote, %error, "UDP send failed")
+            }
         }
     }
 }

@@ -15,8 +15,11 @@ pub const RANDOM_PORT_SPAN: u32 = 45500;
 /// How many ports the secondary-port search tries before giving up.
 pub const RANDOM_PORT_TRIES: u32 = 1000;
 
-/// Requested UDP socket buffer size.
-const SOCKET_BUFFER: usize = 1 << 20;
+/// Requested UDP socket buffer size, each of receive and send. A leaf receiving a fast
+/// TCP stream dropped ~20,000 datagrams in 10 s for a full 1 MiB receive buffer
+/// (`/proc/net/snmp` RcvbufErrors) and none with 8 MiB (bench/results/2026-12-07-udp-batching.md);
+/// memory is only used while datagrams wait.
+const SOCKET_BUFFER: usize = 8 << 20;
 
 /// Why an instance's sockets could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -102,11 +105,16 @@ fn bind_one(addr: SocketAddr) -> io::Result<StdUdpSocket> {
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
-    // Large buffers absorb bursts (as zerotier-one does); the kernel may cap them, which is
-    // fine: this is a request, not a requirement.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    // Large buffers absorb bursts; the kernel may grant less, which is fine: this is a
+    // request, not a requirement.
+    let granted = crate::os::udp::set_buffer_sizes(&socket, SOCKET_BUFFER);
     socket.bind(&addr.into())?;
+    match granted {
+        Ok(sizes) => {
+            tracing::debug!(%addr, asked = SOCKET_BUFFER, receive = sizes.receive, send = sizes.send, forced = sizes.forced, "UDP socket buffers granted")
+        }
+        Err(error) => tracing::debug!(%addr, %error, "UDP socket buffer sizes unknown"),
+    }
     Ok(socket.into())
 }
 

@@ -152,7 +152,25 @@ pub fn start_ztd_with_env<'a>(
     more: &[&str],
     env: &[(&str, String)],
 ) -> (zt_testnet::NsProcess, Api<'a>) {
-    let ztd = Path::new(env!("CARGO_BIN_EXE_ztd"));
+    start_ztd_binary(
+        lab,
+        ns,
+        home,
+        Path::new(env!("CARGO_BIN_EXE_ztd")),
+        more,
+        env,
+    )
+}
+
+/// [`start_ztd_with_env`] with another ztd binary (a measurement comparing builds).
+pub fn start_ztd_binary<'a>(
+    lab: &'a Lab,
+    ns: usize,
+    home: &Path,
+    ztd: &Path,
+    more: &[&str],
+    env: &[(&str, String)],
+) -> (zt_testnet::NsProcess, Api<'a>) {
     let home_s = home.display().to_string();
     let mut args = vec!["--home", &home_s, "--api-listen", API];
     args.extend_from_slice(more);
