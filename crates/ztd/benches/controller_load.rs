@@ -2,8 +2,11 @@
 //! the timing) send NETWORK_CONFIG_REQUESTs over UDP on loopback to a controller instance (a
 //! zt-node `Node` in ztd's driver with its controller service, as in the daemon), whose
 //! database holds `ZT_LOAD_MEMBERS` authorized members. Prints answers per second, latency
-//! percentiles (request sent → config applied by the member), and the VL1 ECHO round trip of
-//! a probe node to the controller, idle and under load (does the packet path stall?).
+//! percentiles (request sent → config applied by the member), and two probes of the packet
+//! path, idle and under load (does it stall?): the VL1 ECHO round trip of a probe node to the
+//! controller, and an overlay ping: the controller's instance is also a member of the network
+//! with a TAP (in a network namespace of the bench's own), and a member node sends ICMP echo
+//! requests over the network that the controller host's kernel answers through that TAP.
 //!
 //! ```text
 //! cargo bench -p ztd --bench controller_load                      # SQLite, 10,000 members
@@ -14,12 +17,13 @@
 //! send requests, real identities, default 2,000: each generated identity costs tens of ms
 //! once, then is cached in `target/`), `ZT_LOAD_SECONDS` (measured window, default 10),
 //! `ZT_LOAD_PERIOD_MS` (each active member asks this often, default 1,100: the controller
-//! ignores a member asking again within a second).
+//! ignores a member asking again within a second). The overlay ping needs root (a network
+//! namespace and a TAP); without it the bench says so and runs the rest.
 //!
 //! Generator and controller share the machine: on a small box the generator's own crypto
 //! (every answer is a signed config the member verifies) competes with the controller.
 use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,10 +36,13 @@ use zt_crypto::c25519::KeyPair;
 use zt_crypto::{Address, Identity};
 use zt_node::{Event, JoinSettings, LocalSocketId, Node, NodeConfig, Verb};
 use zt_wire::inet::InetAddress;
+use zt_wire::mac::Mac;
 use zt_wire::network_id::NetworkId as WireNetworkId;
 use zt_wire::world::{Root, World, WorldType};
 use ztd::controller::{ControllerDb, ControllerRegistry, ControllerSubsystem, DB_FILE};
-use ztd::runtime::driver::InstanceRuntime;
+use ztd::os::offload::internet_checksum;
+use ztd::os::tap::TapDevice;
+use ztd::runtime::driver::{DataCommand, InstanceRuntime};
 use ztd::runtime::engine::{EngineClock, EngineStart, LocalSocket, PortRole};
 use ztd::runtime::events::{EventHandler, InstanceInfo, Subsystem};
 use ztd::runtime::node_engine::{NodeEngine, PLANET_FILE};
@@ -92,7 +99,13 @@ fn member_identities(n: usize) -> Vec<Identity> {
 
 /// The network with `members` authorized members: the active identities first, then
 /// synthetic addresses that never ask.
-fn populate<S: Storage>(ctl: &mut Controller<S>, nwid: u64, active: &[Identity], members: usize) {
+fn populate<S: Storage>(
+    ctl: &mut Controller<S>,
+    nwid: u64,
+    active: &[Identity],
+    members: usize,
+    also: &[Address],
+) {
     let patch = network_patch_from_properties(&[
         ("name", "load"),
         ("private", "yes"),
@@ -109,6 +122,12 @@ fn populate<S: Storage>(ctl: &mut Controller<S>, nwid: u64, active: &[Identity],
             Some(id) => id.address(),
             None => Address::new(0x1000000000 + i as u64 * 7919).unwrap(),
         };
+        let mut member = Member::new(nwid, address, 0);
+        member.authorized = true;
+        member.revision = 1;
+        storage.put_member(&member).unwrap();
+    }
+    for &address in also {
         let mut member = Member::new(nwid, address, 0);
         member.authorized = true;
         member.revision = 1;
@@ -312,6 +331,246 @@ fn probe(
     })
 }
 
+/// Where the overlay ping goes: the controller host's address on the network and its TAP's
+/// MAC, known once the controller's own member has its config.
+struct PingTarget {
+    ip: Ipv4Addr,
+    mac: Mac,
+}
+
+/// The ping member's own address on the network and its MAC, for the controller host's
+/// neighbour table (a static entry: ARP would only add its own round trips to the figures).
+struct PingSource {
+    ip: Ipv4Addr,
+    mac: Mac,
+}
+
+/// What the overlay ping measured: (when, round trip) per answered echo, and how many
+/// echoes got no answer within a second.
+struct PingSamples {
+    answered: Vec<(Instant, Duration)>,
+    lost: Vec<Instant>,
+}
+
+/// The ICMP identifier of the bench's echoes.
+const PING_ID: u16 = 0x2a2a;
+
+/// An IPv4 ICMP echo request from `from` to `to` with 56 bytes of data, as `ping` sends.
+fn icmp_echo_request(from: Ipv4Addr, to: Ipv4Addr, seq: u16) -> Vec<u8> {
+    let mut icmp = vec![8u8, 0, 0, 0];
+    icmp.extend_from_slice(&PING_ID.to_be_bytes());
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend((0..56u8).map(|i| i.wrapping_add(0x10)));
+    let checksum = internet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
+    let total = (20 + icmp.len()) as u16;
+    let mut packet = vec![0x45, 0];
+    packet.extend_from_slice(&total.to_be_bytes());
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&[0x40, 0, 64, 1, 0, 0]);
+    packet.extend_from_slice(&from.octets());
+    packet.extend_from_slice(&to.octets());
+    let checksum = internet_checksum(&packet);
+    packet[10..12].copy_from_slice(&checksum.to_be_bytes());
+    packet.extend_from_slice(&icmp);
+    packet
+}
+
+/// The sequence number of an ICMP echo reply to one of ours in IPv4 `packet`, if it is one.
+fn icmp_echo_reply_seq(packet: &[u8]) -> Option<u16> {
+    let header = usize::from(packet.first()? & 0x0f) * 4;
+    let icmp = packet.get(header..header + 8)?;
+    let ours = packet[9] == 1 && icmp[0] == 0 && icmp[4..6] == PING_ID.to_be_bytes();
+    ours.then(|| u16::from_be_bytes([icmp[6], icmp[7]]))
+}
+
+/// A member node of its own that pings the controller host over the network every 50 ms,
+/// until `stop`: it joins, tells `source` its address once configured, and starts when
+/// `target` says where the controller host is. One echo in flight at a time; one without an
+/// answer for a second is counted lost.
+fn overlay_ping(
+    id: Identity,
+    planet: World,
+    nwid: WireNetworkId,
+    target: std::sync::mpsc::Receiver<PingTarget>,
+    source: std::sync::mpsc::Sender<PingSource>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<PingSamples> {
+    std::thread::spawn(move || {
+        let socket = UdpSocket::bind((Ipv4Addr::new(127, 0, 10, 1), 0)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let started = Instant::now();
+        let rng = Box::new(rand::rngs::StdRng::seed_from_u64(0x91e6));
+        let mut node = Node::new(id, NodeConfig::new(planet), rng, 1).unwrap();
+        node.join(now_ms(started), nwid, JoinSettings::default());
+        let mut buf = vec![0u8; 65536];
+        let mut samples = PingSamples {
+            answered: Vec::new(),
+            lost: Vec::new(),
+        };
+        let (mut me, mut to) = (None::<PingSource>, None::<PingTarget>);
+        let mut in_flight: Option<(u16, Instant)> = None;
+        let mut seq = 0u16;
+        let mut next_send = Instant::now();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = now_ms(started);
+            if node.poll_timeout().is_some_and(|t| t <= now) {
+                node.handle_timeout(now);
+            }
+            if me.is_none() {
+                let configured = node
+                    .networks()
+                    .into_iter()
+                    .find(|n| n.nwid == nwid && n.status == zt_node::NetworkStatus::Ok);
+                let address = configured.as_ref().and_then(|n| {
+                    n.assigned_addresses.iter().find_map(|a| match a.ip() {
+                        Some(std::net::IpAddr::V4(ip)) => Some(ip),
+                        _ => None,
+                    })
+                });
+                if let (Some(n), Some(ip)) = (configured, address) {
+                    let _ = source.send(PingSource { ip, mac: n.mac });
+                    me = Some(PingSource { ip, mac: n.mac });
+                }
+            }
+            if to.is_none() {
+                to = target.try_recv().ok();
+            }
+            if let Some((_, sent)) = in_flight {
+                if sent.elapsed() > Duration::from_secs(1) {
+                    samples.lost.push(sent);
+                    in_flight = None;
+                }
+            }
+            if let (Some(me), Some(to), None) = (&me, &to, in_flight) {
+                if Instant::now() >= next_send {
+                    seq = seq.wrapping_add(1);
+                    let request = icmp_echo_request(me.ip, to.ip, seq);
+                    let sent = node.send_frame(now, nwid, me.mac, to.mac, 0x0800, &request);
+                    if sent.is_ok() {
+                        in_flight = Some((seq, Instant::now()));
+                    }
+                    next_send = Instant::now() + Duration::from_millis(50);
+                }
+            }
+            while let Some(t) = node.poll_transmit() {
+                let _ = socket.send_to(&t.data, t.remote);
+            }
+            while let Some(event) = node.poll_event() {
+                if let Event::Frame {
+                    ethertype: 0x0800,
+                    payload,
+                    ..
+                } = event
+                {
+                    let reply = icmp_echo_reply_seq(&payload);
+                    if let Some((expected, sent)) = in_flight {
+                        if reply == Some(expected) {
+                            samples.answered.push((sent, sent.elapsed()));
+                            in_flight = None;
+                        }
+                    }
+                }
+            }
+            if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                node.handle_datagram(now_ms(started), LocalSocketId(0), from, &buf[..n]);
+            }
+        }
+        samples
+    })
+}
+
+/// Makes the controller's instance a member of its own network with a TAP (`ztload0`) that
+/// carries the address it was assigned, then gives the ping member its target once the
+/// member told where it is. Err says why the overlay ping cannot run.
+fn controller_tap(
+    runtime: &tokio::runtime::Runtime,
+    instance: &InstanceRuntime,
+    nwid: WireNetworkId,
+    sources: &std::sync::mpsc::Receiver<PingSource>,
+    targets: &std::sync::mpsc::Sender<PingTarget>,
+) -> Result<Arc<TapDevice>, String> {
+    runtime
+        .block_on(
+            instance.with_node(move |node, now| node.join(now, nwid, JoinSettings::default())),
+        )
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (ip, prefix, mac, mtu) = loop {
+        let info = runtime
+            .block_on(
+                instance
+                    .with_node(move |node, _| node.networks().into_iter().find(|n| n.nwid == nwid)),
+            )
+            .map_err(|e| e.to_string())?;
+        let configured = info.and_then(|n| {
+            let (ip, prefix) = n.assigned_addresses.iter().find_map(|a| match a.ip() {
+                Some(std::net::IpAddr::V4(ip)) => Some((ip, a.port())),
+                _ => None,
+            })?;
+            (n.status == zt_node::NetworkStatus::Ok).then_some((ip, prefix, n.mac, n.mtu))
+        });
+        if let Some(found) = configured {
+            break found;
+        }
+        if Instant::now() > deadline {
+            return Err("the controller's own member got no config in 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let tap = runtime
+        .block_on(async { TapDevice::create("ztload0", ztd::os::tap::requested_mode()) })
+        .map_err(|e| format!("TAP: {e}"))?;
+    let tap = Arc::new(tap);
+    instance
+        .handle()
+        .data(DataCommand::AttachTap {
+            nwid,
+            tap: tap.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+    let ip_cmd = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("ip: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    let (mac_text, mtu_text) = (mac.to_string(), mtu.to_string());
+    ip_cmd(&[
+        "link", "set", "ztload0", "address", &mac_text, "mtu", &mtu_text, "up",
+    ])?;
+    ip_cmd(&["addr", "add", &format!("{ip}/{prefix}"), "dev", "ztload0"])?;
+    let member = sources
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "the ping member got no config in 60 s".to_string())?;
+    ip_cmd(&[
+        "neigh",
+        "replace",
+        &member.ip.to_string(),
+        "lladdr",
+        &member.mac.to_string(),
+        "dev",
+        "ztload0",
+        "nud",
+        "permanent",
+    ])?;
+    targets
+        .send(PingTarget { ip, mac })
+        .map_err(|_| "the ping member stopped".to_string())?;
+    Ok(tap)
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else is taken from the command line.
     let db_kind: String = env_or("ZT_LOAD_DB", "sqlite".to_string());
@@ -320,8 +579,19 @@ fn main() {
     let seconds: u64 = env_or("ZT_LOAD_SECONDS", 10);
     let period_ms: u64 = env_or("ZT_LOAD_PERIOD_MS", 1_100);
 
-    let ids = member_identities(active + 2);
-    let (controller_id, probe_id) = (ids[active].clone(), ids[active + 1].clone());
+    let overlay_ping_on = env_or("ZT_LOAD_OVERLAY_PING", 1) != 0;
+    // Before any socket or thread: everything the bench starts lives in its namespace.
+    let overlay_ping_on = overlay_ping_on
+        && zt_testnet::isolate_this_thread()
+            .map_err(|why| eprintln!("overlay ping skipped: {why}"))
+            .is_ok();
+    let ids = member_identities(active + 3);
+    let (controller_id, probe_id, ping_id) = (
+        ids[active].clone(),
+        ids[active + 1].clone(),
+        ids[active + 2].clone(),
+    );
+    let also = [controller_id.address(), ping_id.address()];
     let ids = &ids[..active];
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ctl");
@@ -340,6 +610,7 @@ fn main() {
                 nwid,
                 ids,
                 members,
+                &also,
             );
             ControllerDb::Postgres(cluster.uri())
         }
@@ -350,6 +621,7 @@ fn main() {
                 nwid,
                 ids,
                 members,
+                &also,
             );
             ControllerDb::Sqlite
         }
@@ -423,6 +695,30 @@ fn main() {
         controller_id.address(),
         stop.clone(),
     );
+    let (ping_sources_tx, ping_sources) = std::sync::mpsc::channel();
+    let (ping_targets, ping_targets_rx) = std::sync::mpsc::channel();
+    let mut pinger = None;
+    let mut controller_tap_device = None;
+    if overlay_ping_on {
+        pinger = Some(overlay_ping(
+            ping_id,
+            planet.clone(),
+            WireNetworkId(nwid),
+            ping_targets_rx,
+            ping_sources_tx,
+            stop.clone(),
+        ));
+        match controller_tap(
+            &runtime,
+            &instance,
+            WireNetworkId(nwid),
+            &ping_sources,
+            &ping_targets,
+        ) {
+            Ok(tap) => controller_tap_device = Some(tap),
+            Err(why) => eprintln!("overlay ping skipped: {why}"),
+        }
+    }
     std::thread::sleep(Duration::from_secs(3));
 
     // Warm-up: every member says HELLO and gets its first config (not measured). New
@@ -488,6 +784,7 @@ fn main() {
     let after = service.status();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let samples = prober.join().unwrap();
+    let pings = pinger.map(|p| p.join().unwrap());
 
     let offered = (seconds * 1000 / period_ms) as usize * active;
     let answered = after.requests_answered - before.requests_answered;
@@ -530,6 +827,32 @@ fn main() {
         percentile(&loaded, 0.99),
         loaded.len()
     );
+    if let Some(pings) = pings.filter(|_| controller_tap_device.is_some()) {
+        let window = |from: Option<Instant>, to: Instant| {
+            let within = |at: &Instant| from.is_none_or(|from| *at >= from) && *at < to;
+            let mut answered: Vec<Duration> = pings
+                .answered
+                .iter()
+                .filter(|(at, _)| within(at))
+                .map(|(_, d)| *d)
+                .collect();
+            answered.sort();
+            let lost = pings.lost.iter().filter(|at| within(at)).count();
+            (answered, lost)
+        };
+        let (idle, idle_lost) = window(None, warm_up);
+        let (loaded, loaded_lost) = window(Some(load_started), load_ended);
+        println!(
+            "  overlay ping (ICMP through the controller host's TAP): idle p50 {:?} p99 {:?} ({} answered, {idle_lost} lost), under load p50 {:?} p99 {:?} ({} answered, {loaded_lost} lost)",
+            percentile(&idle, 0.5),
+            percentile(&idle, 0.99),
+            idle.len(),
+            percentile(&loaded, 0.5),
+            percentile(&loaded, 0.99),
+            loaded.len()
+        );
+    }
     runtime.block_on(instance.stop());
+    drop(controller_tap_device);
     drop(registry);
 }

@@ -154,6 +154,12 @@ pub fn checksum_add(sum: u64, data: &[u8]) -> u64 {
     })
 }
 
+/// The Internet checksum (RFC 1071) of `bytes`: the complemented one's-complement sum, as
+/// an IPv4 header or an ICMP message carries it.
+pub fn internet_checksum(bytes: &[u8]) -> u16 {
+    !fold(checksum_add(0, bytes))
+}
+
 /// Folds a sum from [`checksum_add`] into 16 bits (not complemented).
 pub fn fold(mut sum: u64) -> u16 {
     while sum > 0xffff {

@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use super::offload::internet_checksum;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// What to send.
@@ -103,7 +104,7 @@ impl IcmpSocket {
         }
         // The kernel sums ICMPv6 itself and fixes the checksum of datagram sockets.
         if self.raw && !self.v6 {
-            let sum = checksum(&packet);
+            let sum = internet_checksum(&packet);
             packet[2..4].copy_from_slice(&sum.to_be_bytes());
         }
         self.socket.send_to(&packet, to)?;
@@ -228,18 +229,6 @@ fn source_ip(storage: &libc::sockaddr_storage) -> Option<IpAddr> {
     }
 }
 
-/// The Internet checksum (RFC 1071).
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// Send `count` echo requests, `interval` apart, each waiting up to `timeout` for its reply;
 /// `on_result` sees each sequence number's outcome in order (`None`: timeout).
 pub fn ping(
@@ -287,8 +276,8 @@ mod tests {
     fn checksum_of_an_echo_request() {
         // Type 8, id 0x1234, seq 1, no data: 0xffff - (0x0800 + 0x1234 + 0x0001).
         let packet = [8, 0, 0, 0, 0x12, 0x34, 0, 1];
-        assert_eq!(checksum(&packet), !(0x0800u16 + 0x1234 + 0x0001));
+        assert_eq!(internet_checksum(&packet), !(0x0800u16 + 0x1234 + 0x0001));
         // An odd length pads with a zero byte.
-        assert_eq!(checksum(&[0xff]), !0xff00u16);
+        assert_eq!(internet_checksum(&[0xff]), !0xff00u16);
     }
 }
