@@ -234,12 +234,16 @@ impl Daemon {
             )
             .map_err(CommandError::failure)?,
         );
-        // zerotier-one binds the port it has the gateway forward only when it maps one.
+        // zerotier-one binds the port it has the gateway forward only when it maps one, and
+        // goes without the mapping when no port is free: it is an extra path, never a reason
+        // not to start.
         if config.port_mapping {
-            bound.extend(
-                bind_random_port(PortRole::Tertiary, None, rand::random(), &avoid)
-                    .map_err(CommandError::failure)?,
-            );
+            match bind_random_port(PortRole::Tertiary, None, rand::random(), &avoid) {
+                Ok(sockets) => bound.extend(sockets),
+                Err(error) => {
+                    tracing::warn!(instance = %config.name, %error, "no port mapping")
+                }
+            }
         }
 
         let sockets: Vec<LocalSocket> = bound
