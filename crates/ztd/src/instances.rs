@@ -699,7 +699,15 @@ mod tests {
 
     #[test]
     fn read_only_properties_are_refused() {
-        for p in ["identity.public", "online", "state", "tcp-fallback", ".id"] {
+        for p in [
+            "identity.public",
+            "online",
+            "state",
+            "tcp-fallback",
+            "tertiary-port",
+            "mapped-address",
+            ".id",
+        ] {
             assert_eq!(
                 Args::check_pairs("zerotier", &[(p, "x")]),
                 Err(CommandError::unknown_parameter(p))
