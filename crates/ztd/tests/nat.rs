@@ -328,6 +328,7 @@ fn assert_the_forward_follows_the_instance(lab: &NatLab, leased: usize, dir: &Pa
             .map(|l| l.trim().to_string())
             .collect()
     };
+    let started = Instant::now();
     let mut leaf = start_node(lab, leased, dir, planet, true);
     let settings =
         leaf.api.call("GET", "/status", None).expect("status")["config"]["settings"].clone();
@@ -357,6 +358,10 @@ fn assert_the_forward_follows_the_instance(lab: &NatLab, leased: usize, dir: &Pa
             leaf.process.report()
         );
     };
+    eprintln!(
+        "NAT lab: tertiary port {tertiary} mapped from {mapped} {:.1?} after the leaf's start",
+        started.elapsed()
+    );
     assert_eq!(mapped.ip(), std::net::IpAddr::V4(lab.public_ip(leased)));
     let to_tertiary = format!(":{tertiary}");
     let forward = forwards()
