@@ -79,6 +79,29 @@ impl Item {
     }
 }
 
+/// The number an internal id stands for (`*1A` → 26); `None` for anything else.
+pub fn id_number(id: &str) -> Option<u64> {
+    let hex = id.strip_prefix('*')?;
+    if hex.is_empty() || hex.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Keep the items whose properties have exactly the values `equal` gives.
+pub(crate) fn retain_equal(items: &mut Vec<Item>, equal: &[(String, String)]) {
+    items.retain(|item| equal.iter().all(|(k, v)| item.get(k) == Some(v.as_str())));
+}
+
+/// How many of `items` have an id below `id` (by number).
+pub(crate) fn count_ids_below(items: &[Item], id: &str) -> Result<usize, BackendError> {
+    let below = id_number(id).ok_or_else(|| BackendError::bad_request("invalid query"))?;
+    Ok(items
+        .iter()
+        .filter(|item| id_number(&item.id).is_some_and(|n| n < below))
+        .count())
+}
+
 /// An error reply of the REST API: `{"error":400,"message":"Bad Request","detail":"..."}`.
 /// The console shows `detail` when present (it is the console's own message), else `message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +177,24 @@ pub trait Backend {
     fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
         Ok(self.list(path)?.into_iter().find(|i| i.id == id))
     }
+    /// `POST /rest<path>/print {".query":["name=value",...]}`: the items whose properties
+    /// have exactly these values, in menu order, so a router that indexes them reads only
+    /// those. The default filters the whole list.
+    fn list_where(
+        &mut self,
+        path: &str,
+        equal: &[(String, String)],
+    ) -> Result<Vec<Item>, BackendError> {
+        let mut items = self.list(path)?;
+        retain_equal(&mut items, equal);
+        Ok(items)
+    }
+    /// `POST /rest<path>/print {"count-only":"",".query":["<.id=*N"]}`: how many items have
+    /// an id below `id` (by number), which in a menu listed in id order is the print number
+    /// of the item `id`. The default counts in the whole list.
+    fn count_below(&mut self, path: &str, id: &str) -> Result<usize, BackendError> {
+        count_ids_below(&self.list(path)?, id)
+    }
     /// `POST /rest<path>/print {"show-sensitive":""}`: the items with their sensitive values
     /// (an instance's secret identity), which a plain list leaves out. For `print
     /// show-sensitive` and `export show-sensitive`.
@@ -182,70 +223,57 @@ pub trait Backend {
     ) -> Result<serde_json::Value, BackendError>;
 }
 
-impl<B: Backend + ?Sized> Backend for Box<B> {
-    fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
-        (**self).list(path)
-    }
-    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
-        (**self).item(path, id)
-    }
-    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
-        (**self).list_sensitive(path)
-    }
-    fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
-        (**self).add(path, properties)
-    }
-    fn set(
-        &mut self,
-        path: &str,
-        id: &str,
-        properties: &[(String, String)],
-    ) -> Result<(), BackendError> {
-        (**self).set(path, id, properties)
-    }
-    fn remove(&mut self, path: &str, id: &str) -> Result<(), BackendError> {
-        (**self).remove(path, id)
-    }
-    fn command(
-        &mut self,
-        path: &str,
-        command: &str,
-        arguments: &[(String, String)],
-    ) -> Result<serde_json::Value, BackendError> {
-        (**self).command(path, command, arguments)
-    }
+/// Implement [`Backend`] for a pointer type by calling the backend it points to.
+macro_rules! forward_backend {
+    ($($pointer:ty),*) => {$(
+        impl<B: Backend + ?Sized> Backend for $pointer {
+            fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+                (**self).list(path)
+            }
+            fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+                (**self).item(path, id)
+            }
+            fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
+                (**self).list_sensitive(path)
+            }
+            fn list_where(
+                &mut self,
+                path: &str,
+                equal: &[(String, String)],
+            ) -> Result<Vec<Item>, BackendError> {
+                (**self).list_where(path, equal)
+            }
+            fn count_below(&mut self, path: &str, id: &str) -> Result<usize, BackendError> {
+                (**self).count_below(path, id)
+            }
+            fn add(
+                &mut self,
+                path: &str,
+                properties: &[(String, String)],
+            ) -> Result<String, BackendError> {
+                (**self).add(path, properties)
+            }
+            fn set(
+                &mut self,
+                path: &str,
+                id: &str,
+                properties: &[(String, String)],
+            ) -> Result<(), BackendError> {
+                (**self).set(path, id, properties)
+            }
+            fn remove(&mut self, path: &str, id: &str) -> Result<(), BackendError> {
+                (**self).remove(path, id)
+            }
+            fn command(
+                &mut self,
+                path: &str,
+                command: &str,
+                arguments: &[(String, String)],
+            ) -> Result<serde_json::Value, BackendError> {
+                (**self).command(path, command, arguments)
+            }
+        }
+    )*};
 }
 
-impl<B: Backend + ?Sized> Backend for &mut B {
-    fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
-        (**self).list(path)
-    }
-    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
-        (**self).item(path, id)
-    }
-    fn list_sensitive(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
-        (**self).list_sensitive(path)
-    }
-    fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {
-        (**self).add(path, properties)
-    }
-    fn set(
-        &mut self,
-        path: &str,
-        id: &str,
-        properties: &[(String, String)],
-    ) -> Result<(), BackendError> {
-        (**self).set(path, id, properties)
-    }
-    fn remove(&mut self, path: &str, id: &str) -> Result<(), BackendError> {
-        (**self).remove(path, id)
-    }
-    fn command(
-        &mut self,
-        path: &str,
-        command: &str,
-        arguments: &[(String, String)],
-    ) -> Result<serde_json::Value, BackendError> {
-        (**self).command(path, command, arguments)
-    }
-}
+forward_backend!(Box<B>, &mut B);

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::{Backend, BackendError, Item};
+use crate::backend::{count_ids_below, retain_equal, Backend, BackendError, Item};
 use crate::schema::{self, Command, Menu};
 use crate::values::{unset_value, validate};
 
@@ -21,6 +21,8 @@ struct Table {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBackend {
     tables: BTreeMap<&'static str, Table>,
+    /// How often each menu was listed whole through [`Backend::list`].
+    whole_lists: BTreeMap<&'static str, usize>,
 }
 
 /// The comment RouterOS gives its default instance.
@@ -113,6 +115,13 @@ impl MemoryBackend {
             item.set(k, *v);
         }
         Ok(())
+    }
+
+    /// How often the menu at `path` was listed whole through the [`Backend`] trait (its
+    /// look-ups by key, by id and its counts do not list it), so tests can check that the
+    /// console leaves a large menu unlisted.
+    pub fn whole_lists(&self, path: &str) -> usize {
+        self.whole_lists.get(path).copied().unwrap_or(0)
     }
 
     /// The items of a menu, without going through the [`Backend`] trait.
@@ -229,7 +238,29 @@ impl MemoryBackend {
 impl Backend for MemoryBackend {
     fn list(&mut self, path: &str) -> Result<Vec<Item>, BackendError> {
         let menu = item_menu(path)?;
+        *self.whole_lists.entry(menu.path).or_default() += 1;
         Ok(self.items(menu.path).to_vec())
+    }
+
+    fn list_where(
+        &mut self,
+        path: &str,
+        equal: &[(String, String)],
+    ) -> Result<Vec<Item>, BackendError> {
+        let menu = item_menu(path)?;
+        let mut items = self.items(menu.path).to_vec();
+        retain_equal(&mut items, equal);
+        Ok(items)
+    }
+
+    fn count_below(&mut self, path: &str, id: &str) -> Result<usize, BackendError> {
+        let menu = item_menu(path)?;
+        count_ids_below(self.items(menu.path), id)
+    }
+
+    fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
+        let menu = item_menu(path)?;
+        Ok(self.items(menu.path).iter().find(|i| i.id == id).cloned())
     }
 
     fn add(&mut self, path: &str, properties: &[(String, String)]) -> Result<String, BackendError> {

@@ -120,6 +120,28 @@ impl<T: Transport> Backend for RestBackend<T> {
         items_of(self.call("POST", url, Some(object(&arguments)))?)
     }
 
+    fn list_where(
+        &mut self,
+        path: &str,
+        equal: &[(String, String)],
+    ) -> Result<Vec<Item>, BackendError> {
+        let url = format!("{}/print", rest_path(path));
+        let words: Vec<String> = equal.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        items_of(self.call("POST", url, Some(serde_json::json!({ ".query": words })))?)
+    }
+
+    fn count_below(&mut self, path: &str, id: &str) -> Result<usize, BackendError> {
+        let url = format!("{}/print", rest_path(path));
+        let body = serde_json::json!({ "count-only": "", ".query": [format!("<.id={id}")] });
+        let reply = self.call("POST", url, Some(body))?;
+        // RouterOS answers `{"ret":"<count>"}`.
+        reply
+            .get("ret")
+            .and_then(|ret| ret.as_str())
+            .and_then(|ret| ret.parse().ok())
+            .ok_or_else(|| malformed("count has no number"))
+    }
+
     fn item(&mut self, path: &str, id: &str) -> Result<Option<Item>, BackendError> {
         let url = format!("{}/{id}", rest_path(path));
         match self.call("GET", url, None) {

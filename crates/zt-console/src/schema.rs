@@ -323,6 +323,10 @@ pub struct Menu {
     pub default_items: &'static [&'static str],
     /// Dynamic items get no print number (v7 `/ip/route`).
     pub dynamic_unnumbered: bool,
+    /// Items are listed in ascending `.id` order and may be many (controller members): an
+    /// item's print number is the count of items with a lower id, which the console asks
+    /// the router for item by item instead of listing the whole menu.
+    pub listed_by_id: bool,
 }
 
 /// Menus are identified by their path.
@@ -422,6 +426,7 @@ static ROOT: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 /// A menu that only holds menus (`/ip`, `/system`).
@@ -435,6 +440,7 @@ const fn directory(path: &'static str) -> Menu {
         flag_column: FlagColumn::WhenPresent,
         default_items: &[],
         dynamic_unnumbered: false,
+        listed_by_id: false,
     }
 }
 
@@ -489,6 +495,7 @@ static ZEROTIER: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &["zt1"],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 static ZEROTIER_INTERFACE: Menu = Menu {
@@ -530,6 +537,7 @@ static ZEROTIER_INTERFACE: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 static ZEROTIER_CONTROLLER: Menu = Menu {
@@ -579,6 +587,7 @@ static ZEROTIER_CONTROLLER: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 static ZEROTIER_CONTROLLER_MEMBER: Menu = Menu {
@@ -609,6 +618,7 @@ static ZEROTIER_CONTROLLER_MEMBER: Menu = Menu {
     flag_column: FlagColumn::AlwaysWithSpareSlot,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: true,
 };
 
 static ZEROTIER_PEER: Menu = Menu {
@@ -630,6 +640,7 @@ static ZEROTIER_PEER: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 static IP_ADDRESS: Menu = Menu {
@@ -656,6 +667,7 @@ static IP_ADDRESS: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 static IP_ROUTE: Menu = Menu {
@@ -691,6 +703,7 @@ static IP_ROUTE: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: true,
+    listed_by_id: false,
 };
 
 static SYSTEM: Menu = directory("/system");
@@ -705,6 +718,7 @@ static SYSTEM_IDENTITY: Menu = Menu {
     flag_column: FlagColumn::WhenPresent,
     default_items: &[],
     dynamic_unnumbered: false,
+    listed_by_id: false,
 };
 
 /// Menus of exactly one unnamed item: `set` takes no item, `print` shows `name: value`

@@ -1,10 +1,11 @@
 //! A console session: the current menu, the print numbers of each menu, and command execution.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::backend::{Backend, Item};
 use crate::duration::parse_duration_ms;
 use crate::error::ConsoleError;
+use crate::expr::{CompareOp, Expr};
 use crate::format::{self, display_value, ColumnChoice, ExportOptions, PrintRow};
 use crate::parser::{
     completion_context, parse_line, CompletionContext, Invocation, Statement, Value,
@@ -114,12 +115,71 @@ fn script_commands(script: &str) -> Vec<(usize, String)> {
     commands
 }
 
+/// The print numbers of one menu (ROUTEROS.md §2): fixed by the menu's last print (or by the
+/// first number used before any print, as if print had run then) and kept, across adds and
+/// removes, until the next print.
+#[derive(Debug)]
+enum Numbering {
+    /// The whole menu as it was listed: ids by print number.
+    Listed(Vec<String>),
+    /// A menu listed in id order that was not listed whole: the numbers learnt so far (a
+    /// number is the count of items with a lower id), and which of them were removed through
+    /// this session since (the items after them keep their numbers).
+    Counted {
+        known: BTreeMap<usize, String>,
+        removed: BTreeSet<usize>,
+    },
+}
+
+impl Numbering {
+    fn counted() -> Numbering {
+        Numbering::Counted {
+            known: BTreeMap::new(),
+            removed: BTreeSet::new(),
+        }
+    }
+}
+
+/// A `print where` on a menu listed in id order counts the positions of at most this many
+/// matching items one by one; more, and it lists the whole menu.
+const COUNTED_PRINT_LIMIT: usize = 32;
+
+/// Item ids are 32-bit on RouterOS: numbers below this.
+const ID_LIMIT: u64 = 1 << 32;
+
+/// The `name=value` tests every item matching `condition` passes, in REST form, for the
+/// router to look the items up by: the equalities joined by `and` at the top of the
+/// expression. Booleans (`yes` on the console, `true` over REST) and empty values (an unset
+/// property shows as empty) are left to the console's own test.
+fn required_equalities(menu: &Menu, condition: &Expr, into: &mut Vec<(String, String)>) {
+    match condition {
+        Expr::And(a, b) => {
+            required_equalities(menu, a, into);
+            required_equalities(menu, b, into);
+        }
+        Expr::Compare {
+            property,
+            op: CompareOp::Equal,
+            value,
+            ..
+        } if !value.is_empty()
+            && !matches!(
+                menu.property(property).map(|p| p.kind),
+                Some(ValueType::YesNo)
+            ) =>
+        {
+            into.push((property.clone(), value.clone()));
+        }
+        _ => {}
+    }
+}
+
 /// One console session over a backend.
 pub struct Console<B> {
     backend: B,
     current: &'static Menu,
-    /// Per menu path: the item ids of the last print, indexed by print number.
-    numbers: HashMap<&'static str, Vec<String>>,
+    /// Per menu path: what its print numbers stand for.
+    numbers: HashMap<&'static str, Numbering>,
     /// Shown in the prompt: `[user@identity] /path> `.
     pub user: String,
     pub identity: String,
@@ -499,15 +559,10 @@ impl<B: Backend> Console<B> {
                     })
                     .map(|i| i.id.clone())
             } else if !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) {
-                let numbers = self
-                    .numbers
-                    .entry(menu.path)
-                    .or_insert_with(|| Self::numbering(menu, items));
-                part.parse::<usize>()
-                    .ok()
-                    .and_then(|n| numbers.get(n))
-                    .filter(|id| items.iter().any(|i| &i.id == *id))
-                    .cloned()
+                match part.parse::<usize>() {
+                    Ok(number) => self.numbered(menu, number, Some(items))?,
+                    Err(_) => None,
+                }
             } else if menu.has_names() {
                 items
                     .iter()
@@ -536,8 +591,163 @@ impl<B: Backend> Console<B> {
         if let Some(ids) = self.resolve_ids(menu, value)? {
             return Ok(ids);
         }
+        if let Some(ids) = self.resolve_numbers(menu, value)? {
+            return Ok(ids);
+        }
         let items = self.list(menu)?;
         self.resolve(menu, &items, value)
+    }
+
+    /// A selector of print numbers alone (`0`, `0,3`) in a menu listed in id order: each
+    /// number looked up by itself, so the menu is not listed. `None` for any other selector
+    /// or menu.
+    fn resolve_numbers(
+        &mut self,
+        menu: &'static Menu,
+        value: &Value,
+    ) -> Result<Option<Vec<String>>, ConsoleError> {
+        if !menu.listed_by_id || menu.dynamic_unnumbered {
+            return Ok(None);
+        }
+        let Value::Text(text) = value else {
+            return Ok(None);
+        };
+        let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+        if !parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(None);
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for part in parts {
+            let id = match part.parse::<usize>() {
+                Ok(number) => self.numbered(menu, number, None)?,
+                Err(_) => None,
+            }
+            .ok_or_else(ConsoleError::no_such_item)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(Some(ids))
+    }
+
+    /// The item print number `number` of `menu` stands for, if it still exists. A menu with
+    /// no numbering yet gets one, as if print had run: of `listed` (the menu's items) when the
+    /// caller has them, else counted in a menu listed in id order, else of the listed menu.
+    fn numbered(
+        &mut self,
+        menu: &'static Menu,
+        number: usize,
+        listed: Option<&[Item]>,
+    ) -> Result<Option<String>, ConsoleError> {
+        if !self.numbers.contains_key(menu.path) {
+            let numbering = match listed {
+                Some(items) => Numbering::Listed(Self::numbering(menu, items)),
+                None if menu.listed_by_id && !menu.dynamic_unnumbered => Numbering::counted(),
+                None => Numbering::Listed(Self::numbering(menu, &self.list(menu)?)),
+            };
+            self.numbers.insert(menu.path, numbering);
+        }
+        let id = match self.numbers.get(menu.path) {
+            None => None,
+            Some(Numbering::Listed(ids)) => ids.get(number).cloned(),
+            Some(Numbering::Counted { removed, .. }) if removed.contains(&number) => None,
+            Some(Numbering::Counted { known, removed }) => match known.get(&number) {
+                Some(id) => Some(id.clone()),
+                None => {
+                    // The items after a removed one moved up in the menu, keeping their numbers.
+                    let position = number - removed.range(..number).count();
+                    let id = self.id_at_position(menu, position)?;
+                    if let (Some(id), Some(Numbering::Counted { known, .. })) =
+                        (&id, self.numbers.get_mut(menu.path))
+                    {
+                        known.insert(number, id.clone());
+                    }
+                    id
+                }
+            },
+        };
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let exists = match listed {
+            Some(items) => items.iter().any(|i| i.id == id),
+            None => self.backend.item(menu.path, &id)?.is_some(),
+        };
+        Ok(exists.then_some(id))
+    }
+
+    /// The id of the item at `position` (from 0) of a menu listed in id order, found by
+    /// asking how many items lie below candidate ids: up from the least id that item can have
+    /// in growing steps, then halving the gap. `None` when the menu has no item there.
+    fn id_at_position(
+        &mut self,
+        menu: &Menu,
+        position: usize,
+    ) -> Result<Option<String>, ConsoleError> {
+        let target = position as u64;
+        let mut below = |id: u64| -> Result<u64, ConsoleError> {
+            let count = self.backend.count_below(menu.path, &format!("*{id:X}"))?;
+            Ok(count as u64)
+        };
+        // Ids are distinct and at least 1, so at most `position` items lie below
+        // `position + 1`; throughout, below(low) <= target < below(high).
+        let mut low = target + 1;
+        if low >= ID_LIMIT {
+            return Ok(None);
+        }
+        let mut step = 1;
+        let mut high = loop {
+            let candidate = (low + step).min(ID_LIMIT);
+            if below(candidate)? > target {
+                break candidate;
+            }
+            if candidate == ID_LIMIT {
+                return Ok(None);
+            }
+            low = candidate;
+            step *= 2;
+        };
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if below(middle)? > target {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        // One more item below `low + 1` than below `low`: the item `low` itself.
+        Ok(Some(format!("*{low:X}")))
+    }
+
+    /// After `id` was removed through this session: in a counted numbering its number stays
+    /// taken and the items after it keep theirs.
+    fn note_removal(&mut self, menu: &Menu, id: &str) -> Result<(), ConsoleError> {
+        let Some(Numbering::Counted { known, removed }) = self.numbers.get(menu.path) else {
+            return Ok(());
+        };
+        let number = match known.iter().find(|(_, known_id)| known_id.as_str() == id) {
+            Some((number, _)) => *number,
+            None => {
+                // Its position among the items left, moved past the numbers removed before.
+                let earlier: Vec<usize> = removed.iter().copied().collect();
+                let mut number = self.backend.count_below(menu.path, id)?;
+                for taken in earlier {
+                    if taken > number {
+                        break;
+                    }
+                    number += 1;
+                }
+                number
+            }
+        };
+        if let Some(Numbering::Counted { known, removed }) = self.numbers.get_mut(menu.path) {
+            known.insert(number, id.to_string());
+            removed.insert(number);
+        }
+        Ok(())
     }
 
     /// A selector of internal ids alone (`*1A`, `*1,*2`), each checked by fetching that one
@@ -625,28 +835,41 @@ impl<B: Backend> Console<B> {
         };
         let show_sensitive = invocation.has_flag("show-sensitive");
         let show_id = invocation.has_flag("show-ids");
-        let items = self.list_for_showing(menu, show_sensitive)?;
-        if menu.is_singleton() && invocation.condition.is_none() && invocation.arguments.is_empty()
-        {
-            let output = items
-                .first()
-                .map(|item| format::singleton(menu, item))
-                .unwrap_or_default();
-            return Ok(Reply {
-                output,
-                ..Reply::default()
-            });
-        }
-        let numbering = Self::numbering(menu, &items);
-        let rows: Vec<PrintRow<'_>> = items
+        let (shown, numbering) = match self.counted_print(invocation, show_sensitive)? {
+            Some(counted) => counted,
+            None => {
+                let items = self.list_for_showing(menu, show_sensitive)?;
+                if menu.is_singleton()
+                    && invocation.condition.is_none()
+                    && invocation.arguments.is_empty()
+                {
+                    let output = items
+                        .first()
+                        .map(|item| format::singleton(menu, item))
+                        .unwrap_or_default();
+                    return Ok(Reply {
+                        output,
+                        ..Reply::default()
+                    });
+                }
+                let numbering = Self::numbering(menu, &items);
+                let number_of: HashMap<&str, usize> = numbering
+                    .iter()
+                    .enumerate()
+                    .map(|(number, id)| (id.as_str(), number))
+                    .collect();
+                let shown = items
+                    .into_iter()
+                    .filter(|item| Self::passes(menu, invocation.condition.as_ref(), item))
+                    .map(|item| (number_of.get(item.id.as_str()).copied(), item))
+                    .collect();
+                (shown, Numbering::Listed(numbering))
+            }
+        };
+        let rows: Vec<PrintRow<'_>> = shown
             .iter()
-            .filter(|item| match &invocation.condition {
-                None => true,
-                Some(condition) => condition
-                    .matches(&|name| item.get(name).map(|_| display_value(menu, item, name))),
-            })
-            .map(|item| PrintRow {
-                number: numbering.iter().position(|id| *id == item.id),
+            .map(|(number, item)| PrintRow {
+                number: *number,
                 item,
                 show_id,
             })
@@ -687,6 +910,54 @@ impl<B: Backend> Console<B> {
         }
         self.numbers.insert(menu.path, numbering);
         Ok(reply)
+    }
+
+    /// Whether `item` passes a `where` condition (none: every item does).
+    fn passes(menu: &Menu, condition: Option<&Expr>, item: &Item) -> bool {
+        condition.is_none_or(|condition| {
+            condition.matches(&|name| item.get(name).map(|_| display_value(menu, item, name)))
+        })
+    }
+
+    /// `print where …` on a menu listed in id order whose condition names its items by
+    /// equalities the router can look up, when few items match: those items with their print
+    /// numbers, each counted by the router, so the menu is never listed whole. `None` when
+    /// the print must list the menu.
+    #[allow(clippy::type_complexity)]
+    fn counted_print(
+        &mut self,
+        invocation: &Invocation,
+        show_sensitive: bool,
+    ) -> Result<Option<(Vec<(Option<usize>, Item)>, Numbering)>, ConsoleError> {
+        let menu = invocation.menu;
+        let Some(condition) = &invocation.condition else {
+            return Ok(None);
+        };
+        if !menu.listed_by_id || menu.dynamic_unnumbered || show_sensitive {
+            return Ok(None);
+        }
+        let mut equal = Vec::new();
+        required_equalities(menu, condition, &mut equal);
+        if equal.is_empty() {
+            return Ok(None);
+        }
+        let mut found = self.backend.list_where(menu.path, &equal)?;
+        found.retain(|item| Self::passes(menu, Some(condition), item));
+        if found.len() > COUNTED_PRINT_LIMIT {
+            return Ok(None);
+        }
+        let mut known = BTreeMap::new();
+        let mut shown = Vec::with_capacity(found.len());
+        for item in found {
+            let number = self.backend.count_below(menu.path, &item.id)?;
+            known.insert(number, item.id.clone());
+            shown.push((Some(number), item));
+        }
+        let numbering = Numbering::Counted {
+            known,
+            removed: BTreeSet::new(),
+        };
+        Ok(Some((shown, numbering)))
     }
 
     fn add(&mut self, invocation: &Invocation) -> Result<Reply, ConsoleError> {
@@ -768,6 +1039,7 @@ impl<B: Backend> Console<B> {
         let ids = self.selected(invocation, "numbers")?;
         for id in &ids {
             self.backend.remove(invocation.menu.path, id)?;
+            self.note_removal(invocation.menu, id)?;
         }
         Ok(Reply::default())
     }
@@ -827,11 +1099,11 @@ impl<B: Backend> Console<B> {
                 return Err(ConsoleError::no_match("value-name"));
             }
         }
-        let items = self.list(menu)?;
-        let item = ids
-            .first()
-            .and_then(|id| items.iter().find(|i| &i.id == id))
-            .ok_or_else(ConsoleError::no_such_item)?;
+        let item = match ids.first() {
+            Some(id) => self.backend.item(menu.path, id)?,
+            None => None,
+        }
+        .ok_or_else(ConsoleError::no_such_item)?;
         let value = match name {
             Some(name) => item
                 .get(&name)
@@ -839,7 +1111,7 @@ impl<B: Backend> Console<B> {
             None => {
                 let properties: Vec<String> =
                     item.properties.iter().map(|(k, _)| k.clone()).collect();
-                ScriptValue::Records(format::records(&[item], &properties))
+                ScriptValue::Records(format::records(&[&item], &properties))
             }
         };
         Ok(Reply {
@@ -858,7 +1130,23 @@ impl<B: Backend> Console<B> {
                 filters.push((argument.name.clone(), console_form(kind, &text)));
             }
         }
-        let items = self.list(menu)?;
+        // In a menu of many items, the router looks up what the filters name.
+        let mut equal: Vec<(String, String)> = filters
+            .iter()
+            .filter(|(name, value)| {
+                !value.is_empty()
+                    && !matches!(menu.property(name).map(|p| p.kind), Some(ValueType::YesNo))
+            })
+            .cloned()
+            .collect();
+        if let Some(condition) = &invocation.condition {
+            required_equalities(menu, condition, &mut equal);
+        }
+        let items = if menu.listed_by_id && !equal.is_empty() {
+            self.backend.list_where(menu.path, &equal)?
+        } else {
+            self.list(menu)?
+        };
         let ids = items
             .iter()
             .filter(|item| {
@@ -866,11 +1154,7 @@ impl<B: Backend> Console<B> {
                     .iter()
                     .all(|(name, value)| display_value(menu, item, name) == *value)
             })
-            .filter(|item| match &invocation.condition {
-                None => true,
-                Some(condition) => condition
-                    .matches(&|name| item.get(name).map(|_| display_value(menu, item, name))),
-            })
+            .filter(|item| Self::passes(menu, invocation.condition.as_ref(), item))
             .map(|item| item.id.clone())
             .collect();
         Ok(Reply {

@@ -641,3 +641,92 @@ fn question_mark_and_help_list_the_menu_and_a_commands_arguments() {
     assert_eq!(console.current_path(), "/zerotier");
     assert!(fail(&mut console, "nosuch ?").starts_with("bad command name nosuch"));
 }
+
+#[test]
+fn member_numbers_are_counted_by_the_router_with_the_numbering_of_a_whole_print() {
+    const MEMBERS: [&str; 5] = [
+        "0a00000001",
+        "0a00000002",
+        "0a00000003",
+        "0a00000004",
+        "0a00000005",
+    ];
+    let member = "/zerotier/controller/member";
+    let mut setup = fresh_console();
+    run(&mut setup, "/zerotier/controller/add name=net1");
+    run(&mut setup, "/zerotier/controller/add name=net2");
+    for address in MEMBERS {
+        run(
+            &mut setup,
+            &format!("{member}/add network=net1 zt-address={address}"),
+        );
+    }
+    run(
+        &mut setup,
+        &format!("{member}/add network=net2 zt-address=0b00000001"),
+    );
+    let mut console = setup;
+    let lists_before = console.backend().whole_lists(member);
+    let comments = |console: &Console<MemoryBackend>| -> Vec<String> {
+        console
+            .backend()
+            .items(member)
+            .iter()
+            .map(|i| i.get("comment").unwrap_or("-").to_string())
+            .collect()
+    };
+    let run_in_menu = |console: &mut Console<MemoryBackend>, text: &str| {
+        run(console, &format!("{member}/{text}"))
+    };
+    let fail_in_menu = |console: &mut Console<MemoryBackend>, text: &str| {
+        fail(console, &format!("{member}/{text}"))
+    };
+
+    // A number before any print: as if print had run (0..4 in net1, 5 in net2).
+    run_in_menu(&mut console, "set 1 comment=b");
+    run_in_menu(&mut console, "set 5 comment=f");
+    assert_eq!(
+        fail_in_menu(&mut console, "set 6 comment=x"),
+        "no such item"
+    );
+    // Removed through the session: the numbers after it stay.
+    run_in_menu(&mut console, "remove 1");
+    assert_eq!(
+        fail_in_menu(&mut console, "set 1 comment=x"),
+        "no such item"
+    );
+    run_in_menu(&mut console, "set 2 comment=c");
+    run_in_menu(&mut console, "set 4 comment=e");
+    assert_eq!(comments(&console), ["-", "c", "-", "e", "f"]);
+
+    // `print where` numbers its rows as a whole print would: 0a00000004 is third now.
+    let printed = run_in_menu(&mut console, "print where zt-address=0a00000004");
+    assert!(printed.ends_with("\n2  net1     0a00000004\n"), "{printed}");
+    // Numbers it did not show stand for the items a whole print would have shown there; one
+    // removed by id keeps its number too.
+    let third = console.backend().items(member)[1].id.clone();
+    run_in_menu(&mut console, "set 2 comment=d");
+    run_in_menu(&mut console, &format!("remove {third}"));
+    run_in_menu(&mut console, "set 3 comment=e2");
+    run_in_menu(&mut console, "set 0 comment=a");
+    assert_eq!(
+        fail_in_menu(&mut console, "set 1 comment=x"),
+        "no such item"
+    );
+    let mut put = |text: &str| run(&mut console, &format!(":put [{member}/{text}]"));
+    assert_eq!(put("get 3 comment"), "e2\n");
+    let found = put("find where network=net2");
+    // A print renumbers: net2's member is fourth now.
+    assert_eq!(put("print count-only where network=net2"), "1\n");
+    assert_eq!(put("get 3 zt-address"), "0b00000001\n");
+    assert_eq!(comments(&console), ["a", "d", "e2", "f"]);
+    assert!(found.trim().starts_with('*'), "{found}");
+    assert_eq!(console.backend().whole_lists(member), lists_before);
+
+    // A print matching by a boolean lists the menu, with the same numbers.
+    let unauthorized = run_in_menu(&mut console, "print where authorized=no");
+    assert_eq!(console.backend().whole_lists(member), lists_before + 1);
+    let whole = run_in_menu(&mut console, "print");
+    assert_eq!(unauthorized, whole);
+    assert!(whole.ends_with("\n3  net2     0b00000001\n"), "{whole}");
+}

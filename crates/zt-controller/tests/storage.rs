@@ -645,6 +645,9 @@ impl Storage for SharedMemory {
     fn member_items(&self, filter: MemberFilter) -> Result<Vec<(u64, Member)>, StorageError> {
         self.0.lock().unwrap().member_items(filter)
     }
+    fn count_members_below(&self, below: u64) -> Result<u64, StorageError> {
+        self.0.lock().unwrap().count_members_below(below)
+    }
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
         self.0.lock().unwrap().adopt_item_numbers(legacy)
     }
@@ -753,6 +756,20 @@ fn postgres_storage_shows_one_controller_its_own_networks() {
         .unwrap();
     assert_eq!(of_a.network_ids().unwrap(), vec![net_a]);
     assert_eq!(of_b.network_ids().unwrap(), vec![net_b]);
+    // Print positions count one controller's members only.
+    for (storage, nwid, first) in [
+        (&mut of_a, net_a, 0x0a00000001),
+        (&mut of_b, net_b, 0x0b00000001),
+    ] {
+        for k in 0..3 {
+            storage
+                .put_member(&member(nwid, first + k, &[], false))
+                .unwrap();
+        }
+    }
+    let last_of_b = of_b.member_items(MemberFilter::default()).unwrap()[2].0;
+    assert_eq!(of_b.count_members_below(last_of_b).unwrap(), 2);
+    assert_eq!(of_a.count_members_below(u64::MAX).unwrap(), 3);
     let fed = |s: &PostgresStorage| -> Vec<u64> {
         s.changes_after(0, 10)
             .unwrap()
@@ -891,6 +908,19 @@ fn item_numbers<S: Storage>(mut s: S, other_handle: S) {
     );
     assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
     let (no_b, no_a, no_c) = (all[0].0, all[1].0, all[2].0);
+    // A member's print position: how many members have a lower number.
+    let below = |no| s.count_members_below(no).unwrap();
+    assert_eq!(
+        [
+            below(0),
+            below(no_b),
+            below(no_a),
+            below(no_c),
+            below(no_c + 1)
+        ],
+        [0, 0, 1, 2, 3]
+    );
+    assert_eq!(below(u64::MAX), 3);
     fn numbers_of(s: &dyn Storage, filter: MemberFilter) -> Vec<u64> {
         s.member_items(filter)
             .unwrap()
@@ -968,12 +998,77 @@ fn item_numbers<S: Storage>(mut s: S, other_handle: S) {
         again[0] > no_c,
         "{again:?} reuses a number (last was {no_c})"
     );
+    // Positions close up over the deleted number.
+    assert_eq!(
+        [s.count_members_below(no_c), s.count_members_below(again[0])].map(Result::unwrap),
+        [1, 2]
+    );
     // A network deleted with its members and created again: new numbers too.
     assert!(s.delete_network(other).unwrap());
     s.put_network(&network(other)).unwrap();
     let renumbered = s.network_items().unwrap();
     assert_eq!(renumbered[0], networks[0]);
     assert!(renumbered[1].0 > networks[1].0);
+}
+
+/// Print positions (`count_members_below`) over more members than one of PostgreSQL's
+/// counting blocks (1024 numbers) holds, across deletions, and a network deleted with its
+/// members.
+fn member_positions(s: &mut dyn Storage) {
+    const MEMBERS: u64 = 1100;
+    let other = 0xffee_dd00_0000_0001u64;
+    s.put_network(&network(NWID)).unwrap();
+    s.put_network(&network(other)).unwrap();
+    for k in 0..MEMBERS {
+        let nwid = if k % 100 == 99 { other } else { NWID };
+        s.put_member(&member(nwid, 0x0a00000000 + k, &[], false))
+            .unwrap();
+    }
+    let numbers: Vec<u64> = s
+        .member_items(MemberFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|(no, _)| no)
+        .collect();
+    assert_eq!(numbers.len() as u64, MEMBERS);
+    let positions = |s: &dyn Storage, numbers: &[u64]| -> Vec<u64> {
+        numbers
+            .iter()
+            .map(|no| s.count_members_below(*no).unwrap())
+            .collect()
+    };
+    let sample = [0, 1, 500, 1022, 1023, 1024, 1025, 1099].map(|k| numbers[k]);
+    assert_eq!(
+        positions(s, &sample),
+        [0, 1, 500, 1022, 1023, 1024, 1025, 1099]
+    );
+    assert_eq!(s.count_members_below(u64::MAX).unwrap(), MEMBERS);
+    // Deleting members moves the later ones up; so does deleting a network with its members.
+    assert!(s.delete_member(NWID, addr(0x0a00000000 + 3)).unwrap());
+    assert!(s.delete_member(NWID, addr(0x0a00000000 + 1050)).unwrap());
+    assert_eq!(
+        positions(s, &sample),
+        [0, 1, 499, 1021, 1022, 1023, 1024, 1097]
+    );
+    assert!(s.delete_network(other).unwrap());
+    assert_eq!(
+        positions(s, &sample),
+        [0, 1, 494, 1011, 1012, 1013, 1014, 1087]
+    );
+    assert_eq!(s.count_members_below(u64::MAX).unwrap(), MEMBERS - 13);
+}
+
+#[test]
+fn every_storage_counts_print_positions() {
+    member_positions(&mut MemoryStorage::default());
+    let dir = tempfile::tempdir().unwrap();
+    member_positions(&mut SqliteStorage::open(dir.path().join("controller.db")).unwrap());
+}
+
+#[test]
+fn postgres_storage_counts_print_positions() {
+    let cluster = postgres_cluster!();
+    member_positions(&mut PostgresStorage::connect(&cluster.url(), None).unwrap());
 }
 
 /// Numbers kept by an older version outside the database are adopted once: listed records
@@ -1009,6 +1104,9 @@ fn adopted_item_numbers<S: Storage>(mut s: S, mut other_handle: S) {
         .map(|(no, m)| (no, m.address))
         .collect();
     assert_eq!(numbered, [(3, b.address), (40, a.address), (41, c.address)]);
+    // Positions follow the adopted numbers.
+    let below = |no| s.count_members_below(no).unwrap();
+    assert_eq!([below(3), below(40), below(41), below(42)], [0, 1, 2, 3]);
     let again = LegacyItemNumbers {
         networks: vec![(NWID, 1)],
         members: vec![(NWID, a.address, 1)],

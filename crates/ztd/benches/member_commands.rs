@@ -9,6 +9,7 @@
 //! cargo bench -p ztd --bench member_commands                        # SQLite, 100,000 members
 //! ZT_BENCH_DB=postgresql cargo bench -p ztd --bench member_commands # a throw-away cluster
 //! ZT_MEMBERS=2000 ZT_ROUNDS=50 cargo bench -p ztd --bench member_commands
+//! ZT_CONSOLE_ROUNDS=10 cargo bench -p ztd --bench member_commands   # fewer console rounds
 //! ```
 //! The members are stored directly through the storage API (fast path: made-up addresses, no
 //! identities), before the daemon reads anything; instances are not started, so nothing is
@@ -140,6 +141,7 @@ fn fill(storage: &mut dyn Storage, nwid: u64, small: u64, members: u64) {
 fn main() {
     let members: u64 = env_or("ZT_MEMBERS", 100_000);
     let rounds: usize = env_or("ZT_ROUNDS", 200);
+    let console_rounds: usize = env_or("ZT_CONSOLE_ROUNDS", rounds).clamp(1, rounds);
     let backend: String = env_or("ZT_BENCH_DB", "sqlite".to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -265,49 +267,84 @@ fn main() {
         ids
     });
 
-    // The console on its own thread (its transport blocks on the runtime).
+    // The console on its own thread (its transport blocks on the runtime). Members of the
+    // big network were stored first, so address(i) is print number i.
     let console_api = api.clone();
     let handle = runtime.handle().clone();
-    let console_rounds = rounds;
     std::thread::spawn(move || {
-        let mut console = Console::new(RestBackend::new(InProcess {
-            api: console_api,
-            runtime: handle,
-        }));
-        let mut timed = |line: String| {
-            let started = Instant::now();
+        let session = || {
+            Console::new(RestBackend::new(InProcess {
+                api: console_api.clone(),
+                runtime: handle.clone(),
+            }))
+        };
+        let mut console = session();
+        let run = |console: &mut Console<_>, line: &str| {
             console
-                .execute(&line)
-                .unwrap_or_else(|e| panic!("{line}: {e}"));
+                .execute(line)
+                .unwrap_or_else(|e| panic!("{line}: {e}"))
+        };
+        let timed = |console: &mut Console<_>, line: String| {
+            let started = Instant::now();
+            run(console, &line);
             started.elapsed()
         };
         let menu = "/zerotier/controller/member";
-        // The console lists the whole menu for a print (its print numbers are positions in
-        // the whole list): a few rounds are enough to see what that costs.
-        let samples = (0..console_rounds.min(10) as u64)
+        let spread = |k: u64| (k * 7919) % members;
+        let samples = (0..console_rounds as u64)
             .map(|k| {
-                timed(format!(
-                    "{menu}/print where zt-address={}",
-                    address((k * 7919) % members)
-                ))
+                let line = format!("{menu}/print where zt-address={}", address(spread(k)));
+                timed(&mut console, line)
             })
             .collect();
         report("console print where zt-address=X", samples);
+        // The number a `print where` showed, then `set` by that number (the set is timed).
+        let samples = (0..console_rounds as u64)
+            .map(|k| {
+                let n = spread(k + 1);
+                let shown = run(
+                    &mut console,
+                    &format!("{menu}/print where zt-address={}", address(n)),
+                );
+                let row = format!("\n{n:<3}");
+                assert!(shown.contains(&row), "print number {n}: {shown}");
+                timed(&mut console, format!("{menu}/set {n} comment=number{k}"))
+            })
+            .collect();
+        report("console set N after print where", samples);
+        // A number with no print before, in a new session each time.
+        let samples = (0..console_rounds as u64)
+            .map(|k| {
+                let n = spread(k + 2);
+                let mut fresh = session();
+                timed(&mut fresh, format!("{menu}/set {n} comment=fresh{k}"))
+            })
+            .collect();
+        report("console set N, no print before (new session)", samples);
         let samples = ids
             .iter()
+            .take(console_rounds)
             .enumerate()
-            .map(|(k, id)| timed(format!("{menu}/set {id} comment=console{k}")))
+            .map(|(k, id)| timed(&mut console, format!("{menu}/set {id} comment=console{k}")))
             .collect();
         report("console set *N comment=…", samples);
         let samples = (0..console_rounds as u64)
             .map(|k| {
-                timed(format!(
+                let line = format!(
                     "{menu}/add network=big zt-address={}",
                     address(members + 5000 + k)
-                ))
+                );
+                timed(&mut console, line)
             })
             .collect();
         report("console add", samples);
+        // The numbers reached the members they stand for.
+        let n = spread(console_rounds as u64 + 1);
+        let shown = run(
+            &mut console,
+            &format!(":put [{menu}/get [find zt-address={}] comment]", address(n)),
+        );
+        assert_eq!(shown.trim(), format!("fresh{}", console_rounds - 1));
     })
     .join()
     .expect("console thread");

@@ -309,6 +309,19 @@ pub trait Menu: Send + Sync {
         let equal = [(".id".to_string(), id.to_string())];
         Ok(self.print_where(daemon, &equal).await?.into_iter().next())
     }
+    /// How many items `print` lists before where an item with id `below` stands: the
+    /// console's print number of that item (`print count-only` with the `.query` word
+    /// `<.id=*N`). Only meaningful for menus listed in `.id` order (the schema's
+    /// `listed_by_id`); menus with many items override it to count without listing.
+    async fn count_below(&self, daemon: &Daemon, below: ItemId) -> Result<usize, CommandError> {
+        Ok(self
+            .print(daemon)
+            .await?
+            .iter()
+            .filter_map(|r| r.get(".id")?.parse::<ItemId>().ok())
+            .filter(|id| *id < below)
+            .count())
+    }
     /// `print show-sensitive`: the items with their sensitive values (an instance's secret
     /// identity), which `print` leaves out as RouterOS hides them by default.
     async fn print_sensitive(&self, daemon: &Daemon) -> Result<Vec<Record>, CommandError> {

@@ -38,7 +38,16 @@ fn member(api: &Api, address: &str) -> Option<Value> {
         .cloned()
 }
 
-/// `member/set` on `address` with `props`, through `api` (each daemon numbers items itself).
+/// The network `nwid` in `api`'s `/zerotier/controller` list.
+fn network(api: &Api, nwid: &str) -> Option<Value> {
+    api.call("GET", "/rest/zerotier/controller", None)?
+        .as_array()?
+        .iter()
+        .find(|n| n["network"] == json!(nwid))
+        .cloned()
+}
+
+/// `member/set` on `address` with `props`, through `api`, by the `.id` `api` lists it with.
 fn set_member(api: &Api, address: &str, props: Value) {
     let listed = member(api, address).expect("member listed");
     let mut body = props;
@@ -110,6 +119,34 @@ fn two_controllers_on_one_database_serve_a_real_client() {
     enable_with_identity(&b_api, &controller_id);
     let mut procs = [Some(a_proc), Some(b_proc)];
 
+    // A network and a member that A numbers and removes before B lists anything: were items
+    // numbered by each daemon, B (which never saw these) would give the network and member
+    // below the numbers these took, so the ids compared below agree only when the database
+    // numbers items.
+    let scratch = a_api
+        .call(
+            "PUT",
+            "/rest/zerotier/controller",
+            Some(r#"{"name":"scratch"}"#),
+        )
+        .expect("scratch network created through A");
+    let scratch_member = a_api
+        .call(
+            "PUT",
+            "/rest/zerotier/controller/member",
+            Some(r#"{"network":"scratch","zt-address":"0a0b0c0d0e"}"#),
+        )
+        .expect("scratch member created through A");
+    for (menu, item) in [
+        ("controller/member", &scratch_member),
+        ("controller", &scratch),
+    ] {
+        let body = json!({".id": field(item, ".id")}).to_string();
+        let path = format!("/rest/zerotier/{menu}/remove");
+        let removed = a_api.call("POST", &path, Some(&body));
+        assert_eq!(removed, Some(json!([])), "{path} {body}");
+    }
+
     // The network, created through A, is B's too.
     let created = a_api
         .call(
@@ -141,6 +178,24 @@ fn two_controllers_on_one_database_serve_a_real_client() {
     );
     let listed = poll(Duration::from_secs(90), || member(&a_api, &peer_id));
     assert!(listed.is_some(), "member never appeared: {}", peer.report());
+    // Item numbers come from the database: both daemons show the member and the network
+    // with the same RouterOS ids.
+    let member_id = |api: &Api| member(api, &peer_id).map(|m| field(&m, ".id"));
+    let (member_on_a, member_on_b) = (member_id(&a_api), member_id(&b_api));
+    assert!(
+        member_on_a.as_deref().is_some_and(|id| id.starts_with('*')),
+        "A lists the member as {member_on_a:?}"
+    );
+    assert_ne!(member_on_a, Some(field(&scratch_member, ".id")));
+    assert_eq!(member_on_b, member_on_a, "the member's .id on B and on A");
+    let network_id = |api: &Api| network(api, &nwid).map(|n| field(&n, ".id"));
+    assert!(network_id(&a_api).is_some_and(|id| id.starts_with('*')));
+    assert_ne!(network_id(&a_api), Some(field(&scratch, ".id")));
+    assert_eq!(
+        network_id(&b_api),
+        network_id(&a_api),
+        "the network's .id on B and on A"
+    );
 
     // Authorized through A: OK with an address, whichever controller it talks to.
     set_member(&a_api, &peer_id, json!({"authorized": "yes"}));

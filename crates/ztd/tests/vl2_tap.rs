@@ -19,27 +19,19 @@ use zt_testnet::{skip_unless, Lab};
 
 mod common;
 use common::{
-    enable_with_identity, identity, make_planet, ping_once, poll, sixplane, start_ztd,
-    start_ztd_with_env, write_identity, Api, ADHOC,
+    enable_with_identity, identity, make_planet, multicast_subscriptions, ping_once, poll, python3,
+    sixplane, start_ztd, start_ztd_with_env, write_identity, Api, ADHOC,
 };
 
 /// The ad-hoc IPv4 network of the two-member tests: each member gets `11.x.y.z/8` from its
 /// address (not 10/8, which would overlap the lab's underlay).
 const ADHOC_V4: &str = "ff0b000000000001";
 
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
-}
-
 /// What these tests need (ztpeer signs their planets): python3's path, or why not.
 fn prerequisites() -> Result<PathBuf, String> {
     zt_testnet::ztpeer_path()?;
     zt_testnet::netns_available()?;
-    which("python3").ok_or_else(|| "python3 not found".to_string())
+    python3()
 }
 
 fn interface(api: &Api, name: &str) -> Option<Value> {
@@ -548,18 +540,6 @@ fn tcp_transfer(
         "receiver vs sender"
     );
     seconds.to_string()
-}
-
-/// `multicastSubscriptions` of `/network/<nwid>` as `(mac, adi)` pairs.
-fn multicast_subscriptions(api: &Api, nwid_hex: &str) -> Vec<(String, u64)> {
-    let network = api.call("GET", &format!("/network/{nwid_hex}"), None);
-    network
-        .as_ref()
-        .and_then(|n| n["multicastSubscriptions"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|g| Some((g["mac"].as_str()?.to_string(), g["adi"].as_u64()?)))
-        .collect()
 }
 
 /// Multicast like a LAN: a member subscribes to the groups the kernel has its TAP in, not

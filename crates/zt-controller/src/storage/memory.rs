@@ -283,6 +283,10 @@ impl Storage for MemoryStorage {
         Ok(found)
     }
 
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
+        Ok(self.member_numbers.by.range(..below).count() as u64)
+    }
+
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
         if self.adopted {
             return Ok(false);

@@ -195,6 +195,10 @@ pub trait Storage {
     fn network_items(&self) -> Result<Vec<(ItemNo, NetworkId)>, StorageError>;
     /// The members `filter` selects with their item numbers, ascending by number.
     fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError>;
+    /// How many members have an item number below `below`: the print position of member
+    /// `below` in the RouterOS member menu (which lists members by number). Counted on the
+    /// item number's index, without reading the records.
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError>;
     /// Once per database: the records `legacy` lists take those numbers, the others new ones
     /// after every number in use (in their present order), and later records are numbered
     /// after all of them. Entries for records that no longer exist are skipped, as is an entry
@@ -315,6 +319,9 @@ impl<T: Storage + ?Sized> Storage for Box<T> {
     fn member_items(&self, filter: MemberFilter) -> Result<Vec<(ItemNo, Member)>, StorageError> {
         (**self).member_items(filter)
     }
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
+        (**self).count_members_below(below)
+    }
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
         (**self).adopt_item_numbers(legacy)
     }
@@ -400,6 +407,16 @@ pub(crate) fn db_id(nwid: NetworkId) -> i64 {
 
 pub(crate) fn db_addr(a: Address) -> i64 {
     a.to_u64() as i64
+}
+
+/// `below` as a bound on the SQL databases' item numbers: numbers beyond i64 are all below it.
+pub(crate) fn item_bound_to_db(below: ItemNo) -> i64 {
+    i64::try_from(below).unwrap_or(i64::MAX)
+}
+
+/// A count from an SQL database (never negative).
+pub(crate) fn count_from_db(v: i64) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("count {v} out of range")))
 }
 
 /// An item number as the SQL databases store it (positive, well within i64).

@@ -14,6 +14,9 @@
 //!   `zt_network_item` and `zt_member_item` as the column default, so every controller on the
 //!   database sees the same numbers and none is handed out twice; `zt_meta(key, value)` notes
 //!   which controllers adopted numbers ([`Storage::adopt_item_numbers`]);
+//! - `zt_member_block(controller, block, members)`: how many members each controller
+//!   (`network_id >> 24`) has per block of 1024 item numbers, kept by a trigger on `zt_member`,
+//!   for print positions;
 //! - `zt_migration(version, applied_at)`: applied schema migrations (see [`MIGRATIONS`]),
 //!   applied under an advisory lock so controllers starting together migrate once.
 //!
@@ -34,9 +37,9 @@ use postgres::{Client, NoTls, Statement, Transaction};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
-    expectation_met, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers,
-    MemberFilter, RequestInputs, Storage, FEED_RETAINED,
+    addr_from_db, claims_to_write, claims_unchanged, count_from_db, db_addr, db_id, decode, encode,
+    expectation_met, item_bound_to_db, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo,
+    LegacyItemNumbers, MemberFilter, RequestInputs, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -112,6 +115,33 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX zt_network_item_key ON zt_network(item);
      CREATE UNIQUE INDEX zt_member_item_key ON zt_member(item);
      CREATE INDEX zt_member_address ON zt_member(address);",
+    // 3: member counts per controller (`network_id >> 24`) and block of 1024 item numbers,
+    // kept by a trigger, so a member's print position (`count_members_below`) adds up a few
+    // block counts and counts at most one block's rows.
+    "CREATE TABLE zt_member_block (
+         controller BIGINT NOT NULL,
+         block BIGINT NOT NULL,
+         members BIGINT NOT NULL,
+         PRIMARY KEY (controller, block)
+     );
+     INSERT INTO zt_member_block
+         SELECT network_id >> 24, item >> 10, count(*) FROM zt_member GROUP BY 1, 2;
+     CREATE FUNCTION zt_member_block_count() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         IF TG_OP <> 'INSERT' THEN
+             UPDATE zt_member_block SET members = members - 1
+                 WHERE controller = OLD.network_id >> 24 AND block = OLD.item >> 10;
+         END IF;
+         IF TG_OP <> 'DELETE' THEN
+             INSERT INTO zt_member_block VALUES (NEW.network_id >> 24, NEW.item >> 10, 1)
+                 ON CONFLICT (controller, block)
+                 DO UPDATE SET members = zt_member_block.members + 1;
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER zt_member_block_count
+         AFTER INSERT OR DELETE OR UPDATE OF network_id, item ON zt_member
+         FOR EACH ROW EXECUTE FUNCTION zt_member_block_count();",
 ];
 
 /// One kind of numbered record for [`PostgresStorage::adopt_item_numbers`].
@@ -796,6 +826,24 @@ impl Storage for PostgresStorage {
             }
         }
         Ok(found)
+    }
+
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
+        let mut conn = self.conn()?;
+        // The whole blocks below `below` from their counts, then the rows of its own block.
+        let stmt = conn.statement(
+            "SELECT (SELECT COALESCE(sum(members), 0) FROM zt_member_block
+                     WHERE controller BETWEEN $1::BIGINT >> 24 AND $2::BIGINT >> 24
+                       AND block < $3::BIGINT >> 10)::BIGINT
+                  + (SELECT count(*) FROM zt_member
+                     WHERE item >= ($3::BIGINT >> 10) << 10 AND item < $3::BIGINT
+                       AND network_id BETWEEN $1::BIGINT AND $2::BIGINT)",
+        )?;
+        let row = conn.client.query_one(
+            &stmt,
+            &[&self.networks.0, &self.networks.1, &item_bound_to_db(below)],
+        )?;
+        count_from_db(row.get(0))
     }
 
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {

@@ -29,9 +29,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zt_crypto::Address;
 
 use super::{
-    addr_from_db, claims_to_write, claims_unchanged, db_addr, db_id, decode, encode,
-    expectation_met, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo, LegacyItemNumbers,
-    MemberFilter, Storage, FEED_RETAINED,
+    addr_from_db, claims_to_write, claims_unchanged, count_from_db, db_addr, db_id, decode, encode,
+    expectation_met, item_bound_to_db, item_from_db, Change, ChangeSeq, Expect, FeedNote, ItemNo,
+    LegacyItemNumbers, MemberFilter, Storage, FEED_RETAINED,
 };
 use crate::error::StorageError;
 use crate::model::{Member, Network, NetworkId};
@@ -611,6 +611,15 @@ impl Storage for SqliteStorage {
             }
         }
         Ok(found)
+    }
+
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
+        // A range of the `member_item` index, which holds all it needs.
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM member WHERE item < ?1")?;
+        let count: i64 = stmt.query_row([item_bound_to_db(below)], |r| r.get(0))?;
+        count_from_db(count)
     }
 
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {

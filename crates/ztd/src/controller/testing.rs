@@ -188,6 +188,10 @@ impl Storage for GatedStorage {
         self.gate.pass();
         self.inner.member_items(filter)
     }
+    fn count_members_below(&self, below: ItemNo) -> Result<u64, StorageError> {
+        self.gate.pass();
+        self.inner.count_members_below(below)
+    }
     fn adopt_item_numbers(&mut self, legacy: &LegacyItemNumbers) -> Result<bool, StorageError> {
         self.gate.pass();
         self.inner.adopt_item_numbers(legacy)

@@ -9,11 +9,13 @@
 //! controller service as for every other face. A command that names members (`print where
 //! network=…`, `where zt-address=…`, an id) reads only those, by key, from the database; no
 //! command holds the daemon's model lock across database work.
+use std::cmp::Ordering;
+
 use async_trait::async_trait;
 use zt_controller::controller::ONLINE_WINDOW_MS;
 use zt_controller::patch::MemberPatch;
 use zt_controller::props::member_properties;
-use zt_controller::storage::MemberFilter;
+use zt_controller::storage::{ItemNo, MemberFilter};
 use zt_controller::Member;
 use zt_crypto::Address;
 
@@ -200,6 +202,27 @@ impl Menu for MemberMenu {
             }
         }
         Ok(records)
+    }
+
+    /// Counted by the databases: every member of the controllers before the item's, and the
+    /// members numbered below it in its own.
+    async fn count_below(&self, daemon: &Daemon, below: ItemId) -> Result<usize, CommandError> {
+        let (below_instance, below_item) = menu_id_parts(below);
+        let mut count = 0;
+        for (instance, service) in daemon.controller_services().await? {
+            let limit = match instance.cmp(&below_instance) {
+                Ordering::Less => ItemNo::MAX,
+                Ordering::Equal => below_item,
+                Ordering::Greater => continue,
+            };
+            let counted = service
+                .read(move |ctl| ctl.storage().count_members_below(limit))
+                .await
+                .map_err(service_error)?
+                .map_err(|e| service_error(e.into()))?;
+            count += usize::try_from(counted).unwrap_or(usize::MAX);
+        }
+        Ok(count)
     }
 
     async fn add(&self, daemon: &Daemon, mut args: Args) -> Result<ItemId, CommandError> {

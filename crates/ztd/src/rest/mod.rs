@@ -407,6 +407,12 @@ async fn post_command(
             let count_only = raw.remove("count-only").is_some();
             no_more_arguments(&raw)?;
             let words = query.unwrap_or_default();
+            if count_only && !show_sensitive {
+                if let Some(below) = query::only_ids_below(&words) {
+                    let count = menu.count_below(daemon, below).await?;
+                    return Ok(axum::Json(json!({ "ret": count.to_string() })).into_response());
+                }
+            }
             // Sensitive values come only from a full print (a handful of instances); the
             // keyed lookup serves everything else, members included.
             let records = if show_sensitive {

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use crate::menu::{CommandError, Record};
+use crate::model::ItemId;
 
 /// Evaluate `words` against `record`.
 pub fn matches(words: &[String], record: &Record) -> Result<bool, CommandError> {
@@ -68,18 +69,31 @@ pub fn required_equalities(words: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `name=value` → ordering of the record's value against `value` (numeric when both are
-/// integers); `None` if the record lacks the property.
+/// The id `below` when the query is the single word `<.id=<below>`: the question the console
+/// asks with `count-only` for an item's print number, which menus answer by counting
+/// ([`crate::menu::Menu::count_below`]).
+pub fn only_ids_below(words: &[String]) -> Option<ItemId> {
+    match words {
+        [word] => word.strip_prefix("<.id=")?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// `name=value` → ordering of the record's value against `value` (ids by their number,
+/// numeric when both are integers); `None` if the record lacks the property.
 fn compare(record: &Record, test: &str) -> Result<Option<Ordering>, CommandError> {
     let (name, value) = test
         .split_once('=')
         .ok_or_else(|| CommandError::refused("invalid query"))?;
-    Ok(record
-        .get(name)
-        .map(|have| match (have.parse::<i64>(), value.parse::<i64>()) {
+    Ok(record.get(name).map(|have| {
+        if let (Ok(a), Ok(b)) = (have.parse::<ItemId>(), value.parse::<ItemId>()) {
+            return a.cmp(&b);
+        }
+        match (have.parse::<i64>(), value.parse::<i64>()) {
             (Ok(a), Ok(b)) => a.cmp(&b),
             _ => have.as_str().cmp(value),
-        }))
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -132,6 +146,18 @@ mod tests {
         );
         assert!(pairs(&["type=ether", "type=vlan", "#|"]).is_empty());
         assert!(pairs(&["name"]).is_empty());
+    }
+
+    #[test]
+    fn ids_compare_by_number() {
+        let r = rec(&[(".id", "*A")]);
+        assert!(matches(&q(&[">.id=*9"]), &r).unwrap());
+        assert!(matches(&q(&["<.id=*10"]), &r).unwrap());
+        assert!(!matches(&q(&["<.id=*a"]), &r).unwrap());
+        assert_eq!(only_ids_below(&q(&["<.id=*1F"])), Some(ItemId(0x1f)));
+        assert_eq!(only_ids_below(&q(&["<.id=1F"])), None);
+        assert_eq!(only_ids_below(&q(&["<.id=*1", "name=x"])), None);
+        assert_eq!(only_ids_below(&q(&[">.id=*1"])), None);
     }
 
     #[test]

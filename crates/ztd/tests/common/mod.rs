@@ -3,7 +3,7 @@
 //! namespace (ztd's API listens on the namespace's own loopback).
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -250,6 +250,18 @@ pub fn wait_network(
     json_line(&line)
 }
 
+/// python3's path (the tests' traffic generators and receivers), or why not (for
+/// `skip_unless!`).
+pub fn python3() -> Result<PathBuf, String> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("python3"))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| "python3 not found".to_string())
+}
+
 /// Ok if `ping` (iputils) is there, or why not (for `skip_unless!`).
 pub fn ping_available() -> Result<(), &'static str> {
     Path::new("/usr/bin/ping")
@@ -310,4 +322,16 @@ pub fn set_authorized(controller: &Api, address: &str, yes: bool) {
             Some(&body.to_string()),
         )
         .expect("member set");
+}
+
+/// `multicastSubscriptions` of ztd's `/network/<nwid>` as `(mac, adi)` pairs.
+pub fn multicast_subscriptions(api: &Api, nwid: &str) -> Vec<(String, u64)> {
+    let network = api.call("GET", &format!("/network/{nwid}"), None);
+    network
+        .as_ref()
+        .and_then(|n| n["multicastSubscriptions"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|g| Some((g["mac"].as_str()?.to_string(), g["adi"].as_u64()?)))
+        .collect()
 }
