@@ -471,8 +471,13 @@ static ZEROTIER: Menu = Menu {
             ValueType::Number { min: 1, max: 255 },
             "1",
         ),
-        // zerotier-one's portMappingEnabled (NAT-PMP on the gateway), on unless turned off.
+        // zerotier-one's portMappingEnabled (NAT-PMP or UPnP-IGD on the gateway), on unless
+        // turned off; with it the instance binds a third, random UDP port (`tertiary-port`,
+        // as zerotier-one's tertiaryPort), which is the one the gateway forwards, from
+        // `mapped-address`.
         with_default("port-mapping", YES_NO, "true"),
+        read_only("tertiary-port", PORT),
+        read_only("mapped-address", TEXT),
         read_only("state", TEXT),
         read_only("moons", ValueType::WordList),
         read_only("online", YES_NO),

@@ -7,8 +7,10 @@
 //! carries it); setting it imports that identity (checked: key pair and address derivation)
 //! in place of the generated one. Our additions: `secondary-port`
 //! (PROTOCOL.md §9.1; random when unset); `port-mapping` (zerotier-one's
-//! `portMappingEnabled`: ask the gateway by NAT-PMP to forward the primary port and tell
-//! peers the mapped address; `yes` by default, so listed only when `no`); and `tcp-relay`
+//! `portMappingEnabled`: bind a third UDP port, random like the secondary, ask the gateway
+//! by NAT-PMP or UPnP-IGD to forward it, and tell peers the mapped address; `yes` by
+//! default, so listed only when `no`; read-only `tertiary-port` and `mapped-address` show
+//! the port and the gateway's address while the instance runs); and `tcp-relay`
 //! (a TCP port: the instance also serves as a TCP relay there, as ZeroTier's own relays do
 //! on 443, for nodes whose UDP is blocked; empty: off; a change restarts the instance, like
 //! a port change). Read-only `tcp-fallback` is RouterOS's flag `F`: the instance reaches
@@ -30,7 +32,7 @@ use crate::model::{ItemId, Table, TableError};
 use crate::runtime::driver::InstanceRuntime;
 use crate::runtime::engine::PortRole;
 use crate::runtime::engine::{EngineStart, LocalSocket};
-use crate::runtime::sockets::{bind_port, bind_secondary};
+use crate::runtime::sockets::{bind_port, bind_random_port};
 use crate::runtime::tcp_relay::TcpRelay;
 use crate::state_dir::StateDir;
 
@@ -223,11 +225,26 @@ impl Daemon {
             .iter()
             .flat_map(|(_, c)| c.configured_ports().collect::<Vec<_>>())
             .collect();
-        let random_start: u32 = rand::random();
         bound.extend(
-            bind_secondary(config.secondary_port, random_start, &avoid)
-                .map_err(CommandError::failure)?,
+            bind_random_port(
+                PortRole::Secondary,
+                config.secondary_port,
+                rand::random(),
+                &avoid,
+            )
+            .map_err(CommandError::failure)?,
         );
+        // zerotier-one binds the port it has the gateway forward only when it maps one, and
+        // goes without the mapping when no port is free: it is an extra path, never a reason
+        // not to start.
+        if config.port_mapping {
+            match bind_random_port(PortRole::Tertiary, None, rand::random(), &avoid) {
+                Ok(sockets) => bound.extend(sockets),
+                Err(error) => {
+                    tracing::warn!(instance = %config.name, %error, "no port mapping")
+                }
+            }
+        }
 
         let sockets: Vec<LocalSocket> = bound
             .iter()
@@ -583,6 +600,13 @@ impl Daemon {
                         "tcp-fallback".into(),
                         bool_text(runtime.tcp_fallback_active()),
                     );
+                    let tertiary = runtime
+                        .sockets()
+                        .iter()
+                        .find(|s| s.role == PortRole::Tertiary);
+                    if let Some(socket) = tertiary {
+                        r.insert("tertiary-port".into(), socket.bound.port().to_string());
+                    }
                     // A stuck engine must not hang the management API: show it offline.
                     let status = runtime.with_engine(|engine, _| {
                         // The planet in use: its world ID and its roots' addresses.
@@ -595,15 +619,18 @@ impl Daemon {
                                 .collect();
                             (planet.id, roots)
                         });
-                        (engine.status().online, planet)
+                        (engine.status(), planet)
                     });
                     match tokio::time::timeout(STATUS_TIMEOUT, status).await {
-                        Ok(Ok((online, planet))) => {
+                        Ok(Ok((status, planet))) => {
                             if let Some((id, roots)) = planet {
                                 r.insert("planet".into(), format!("{id:016x}"));
                                 r.insert("planet-roots".into(), roots.join(","));
                             }
-                            online
+                            if let Some(mapped) = status.mapped {
+                                r.insert("mapped-address".into(), mapped.to_string());
+                            }
+                            status.online
                         }
                         _ => false,
                     }
@@ -672,7 +699,15 @@ mod tests {
 
     #[test]
     fn read_only_properties_are_refused() {
-        for p in ["identity.public", "online", "state", "tcp-fallback", ".id"] {
+        for p in [
+            "identity.public",
+            "online",
+            "state",
+            "tcp-fallback",
+            "tertiary-port",
+            "mapped-address",
+            ".id",
+        ] {
             assert_eq!(
                 Args::check_pairs("zerotier", &[(p, "x")]),
                 Err(CommandError::unknown_parameter(p))

@@ -374,6 +374,12 @@ mod tests {
             colon_form.unwrap().tcp_fallback().relay,
             "[2001:db8::1]:443".parse().unwrap()
         );
+        // zerotier-one's own form with an IPv6 relay.
+        let slash_v6 = parse(r#"{"settings": {"tcpFallbackRelay": "2001:db8::1/443"}}"#);
+        assert_eq!(
+            slash_v6.unwrap().tcp_fallback().relay,
+            "[2001:db8::1]:443".parse().unwrap()
+        );
         assert!(conf.admits("192.168.88.7".parse().unwrap()));
         assert!(conf.admits("::ffff:192.168.88.7".parse().unwrap()));
         assert!(conf.admits("2001:db8::1".parse().unwrap()));

@@ -76,6 +76,9 @@ fn start_node<'a>(
         assert!(reply.is_some(), "port-mapping=no refused");
     }
     enable_with_identity(&api, &id);
+    if !port_mapping {
+        assert_no_third_port(lab, node, &api);
+    }
     api.call(
         "PUT",
         "/rest/zerotier/interface",
@@ -83,6 +86,21 @@ fn start_node<'a>(
     )
     .expect("interface add");
     Daemon { process, api, id }
+}
+
+/// With port mapping off, as zerotier-one without portMappingEnabled, an instance binds
+/// its primary and secondary ports and no third: `/status` says `tertiaryPort` 0 and the
+/// namespace holds no other UDP port.
+fn assert_no_third_port(lab: &NatLab, node: usize, api: &Api) {
+    let settings = api.call("GET", "/status", None).expect("status")["config"]["settings"].clone();
+    assert_eq!(settings["tertiaryPort"], 0, "{settings}");
+    assert_eq!(settings["portMappingEnabled"], false, "{settings}");
+    let mut expected: Vec<u16> = ["primaryPort", "secondaryPort"]
+        .iter()
+        .filter_map(|key| settings[key].as_u64().map(|p| p as u16))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(bound_udp_ports(lab, node), expected, "{settings}");
 }
 
 /// The live direct path `from` has to `to` (its address), if any: active, not expired, and
@@ -292,28 +310,114 @@ fn a_symmetric_nat_that_forwards_a_port_by_nat_pmp_gets_a_direct_path() {
     }
 }
 
-/// The forward on leaf `leased`'s gateway is made when its instance starts and deleted when
-/// it stops.
+/// The forward on leaf `leased`'s gateway is for the instance's third port (zerotier-one's
+/// tertiary port, bound for this and nothing else), made when the instance starts, shown in
+/// `/status` and `/zerotier`, and deleted when the instance stops.
 fn assert_the_forward_follows_the_instance(lab: &NatLab, leased: usize, dir: &Path, planet: &[u8]) {
-    let forwarded = || {
+    // The gateway's forwarding rules (miniupnpd's: `udp dport EXTERNAL dnat ip to
+    // INTERNAL:PORT`).
+    let forwards = || -> Vec<String> {
         let gateway = &lab.gateways(leased)[0];
         let out = std::process::Command::new("ip")
             .args(["netns", "exec", gateway, "nft", "list", "ruleset"])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains("dport 9993 dnat")
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("dport") && l.contains("dnat"))
+            .map(|l| l.trim().to_string())
+            .collect()
     };
+    let started = Instant::now();
     let mut leaf = start_node(lab, leased, dir, planet, true);
-    let made = poll(Duration::from_secs(15), || forwarded().then_some(()));
+    let settings =
+        leaf.api.call("GET", "/status", None).expect("status")["config"]["settings"].clone();
+    let ports = ["primaryPort", "secondaryPort", "tertiaryPort"].map(|key| {
+        settings[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} in {settings}")) as u16
+    });
+    let [primary, secondary, tertiary] = ports;
     assert!(
-        made.is_some(),
-        "no forward on the gateway\n{}",
-        leaf.process.report()
+        tertiary >= 20000 && tertiary != primary && tertiary != secondary,
+        "{settings}"
+    );
+    // The mapped address the gateway reports, on /zerotier, once it is made.
+    let mapped = poll(Duration::from_secs(15), || {
+        let record = leaf.api.call("GET", "/rest/zerotier/zt1", None)?;
+        assert_eq!(record["tertiary-port"], tertiary.to_string(), "{record}");
+        record["mapped-address"]
+            .as_str()?
+            .parse::<SocketAddr>()
+            .ok()
+    });
+    let Some(mapped) = mapped else {
+        panic!(
+            "no mapped-address within 15 s; forwards {:?}\n{}",
+            forwards(),
+            leaf.process.report()
+        );
+    };
+    eprintln!(
+        "NAT lab: tertiary port {tertiary} mapped from {mapped} {:.1?} after the leaf's start",
+        started.elapsed()
+    );
+    assert_eq!(mapped.ip(), std::net::IpAddr::V4(lab.public_ip(leased)));
+    let to_tertiary = format!(":{tertiary}");
+    let forward = forwards()
+        .into_iter()
+        .find(|rule| rule.contains(&format!("dport {} ", mapped.port())));
+    assert!(
+        forward
+            .as_ref()
+            .is_some_and(|rule| rule.ends_with(&to_tertiary)),
+        "{mapped} does not forward to the tertiary port {tertiary}: {:?}",
+        forwards()
+    );
+    assert!(
+        forwards()
+            .iter()
+            .all(|rule| !rule.ends_with(&format!(":{primary}"))
+                && !rule.ends_with(&format!(":{secondary}"))),
+        "only the tertiary port is forwarded: {:?}",
+        forwards()
     );
     let off = serde_json::json!({ "disabled": "yes" }).to_string();
     leaf.api.call("PATCH", "/rest/zerotier/zt1", Some(&off));
-    let deleted = poll(Duration::from_secs(10), || (!forwarded()).then_some(()));
-    assert!(deleted.is_some(), "the forward outlived the instance");
+    let deleted = poll(Duration::from_secs(10), || {
+        forwards().is_empty().then_some(())
+    });
+    assert!(
+        deleted.is_some(),
+        "the forward outlived the instance: {:?}",
+        forwards()
+    );
+}
+
+/// The UDP ports bound in leaf `node`'s namespace (ztd is the only program there that binds
+/// any), from the kernel's tables.
+fn bound_udp_ports(lab: &NatLab, node: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let out = lab.run(
+            node,
+            Path::new("/usr/bin/cat"),
+            &[table],
+            Duration::from_secs(5),
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+            // `sl local_address:port remote …`, the port in hex.
+            let port = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|local| local.rsplit_once(':'))
+                .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
+            ports.extend(port);
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// A gateway that speaks UPnP-IGD and not NAT-PMP: ztd finds it by SSDP, has the port

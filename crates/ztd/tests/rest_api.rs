@@ -638,6 +638,17 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
         .expect("secondary port bound") as u16;
     assert!(secondary >= 20000 && secondary != port, "{secondary}");
     assert!(!udp_port_free(secondary), "the secondary port is bound");
+    // port-mapping is on by default: a third, random port is bound for the gateway to
+    // forward (zerotier-one's tertiaryPort), and /zerotier shows it.
+    let tertiary = settings["tertiaryPort"]
+        .as_u64()
+        .expect("tertiary port bound") as u16;
+    assert!(
+        tertiary >= 20000 && tertiary != port && tertiary != secondary,
+        "{tertiary}"
+    );
+    assert!(!udp_port_free(tertiary), "the tertiary port is bound");
+    assert_eq!(zt1["tertiary-port"], tertiary.to_string());
     // listeningOn: the host's usable interface addresses with each bound port, never a
     // wildcard or loopback address (zerotier-one's binder reports the same).
     let mut listening: Vec<String> = settings["listeningOn"]
@@ -648,12 +659,16 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
         .collect();
     let host = ztd::runtime::interfaces::host_addresses().unwrap();
     let v6 = UdpSocket::bind("[::]:0").is_ok();
-    let mut expected: Vec<String> =
-        ztd::runtime::interfaces::push_addresses(&host, &["all".into()], &[], &[port, secondary])
-            .iter()
-            .filter(|a| a.is_ipv4() || v6)
-            .map(|a| format!("{}/{}", a.ip(), a.port()))
-            .collect();
+    let mut expected: Vec<String> = ztd::runtime::interfaces::push_addresses(
+        &host,
+        &["all".into()],
+        &[],
+        &[port, secondary, tertiary],
+    )
+    .iter()
+    .filter(|a| a.is_ipv4() || v6)
+    .map(|a| format!("{}/{}", a.ip(), a.port()))
+    .collect();
     listening.sort();
     expected.sort();
     assert_eq!(listening, expected);
@@ -665,7 +680,6 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
         json!([]),
         "no upstream saw us"
     );
-    assert_eq!(settings["tertiaryPort"], 0);
     assert_eq!(settings["forceTcpRelay"], false);
     assert_eq!(settings["softwareUpdate"], "disable");
     assert_eq!(settings["softwareUpdateChannel"], "release");
@@ -730,6 +744,37 @@ fn enable_creates_identity_binds_port_and_restart_keeps_it() {
     assert_eq!(still["port"], port2.to_string());
     assert_eq!(still["state"], "running");
     assert!(!udp_port_free(port2));
+
+    // port-mapping=no restarts the instance without its third port (zerotier-one binds
+    // none without portMappingEnabled): /status says 0 and /zerotier shows none; back on,
+    // a third port is bound again.
+    let tertiary: u16 = still["tertiary-port"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .expect("tertiary-port shown");
+    let off = ztd.request(
+        "PATCH",
+        "/rest/zerotier/zt1",
+        Some(&json!({"port-mapping": "no"})),
+    );
+    assert_eq!(off.status, 200, "{:?}", off.body);
+    assert!(udp_port_free(tertiary), "the tertiary port is closed");
+    let unmapped = ztd.request("GET", "/rest/zerotier/zt1", None).body;
+    assert_eq!(unmapped["port-mapping"], "false");
+    assert!(unmapped.get("tertiary-port").is_none(), "{unmapped}");
+    let settings = ztd.request("GET", "/status", None).body["config"]["settings"].clone();
+    assert_eq!(settings["tertiaryPort"], 0);
+    assert_eq!(settings["portMappingEnabled"], false);
+    let on = ztd.request(
+        "PATCH",
+        "/rest/zerotier/zt1",
+        Some(&json!({"port-mapping": "yes"})),
+    );
+    assert_eq!(on.status, 200, "{:?}", on.body);
+    let remapped = ztd.request("GET", "/status", None).body["config"]["settings"]["tertiaryPort"]
+        .as_u64()
+        .unwrap_or(0) as u16;
+    assert!(remapped >= 20000 && !udp_port_free(remapped), "{remapped}");
 
     // Disable closes the sockets.
     let disabled = ztd.request(

@@ -7,10 +7,14 @@
 //!
 //! The nodes use addresses of 203.0.113.0/24 beside the lab's 10.77.0.0/24: zerotier-one
 //! (and ztd) fall back only for global addresses, which a relay on the Internet can reach.
+//! The IPv6-only variant takes the lab's IPv4 addresses away and gives the nodes addresses
+//! of 2001:db8:77::/64 instead: the planet names the root by its IPv6 address, A's
+//! `tcpFallbackRelay` is IPv6, and A's tunnel to the relay is a TCP connection over IPv6
+//! carrying datagrams for IPv6 addresses.
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,11 +33,75 @@ const TCP_DEADLINE: Duration = Duration::from_secs(150);
 /// UDP back: the next exchange with the root over UDP closes the tunnel.
 const UDP_DEADLINE: Duration = Duration::from_secs(120);
 const NFT: &str = "/usr/sbin/nft";
+const SS: &str = "/usr/bin/ss";
 const IPERF_SECONDS: &str = "5";
 
+/// Which addresses the lab's nodes have.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Family {
+    /// The lab's IPv4 addresses and a global IPv4 address each.
+    V4,
+    /// A global IPv6 address each and no IPv4 address at all.
+    V6Only,
+}
+
 /// The lab node's address on the "global" network.
-fn global_ip(node: usize) -> Ipv4Addr {
-    Ipv4Addr::new(203, 0, 113, node as u8 + 1)
+fn global_ip(node: usize, family: Family) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::new(203, 0, 113, node as u8 + 1)),
+        Family::V6Only => IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0x77,
+            0,
+            0,
+            0,
+            0,
+            node as u16 + 1,
+        )),
+    }
+}
+
+/// Gives `node` its global address (and, for [`Family::V6Only`], takes its IPv4 ones away).
+fn address_node(lab: &Lab, node: usize, family: Family) {
+    let ip = "/usr/sbin/ip";
+    match global_ip(node, family) {
+        IpAddr::V4(v4) => run_ok(
+            lab,
+            node,
+            ip,
+            &["addr", "add", &format!("{v4}/24"), "dev", "eth0"],
+        ),
+        IpAddr::V6(v6) => {
+            // No duplicate address detection: the address is usable at once.
+            let address = format!("{v6}/64");
+            run_ok(
+                lab,
+                node,
+                ip,
+                &["addr", "add", &address, "dev", "eth0", "nodad"],
+            );
+            run_ok(lab, node, ip, &["-4", "addr", "flush", "dev", "eth0"]);
+        }
+    }
+}
+
+/// `ip/port`, as paths are shown.
+fn path_text(ip: IpAddr, port: u16) -> String {
+    format!("{ip}/{port}")
+}
+
+/// Whether `node` has an established TCP connection to `to`, per `ss`.
+fn tcp_connected(lab: &Lab, node: usize, to: SocketAddr) -> bool {
+    let out = lab.run(
+        node,
+        Path::new(SS),
+        &["-Htn", "state", "established"],
+        Duration::from_secs(5),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .any(|field| field == to.to_string())
 }
 
 fn run_ok(lab: &Lab, node: usize, program: &str, args: &[&str]) {
@@ -116,12 +184,19 @@ enum Cause {
 
 #[test]
 fn a_leaf_without_udp_reaches_the_network_through_the_tcp_relay_and_returns_to_udp() {
-    fallback_through(Relay::Ztd, Cause::UdpBlocked);
+    fallback_through(Relay::Ztd, Cause::UdpBlocked, Family::V4);
+}
+
+/// The same where nobody has IPv4: A reaches ztd's relay over IPv6, and the relay forwards
+/// A's datagrams to the root's IPv6 address.
+#[test]
+fn a_leaf_with_only_ipv6_reaches_the_tcp_relay_over_ipv6_and_returns_to_udp() {
+    fallback_through(Relay::Ztd, Cause::UdpBlocked, Family::V6Only);
 }
 
 #[test]
 fn force_tcp_relay_uses_the_relay_at_once_although_udp_works() {
-    fallback_through(Relay::Ztd, Cause::Forced);
+    fallback_through(Relay::Ztd, Cause::Forced, Family::V4);
 }
 
 /// The same through zerotier-one's own relay, which shows that ztd's side of the tunnel is
@@ -135,13 +210,18 @@ fn a_leaf_without_udp_reaches_the_network_through_zerotier_ones_tcp_proxy() {
         .ok_or(
             "ZT_TCP_PROXY does not name zerotier-one's tcp-proxy (make in ZeroTierOne/tcp-proxy)"
         ));
-    fallback_through(Relay::ZerotierTcpProxy(proxy), Cause::UdpBlocked);
+    fallback_through(
+        Relay::ZerotierTcpProxy(proxy),
+        Cause::UdpBlocked,
+        Family::V4,
+    );
 }
 
-fn fallback_through(relay: Relay, cause: Cause) {
+fn fallback_through(relay: Relay, cause: Cause, family: Family) {
     skip_unless!(zt_testnet::netns_available());
     for (tool, package) in [
         (NFT, "nftables"),
+        (SS, "iproute2"),
         ("/usr/bin/ping", "iputils-ping"),
         ("/usr/bin/iperf3", "iperf3"),
     ] {
@@ -154,25 +234,15 @@ fn fallback_through(relay: Relay, cause: Cause) {
     let (root, a, b) = (0, 1, 2);
     let dir = tempfile::tempdir().unwrap();
     for node in [root, a, b] {
-        run_ok(
-            &lab,
-            node,
-            "/usr/sbin/ip",
-            &[
-                "addr",
-                "add",
-                &format!("{}/24", global_ip(node)),
-                "dev",
-                "eth0",
-            ],
-        );
+        address_node(&lab, node, family);
     }
+    let relay_address = SocketAddr::new(global_ip(root, family), RELAY_PORT);
     let (root_id, a_id, b_id) = (identity(), identity(), identity());
     let planet = common::world_with_root(
         zt_wire::world::WorldType::Planet,
         0x7a7a_0013,
         &root_id,
-        SocketAddr::from((global_ip(root), 9993)),
+        SocketAddr::new(global_ip(root, family), 9993),
     );
     // A's UDP is blocked before its ztd starts: it never hears from anyone over UDP.
     if cause == Cause::UdpBlocked {
@@ -187,7 +257,7 @@ fn fallback_through(relay: Relay, cause: Cause) {
         std::fs::write(home.join("zt1/planet"), planet.to_bytes()).unwrap();
         if node == a {
             let conf = serde_json::json!({"settings": {
-                "tcpFallbackRelay": format!("{}/{RELAY_PORT}", global_ip(root)),
+                "tcpFallbackRelay": path_text(relay_address.ip(), RELAY_PORT),
                 "forceTcpRelay": cause == Cause::Forced,
             }});
             std::fs::write(home.join("local.conf"), conf.to_string()).unwrap();
@@ -244,8 +314,14 @@ fn fallback_through(relay: Relay, cause: Cause) {
         .expect("A's instance");
     assert_eq!(a_record["tcp-fallback"], "true", "{a_record}");
     assert_eq!(tunneled(&apis[a], &root_id), Some(true));
+    assert!(
+        tcp_connected(&lab, a, relay_address),
+        "A has no TCP connection to {relay_address}\n{}",
+        report(&mut daemons)
+    );
     eprintln!(
-        "A pinged B through {relay_name} {to_tcp:.1?} after its start (UDP blocked: {})",
+        "A pinged B through {relay_name} at {relay_address} {to_tcp:.1?} after its start \
+         (UDP blocked: {}, {family:?})",
         cause == Cause::UdpBlocked
     );
 
@@ -278,7 +354,7 @@ fn fallback_through(relay: Relay, cause: Cause) {
     }
 
     // UDP back: the tunnel closes, A hears the root over UDP again and still reaches B.
-    let root_path = format!("{}/9993", global_ip(root));
+    let root_path = path_text(global_ip(root, family), 9993);
     let unblocked = Instant::now();
     unblock_udp(&lab, a);
     let closed = poll(UDP_DEADLINE, || {

@@ -29,6 +29,20 @@ pub struct LocalSocketId(pub u32);
 pub enum PortRole {
     Primary,
     Secondary,
+    /// Bound only with port mapping on: the port the gateway is asked to forward.
+    /// zerotier-one keeps the mapping off its other two ports because some NATs mangle
+    /// the traffic of a port that is also forwarded explicitly.
+    Tertiary,
+}
+
+impl PortRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            PortRole::Primary => "primary",
+            PortRole::Secondary => "secondary",
+            PortRole::Tertiary => "tertiary",
+        }
+    }
 }
 
 /// One bound socket as the engine sees it.
@@ -60,6 +74,8 @@ pub struct Transmit {
 pub struct EngineStatus {
     /// At least one root answered recently (REST `online`, RouterOS flag `R`).
     pub online: bool,
+    /// The gateway's address that forwards to the tertiary port, while it does.
+    pub mapped: Option<SocketAddr>,
 }
 
 /// The sans-I/O protocol engine of one instance. Implementations must not block, must not
@@ -139,8 +155,9 @@ pub struct EngineStart {
     pub home_worlds: Option<PathBuf>,
     /// The sockets the driver bound for this instance.
     pub sockets: Vec<LocalSocket>,
-    /// The instance's `port-mapping` property: ask the gateway (NAT-PMP) to forward the
-    /// primary port, and tell peers the mapped address.
+    /// The instance's `port-mapping` property: ask the gateway (NAT-PMP, else UPnP-IGD) to
+    /// forward the tertiary port (the socket with [`PortRole::Tertiary`], bound only then),
+    /// and tell peers the mapped address.
     pub port_mapping: bool,
     pub now: u64,
 }
@@ -173,7 +190,7 @@ impl Engine for NoProtocolEngine {
         None
     }
     fn status(&self) -> EngineStatus {
-        EngineStatus { online: false }
+        EngineStatus::default()
     }
 }
 

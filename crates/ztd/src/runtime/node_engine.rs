@@ -215,7 +215,7 @@ pub struct NodeEngine {
     /// Since when no root has been heard from (`None` while online).
     offline_since: Option<u64>,
     last_offline_warning: Option<u64>,
-    /// The NAT-PMP mapping of the primary port (`port-mapping=yes`), and what of it the node
+    /// The gateway's mapping of the tertiary port (`port-mapping=yes`), and what of it the node
     /// was last told, so a new or lost mapping reaches peers within [`MAPPING_CHECK_MS`]
     /// rather than at the next interface scan.
     port_mapper: Option<PortMapper>,
@@ -267,14 +267,15 @@ impl NodeEngine {
             (!primary, *p)
         });
         ports.dedup();
-        let primary_port = start
+        // The daemon binds a tertiary port only with port mapping on, as zerotier-one does.
+        let tertiary_port = start
             .sockets
             .iter()
-            .find(|s| s.role == PortRole::Primary)
+            .find(|s| s.role == PortRole::Tertiary)
             .map(|s| s.bound.port());
         // Without a mapper the instance works as before: mapping is an extra path, never a
         // reason not to start.
-        let port_mapper = match primary_port.filter(|_| start.port_mapping) {
+        let port_mapper = match tertiary_port.filter(|_| start.port_mapping) {
             Some(port) => PortMapper::start(start.instance_name.clone(), port)
                 .map_err(|error| {
                     tracing::warn!(instance = %start.instance_name, %error, "cannot start port mapping")
@@ -510,6 +511,7 @@ impl Engine for NodeEngine {
     fn status(&self) -> EngineStatus {
         EngineStatus {
             online: self.node.is_online(),
+            mapped: self.port_mapper.as_ref().and_then(PortMapper::mapped),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Port mapping: asks the gateway of the default route to forward a UDP port to us, so that
+//! Port mapping: asks the gateway of the default route to forward a UDP port to us (the
+//! instance's tertiary port, bound for this alone, see [`super::engine::PortRole`]), so that
 //! peers behind NATs that could not reach us otherwise (a symmetric NAT on our side) can send
 //! to the mapped address. As zerotier-one's `PortMapper` (libnatpmp, then miniupnpc): NAT-PMP
 //! (RFC 6886, spoken here) first, and where the gateway does not answer it, UPnP-IGD through

@@ -1,6 +1,7 @@
 //! Binding an instance's UDP ports (PROTOCOL.md §9.1): the primary port on `0.0.0.0` and
-//! `[::]` (IPv6 socket with IPV6_V6ONLY so the two never overlap), and a secondary port,
-//! either configured or picked at random the way zerotier-one 1.8+ does.
+//! `[::]` (IPv6 socket with IPV6_V6ONLY so the two never overlap), a secondary port, and,
+//! with port mapping on, a tertiary port (the one the gateway is asked to forward); the
+//! last two either configured or picked at random the way zerotier-one 1.8+ does.
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 
@@ -8,11 +9,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::engine::PortRole;
 
-/// Lowest port of the random secondary-port range.
+/// Lowest port of the random port range (secondary and tertiary ports).
 pub const RANDOM_PORT_BASE: u16 = 20000;
-/// Size of the random secondary-port range (`20000 + rand % 45500`).
+/// Size of the random port range (`20000 + rand % 45500`).
 pub const RANDOM_PORT_SPAN: u32 = 45500;
-/// How many ports the secondary-port search tries before giving up.
+/// How many ports the random-port search tries before giving up.
 pub const RANDOM_PORT_TRIES: u32 = 1000;
 
 /// Requested UDP socket buffer size, each of receive and send. A leaf receiving a fast
@@ -26,8 +27,8 @@ const SOCKET_BUFFER: usize = 8 << 20;
 pub enum BindError {
     #[error("cannot bind UDP port {port}: {source}")]
     Port { port: u16, source: io::Error },
-    #[error("no free UDP port for the secondary port after {RANDOM_PORT_TRIES} tries")]
-    NoSecondaryPort,
+    #[error("no free UDP port for the {} port after {RANDOM_PORT_TRIES} tries", .0.name())]
+    NoFreePort(PortRole),
 }
 
 /// A bound but not yet registered (std) socket with its role.
@@ -69,16 +70,18 @@ pub fn bind_port(port: u16, role: PortRole) -> Result<Vec<BoundSocket>, BindErro
     Ok(sockets)
 }
 
-/// Bind the secondary port: the configured one, or the first free port found by stepping
-/// upward from a random start (first candidate is start + 1, wrapping 65535 → 20000), skipping
-/// ports in `avoid` (other instances' configured ports).
-pub fn bind_secondary(
+/// Bind the secondary or tertiary port: the configured one, or the first free port found by
+/// stepping upward from a random start (first candidate is start + 1, wrapping 65535 →
+/// 20000), skipping ports in `avoid` (other instances' configured ports). zerotier-one picks
+/// both ports this way (`_getRandomPort`).
+pub fn bind_random_port(
+    role: PortRole,
     configured: Option<u16>,
     random_start: u32,
     avoid: &[u16],
 ) -> Result<Vec<BoundSocket>, BindError> {
     if let Some(port) = configured {
-        return bind_port(port, PortRole::Secondary);
+        return bind_port(port, role);
     }
     let mut candidate = RANDOM_PORT_BASE as u32 + random_start % RANDOM_PORT_SPAN;
     for _ in 0..RANDOM_PORT_TRIES {
@@ -90,13 +93,13 @@ pub fn bind_secondary(
         if avoid.contains(&port) {
             continue;
         }
-        match bind_port(port, PortRole::Secondary) {
+        match bind_port(port, role) {
             Ok(sockets) => return Ok(sockets),
             Err(BindError::Port { source, .. }) if source.kind() == io::ErrorKind::AddrInUse => {}
             Err(e) => return Err(e),
         }
     }
-    Err(BindError::NoSecondaryPort)
+    Err(BindError::NoFreePort(role))
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<StdUdpSocket> {
@@ -151,7 +154,7 @@ mod tests {
     #[test]
     fn random_secondary_starts_above_start_and_skips_avoided_ports() {
         // start 0 → first candidate 20001; avoid it, so 20002 or later is chosen.
-        let sockets = bind_secondary(None, 0, &[20001]).unwrap();
+        let sockets = bind_random_port(PortRole::Secondary, None, 0, &[20001]).unwrap();
         let port = sockets[0].bound.port();
         assert!(
             (20002..20002 + RANDOM_PORT_TRIES as u16).contains(&port),
@@ -161,11 +164,22 @@ mod tests {
     }
 
     #[test]
-    fn random_secondary_wraps_to_base() {
+    fn a_random_port_wraps_to_base() {
         // start = 45499 → first candidate 65500 ... 65535 then 20000.
         let taken: Vec<u16> = (65500..=65535).collect();
-        let sockets = bind_secondary(None, 45499, &taken).unwrap();
+        let sockets = bind_random_port(PortRole::Tertiary, None, 45499, &taken).unwrap();
         let port = sockets[0].bound.port();
         assert!((20000..21000).contains(&port), "{port}");
+        assert!(sockets.iter().all(|s| s.role == PortRole::Tertiary));
+    }
+
+    #[test]
+    fn a_taken_random_port_is_skipped() {
+        // The tertiary search from the same start as a secondary already bound goes past it,
+        // as zerotier-one's trial bind does.
+        let start = rand::random::<u32>();
+        let secondary = bind_random_port(PortRole::Secondary, None, start, &[]).unwrap();
+        let tertiary = bind_random_port(PortRole::Tertiary, None, start, &[]).unwrap();
+        assert_ne!(secondary[0].bound.port(), tertiary[0].bound.port());
     }
 }

@@ -1,11 +1,17 @@
 //! TCP fallback of an instance, zerotier-one's rule (`service/OneService.cpp`): when no UDP
 //! has come from a global address for [`FALLBACK_AFTER_MS`] while the node keeps sending to
-//! global IPv4 addresses (its roots), open one TCP connection to a relay
+//! global addresses (its roots), open one TCP connection to a relay
 //! (local.conf `tcpFallbackRelay`, ZeroTier's own by default) and send every such datagram
 //! through it as well as over UDP; what the relay sends back is handed to the node as if it
 //! had arrived by UDP from the address the relay names. Once UDP from a global address is
 //! received again, the tunnel is closed (zerotier-one closes it while such UDP is less than
 //! half of [`FALLBACK_AFTER_MS`] old).
+//!
+//! zerotier-one tunnels datagrams to IPv4 addresses only; ztd tunnels those to IPv6 ones
+//! too (address type 6 of the framing), so that a node with IPv6 alone, or roots reachable
+//! only over IPv6, can fall back as well. The relay may be reached over either family. A
+//! relay that forwards IPv4 only (zerotier-one's `tcp-proxy`) drops the IPv6 records and
+//! carries on with the others.
 //!
 //! UDP keeps being sent the whole time, so that the moment the firewall lets it through
 //! again the node's paths answer over UDP and the tunnel is dropped. The node itself knows
@@ -93,8 +99,8 @@ pub enum SendAction {
 pub struct FallbackRule {
     /// Last UDP datagram received from a global address.
     last_global_receive: u64,
-    /// Last datagram sent to a global IPv4 address.
-    last_global_v4_send: u64,
+    /// Last datagram sent to a global address.
+    last_global_send: u64,
     /// When the instance started: no fallback in its first [`FALLBACK_AFTER_MS`].
     started: u64,
     /// `forceTcpRelay`: the tunnel without waiting, and it stays.
@@ -111,7 +117,7 @@ impl FallbackRule {
     pub fn new(now: u64) -> FallbackRule {
         FallbackRule {
             last_global_receive: 0,
-            last_global_v4_send: 0,
+            last_global_send: 0,
             started: now,
             forced: false,
         }
@@ -141,14 +147,13 @@ impl FallbackRule {
         tunnel_up: bool,
         tunnel_exists: bool,
     ) -> SendAction {
-        // zerotier-one's tunnel carries IPv4 only.
-        if !to.is_ipv4() || !counts(to, len) {
+        if !counts(to, len) {
             return SendAction::UdpOnly;
         }
         let silent = now.saturating_sub(self.last_global_receive) > FALLBACK_AFTER_MS
             && now.saturating_sub(self.started) > FALLBACK_AFTER_MS;
-        let since_last_send = now.saturating_sub(self.last_global_v4_send);
-        self.last_global_v4_send = now;
+        let since_last_send = now.saturating_sub(self.last_global_send);
+        self.last_global_send = now;
         if self.forced {
             if tunnel_up {
                 SendAction::AlsoThroughTunnel
@@ -488,7 +493,7 @@ mod tests {
         );
         rule.udp_received(T0 + 30, root(), 100);
         assert!(!rule.udp_is_back(T0 + 30));
-        // Still only what the relay can carry: global IPv4.
+        // Still only what a relay on the Internet can reach: global addresses.
         assert_eq!(
             rule.on_send(T0 + 40, "10.0.0.1:9993".parse().unwrap(), 100, true, true),
             SendAction::UdpOnly
@@ -496,14 +501,15 @@ mod tests {
     }
 
     #[test]
-    fn only_global_ipv4_and_real_packets_count() {
+    fn only_global_addresses_and_real_packets_count() {
         let mut rule = FallbackRule::new(T0);
         rule.on_send(T0 + 60_000, root(), 100, false, false);
         let t = T0 + 65_000;
         for (to, len) in [
             ("10.0.0.1:9993", 100),
             ("192.168.1.1:9993", 100),
-            ("[2001:db8::1]:9993", 100),
+            ("[fd00::1]:9993", 100),
+            ("[fe80::1]:9993", 100),
             (ROOT, 15),
         ] {
             assert_eq!(
@@ -522,6 +528,26 @@ mod tests {
         );
     }
 
+    /// A node whose roots are reachable over IPv6 only falls back the same way: sends to a
+    /// global IPv6 address open the tunnel and then go through it.
+    #[test]
+    fn sends_to_a_global_ipv6_root_open_the_tunnel() {
+        let root: SocketAddr = "[2001:db8:77::1]:9993".parse().unwrap();
+        let mut rule = FallbackRule::new(T0);
+        rule.on_send(T0 + 60_000, root, 100, false, false);
+        let t = T0 + 65_000;
+        assert_eq!(
+            rule.on_send(t, root, 100, false, false),
+            SendAction::OpenTunnel
+        );
+        assert_eq!(
+            rule.on_send(t + 5_000, root, 100, true, true),
+            SendAction::AlsoThroughTunnel
+        );
+        rule.udp_received(t + 6_000, root, 100);
+        assert!(rule.udp_is_back(t + 6_000));
+    }
+
     /// The whole loop against a relay on loopback: a send opens the tunnel, the next one
     /// goes through it, and the relay's answer comes back as a datagram from the root.
     #[tokio::test]
@@ -530,7 +556,7 @@ mod tests {
         let relay = super::super::tcp_relay::TcpRelay::start(0, "relay".into())
             .await
             .unwrap();
-        let relay_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, relay.local_addr().port()));
+        let relay_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, relay.port()));
         let settings = TcpFallbackSettings {
             allowed: true,
             relay: relay_addr,

@@ -51,6 +51,8 @@ pub(crate) struct DefaultInstance {
     pub(crate) online: bool,
     pub(crate) primary_port: u16,
     pub(crate) secondary_port: Option<u16>,
+    /// The port the gateway is asked to forward (bound only with port mapping on).
+    pub(crate) tertiary_port: Option<u16>,
     /// The host's interface addresses with each port a socket is bound on (zerotier-one's
     /// binder lists the same: one entry per usable interface address and port, no wildcard,
     /// loopback, link-local or ZeroTier interface).
@@ -80,11 +82,14 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
     let mut listening_on = Vec::new();
     let mut surface_addresses = Vec::new();
     let mut secondary_port = config.secondary_port;
+    let mut tertiary_port = None;
     if let Some(runtime) = runtime {
         let bound: Vec<std::net::SocketAddr> = runtime.sockets().iter().map(|s| s.bound).collect();
         for socket in runtime.sockets() {
-            if socket.role == PortRole::Secondary {
-                secondary_port = Some(socket.bound.port());
+            match socket.role {
+                PortRole::Primary => {}
+                PortRole::Secondary => secondary_port = Some(socket.bound.port()),
+                PortRole::Tertiary => tertiary_port = Some(socket.bound.port()),
             }
         }
         let status = runtime.with_engine(|engine, _| {
@@ -122,6 +127,7 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
         online,
         primary_port: config.port,
         secondary_port,
+        tertiary_port,
         listening_on,
         surface_addresses,
         planet,

@@ -51,9 +51,8 @@ pub async fn status(
             "settings": {
                 "primaryPort": instance.primary_port,
                 "secondaryPort": instance.secondary_port,
-                // zerotier-one binds a third port for UPnP/NAT-PMP mappings; ztd maps its
-                // primary port and binds no third.
-                "tertiaryPort": 0,
+                // 0 when none is bound (port mapping off), as zerotier-one shows it then.
+                "tertiaryPort": instance.tertiary_port.unwrap_or(0),
                 "allowTcpFallbackRelay": daemon.tcp_fallback().allowed,
                 "forceTcpRelay": daemon.tcp_fallback().forced,
                 "portMappingEnabled": instance.port_mapping,
