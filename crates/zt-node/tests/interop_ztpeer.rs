@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 use zt_node::sim::{make_planet, test_identity, TEST_IDENTITIES};
+use zt_testnet::ip;
 
 macro_rules! skip_unless {
     ($check:expr) => {
@@ -58,15 +59,6 @@ fn netns() -> Result<(), String> {
 /// Our UDP driver binary (cargo builds it for this test).
 fn udp_node() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_zt-node-udp"))
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A bridge namespace plus `n` node namespaces on 10.79.0.0/24; removed on drop.

@@ -366,14 +366,29 @@ impl Drop for Lab {
     }
 }
 
-pub(crate) fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Run `ip ARGS…` (iproute2); Err says which command failed and what `ip` printed.
+pub fn try_ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Run `ip ARGS…` in a lab being built; a failure panics with [`try_ip`]'s reason (the lab's
+/// `Drop` removes what was created).
+pub fn ip(args: &[&str]) {
+    if let Err(why) = try_ip(args) {
+        panic!("{why}");
+    }
 }
 
 /// A process started in a namespace; killed on drop. Its stdout is read by a thread into a

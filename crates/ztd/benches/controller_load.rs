@@ -35,6 +35,7 @@ use zt_controller::{Controller, PostgresStorage, SqliteStorage, Storage};
 use zt_crypto::c25519::KeyPair;
 use zt_crypto::{Address, Identity};
 use zt_node::{Event, JoinSettings, LocalSocketId, Node, NodeConfig, Verb};
+use zt_testnet::try_ip;
 use zt_wire::inet::InetAddress;
 use zt_wire::mac::Mac;
 use zt_wire::network_id::NetworkId as WireNetworkId;
@@ -531,30 +532,15 @@ fn controller_tap(
             tap: tap.clone(),
         })
         .map_err(|e| e.to_string())?;
-    let ip_cmd = |args: &[&str]| -> Result<(), String> {
-        let out = std::process::Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| format!("ip: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "ip {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    };
     let (mac_text, mtu_text) = (mac.to_string(), mtu.to_string());
-    ip_cmd(&[
+    try_ip(&[
         "link", "set", "ztload0", "address", &mac_text, "mtu", &mtu_text, "up",
     ])?;
-    ip_cmd(&["addr", "add", &format!("{ip}/{prefix}"), "dev", "ztload0"])?;
+    try_ip(&["addr", "add", &format!("{ip}/{prefix}"), "dev", "ztload0"])?;
     let member = sources
         .recv_timeout(Duration::from_secs(60))
         .map_err(|_| "the ping member got no config in 60 s".to_string())?;
-    ip_cmd(&[
+    try_ip(&[
         "neigh",
         "replace",
         &member.ip.to_string(),
