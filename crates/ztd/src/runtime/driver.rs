@@ -993,8 +993,7 @@ impl Driver {
     }
 
     fn send(&mut self, index: usize, remote: SocketAddr, ttl: Option<u8>, payload: &[u8]) {
-        let socket = self.sockets[index].clone();
-        let socket = &*socket;
+        let socket = &self.sockets[index];
         let restore = match ttl {
             Some(ttl) => match set_ttl(socket, ttl as u32) {
                 Ok(previous) => Some(previous),
@@ -1005,16 +1004,17 @@ impl Driver {
             },
             None => None,
         };
+        let sent = socket.try_send_to(payload, remote);
+        if let Some(previous) = restore {
+            let _ = set_ttl(socket, previous);
+        }
         // UDP is best effort: a full socket buffer drops the datagram like the network would.
-        match socket.try_send_to(payload, remote) {
+        match sent {
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                 self.counters.transmit_errors += 1;
             }
             Err(error) => self.send_failed(remote, &error),
-        }
-        if let Some(previous) = restore {
-            let _ = set_ttl(socket, previous);
         }
     }
 
