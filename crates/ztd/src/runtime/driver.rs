@@ -13,8 +13,8 @@
 //! that runs between packets, so the engine needs no lock and sees one event at a time.
 //! Frames do not travel through any queue: the task reads the TAPs itself, so a frame costs no
 //! task hop and management commands never wait behind frames (they are polled first, and
-//! data is handled in bounded batches). The buffers are
-//! the task's own and reused: the steady-state data path allocates nothing.
+//! data is handled in bounded batches). The buffers are the task's own and reused: the
+//! steady-state data path allocates nothing.
 //!
 //! The memory-hard check of a new peer's identity (~10 ms) never runs in the task: the node
 //! holds the HELLO and the task hands the identity to the instance's identity worker thread,
