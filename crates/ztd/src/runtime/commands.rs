@@ -429,3 +429,101 @@ impl InstanceHandle {
         answer.await.map_err(|_| NotRunning)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each node command does what its name says to a real `zt_node::Node` (no sockets: the
+    //! commands are run directly, as the driver runs them) and answers on its reply.
+    use super::*;
+    use crate::controller::testing::member_identity;
+    use rand::SeedableRng;
+    use zt_node::{NetworkStatus, Node, NodeConfig};
+    use zt_wire::world::WorldType;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    /// A node whose planet has no roots: it sends nothing anywhere.
+    fn lonely_node() -> Node {
+        let planet = World::new(WorldType::Planet, 0x7e57, 1, [0; 64], Vec::new()).unwrap();
+        let rng = Box::new(rand::rngs::StdRng::seed_from_u64(7));
+        Node::new(member_identity(), NodeConfig::new(planet), rng, NOW).unwrap()
+    }
+
+    /// Run the command `make` builds on `node` and return its answer.
+    fn ask<T>(node: &mut Node, make: impl FnOnce(Reply<T>) -> NodeCommand) -> T {
+        let (reply, mut answer) = oneshot::channel();
+        make(reply).run_on_node(node, NOW);
+        answer.try_recv().expect("the command answered")
+    }
+
+    #[test]
+    fn node_commands_act_on_the_node_and_answer() {
+        let mut node = lonely_node();
+        let nwid = NetworkId(0x8056_c2e2_1c00_0001);
+        let failed_port = Join {
+            port_error: true,
+            ..Join::network(nwid)
+        };
+        let info = ask(&mut node, |reply| NodeCommand::Join {
+            join: Box::new(failed_port),
+            reply,
+        });
+        assert_eq!(
+            info.map(|i| (i.nwid, i.status)),
+            Some((nwid, NetworkStatus::PortError))
+        );
+        // Joined again once its port works: the error is gone.
+        let info = ask(&mut node, |reply| NodeCommand::Join {
+            join: Box::new(Join::network(nwid)),
+            reply,
+        });
+        assert_eq!(
+            info.map(|i| i.status),
+            Some(NetworkStatus::RequestingConfiguration)
+        );
+        let networks = ask(&mut node, |reply| NodeCommand::Networks { reply });
+        assert_eq!(networks.iter().map(|n| n.nwid).collect::<Vec<_>>(), [nwid]);
+        assert!(ask(&mut node, |reply| NodeCommand::NetworkConfig {
+            nwid,
+            reply
+        })
+        .is_none());
+        let arp = MulticastGroup::for_address_resolution([10, 0, 0, 1].into());
+        let groups = BTreeSet::from([arp]);
+        let change = ask(&mut node, |reply| NodeCommand::SetMulticastSubscriptions {
+            nwid,
+            groups,
+            reply,
+        });
+        assert_eq!(change.map(|c| c.added), Some(vec![arp]));
+        assert!(ask(&mut node, |reply| NodeCommand::Leave { nwid, reply }));
+        assert!(!ask(&mut node, |reply| NodeCommand::Leave { nwid, reply }));
+        let groups = BTreeSet::new();
+        let change = ask(&mut node, |reply| NodeCommand::SetMulticastSubscriptions {
+            nwid,
+            groups,
+            reply,
+        });
+        assert!(change.is_none(), "a network left has no subscriptions");
+
+        // Orbiting by seed waits for the seed's answer; deorbiting forgets the wanted moon.
+        let (id, seed) = (0xabc, Address::new(0x1122334455).unwrap());
+        let source = MoonSource::Seed(seed);
+        let moon = ask(&mut node, |reply| NodeCommand::Orbit { id, source, reply });
+        assert!(moon.is_none(), "no moon before the seed answers");
+        assert!(ask(&mut node, |reply| NodeCommand::Moons { reply }).is_empty());
+        assert!(ask(&mut node, |reply| NodeCommand::Deorbit { id, reply }));
+        assert!(!ask(&mut node, |reply| NodeCommand::Deorbit { id, reply }));
+
+        assert!(!ask(&mut node, |reply| NodeCommand::IsOnline { reply }));
+        let peers = ask(&mut node, |reply| NodeCommand::Peers { reply });
+        assert_eq!(peers.now, NOW);
+        let metrics = ask(&mut node, |reply| NodeCommand::Metrics { reply });
+        assert_eq!((metrics.online, metrics.networks), (false, 0));
+        assert_eq!(metrics.peers, peers.peers);
+        assert_eq!(
+            ask(&mut node, |reply| NodeCommand::Stats { reply }),
+            metrics.stats
+        );
+    }
+}
