@@ -144,15 +144,15 @@ pub fn piece_count(packet_len: usize, mtu: usize) -> Result<usize, WireError> {
 }
 
 /// Where [`write_datagrams`] put the datagrams of one packet: back to back at the start of
-/// the output, each exactly `segment_size` bytes except the last, which is the layout UDP
-/// segmentation offload (`UDP_SEGMENT`) takes as one buffer.
+/// the output, each exactly `segment_size` bytes except the last (which may be shorter),
+/// the layout UDP segmentation offload (`UDP_SEGMENT`) takes as one buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DatagramLayout {
     /// Datagrams (head included).
     pub count: usize,
     /// Bytes of output used.
     pub len: usize,
-    /// Length of every datagram but the last (the path MTU when fragmented).
+    /// Length of every datagram but the last (at most the path MTU).
     pub segment_size: usize,
 }
 
@@ -168,12 +168,15 @@ pub fn datagrams_len(packet_len: usize, mtu: usize) -> Result<usize, WireError> 
     Ok(packet_len + (piece_count(packet_len, mtu)? - 1) * FRAGMENT_HEADER_LEN)
 }
 
-/// Lay out an armored packet as the datagrams that carry it (§3.8): its head (the first `mtu`
-/// bytes), then fragments of up to `mtu − 16` bytes of it behind a fragment header, back to
-/// back in `out` (see [`DatagramLayout`]). A packet that fits is copied whole. Fails if the
-/// packet is not a valid head, if FRAGMENTED disagrees with the need to split (the MAC covers
-/// that bit), if more than 7 pieces would be needed (receivers drop those), or if `out` is
-/// shorter than [`datagrams_len`].
+/// Lay out an armored packet as the datagrams that carry it (§3.8): its head, then fragments
+/// of it behind a fragment header, back to back in `out` (see [`DatagramLayout`]). A packet
+/// that fits `mtu` is copied whole; a longer one takes as many datagrams as the MTU requires,
+/// all of one size (the last may be shorter): receivers take a head and fragments of any
+/// size, and equal datagrams let the kernel send the datagrams of several back-to-back
+/// packets as one buffer (UDP segmentation offload needs every datagram but the last of a
+/// buffer to be the same size). Fails if the packet is not a valid head, if FRAGMENTED
+/// disagrees with the need to split (the MAC covers that bit), if more than 7 pieces would
+/// be needed (receivers drop those), or if `out` is shorter than [`datagrams_len`].
 pub fn write_datagrams(
     packet: &[u8],
     mtu: usize,
@@ -205,23 +208,27 @@ pub fn write_datagrams(
             segment_size: packet.len(),
         });
     }
-    out[..mtu].copy_from_slice(&packet[..mtu]);
-    let mut at = mtu;
-    for (i, chunk) in packet[mtu..].chunks(mtu - FRAGMENT_HEADER_LEN).enumerate() {
+    // `len` spread evenly: never more than `mtu`, since `pieces` datagrams of `mtu` hold it.
+    let segment_size = len.div_ceil(pieces);
+    let chunk = segment_size - FRAGMENT_HEADER_LEN;
+    let fragments = (packet.len() - segment_size).div_ceil(chunk);
+    out[..segment_size].copy_from_slice(&packet[..segment_size]);
+    let mut at = segment_size;
+    for (i, data) in packet[segment_size..].chunks(chunk).enumerate() {
         let header = &mut out[at..at + FRAGMENT_HEADER_LEN];
         header[field::PACKET_ID].copy_from_slice(&head.packet_id_bytes());
         header[field::DESTINATION].copy_from_slice(&head.destination().to_bytes());
         header[FRAGMENT_INDICATOR_OFFSET] = FRAGMENT_INDICATOR;
-        header[TOTAL_AND_NUMBER] = ((pieces as u8 & 0x0f) << 4) | ((i + 1) as u8 & 0x0f);
+        header[TOTAL_AND_NUMBER] = (((fragments + 1) as u8 & 0x0f) << 4) | ((i + 1) as u8 & 0x0f);
         header[HOPS] = 0;
         at += FRAGMENT_HEADER_LEN;
-        out[at..at + chunk.len()].copy_from_slice(chunk);
-        at += chunk.len();
+        out[at..at + data.len()].copy_from_slice(data);
+        at += data.len();
     }
     Ok(DatagramLayout {
-        count: pieces,
+        count: fragments + 1,
         len: at,
-        segment_size: mtu,
+        segment_size,
     })
 }
 
@@ -524,9 +531,10 @@ mod tests {
     fn split_then_reassemble_in_any_order() {
         let p = packet(2066, true);
         let pieces = split(&p, 1432).unwrap();
+        // 2,066 bytes and one fragment header over two datagrams of one size.
         assert_eq!(
             pieces.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![1432, 650]
+            vec![1041, 1041]
         );
         let f = Fragment::new_checked(&pieces[1][..]).unwrap();
         assert_eq!((f.total(), f.number(), f.hops()), (2, 1, 0));
@@ -539,6 +547,46 @@ mod tests {
         );
         assert!(q.is_empty());
         assert_eq!(q.on_fragment(3, &pieces[1]).unwrap(), Reassembly::Duplicate);
+    }
+
+    #[test]
+    fn datagrams_are_of_one_size_within_the_mtu_and_reassemble() {
+        for mtu in [576, 1432, 1500] {
+            let largest = (mtu + 6 * (mtu - FRAGMENT_HEADER_LEN)).min(MAX_PACKET_LEN);
+            for len in (mtu - 2..=largest).step_by(7).chain([mtu + 1, largest]) {
+                let p = packet(len, len > mtu);
+                let mut out = vec![0u8; datagrams_len(len, mtu).unwrap()];
+                let layout = write_datagrams(&p, mtu, &mut out).unwrap();
+                let pieces: Vec<&[u8]> = layout.datagrams(&out).collect();
+                assert_eq!(pieces.len(), piece_count(len, mtu).unwrap(), "{mtu}/{len}");
+                assert_eq!(layout.count, pieces.len());
+                assert!(layout.segment_size <= mtu, "{mtu}/{len}");
+                let (last, rest) = pieces.split_last().unwrap();
+                assert!(rest.iter().all(|d| d.len() == layout.segment_size));
+                assert!(!last.is_empty() && last.len() <= layout.segment_size);
+                // Even: a packet of even length over two datagrams fills both exactly.
+                if pieces.len() == 2 && (len + FRAGMENT_HEADER_LEN).is_multiple_of(2) {
+                    assert_eq!(last.len(), layout.segment_size, "{mtu}/{len}");
+                }
+                if pieces.len() == 1 {
+                    assert_eq!(pieces[0], &p[..]);
+                    continue;
+                }
+                let mut q = Reassembler::new();
+                let mut whole = None;
+                for (i, d) in pieces.iter().enumerate().rev() {
+                    let offered = if i == 0 {
+                        q.on_head(0, d)
+                    } else {
+                        q.on_fragment(0, d)
+                    };
+                    if let Reassembly::Complete(p) = offered.unwrap() {
+                        whole = Some(p);
+                    }
+                }
+                assert_eq!(whole.as_deref(), Some(&p[..]), "{mtu}/{len}");
+            }
+        }
     }
 
     #[test]

@@ -73,6 +73,10 @@ fn force(socket: &socket2::Socket, option: libc::c_int, bytes: usize) -> io::Res
 /// Most messages one [`SendBatch`] holds (one `sendmmsg`).
 pub const SEND_BATCH_MESSAGES: usize = 64;
 
+/// Most bytes one message holds: the UDP payload of one IPv4 datagram, which the kernel also
+/// takes as the limit of a segmented send.
+const MAX_MESSAGE_BYTES: usize = 65_507;
+
 /// Control-message room for one `UDP_SEGMENT` (a `u16`), aligned as `cmsghdr` must be.
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
@@ -121,8 +125,8 @@ impl SendBatch {
     /// Record the `len` bytes just written at the start of [`SendBatch::free`]: datagrams of
     /// `segment_size` bytes (the last may be shorter) for `remote` from the caller's socket
     /// `socket`, at most `per_message` of them in one message (1 when the socket cannot
-    /// segment). Returns `false`, recording nothing, if they do not fit (the caller sends
-    /// the batch and writes them again).
+    /// segment), continuing the last message when they can. Returns `false`, recording
+    /// nothing, if they do not fit (the caller sends the batch and writes them again).
     pub fn push(
         &mut self,
         socket: usize,
@@ -132,7 +136,12 @@ impl SendBatch {
         per_message: usize,
     ) -> bool {
         let segment_size = segment_size.clamp(1, len.max(1));
-        let per_message = per_message.max(1);
+        let per_message = per_message
+            .max(1)
+            .min((MAX_MESSAGE_BYTES / segment_size).max(1));
+        if self.extend_last(socket, remote, len, segment_size, per_message) {
+            return true;
+        }
         let message_len = segment_size.saturating_mul(per_message);
         let needed = len.div_ceil(message_len).max(1);
         if self.bytes.len() - self.used < len || SEND_BATCH_MESSAGES - self.messages.len() < needed
@@ -158,6 +167,37 @@ impl SendBatch {
         }
         self.used = end;
         true
+    }
+
+    /// Append the `len` bytes just written to the last message when they continue it: same
+    /// socket, destination and datagram size, the last message's datagrams all full, and
+    /// room for them in one segmented send. Back-to-back packets to one peer then leave as
+    /// one buffer the kernel cuts, not one message each.
+    fn extend_last(
+        &mut self,
+        socket: usize,
+        remote: SocketAddr,
+        len: usize,
+        segment_size: usize,
+        per_message: usize,
+    ) -> bool {
+        let free = self.bytes.len() - self.used;
+        let Some(last) = self.messages.last_mut() else {
+            return false;
+        };
+        let held = last.range.len();
+        let continues = last.socket == socket
+            && last.remote == remote
+            && last.segment_size == segment_size
+            && last.range.end == self.used
+            && held.is_multiple_of(segment_size)
+            && (held + len).div_ceil(segment_size) <= per_message
+            && free >= len;
+        if continues {
+            last.range.end += len;
+            self.used += len;
+        }
+        continues
     }
 
     /// Messages held.
@@ -416,6 +456,62 @@ mod tests {
         batch.clear();
         assert!(batch.is_empty());
         assert!(batch.free(64 * 1024, SEND_BATCH_MESSAGES).is_some());
+    }
+
+    /// Back-to-back packets whose datagrams are all full-size join one message (one buffer
+    /// the kernel cuts) up to the segment limit; a short last datagram, another destination
+    /// or another datagram size starts a new message; every datagram arrives, in order.
+    #[test]
+    fn full_packets_to_one_peer_share_a_message() {
+        let (a, a_address) = receiver();
+        let (b, b_address) = receiver();
+        let from = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = SendBatch::new(256 * 1024);
+        let mut push = |to: SocketAddr, tag: u8, last: usize, per_message: usize| {
+            let free = batch.free(3 * 1400, 7).expect("room");
+            let len = write_packet(free, tag, 2, 1400, last);
+            assert!(batch.push(0, to, len, 1400, per_message));
+        };
+        push(a_address, 10, 1400, 64);
+        push(a_address, 20, 1400, 64);
+        push(a_address, 30, 300, 64); // joins, but its short datagram ends the message
+        push(a_address, 40, 1400, 64);
+        push(b_address, 50, 1400, 64); // another destination
+        push(b_address, 60, 1400, 3); // at most 3 datagrams a message: a new one
+        assert_eq!(batch.len(), 4);
+        assert!((0..4).all(|m| batch.segmented(m)));
+        assert_eq!(batch.datagrams(0).count(), 6);
+        // 47 datagrams of 1,400 bytes would pass the 65,507-byte limit of one message.
+        let mut big = SendBatch::new(256 * 1024);
+        for _ in 0..24 {
+            let free = big.free(2800, 2).expect("room");
+            let len = write_packet(free, 1, 2, 1400, 1400);
+            assert!(big.push(0, a_address, len, 1400, 64));
+        }
+        assert_eq!(big.len(), 2);
+        assert_eq!(big.datagrams(0).count(), 46);
+
+        send_all(&batch, &[&from]);
+        let mut from_a = Vec::new();
+        for _ in 0..8 {
+            let datagram = recv(&a);
+            from_a.push((datagram[0], datagram.len()));
+        }
+        assert_eq!(
+            from_a,
+            vec![
+                (10, 1400),
+                (11, 1400),
+                (20, 1400),
+                (21, 1400),
+                (30, 1400),
+                (31, 300),
+                (40, 1400),
+                (41, 1400),
+            ]
+        );
+        let from_b: Vec<u8> = (0..4).map(|_| recv(&b)[0]).collect();
+        assert_eq!(from_b, vec![50, 51, 60, 61]);
     }
 
     /// A batch says when it is full, in bytes or in messages, and a packet that does not fit

@@ -864,17 +864,12 @@ impl Driver {
         if !self.fallback.udp_used() {
             return;
         }
-        let per_send = if layout.count <= self.segments_per_send[index] {
-            layout.count
-        } else {
-            1
-        };
         if !sends.push(
             index,
             datagrams.remote,
             layout.len,
             layout.segment_size,
-            per_send,
+            self.segments_per_send[index],
         ) {
             // Cannot happen: `free` promised the bytes and MAX_PIECES messages.
             self.counters.transmit_errors += 1;
