@@ -2,7 +2,6 @@
 //! rejection, and the per-source-IP identity validation gate.
 
 use crate::constants::*;
-use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 /// Packets we sent that may get an OK (PROTOCOL.md §4, `Node::expectingReplyTo`): 256 buckets
@@ -41,80 +40,110 @@ impl ExpectTable {
 /// Authenticated packet IDs seen recently. A legitimate sender never reuses a (random,
 /// 64-bit) packet ID, so a repeat is a replay or a duplicate and is dropped. IDs are recorded
 /// only after the MAC check, so forged packets cannot poison the window.
+///
+/// It is consulted for every packet, so it is one flat table: each (source, packet ID) kept as
+/// a keyed 64-bit fingerprint in an open-addressed array twice the window's size (linear
+/// probing, entries shifted back on removal so no tombstones build up), with a ring of the
+/// same fingerprints in arrival order to evict the oldest. Two distinct packets share a
+/// fingerprint with odds of about 2^-51 per packet (a window of 2^13 against 2^64 values); the
+/// key is random per process, so a peer cannot aim at another peer's packets.
 pub struct ReplayFilter {
-    seen: HashSet<(u64, u64), ReplayHashing>,
-    order: VecDeque<(u64, u64)>,
-}
-
-impl Default for ReplayFilter {
-    fn default() -> Self {
-        ReplayFilter {
-            seen: HashSet::with_capacity_and_hasher(REPLAY_WINDOW + 1, ReplayHashing::new()),
-            order: VecDeque::with_capacity(REPLAY_WINDOW + 1),
-        }
-    }
-}
-
-/// The replay window is consulted for every packet, so SipHash's cost shows. Its keys are
-/// already random (packet IDs) except to a peer holding a valid key, so a keyed
-/// multiply-xor mix (the key random per process) is enough to keep buckets even.
-#[derive(Clone)]
-struct ReplayHashing {
+    slots: Box<[u64]>,
+    order: Box<[u64]>,
+    /// Where the next fingerprint goes in `order` (the oldest once the ring is full).
+    next: usize,
+    held: usize,
     key: u64,
 }
 
-impl ReplayHashing {
-    fn new() -> ReplayHashing {
+/// Table slots: a power of two, at least twice the window, so probes stay short.
+const REPLAY_SLOTS: usize = (2 * REPLAY_WINDOW).next_power_of_two();
+
+impl Default for ReplayFilter {
+    fn default() -> Self {
         use std::hash::BuildHasher;
-        ReplayHashing {
+        ReplayFilter {
+            slots: vec![0; REPLAY_SLOTS].into_boxed_slice(),
+            order: vec![0; REPLAY_WINDOW].into_boxed_slice(),
+            next: 0,
+            held: 0,
             key: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1,
         }
-    }
-}
-
-impl std::hash::BuildHasher for ReplayHashing {
-    type Hasher = ReplayHasher;
-    fn build_hasher(&self) -> ReplayHasher {
-        ReplayHasher { state: self.key }
-    }
-}
-
-struct ReplayHasher {
-    state: u64,
-}
-
-impl std::hash::Hasher for ReplayHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.state = (self.state ^ value)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(31);
-    }
-    fn finish(&self) -> u64 {
-        self.state.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (self.state >> 29)
     }
 }
 
 impl ReplayFilter {
     /// Records (source, packet ID); false if it was already there.
     pub fn check_and_insert(&mut self, source: u64, packet_id: u64) -> bool {
-        let key = (source, packet_id);
-        if !self.seen.insert(key) {
+        let print = self.fingerprint(source, packet_id);
+        let (found, _) = self.probe(print);
+        if found {
             return false;
         }
-        self.order.push_back(key);
-        if self.order.len() > REPLAY_WINDOW {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
+        if self.held == REPLAY_WINDOW {
+            self.remove(self.order[self.next]);
+        } else {
+            self.held += 1;
+        }
+        self.order[self.next] = print;
+        self.next = (self.next + 1) % REPLAY_WINDOW;
+        // Probed again: the removal may have moved entries into the slot found before.
+        let (_, slot) = self.probe(print);
+        self.slots[slot] = print;
+        true
+    }
+
+    /// A keyed mix of both values (never 0, which marks an empty slot).
+    fn fingerprint(&self, source: u64, packet_id: u64) -> u64 {
+        let mut h = (source ^ self.key).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h = (h ^ packet_id ^ (h >> 32)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h = (h ^ (h >> 29)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        (h ^ (h >> 32)).max(1)
+    }
+
+    fn home(print: u64) -> usize {
+        print as usize & (REPLAY_SLOTS - 1)
+    }
+
+    /// Whether `print` is held, and its slot (or the empty slot where it would go).
+    fn probe(&self, print: u64) -> (bool, usize) {
+        let mut slot = Self::home(print);
+        loop {
+            match self.slots[slot] {
+                0 => return (false, slot),
+                held if held == print => return (true, slot),
+                _ => slot = (slot + 1) & (REPLAY_SLOTS - 1),
             }
         }
-        true
+    }
+
+    /// Remove `print`, shifting later entries of its probe run back into the gap.
+    fn remove(&mut self, print: u64) {
+        let (found, mut gap) = self.probe(print);
+        if !found {
+            return;
+        }
+        let mask = REPLAY_SLOTS - 1;
+        let mut slot = gap;
+        loop {
+            slot = (slot + 1) & mask;
+            let held = self.slots[slot];
+            if held == 0 {
+                break;
+            }
+            // An entry may fill the gap if its home is not in (gap, slot], cyclically.
+            let home = Self::home(held);
+            let stays = if gap <= slot {
+                gap < home && home <= slot
+            } else {
+                gap < home || home <= slot
+            };
+            if !stays {
+                self.slots[gap] = held;
+                gap = slot;
+            }
+        }
+        self.slots[gap] = 0;
     }
 }
 
@@ -202,6 +231,40 @@ mod tests {
             f.check_and_insert(3, 1000 + i);
         }
         assert!(f.check_and_insert(1, 42), "evicted after the window");
+    }
+
+    /// Against the plain definition (a set of the last REPLAY_WINDOW new pairs): random
+    /// pairs, many repeated from inside and just outside the window, and sequential IDs that
+    /// crowd one stretch of the table; every answer agrees.
+    #[test]
+    fn replay_filter_agrees_with_a_set_of_the_window() {
+        use rand::{Rng, SeedableRng};
+        use std::collections::{HashSet, VecDeque};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut filter = ReplayFilter::default();
+        let mut seen = HashSet::new();
+        let mut order = VecDeque::new();
+        let mut sent: Vec<(u64, u64)> = Vec::new();
+        for i in 0..200_000u64 {
+            let pair = match rng.gen_range(0..4) {
+                0 if !sent.is_empty() => {
+                    let back = rng.gen_range(1..=sent.len().min(2 * REPLAY_WINDOW));
+                    sent[sent.len() - back]
+                }
+                1 => (7, i),
+                _ => (rng.gen_range(0..4), rng.gen()),
+            };
+            let fresh = !seen.contains(&pair);
+            if fresh {
+                seen.insert(pair);
+                order.push_back(pair);
+                if order.len() > REPLAY_WINDOW {
+                    seen.remove(&order.pop_front().unwrap());
+                }
+                sent.push(pair);
+            }
+            assert_eq!(filter.check_and_insert(pair.0, pair.1), fresh, "step {i}");
+        }
     }
 
     #[test]
