@@ -43,6 +43,7 @@ use zt_wire::world::{Root, World, WorldType};
 use ztd::controller::{ControllerDb, ControllerRegistry, ControllerSubsystem, DB_FILE};
 use ztd::os::offload::internet_checksum;
 use ztd::os::tap::TapDevice;
+use ztd::runtime::commands::Join;
 use ztd::runtime::driver::{DataCommand, InstanceRuntime};
 use ztd::runtime::engine::{EngineClock, EngineStart, LocalSocket, PortRole};
 use ztd::runtime::events::{EventHandler, InstanceInfo, Subsystem};
@@ -493,19 +494,17 @@ fn controller_tap(
     sources: &std::sync::mpsc::Receiver<PingSource>,
     targets: &std::sync::mpsc::Sender<PingTarget>,
 ) -> Result<Arc<TapDevice>, String> {
+    let handle = instance.handle();
     runtime
-        .block_on(
-            instance.with_node(move |node, now| node.join(now, nwid, JoinSettings::default())),
-        )
+        .block_on(handle.join(Join::network(nwid)))
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let (ip, prefix, mac, mtu) = loop {
         let info = runtime
-            .block_on(
-                instance
-                    .with_node(move |node, _| node.networks().into_iter().find(|n| n.nwid == nwid)),
-            )
-            .map_err(|e| e.to_string())?;
+            .block_on(handle.networks())
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|n| n.nwid == nwid);
         let configured = info.and_then(|n| {
             let (ip, prefix) = n.assigned_addresses.iter().find_map(|a| match a.ip() {
                 Some(std::net::IpAddr::V4(ip)) => Some((ip, a.port())),

@@ -239,19 +239,19 @@ mod tests {
     use super::*;
     use crate::menu::{Args, Menu};
     use crate::menus::zerotier::ZerotierMenu;
-    use crate::runtime::engine::NoProtocolFactory;
+    use crate::runtime::engine::PanickingEngine;
     use zt_console::values::Value;
 
     /// An engine that panics is replaced by a restarted instance, and `/zerotier/print` says
     /// so; one that keeps failing is left stopped with the reason. The engine here sends
-    /// nothing: it binds a free UDP port (in a network namespace of the test's own) and
-    /// answers no packet.
+    /// nothing: it binds a free UDP port (in a network namespace of the test's own), answers
+    /// no packet and panics when told its `interfaces`.
     #[tokio::test]
     async fn a_failed_engine_is_restarted_and_shown() {
         zt_testnet::skip_unless!(zt_testnet::isolate_this_thread());
         let tmp = tempfile::tempdir().unwrap();
         let state = StateDir::open(tmp.path().join("home")).unwrap();
-        let daemon = Daemon::open(state, Arc::new(NoProtocolFactory)).unwrap();
+        let daemon = Daemon::open(state, Arc::new(PanickingEngine::new("engine bug 7"))).unwrap();
         let free = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         let port = i64::from(free.local_addr().unwrap().port());
         drop(free);
@@ -271,8 +271,8 @@ mod tests {
             {
                 let model = daemon.lock().await;
                 let runtime = model.runtimes.get(&id).expect("the instance runs");
-                let call = runtime.with_engine(|_, _| -> u8 { panic!("engine bug {}", 7) });
-                assert!(call.await.is_err());
+                let told = runtime.handle().set_interfaces(vec!["all".into()]).await;
+                assert!(told.is_err(), "the command cannot complete");
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
                 while runtime.failure().is_none() {
                     assert!(std::time::Instant::now() < deadline);

@@ -447,10 +447,11 @@ impl Daemon {
         // A running instance picks up a new `interfaces` list without a restart.
         if running && must_run && !rebind && new.interfaces != old.interfaces {
             if let Some(runtime) = model.runtimes.get(&id) {
-                let list = new.interfaces.clone();
-                let applied =
-                    runtime.with_engine(move |engine, now| engine.set_interfaces(list, now));
-                if applied.await.is_err() {
+                let applied = runtime
+                    .handle()
+                    .set_interfaces(new.interfaces.clone())
+                    .await;
+                if applied.is_err() {
                     tracing::warn!(instance = %new.name, "interfaces not applied: instance stopped");
                 }
             }
@@ -608,29 +609,20 @@ impl Daemon {
                         r.insert("tertiary-port".into(), socket.bound.port().to_string());
                     }
                     // A stuck engine must not hang the management API: show it offline.
-                    let status = runtime.with_engine(|engine, _| {
-                        // The planet in use: its world ID and its roots' addresses.
-                        let planet = engine.node().map(|node| {
-                            let planet = node.planet();
-                            let roots: Vec<String> = planet
-                                .roots
-                                .iter()
-                                .map(|r| r.identity.address().to_string())
-                                .collect();
-                            (planet.id, roots)
-                        });
-                        (engine.status(), planet)
-                    });
-                    match tokio::time::timeout(STATUS_TIMEOUT, status).await {
-                        Ok(Ok((status, planet))) => {
-                            if let Some((id, roots)) = planet {
-                                r.insert("planet".into(), format!("{id:016x}"));
+                    let handle = runtime.handle();
+                    match tokio::time::timeout(STATUS_TIMEOUT, handle.status()).await {
+                        Ok(Ok(status)) => {
+                            // The planet in use: its world ID and its roots' addresses.
+                            if let Some(node) = status.node {
+                                let roots: Vec<String> =
+                                    node.planet_roots.iter().map(|a| a.to_string()).collect();
+                                r.insert("planet".into(), format!("{:016x}", node.planet_id));
                                 r.insert("planet-roots".into(), roots.join(","));
                             }
-                            if let Some(mapped) = status.mapped {
+                            if let Some(mapped) = status.engine.mapped {
                                 r.insert("mapped-address".into(), mapped.to_string());
                             }
-                            status.online
+                            status.engine.online
                         }
                         _ => false,
                     }

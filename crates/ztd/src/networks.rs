@@ -191,12 +191,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use zt_node::{Event, JoinSettings, NetworkStatus, Node};
+use zt_node::{Event, NetworkStatus, Node};
 use zt_wire::netconf::NetworkType;
 
 use crate::os::multicast;
 use crate::os::tap::TapDevice;
 use crate::os::{dns, iproute};
+use crate::runtime::commands::Join;
 use crate::runtime::driver::{DataCommand, InstanceHandle, InstanceRuntime};
 use crate::runtime::events::EventHandler;
 use zt_wire::ethernet::{EthernetHeader, ETHERNET_HEADER_LEN};
@@ -276,37 +277,31 @@ impl Port {
     ) -> (Option<Arc<Port>>, Option<String>) {
         let nwid = settings.nwid;
         let saved = load_config(&settings.instance_dir, nwid);
-        let port = match Port::create(runtime.handle(), &settings).await {
+        let instance = runtime.handle();
+        let port = match Port::create(instance.clone(), &settings).await {
             Ok(port) => port,
             Err(e) => {
-                let _ = runtime
-                    .with_node(move |node, now| {
-                        node.join(now, nwid, JoinSettings::default());
-                        node.set_network_port_error(nwid, true);
-                    })
-                    .await;
+                let join = Join {
+                    port_error: true,
+                    ..Join::network(nwid)
+                };
+                let _ = instance.join(join).await;
                 return (None, Some(e));
             }
         };
         let handler = PortEvents {
             port: Arc::downgrade(&port),
         };
-        if runtime.add_event_handler(Box::new(handler)).await.is_err() {
+        if instance.add_event_handler(Box::new(handler)).await.is_err() {
             port.close();
             return (None, Some("instance is not running".into()));
         }
         tracing::info!(network = %nwid, interface = %port.interface, "joining network");
-        let joined = runtime
-            .with_node(move |node, now| {
-                if let Some(config) = saved {
-                    // A stale or foreign file is only a missed head start.
-                    let _ = node.restore_network_config(now, nwid, config);
-                }
-                node.join(now, nwid, JoinSettings::default());
-                node.set_network_port_error(nwid, false);
-                node.networks().into_iter().find(|n| n.nwid == nwid)
-            })
-            .await;
+        let join = Join {
+            saved_config: saved,
+            ..Join::network(nwid)
+        };
+        let joined = instance.join(join).await;
         if let Ok(Some(info)) = joined {
             // Only if no status event came first: a controller on this node answers the join
             // at once, and its event (say ACCESS_DENIED) is newer than this snapshot; later
@@ -395,9 +390,7 @@ impl Port {
     pub async fn set_allow(&self, runtime: &InstanceRuntime, allow: AllowSettings) {
         *self.allow.lock().unwrap_or_else(|e| e.into_inner()) = allow;
         let nwid = self.nwid;
-        let config = runtime
-            .with_node(move |node, _| node.network_config(nwid).cloned())
-            .await;
+        let config = runtime.handle().network_config(nwid).await;
         if let Ok(Some(config)) = config {
             let _ = self.configs.send(Managed::Apply(Box::new(config))).await;
         }
@@ -431,7 +424,7 @@ impl Port {
         self.close();
         let nwid = self.nwid;
         if let Some(runtime) = runtime {
-            let _ = runtime.with_node(move |node, _| node.leave(nwid)).await;
+            let _ = runtime.handle().leave(nwid).await;
         }
         remove_saved_config(instance_dir, nwid);
         let name = self.interface.clone();
@@ -573,7 +566,7 @@ async fn follow_multicast_groups(port: Arc<Port>) {
         let nwid = port.nwid;
         let change = port
             .instance
-            .with_node(move |node, now| node.set_multicast_subscriptions(now, nwid, groups))
+            .set_multicast_subscriptions(nwid, groups)
             .await;
         match change {
             Ok(Some(change)) if !change.added.is_empty() || !change.removed.is_empty() => {

@@ -7,7 +7,7 @@
 //!                                                        │
 //!   service thread: Controller::answer / mutation + Controller::outgoing (zt-controller decides, signs)
 //!                                                        │ ControllerPacket
-//!                         deliver() ──> InstanceHandle::with_node ──> transmit(&mut Node) (bytes only)
+//!       deliver() ──> InstanceHandle::transmit_controller_packets ──> transmit(&mut Node) (bytes only)
 //! ```
 //!
 //! Several controllers may share one database (PostgreSQL): each writes its changes with a
@@ -216,12 +216,10 @@ impl NodeRoute {
 }
 
 /// Hand `packets` to the instance's node. The one place the controller reaches into the
-/// instance: today a closure on its management queue, later a typed command.
+/// instance: a typed command on its management queue, carried out by [`transmit`].
 async fn deliver(route: &NodeRoute, packets: Vec<ControllerPacket>) -> Result<(), NotRunning> {
     let handle = route.current().ok_or(NotRunning)?;
-    handle
-        .with_node(move |node, now| transmit(node, now, packets))
-        .await
+    handle.transmit_controller_packets(packets).await
 }
 
 /// Put `packets` on the wire through `node`: bytes only, everything was decided and signed
@@ -1026,6 +1024,7 @@ mod tests {
         controller_identity, eventually, member_identity, Gate, GatedStorage, WAIT,
     };
     use crate::controller::{ControllerDb, ControllerRegistry, ControllerSubsystem};
+    use crate::runtime::commands::Join;
     use crate::runtime::driver::InstanceRuntime;
     use crate::runtime::engine::{EngineStart, LocalSocket, LocalSocketId, PortRole};
     use crate::runtime::events::{EventChannel, InstanceInfo, Subsystem};
@@ -1036,7 +1035,7 @@ mod tests {
     use zt_controller::model::network_id_for;
     use zt_controller::props::network_patch_from_properties;
     use zt_crypto::c25519::KeyPair;
-    use zt_node::{Event, JoinSettings, Verb};
+    use zt_node::{Event, Verb};
     use zt_wire::inet::InetAddress;
     use zt_wire::verbs::user_message::UserMessage;
     use zt_wire::world::{Root, World, WorldType};
@@ -1188,11 +1187,7 @@ mod tests {
         let runtime = start_instance(dir, member.clone(), socket, vec![Box::new(configs)], clock);
         let handle = runtime.handle();
         let deadline = tokio::time::Instant::now() + WAIT;
-        while !handle
-            .with_node(|node, _| node.is_online())
-            .await
-            .unwrap_or(false)
-        {
+        while !handle.is_online().await.unwrap_or(false) {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "member never reached its root"
@@ -1244,9 +1239,7 @@ mod tests {
         let (member_runtime, member_handle, mut configured) =
             start_member(&member_dir, &member, member_socket, clock).await;
         member_handle
-            .with_node(move |node, now| {
-                node.join(now, WireNetworkId(nwid), JoinSettings::default())
-            })
+            .join(Join::network(WireNetworkId(nwid)))
             .await
             .unwrap();
         // B refuses it (not authorized yet): the session is with B.
@@ -1329,9 +1322,7 @@ mod tests {
         // The member asks for its config while the database is stuck.
         gate.close();
         member_handle
-            .with_node(move |node, now| {
-                node.join(now, WireNetworkId(nwid), JoinSettings::default())
-            })
+            .join(Join::network(WireNetworkId(nwid)))
             .await
             .unwrap();
         assert!(
@@ -1346,14 +1337,11 @@ mod tests {
             data: b"still there?",
         }
         .write(&mut payload);
-        let ctl_address = ctl.address();
         member_handle
-            .with_node(move |node, now| {
-                node.send_to_peer(now, ctl_address, Verb::UserMessage, &payload)
-                    .is_ok()
-            })
+            .send_to_peer(ctl.address(), Verb::UserMessage, payload)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("USER_MESSAGE sent or queued");
         let message = tokio::time::timeout(WAIT, heard.recv()).await;
         assert!(
             matches!(message, Ok(Some(Event::UserMessage { type_id: 0x42, .. }))),

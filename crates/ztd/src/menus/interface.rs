@@ -226,7 +226,7 @@ impl Daemon {
                 (config.nwid(), model.instance_by_name(&config.instance))
             {
                 if let Some(runtime) = model.runtimes.get(&instance_id) {
-                    let _ = runtime.with_node(move |node, _| node.leave(nwid)).await;
+                    let _ = runtime.handle().leave(nwid).await;
                 }
             }
             return;

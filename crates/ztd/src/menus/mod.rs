@@ -15,9 +15,9 @@
 //!    `POST …/print|get|add|set|remove|enable|disable` for it; other commands go to
 //!    `Menu::command`.
 //!
-//! Runtime state comes from the instance's engine: `model.runtime(id)?.with_engine(|engine,
-//! now| …)` runs a closure inside the instance's driver task; find an instance by name with
-//! `Model::instance_by_name`.
+//! Runtime state comes from the instance's engine: `model.runtime(id)?.handle().peers()` (and
+//! the other typed commands of [`crate::runtime::commands`]) asks the instance's driver task;
+//! find an instance by name with `Model::instance_by_name`.
 use std::sync::Arc;
 
 use crate::menu::Menu;

@@ -13,6 +13,7 @@ use zt_node::{PathInfo, PeerInfo};
 use crate::daemon::Daemon;
 use crate::menu::{bool_text, CommandError, Menu, Record};
 use crate::model::ItemId;
+use crate::runtime::commands::PeerList;
 use crate::service_api::peer::role_name;
 
 /// How long print waits for one instance's engine.
@@ -80,9 +81,11 @@ impl Menu for PeerMenu {
             let Some(runtime) = model.runtime(id) else {
                 continue;
             };
-            let view = runtime.with_node(|node, now| (node.peers(), now));
+            let handle = runtime.handle();
             // A stuck engine must not hang the management API: its peers are left out.
-            let Ok(Ok((peers, now))) = tokio::time::timeout(ENGINE_TIMEOUT, view).await else {
+            let Ok(Ok(PeerList { peers, now })) =
+                tokio::time::timeout(ENGINE_TIMEOUT, handle.peers()).await
+            else {
                 continue;
             };
             for peer in &peers {

@@ -5,15 +5,16 @@
 //!   UDP datagram ──> Engine::decapsulate (in place) ──> frame? ──> TAP write
 //!   TAP frame (read behind headroom) ──> Engine::encapsulate_frame (in place) ──> send batch
 //!                                           end of the TAP batch: one sendmmsg per socket ──┘
-//!   management call (closure) / data command (typed) / timer ──> engine, then control flush
+//!   management command / data command (both typed) / timer ──> engine, then control flush
 //! ```
 //!
 //! The task is an actor: management code never touches the engine directly but sends it a
-//! closure ([`InstanceRuntime::with_engine`]) that runs between packets, so the engine needs
-//! no lock and sees one event at a time. Frames do not travel through any queue: the task
-//! reads the TAPs itself, so a frame costs no task hop and management calls never wait behind
-//! frames (they are polled first, and data is handled in bounded batches). The buffers are
-//! the task's own and reused: the steady-state data path allocates nothing.
+//! typed command ([`super::commands::NodeCommand`], through the methods of [`InstanceHandle`])
+//! that runs between packets, so the engine needs no lock and sees one event at a time.
+//! Frames do not travel through any queue: the task reads the TAPs itself, so a frame costs no
+//! task hop and management commands never wait behind frames (they are polled first, and
+//! data is handled in bounded batches). The buffers are the task's own and reused: the
+//! steady-state data path allocates nothing.
 //!
 //! The memory-hard check of a new peer's identity (~10 ms) never runs in the task: the node
 //! holds the HELLO and the task hands the identity to the instance's identity worker thread,
@@ -31,6 +32,7 @@ use tokio::task::JoinHandle;
 use zt_node::{Encapsulated, Received, DATAGRAMS_CAPACITY, FRAME_HEADROOM};
 use zt_wire::network_id::NetworkId;
 
+use super::commands::NodeCommand;
 use super::engine::{Engine, EngineClock, LocalSocket, LocalSocketId};
 use super::sockets::BoundSocket;
 use super::tcp_fallback::{TcpFallback, TcpFallbackSettings, TunnelEvent};
@@ -57,13 +59,11 @@ const RECV_BATCH: usize = 8;
 /// socket): about [`SEND_BATCH_MESSAGES`] packets of the default 2,800-byte MTU, and always
 /// room for one of the largest.
 const SEND_BATCH_BYTES: usize = SEND_BATCH_MESSAGES * 3_000 + DATAGRAMS_CAPACITY;
-/// Depth of the engine-call queue.
-const CALL_QUEUE: usize = 64;
+/// Depth of the management command queue.
+const COMMAND_QUEUE: usize = 64;
 /// Packets or frames handled from one ready source before the task looks at its other
-/// sources (management calls first) again.
+/// sources (management commands first) again.
 const BATCH: usize = 64;
-
-type EngineCall = Box<dyn FnOnce(&mut dyn Engine, u64) + Send>;
 
 /// Why a call into the instance failed: it stopped (disabled or crashed).
 #[derive(Debug, thiserror::Error)]
@@ -82,27 +82,18 @@ pub enum DataCommand {
     DetachTap { nwid: NetworkId },
 }
 
-/// A cloneable way into a running instance, for code outside the daemon lock (a port
-/// attaching its TAP). Calls fail once the instance stopped.
+/// A cloneable way into a running instance (its typed management methods are in
+/// [`super::commands`]). Commands fail once the instance stopped.
 #[derive(Clone)]
 pub struct InstanceHandle {
-    calls: mpsc::Sender<EngineCall>,
+    commands: mpsc::Sender<NodeCommand>,
     data: mpsc::UnboundedSender<DataCommand>,
 }
 
 impl InstanceHandle {
-    /// As [`InstanceRuntime::with_node`].
-    pub async fn with_node<R, F>(&self, f: F) -> Result<R, NotRunning>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut zt_node::Node, u64) -> R + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let call: EngineCall = Box::new(move |engine, now| {
-            let _ = tx.send(engine.node_mut().map(|node| f(node, now)));
-        });
-        self.calls.send(call).await.map_err(|_| NotRunning)?;
-        rx.await.map_err(|_| NotRunning)?.ok_or(NotRunning)
+    /// Queue a management command (waits while the queue is full).
+    pub(super) async fn command(&self, command: NodeCommand) -> Result<(), NotRunning> {
+        self.commands.send(command).await.map_err(|_| NotRunning)
     }
 
     /// Tell the data path (never blocks: the queue is unbounded, and holds only
@@ -171,7 +162,7 @@ impl InstanceRuntime {
             });
             udp.push(Arc::new(UdpSocket::from_std(b.socket)?));
         }
-        let (calls_tx, calls_rx) = mpsc::channel(CALL_QUEUE);
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (data_tx, data_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         // Probed once per socket: GSO support, and the options the offload sends rely on.
@@ -204,12 +195,12 @@ impl InstanceRuntime {
             send_failures: FailureWarning::default(),
             identity_worker: IdentityWorker::start(&label),
         };
-        let driver = tokio::spawn(driver.run(calls_rx, data_rx, stop_rx));
+        let driver = tokio::spawn(driver.run(commands_rx, data_rx, stop_rx));
         let task = tokio::spawn(supervise(driver, label, failure.clone()));
         Ok(InstanceRuntime {
             sockets,
             handle: InstanceHandle {
-                calls: calls_tx,
+                commands: commands_tx,
                 data: data_tx,
             },
             stop: Some(stop_tx),
@@ -244,49 +235,10 @@ impl InstanceRuntime {
         &self.sockets
     }
 
-    /// Run `f` on the engine inside the driver task and return its result. Datagrams the
-    /// call queues are sent right after it.
-    pub async fn with_engine<R, F>(&self, f: F) -> Result<R, NotRunning>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut dyn Engine, u64) -> R + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let call: EngineCall = Box::new(move |engine, now| {
-            let _ = tx.send(f(engine, now));
-        });
-        self.handle.calls.send(call).await.map_err(|_| NotRunning)?;
-        rx.await.map_err(|_| NotRunning)
-    }
-
-    /// Run `f` on the instance's ZeroTier node inside the driver task (see
-    /// [`super::events`]); events it causes are dispatched and datagrams it queues are sent
-    /// right after. Fails if the instance stopped or its engine has no node.
-    pub async fn with_node<R, F>(&self, f: F) -> Result<R, NotRunning>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut zt_node::Node, u64) -> R + Send + 'static,
-    {
-        self.with_engine(move |engine, now| engine.node_mut().map(|node| f(node, now)))
-            .await?
-            .ok_or(NotRunning)
-    }
-
-    /// A cloneable handle for code that reaches the instance on its own (a port).
+    /// The way to the instance's engine: every management command goes through it (clone
+    /// it to reach the instance on one's own, as a port or a controller does).
     pub fn handle(&self) -> InstanceHandle {
         self.handle.clone()
-    }
-
-    /// Attach an event handler to the running instance (for subsystems that start using an
-    /// instance after it started; those registered as a `Subsystem` are attached at start).
-    pub async fn add_event_handler(
-        &self,
-        handler: Box<dyn super::events::EventHandler>,
-    ) -> Result<(), NotRunning> {
-        self.with_engine(move |engine, _| engine.add_event_handler(handler).is_ok())
-            .await?
-            .then_some(())
-            .ok_or(NotRunning)
     }
 
     /// Stop the task and wait until its sockets are closed.
@@ -316,6 +268,8 @@ struct DriverCounters {
     /// TCP super-frames read from TAPs (cut into frames) and written to them (coalesced).
     tap_super_frames_read: u64,
     tap_super_frames_written: u64,
+    /// Management commands carried out.
+    commands: u64,
 }
 
 struct Driver {
@@ -451,7 +405,7 @@ enum Event {
         error: std::io::Error,
     },
     Timer,
-    Call(EngineCall),
+    Command(NodeCommand),
     Data(DataCommand),
     IdentityChecked {
         ticket: u64,
@@ -493,7 +447,7 @@ fn far_future() -> tokio::time::Instant {
 impl Driver {
     async fn run(
         mut self,
-        mut calls: mpsc::Receiver<EngineCall>,
+        mut commands: mpsc::Receiver<NodeCommand>,
         mut data: mpsc::UnboundedReceiver<DataCommand>,
         mut stop: oneshot::Receiver<()>,
     ) {
@@ -559,7 +513,7 @@ impl Driver {
                     // Management first: it never waits behind data.
                     biased;
                     _ = &mut stop => Event::Stop,
-                    call = calls.recv() => match call { Some(c) => Event::Call(c), None => Event::Stop },
+                    command = commands.recv() => match command { Some(c) => Event::Command(c), None => Event::Stop },
                     command = data.recv() => match command { Some(c) => Event::Data(c), None => Event::Stop },
                     Some((ticket, valid)) = verdicts.recv() => Event::IdentityChecked { ticket, valid },
                     _ = &mut sleep => Event::Timer,
@@ -600,7 +554,10 @@ impl Driver {
                     armed = None;
                     self.engine.tick(now);
                 }
-                Event::Call(call) => call(self.engine.as_mut(), now),
+                Event::Command(command) => {
+                    self.counters.commands += 1;
+                    command.run(self.engine.as_mut(), now);
+                }
                 Event::Data(command) => self.data_command(command),
                 Event::IdentityChecked { ticket, valid } => {
                     if let Some(node) = self.engine.node_mut() {
@@ -1045,9 +1002,10 @@ fn set_ttl(socket: &UdpSocket, ttl: u32) -> std::io::Result<u32> {
 #[cfg(test)]
 mod tests {
     //! The driver's plumbing, checked with a test engine that answers every datagram with a
-    //! prefixed copy and counts its ticks (no protocol is involved at this layer).
+    //! prefixed copy, sends the `interfaces` it is given to the last sender and counts its
+    //! ticks (no protocol is involved at this layer).
     use super::*;
-    use crate::runtime::engine::{EngineStatus, PortRole, Transmit};
+    use crate::runtime::engine::{EngineStatus, PanickingEngine, PortRole, Transmit};
     use std::collections::VecDeque;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
@@ -1058,6 +1016,7 @@ mod tests {
         queue: VecDeque<(Option<LocalSocketId>, SocketAddr, Vec<u8>)>,
         ticks: Arc<AtomicU64>,
         next: u64,
+        last_sender: Option<(LocalSocketId, SocketAddr)>,
     }
 
     impl Engine for EchoEngine {
@@ -1071,6 +1030,14 @@ mod tests {
             let mut reply = b"echo:".to_vec();
             reply.extend_from_slice(datagram);
             self.queue.push_back((Some(local), remote, reply));
+            self.last_sender = Some((local, remote));
+        }
+        fn set_interfaces(&mut self, interfaces: Vec<String>, _now: u64) {
+            if let Some((local, remote)) = self.last_sender {
+                let told = format!("interfaces:{}", interfaces.join(","));
+                self.queue
+                    .push_back((Some(local), remote, told.into_bytes()));
+            }
         }
         fn tick(&mut self, now: u64) {
             self.ticks.fetch_add(1, Ordering::SeqCst);
@@ -1120,7 +1087,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn datagrams_timers_calls_and_stop() {
+    async fn datagrams_timers_commands_and_stop() {
         let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         std_socket.set_nonblocking(true).unwrap();
         let bound_addr = std_socket.local_addr().unwrap();
@@ -1135,6 +1102,7 @@ mod tests {
             queue: VecDeque::new(),
             ticks: ticks.clone(),
             next: clock.now(),
+            last_sender: None,
         };
         let runtime = start_echo(bound, engine, clock);
         assert_eq!(runtime.sockets()[0].bound, bound_addr);
@@ -1144,17 +1112,20 @@ mod tests {
         client.send_to(b"hi", bound_addr).await.unwrap();
         assert_eq!(recv(&client).await, (b"echo:hi".to_vec(), bound_addr));
 
-        // an engine call runs inside the driver and its transmits are flushed too
-        let client_addr = client.local_addr().unwrap();
-        let answer = runtime
-            .with_engine(move |engine, now| {
-                engine.receive(now, LocalSocketId(0), client_addr, b"call");
-                42
-            })
+        // a command runs inside the driver and its transmits are flushed too
+        let handle = runtime.handle();
+        handle
+            .set_interfaces(vec!["eth0".into(), "eth1".into()])
             .await
             .unwrap();
-        assert_eq!(answer, 42);
-        assert_eq!(recv(&client).await.0, b"echo:call".to_vec());
+        assert_eq!(recv(&client).await.0, b"interfaces:eth0,eth1".to_vec());
+        // the engine answers for itself; a command for a node it lacks says NotRunning
+        let status = handle.status().await.unwrap();
+        assert_eq!(
+            (status.engine, status.node),
+            (EngineStatus::default(), None)
+        );
+        assert!(handle.peers().await.is_err());
 
         // the deadline drives tick()
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -1179,16 +1150,17 @@ mod tests {
             socket: std_socket,
             role: PortRole::Primary,
         }];
-        let clock = EngineClock::new();
-        let engine = EchoEngine {
-            queue: VecDeque::new(),
-            ticks: Arc::new(AtomicU64::new(0)),
-            next: clock.now(),
-        };
-        let runtime = start_echo(bound, engine, clock);
+        let runtime = InstanceRuntime::start(
+            bound,
+            Box::new(PanickingEngine::new("engine bug")),
+            EngineClock::new(),
+            "test".into(),
+            TcpFallbackSettings::disabled(),
+        )
+        .unwrap();
         assert_eq!(runtime.failure(), None);
-        let call = runtime.with_engine(|_, _| -> u8 { panic!("engine bug") });
-        assert!(call.await.is_err(), "the call cannot complete");
+        let told = runtime.handle().set_interfaces(vec!["all".into()]).await;
+        assert!(told.is_err(), "the command cannot complete");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while runtime.failure().is_none() {
             assert!(

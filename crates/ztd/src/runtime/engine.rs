@@ -204,6 +204,56 @@ impl EngineFactory for NoProtocolFactory {
     }
 }
 
+/// A test engine with a bug: it panics with its message when told the instance's
+/// `interfaces` (tests use it to check that a failed engine is reported and restarted).
+/// Otherwise it is a [`NoProtocolEngine`].
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct PanickingEngine {
+    message: &'static str,
+    inner: NoProtocolEngine,
+}
+
+#[cfg(test)]
+impl PanickingEngine {
+    pub(crate) fn new(message: &'static str) -> PanickingEngine {
+        PanickingEngine {
+            message,
+            inner: NoProtocolEngine::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Engine for PanickingEngine {
+    fn receive(&mut self, now: u64, local: LocalSocketId, remote: SocketAddr, d: &[u8]) {
+        self.inner.receive(now, local, remote, d);
+    }
+    fn tick(&mut self, now: u64) {
+        self.inner.tick(now);
+    }
+    fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.inner.poll_transmit(buf)
+    }
+    fn next_deadline(&self) -> Option<u64> {
+        self.inner.next_deadline()
+    }
+    fn status(&self) -> EngineStatus {
+        self.inner.status()
+    }
+    fn set_interfaces(&mut self, _interfaces: Vec<String>, _now: u64) {
+        panic!("{}", self.message);
+    }
+}
+
+/// Starts a [`PanickingEngine`] with the same message for every instance.
+#[cfg(test)]
+impl EngineFactory for PanickingEngine {
+    fn start(&self, _start: EngineStart) -> Result<Box<dyn Engine>, String> {
+        Ok(Box::new(PanickingEngine::new(self.message)))
+    }
+}
+
 /// The engine's clock: monotonic milliseconds, offset to the wall-clock time at creation.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineClock {

@@ -5,13 +5,13 @@
 //! (in `main.rs`, before instances start). Every time an instance starts, each subsystem is
 //! asked for an [`EventHandler`] for that instance; the handlers live inside the instance's
 //! driver task, next to the node, so no lock is needed and they see events in order. After
-//! every engine step (datagram, timer, management call) the engine drains
+//! every engine step (datagram, timer, management command) the engine drains
 //! `Node::poll_event()` and hands each event to every handler with `&mut Node`; datagrams a
 //! handler queues (e.g. a controller's answer) are sent right after.
 //!
 //! Handlers must not block (they run on the instance's only task). Work that needs I/O or
 //! time should be forwarded to the subsystem's own task, e.g. with [`EventChannel`], which
-//! later calls back with `InstanceRuntime::with_node`.
+//! later acts on the node with the typed commands of `InstanceHandle` ([`super::commands`]).
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 

@@ -3,17 +3,19 @@
 //!
 //! ```text
 //!   sockets ──> driver task ──> Engine (NodeEngine: one zt_node::Node) ──> poll_transmit ──> sockets
-//!                  │   after every datagram / timer / call:
+//!                  │   after every datagram / timer / command:
 //!                  │     NodeEngine::dispatch_events: Node::poll_event() ──> each EventHandler
 //!                  ▲
-//!   management, TAP reader, controller ── InstanceRuntime::with_node(|node, now| …)
+//!   management, ports, controller ── InstanceHandle::join(…), peers(), … (commands::NodeCommand)
 //! ```
 //!
 //! Using the node from a subsystem (TAP, controller, menus):
-//! - **Act on the node**: `model.runtime(id)?.with_node(|node, now| node.join(…)).await` runs
-//!   the closure inside the instance's driver task (no lock; the node sees one thing at a
-//!   time). Events it causes are dispatched and datagrams it queues are sent right after.
-//!   A TAP reader calls `with_node(|node, now| node.send_frame(now, …))` for each frame.
+//! - **Act on the node**: `model.runtime(id)?.handle().join(Join::network(nwid)).await` sends
+//!   a typed command ([`commands::NodeCommand`]) that the instance's driver task carries out
+//!   between packets (no lock; the node sees one thing at a time). Events it causes are
+//!   dispatched and datagrams it queues are sent right after. What the daemon may ask is the
+//!   list of commands: a new need is a new variant. Frames take no queue: the driver task
+//!   reads the TAPs a port attaches ([`driver::DataCommand`]).
 //! - **Receive node events**: implement [`events::Subsystem`] (returns an
 //!   [`events::EventHandler`] per instance) and register it in `main.rs` with
 //!   `engines.subsystems().add(Arc::new(…))` before instances start; the handler is created
@@ -21,11 +23,12 @@
 //!   order (`Frame`, `NetworkConfigChanged`, `ConfigRequest`, …). Handlers must not block:
 //!   write to a non-blocking fd, or forward with [`events::EventChannel`] (bounded mpsc,
 //!   drops counted) to your own task. A subsystem that starts later for a running instance
-//!   can use `InstanceRuntime::add_event_handler`.
-//! - **Read-only views** (peers, stats): `with_engine(|engine, _| engine.node().map(…))`.
+//!   can use `InstanceHandle::add_event_handler`.
+//! - **Read-only views** (peers, stats, status): `handle().peers()`, `handle().status()`, ….
 //!
 //! [`node_engine`] owns the node: planet and moons from the instance directory, world
 //! updates saved, local interface addresses ([`interfaces`]) refreshed for direct paths.
+pub mod commands;
 pub mod driver;
 pub mod engine;
 pub mod events;

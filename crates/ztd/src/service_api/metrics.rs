@@ -86,23 +86,13 @@ pub async fn snapshot(daemon: &Daemon) -> Snapshot {
     };
     let mut nodes = Vec::with_capacity(handles.len());
     for (instance, handle) in handles {
-        let read = handle.with_node(|node, _| {
-            (
-                node.is_online(),
-                node.networks().len(),
-                node.stats().clone(),
-                node.peers(),
-            )
-        });
-        if let Ok(Ok((online, networks, stats, peers))) =
-            tokio::time::timeout(ENGINE_TIMEOUT, read).await
-        {
+        if let Ok(Ok(read)) = tokio::time::timeout(ENGINE_TIMEOUT, handle.metrics()).await {
             nodes.push(NodeSnapshot {
                 instance,
-                online,
-                networks,
-                stats,
-                peers,
+                online: read.online,
+                networks: read.networks,
+                stats: read.stats,
+                peers: read.peers,
             });
         }
     }

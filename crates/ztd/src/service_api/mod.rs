@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::daemon::Daemon;
+use crate::runtime::driver::{InstanceHandle, NotRunning};
 use crate::runtime::engine::PortRole;
 
 /// The ZeroTier One version ztd reports (the one zt-node speaks).
@@ -92,33 +93,23 @@ pub(crate) async fn default_instance(daemon: &Daemon) -> Option<DefaultInstance>
                 PortRole::Tertiary => tertiary_port = Some(socket.bound.port()),
             }
         }
-        let status = runtime.with_engine(|engine, _| {
-            let node = engine.node();
-            let planet = node.map(|n| (n.planet().id, n.planet().timestamp));
-            let local = node.map(|n| n.local_addresses().to_vec());
-            let surface = node.map(|n| n.surface_addresses());
-            (engine.status().online, planet, local, surface)
-        });
-        if let Ok(Ok((is_online, planet_of_node, local, surface))) =
-            tokio::time::timeout(ENGINE_TIMEOUT, status).await
-        {
-            online = is_online;
-            planet = planet_of_node;
-            listening_on = local
-                .unwrap_or_default()
-                .iter()
-                .filter(|a| {
-                    bound
-                        .iter()
-                        .any(|b| b.port() == a.port() && b.is_ipv4() == a.is_ipv4())
-                })
-                .map(address_text)
-                .collect();
-            surface_addresses = surface
-                .unwrap_or_default()
-                .iter()
-                .map(address_text)
-                .collect();
+        let handle = runtime.handle();
+        if let Ok(Ok(status)) = tokio::time::timeout(ENGINE_TIMEOUT, handle.status()).await {
+            online = status.engine.online;
+            if let Some(node) = status.node {
+                planet = Some((node.planet_id, node.planet_timestamp));
+                listening_on = node
+                    .local_addresses
+                    .iter()
+                    .filter(|a| {
+                        bound
+                            .iter()
+                            .any(|b| b.port() == a.port() && b.is_ipv4() == a.is_ipv4())
+                    })
+                    .map(address_text)
+                    .collect();
+                surface_addresses = node.surface_addresses.iter().map(address_text).collect();
+            }
         }
     }
     Some(DefaultInstance {
@@ -176,28 +167,37 @@ pub(crate) fn require_auth(
     }
 }
 
-/// The default instance's running runtime, or the response to send when there is none.
-pub(crate) async fn with_default_node<R, F>(daemon: &Daemon, f: F) -> Result<R, Response>
-where
-    R: Send + 'static,
-    F: FnOnce(&mut zt_node::Node, u64) -> R + Send + 'static,
-{
+/// The 503 answer when the default instance is not running (or its engine does not answer).
+fn not_running() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(json!({"error": "the default instance is not running"})),
+    )
+        .into_response()
+}
+
+/// The default instance's handle, or the response to send when it is not running. Its
+/// commands are asked with [`in_time`].
+pub(crate) async fn default_handle(daemon: &Daemon) -> Result<InstanceHandle, Response> {
     let model = daemon.lock().await;
-    let not_running = || {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"error": "the default instance is not running"})),
-        )
-            .into_response()
-    };
-    let Some((id, _)) = model.instances.iter().find(|(_, c)| c.default) else {
-        return Err(not_running());
-    };
-    let Some(runtime) = model.runtime(id) else {
-        return Err(not_running());
-    };
-    match tokio::time::timeout(ENGINE_TIMEOUT, runtime.with_node(f)).await {
-        Ok(Ok(r)) => Ok(r),
+    let (id, _) = model
+        .instances
+        .iter()
+        .find(|(_, c)| c.default)
+        .ok_or_else(not_running)?;
+    model
+        .runtime(id)
+        .map(|runtime| runtime.handle())
+        .ok_or_else(not_running)
+}
+
+/// The answer to a command of the default instance, or the response to send when the
+/// instance stopped or did not answer within [`ENGINE_TIMEOUT`].
+pub(crate) async fn in_time<T>(
+    command: impl std::future::Future<Output = Result<T, NotRunning>>,
+) -> Result<T, Response> {
+    match tokio::time::timeout(ENGINE_TIMEOUT, command).await {
+        Ok(Ok(answer)) => Ok(answer),
         _ => Err(not_running()),
     }
 }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use zt_node::{Address, World};
 
-use super::{require_auth, with_default_node};
+use super::{default_handle, in_time, require_auth};
 use crate::daemon::Daemon;
+use crate::runtime::commands::MoonSource;
 use crate::runtime::node_engine::WorldFiles;
 
 fn hex(bytes: &[u8]) -> String {
@@ -75,7 +76,11 @@ pub async fn list(
     if let Err(r) = require_auth(&daemon, &headers, query.as_deref()) {
         return r;
     }
-    match with_default_node(&daemon, |node, _| node.moons().to_vec()).await {
+    let node = match default_handle(&daemon).await {
+        Ok(node) => node,
+        Err(r) => return r,
+    };
+    match in_time(node.moons()).await {
         Ok(moons) => {
             axum::Json(Value::Array(moons.iter().map(moon_json).collect())).into_response()
         }
@@ -96,10 +101,13 @@ pub async fn one(
     let Some(id) = parse_id(&id) else {
         return bad_request("moon id must be 16 hex digits");
     };
-    match with_default_node(&daemon, move |node, _| {
-        node.moons().iter().find(|m| m.id == id).cloned()
-    })
-    .await
+    let node = match default_handle(&daemon).await {
+        Ok(node) => node,
+        Err(r) => return r,
+    };
+    match in_time(node.moons())
+        .await
+        .map(|moons| moons.into_iter().find(|m| m.id == id))
     {
         Ok(Some(moon)) => axum::Json(moon_json(&moon)).into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, axum::Json(json!({}))).into_response(),
@@ -141,22 +149,16 @@ pub async fn orbit(
         Some(worlds) => worlds.load_moons().into_iter().find(|m| m.id == id),
         None => None,
     };
-    if cached.is_none() && seed.is_none() {
-        return bad_request("no cached moon with that id: give a seed");
-    }
-    let result = with_default_node(&daemon, move |node, now| {
-        match cached {
-            Some(moon) => node.add_moon(now, moon),
-            None => {
-                if let Some(seed) = seed {
-                    node.orbit(now, id, seed)
-                }
-            }
-        }
-        node.moons().iter().find(|m| m.id == id).cloned()
-    })
-    .await;
-    match result {
+    let source = match (cached, seed) {
+        (Some(moon), _) => MoonSource::Cached(Box::new(moon)),
+        (None, Some(seed)) => MoonSource::Seed(seed),
+        (None, None) => return bad_request("no cached moon with that id: give a seed"),
+    };
+    let node = match default_handle(&daemon).await {
+        Ok(node) => node,
+        Err(r) => return r,
+    };
+    match in_time(node.orbit(id, source)).await {
         Ok(Some(moon)) => axum::Json(moon_json(&moon)).into_response(),
         Ok(None) => axum::Json(waiting_json(id)).into_response(),
         Err(r) => r,
@@ -176,7 +178,11 @@ pub async fn deorbit(
     let Some(id) = parse_id(&id) else {
         return bad_request("moon id must be 16 hex digits");
     };
-    let removed = match with_default_node(&daemon, move |node, _| node.remove_moon(id)).await {
+    let node = match default_handle(&daemon).await {
+        Ok(node) => node,
+        Err(r) => return r,
+    };
+    let removed = match in_time(node.deorbit(id)).await {
         Ok(removed) => removed,
         Err(r) => return r,
     };

@@ -14,7 +14,7 @@ use zt_wire::netconf::NetworkType;
 use zt_wire::network_id::NetworkId;
 use zt_wire::verbs::multicast::MulticastGroup;
 
-use super::{require_auth, with_default_node};
+use super::{default_handle, in_time, require_auth};
 use crate::daemon::Daemon;
 use crate::menu::{Args, CommandError};
 
@@ -35,7 +35,7 @@ struct Joined {
 
 /// The default instance's interfaces (optionally only `nwid`), with node data.
 async fn joined(daemon: &Daemon, only: Option<u64>) -> Result<Vec<Joined>, Response> {
-    let infos = with_default_node(daemon, |node, _| node.networks()).await?;
+    let infos = in_time(default_handle(daemon).await?.networks()).await?;
     let model = daemon.lock().await;
     let Some(default) = model
         .instances

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use zt_node::{PeerInfo, Role};
 
-use super::{require_auth, with_default_node};
+use super::{default_handle, in_time, require_auth};
 use crate::daemon::Daemon;
 
 /// The role as zerotier-one names it.
@@ -70,7 +70,7 @@ type PeersView = (Vec<PeerInfo>, Vec<(u32, u16)>, bool);
 
 async fn peers(daemon: &Daemon) -> Result<PeersView, Response> {
     let (ports, tunneled) = default_edge(daemon).await;
-    let peers = with_default_node(daemon, |node, _| node.peers()).await?;
+    let peers = in_time(default_handle(daemon).await?.peers()).await?.peers;
     Ok((peers, ports, tunneled))
 }
 

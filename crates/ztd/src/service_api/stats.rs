@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{require_auth, with_default_node};
+use super::{default_handle, in_time, require_auth};
 use crate::daemon::Daemon;
 
 /// The counters as one flat JSON object (names as in `zt_node::Stats`; each drop reason of
@@ -54,7 +54,11 @@ pub async fn get(
     if let Err(r) = require_auth(&daemon, &headers, query.as_deref()) {
         return r;
     }
-    match with_default_node(&daemon, |node, _| node.stats().clone()).await {
+    let node = match default_handle(&daemon).await {
+        Ok(node) => node,
+        Err(r) => return r,
+    };
+    match in_time(node.stats()).await {
         Ok(stats) => axum::Json(stats_json(&stats)).into_response(),
         Err(r) => r,
     }
