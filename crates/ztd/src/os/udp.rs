@@ -185,11 +185,11 @@ impl SendBatch {
         let Some(last) = self.messages.last_mut() else {
             return false;
         };
+        // Messages lie back to back, so the last one ends where the new bytes start.
         let held = last.range.len();
         let continues = last.socket == socket
             && last.remote == remote
             && last.segment_size == segment_size
-            && last.range.end == self.used
             && held.is_multiple_of(segment_size)
             && (held + len).div_ceil(segment_size) <= per_message
             && free >= len;
